@@ -1,0 +1,150 @@
+import { z } from "zod";
+
+/** One upstream registry, as configured under a path prefix. */
+export interface UpstreamConfig {
+  readonly prefix: string;
+  /** Origin (and optional base path) of the registry, without a trailing slash. */
+  readonly url: string;
+  /** Adds `library/` to one-component names, as Docker Hub requires. */
+  readonly library: boolean;
+  /** Registry host names that containerd's `?ns=` maps to this upstream. */
+  readonly hosts: readonly string[];
+  /** Seconds a tag's manifest is served from the cache without asking the upstream. */
+  readonly tagTtl: number;
+  readonly credentials?: Credentials;
+}
+
+export interface Credentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+export interface Config {
+  readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
+  /** Serves un-prefixed requests (Docker's `registry-mirrors`); absent = such requests are refused. */
+  readonly defaultUpstream?: UpstreamConfig;
+  /** `?ns=` host → upstream. */
+  readonly byHost: ReadonlyMap<string, UpstreamConfig>;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export const DEFAULT_TAG_TTL = 300;
+
+const PREFIX = /^[a-z0-9](?:[a-z0-9_-]{0,62})$/;
+/** Prefixes that would shadow the API itself. */
+const RESERVED_PREFIXES = new Set(["v2", "_"]);
+
+const upstreamSchema = z.strictObject({
+  url: z
+    .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
+    .refine((url) => !/[?#]/.test(url), "must not carry a query or fragment"),
+  library: z.boolean().default(false),
+  hosts: z
+    .array(z.string().regex(/^[a-z0-9.-]+(?::\d+)?$/i, "must be host names (host or host:port)"))
+    .default([]),
+  tagTtl: z.number().int().min(0).default(DEFAULT_TAG_TTL),
+});
+
+const upstreamsSchema = z.record(
+  z.string().regex(PREFIX, "prefix must be lower-case letters, digits, '-' or '_'"),
+  upstreamSchema,
+);
+
+/** The subset of the Worker environment that configures the mirror. */
+export type ConfigEnv = Record<string, unknown>;
+
+/** Environment variable names of an upstream's credentials: prefix upper-cased, other characters → `_`. */
+export function credentialVariables(prefix: string): { username: string; password: string } {
+  const base = `UPSTREAM_${prefix.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
+  return { username: `${base}_USERNAME`, password: `${base}_PASSWORD` };
+}
+
+/** Parses and validates the configuration; throws ConfigError naming the bad field. */
+export function parseConfig(env: ConfigEnv): Config {
+  const raw = readUpstreams(env.UPSTREAMS);
+  const parsed = upstreamsSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const path = ["UPSTREAMS", ...(issue?.path ?? []).map(String)].join(".");
+    throw new ConfigError(`invalid configuration: ${path}: ${issue?.message ?? "invalid"}`);
+  }
+
+  const upstreams = new Map<string, UpstreamConfig>();
+  const byHost = new Map<string, UpstreamConfig>();
+  for (const [prefix, value] of Object.entries(parsed.data)) {
+    if (RESERVED_PREFIXES.has(prefix)) {
+      throw new ConfigError(`invalid configuration: UPSTREAMS.${prefix}: prefix "${prefix}" is reserved`);
+    }
+    const upstream: UpstreamConfig = {
+      prefix,
+      url: value.url.replace(/\/+$/, ""),
+      library: value.library,
+      hosts: value.hosts.map((host) => host.toLowerCase()),
+      tagTtl: value.tagTtl,
+      credentials: readCredentials(env, prefix),
+    };
+    upstreams.set(prefix, upstream);
+    for (const host of upstream.hosts) {
+      const other = byHost.get(host);
+      if (other) {
+        throw new ConfigError(
+          `invalid configuration: UPSTREAMS.${prefix}.hosts: "${host}" is already a host of "${other.prefix}"`,
+        );
+      }
+      byHost.set(host, upstream);
+    }
+  }
+
+  const defaultName = typeof env.DEFAULT_UPSTREAM === "string" ? env.DEFAULT_UPSTREAM.trim() : "";
+  const defaultUpstream = defaultName ? upstreams.get(defaultName) : undefined;
+  if (defaultName && !defaultUpstream) {
+    throw new ConfigError(
+      `invalid configuration: DEFAULT_UPSTREAM: "${defaultName}" is not a prefix in UPSTREAMS`,
+    );
+  }
+  return { upstreams, defaultUpstream, byHost };
+}
+
+function readUpstreams(value: unknown): unknown {
+  if (value === undefined || value === null || value === "") {
+    throw new ConfigError("invalid configuration: UPSTREAMS: missing");
+  }
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    throw new ConfigError("invalid configuration: UPSTREAMS: not valid JSON");
+  }
+}
+
+function readCredentials(env: ConfigEnv, prefix: string): Credentials | undefined {
+  const names = credentialVariables(prefix);
+  const username = env[names.username];
+  const password = env[names.password];
+  const hasUser = typeof username === "string" && username !== "";
+  const hasPassword = typeof password === "string" && password !== "";
+  if (hasUser !== hasPassword) {
+    // Name the variables, never their values.
+    throw new ConfigError(
+      `invalid configuration: ${hasUser ? names.password : names.username}: must be set together with ${
+        hasUser ? names.username : names.password
+      }`,
+    );
+  }
+  return hasUser && hasPassword ? { username: username as string, password: password as string } : undefined;
+}
+
+const cache = new WeakMap<object, Config>();
+
+/** Parses the configuration once per environment object (once per isolate in production). */
+export function configFor(env: ConfigEnv): Config {
+  let config = cache.get(env);
+  if (!config) {
+    config = parseConfig(env);
+    cache.set(env, config);
+  }
+  return config;
+}

@@ -1,0 +1,10 @@
+/** The Worker's bindings and variables (see wrangler.toml); secrets arrive as further string vars. */
+export interface Env {
+  readonly BLOBS: R2Bucket;
+  readonly MANIFESTS: KVNamespace;
+  /** prefix → upstream, as a JSON string or an object (TOML table). */
+  readonly UPSTREAMS: unknown;
+  readonly DEFAULT_UPSTREAM?: string;
+  /** `UPSTREAM_<PREFIX>_USERNAME` / `_PASSWORD` secrets. */
+  readonly [secret: string]: unknown;
+}

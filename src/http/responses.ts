@@ -1,0 +1,63 @@
+import type { BlobResult } from "../mirror/blobs";
+import type { Listing } from "../mirror/listings";
+import type { ManifestResult } from "../mirror/manifests";
+import { errorBody, type RegistryError } from "../oci/errors";
+
+export const API_VERSION_HEADER = { "Docker-Distribution-API-Version": "registry/2.0" } as const;
+const JSON_TYPE = "application/json; charset=utf-8";
+
+export function errorResponse(error: RegistryError): Response {
+  return new Response(errorBody(error), {
+    status: error.status,
+    headers: { ...API_VERSION_HEADER, ...error.headers, "Content-Type": JSON_TYPE },
+  });
+}
+
+export function pingResponse(): Response {
+  return new Response("{}", { headers: { ...API_VERSION_HEADER, "Content-Type": JSON_TYPE } });
+}
+
+export function manifestResponse(result: ManifestResult): Response {
+  return new Response(result.body, {
+    headers: {
+      ...API_VERSION_HEADER,
+      "Content-Type": result.mediaType,
+      "Content-Length": String(result.size),
+      "Docker-Content-Digest": result.digest,
+      ETag: `"${result.digest}"`,
+      "X-Mirror-Cache": result.cache,
+    },
+  });
+}
+
+/** Blobs are immutable: long cache lifetime, ETag = digest, byte ranges. */
+export function blobResponse(result: BlobResult, digest: string): Response {
+  const headers: Record<string, string> = {
+    ...API_VERSION_HEADER,
+    "Content-Type": "application/octet-stream",
+    "Docker-Content-Digest": digest,
+    ETag: `"${digest}"`,
+    "Accept-Ranges": "bytes",
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "X-Mirror-Cache": result.cache,
+  };
+  if (result.range) {
+    headers["Content-Range"] = `bytes ${result.range.start}-${result.range.end}/${result.size}`;
+    headers["Content-Length"] = String(result.range.end - result.range.start + 1);
+  } else if (result.size !== undefined) {
+    headers["Content-Length"] = String(result.size);
+  }
+  return new Response(result.body, { status: result.range ? 206 : 200, headers });
+}
+
+/** A listing with its `next` link re-rooted at the path the client used (and its `ns`, if any). */
+export function listingResponse(listing: Listing, linkPath: string, ns: string | null): Response {
+  const headers: Record<string, string> = { ...API_VERSION_HEADER, "Content-Type": listing.contentType };
+  if (listing.next) {
+    const query = new URLSearchParams(listing.next);
+    if (ns) query.set("ns", ns);
+    headers.Link = `<${linkPath}?${query}>; rel="next"`;
+  }
+  if (listing.filtersApplied) headers["OCI-Filters-Applied"] = listing.filtersApplied;
+  return new Response(listing.body, { headers });
+}

@@ -1,0 +1,51 @@
+import { type Config, configFor, type UpstreamConfig } from "../config";
+import type { Env } from "../env";
+import { BlobMirror } from "../mirror/blobs";
+import { ManifestMirror } from "../mirror/manifests";
+import type { Log } from "../mirror/types";
+import { R2BlobStore } from "../storage/blob-store";
+import { KvManifestStore } from "../storage/manifest-store";
+import { KvTokenStore } from "../storage/token-store";
+import { RegistryClient } from "../upstream/client";
+import { TokenCache } from "../upstream/tokens";
+
+/** Everything a request handler needs, assembled from the environment: the composition root. */
+export interface Services {
+  readonly config: Config;
+  readonly blobs: BlobMirror;
+  readonly manifests: ManifestMirror;
+  client(upstream: UpstreamConfig): RegistryClient;
+  readonly log: Log;
+}
+
+/** Token caches live as long as the isolate, one per KV namespace (one per test file in tests). */
+const tokenCaches = new WeakMap<KVNamespace, TokenCache>();
+
+export function servicesFor(env: Env, waitUntil: (work: Promise<unknown>) => void): Services {
+  const config = configFor(env);
+  let tokens = tokenCaches.get(env.MANIFESTS);
+  if (!tokens) {
+    tokens = new TokenCache(new KvTokenStore(env.MANIFESTS));
+    tokenCaches.set(env.MANIFESTS, tokens);
+  }
+  const cache = tokens;
+  const background = (work: Promise<unknown>) =>
+    waitUntil(work.catch((error: unknown) => log({ event: "background.failed", error: describe(error) })));
+  return {
+    config,
+    blobs: new BlobMirror(new R2BlobStore(env.BLOBS), background, log),
+    manifests: new ManifestMirror(new KvManifestStore(env.MANIFESTS)),
+    client: (upstream) => new RegistryClient(upstream, cache),
+    log,
+  };
+}
+
+/** One JSON line per event; fields are chosen by callers, who never pass credentials. */
+export const log: Log = (fields) => {
+  console.log(JSON.stringify({ time: new Date().toISOString(), ...fields }));
+};
+
+/** An error's name and message only: no stack, no request or header contents. */
+export function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : "unknown error";
+}

@@ -1,0 +1,153 @@
+import type { Digest } from "../oci/digest";
+import { RegistryError } from "../oci/errors";
+import { type ByteRange, type RangeSpec, resolveRange } from "../oci/range";
+import type { BlobStore } from "../storage/blob-store";
+import type { RegistryClient } from "../upstream/client";
+import { upstreamError } from "../upstream/errors";
+import { lockstepTee } from "../util/streams";
+import type { Background, CacheStatus, Log } from "./types";
+
+export interface BlobResult {
+  /** Size of the whole blob; unknown only when an upstream sent no length. */
+  readonly size: number | undefined;
+  /** Null for HEAD. */
+  readonly body: ReadableStream<Uint8Array> | null;
+  /** Set when the body is a part of the blob (206). */
+  readonly range?: ByteRange;
+  readonly cache: CacheStatus;
+}
+
+/**
+ * Blobs are immutable, so the policy is local first: R2 when present, else one upstream read that
+ * streams to the client and into R2 at once. R2 stores it only if the bytes hash to the digest.
+ */
+export class BlobMirror {
+  constructor(
+    private readonly store: BlobStore,
+    private readonly background: Background,
+    private readonly log: Log,
+  ) {}
+
+  async head(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
+    const stored = await this.store.head(digest);
+    if (stored) return { size: stored.size, body: null, cache: "HIT" };
+    const response = await client.request({ name, path: `blobs/${digest.value}`, method: "HEAD" });
+    if (!response.ok) throw await upstreamError(response, context(client, name));
+    checkUpstreamDigest(response, digest);
+    return { size: contentLength(response), body: null, cache: "MISS" };
+  }
+
+  async get(
+    client: RegistryClient,
+    name: string,
+    digest: Digest,
+    rangeSpec: RangeSpec | null,
+  ): Promise<BlobResult> {
+    const cached = rangeSpec ? await this.getRange(digest, rangeSpec) : await this.getWhole(digest);
+    if (cached) return cached;
+    return rangeSpec
+      ? this.fetchRange(client, name, digest, rangeSpec)
+      : this.fetchAndFill(client, name, digest);
+  }
+
+  private async getWhole(digest: Digest): Promise<BlobResult | null> {
+    const stored = await this.store.get(digest);
+    return stored ? { size: stored.size, body: stored.body, cache: "HIT" } : null;
+  }
+
+  private async getRange(digest: Digest, spec: RangeSpec): Promise<BlobResult | null> {
+    const info = await this.store.head(digest);
+    if (!info) return null;
+    const range = resolveRange(spec, info.size);
+    const stored = await this.store.get(digest, { offset: range.start, length: range.end - range.start + 1 });
+    return stored ? { size: info.size, body: stored.body, range, cache: "HIT" } : null;
+  }
+
+  /** A part of an uncached blob: passed through from the upstream, not cached (a later whole GET fills). */
+  private async fetchRange(
+    client: RegistryClient,
+    name: string,
+    digest: Digest,
+    spec: RangeSpec,
+  ): Promise<BlobResult> {
+    const rangeHeader =
+      spec.kind === "suffix" ? `bytes=-${spec.length}` : `bytes=${spec.start}-${spec.end ?? ""}`;
+    const response = await client.request({
+      name,
+      path: `blobs/${digest.value}`,
+      method: "GET",
+      headers: { Range: rangeHeader },
+    });
+    if (response.status === 200) return this.fill(response, digest); // The upstream ignored the range.
+    if (response.status !== 206) throw await upstreamError(response, context(client, name));
+    const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get("Content-Range") ?? "");
+    if (!match || !response.body) {
+      await response.body?.cancel();
+      throw new RegistryError(
+        502,
+        "UNAVAILABLE",
+        `upstream "${client.upstream.prefix}" sent an unusable partial response`,
+      );
+    }
+    const range = { start: Number(match[1]), end: Number(match[2]) };
+    return {
+      size: Number(match[3]),
+      body: response.body.pipeThrough(new FixedLengthStream(range.end - range.start + 1)),
+      range,
+      cache: "MISS",
+    };
+  }
+
+  private async fetchAndFill(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
+    const response = await client.request({ name, path: `blobs/${digest.value}`, method: "GET" });
+    if (!response.ok) throw await upstreamError(response, context(client, name));
+    return this.fill(response, digest);
+  }
+
+  /** Streams the upstream body to the client and, in step with it, into the store. */
+  private fill(response: Response, digest: Digest): BlobResult {
+    checkUpstreamDigest(response, digest);
+    const size = contentLength(response);
+    const body = response.body ?? new Response("").body;
+    if (!body) throw new RegistryError(502, "UNAVAILABLE", "upstream sent no body");
+    if (size === undefined) {
+      // Without a length neither R2 nor the client can check completeness up front: serve, don't store.
+      this.log({
+        event: "blob.uncacheable",
+        digest: digest.value,
+        reason: "no Content-Length from upstream",
+      });
+      return { size: undefined, body, cache: "MISS" };
+    }
+    const [toClient, toStore] = lockstepTee(body);
+    this.background(
+      this.store.put(digest, toStore, size).then((stored) => {
+        this.log({ event: stored ? "blob.stored" : "blob.rejected", digest: digest.value, size });
+      }),
+    );
+    return { size, body: toClient.pipeThrough(new FixedLengthStream(size)), cache: "MISS" };
+  }
+}
+
+function context(client: RegistryClient, name: string) {
+  return {
+    upstream: client.upstream.prefix,
+    name,
+    object: "blob" as const,
+    authenticated: client.authenticated,
+  };
+}
+
+/** An upstream that labels the body with another digest is serving something else: never pass it on. */
+function checkUpstreamDigest(response: Response, digest: Digest): void {
+  const claimed = response.headers.get("Docker-Content-Digest");
+  if (claimed?.startsWith(`${digest.algorithm}:`) && claimed !== digest.value) {
+    response.body?.cancel().catch(() => {});
+    throw new RegistryError(502, "UNAVAILABLE", "upstream sent a blob with a different digest");
+  }
+}
+
+function contentLength(response: Response): number | undefined {
+  const value = response.headers.get("Content-Length");
+  return value !== null && /^\d{1,16}$/.test(value) ? Number(value) : undefined;
+}

@@ -1,0 +1,216 @@
+import { type Digest, type DigestAlgorithm, digestOf, parseDigest } from "../oci/digest";
+import { RegistryError } from "../oci/errors";
+import { type AcceptSet, accepts, baseType, manifestMediaType } from "../oci/media-types";
+import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry } from "../storage/manifest-store";
+import type { RegistryClient } from "../upstream/client";
+import { upstreamError } from "../upstream/errors";
+import { BodyTooLargeError, readLimited } from "../util/streams";
+import type { CacheStatus } from "./types";
+
+/** Manifests larger than this are refused (the distribution spec's recommended limit). */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+export interface ManifestResult {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number;
+  /** Null for HEAD. */
+  readonly body: ArrayBuffer | null;
+  readonly cache: CacheStatus;
+}
+
+export type ManifestReference = { readonly tag: string } | { readonly digest: Digest };
+
+export interface ManifestRequest {
+  readonly client: RegistryClient;
+  readonly name: string;
+  readonly reference: ManifestReference;
+  readonly accept: AcceptSet;
+  readonly method: "GET" | "HEAD";
+}
+
+/**
+ * By digest a manifest is immutable: cached forever once verified. By tag it is a pointer to a digest,
+ * served without asking the upstream for the upstream's `tagTtl`; after that it is revalidated with a
+ * HEAD (which Docker Hub does not count against its rate limit), and the body is fetched only when the
+ * tag moved. Tag entries are kept per set of accepted media types, because an upstream answers a client
+ * that accepts indexes differently from one that does not.
+ */
+export class ManifestMirror {
+  constructor(
+    private readonly store: ManifestStore,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async get(request: ManifestRequest): Promise<ManifestResult> {
+    return "tag" in request.reference
+      ? this.byTag(request, request.reference.tag)
+      : this.byDigest(request, request.reference.digest);
+  }
+
+  private async byDigest(request: ManifestRequest, digest: Digest): Promise<ManifestResult> {
+    const repository = repositoryOf(request);
+    const stored = await this.store.getManifest(repository, digest.value);
+    if (stored && accepts(request.accept, stored.mediaType)) return fromStored(stored, request.method, "HIT");
+    if (request.method === "HEAD" && !stored) {
+      const head = await this.headUpstream(request, digest.value);
+      if (head) {
+        if (head.digest !== digest.value) throw mismatch(request);
+        return { ...head, body: null, cache: "MISS" };
+      }
+    }
+    return this.fetchByDigest(request, digest, stored === null);
+  }
+
+  private async byTag(request: ManifestRequest, tag: string): Promise<ManifestResult> {
+    const repository = repositoryOf(request);
+    const variant = request.accept.variant;
+    const entry = await this.store.getTag(repository, tag, variant);
+    const ttlMs = request.client.upstream.tagTtl * 1000;
+    if (entry && this.now() - entry.checkedAt < ttlMs) return this.fromTagEntry(request, entry, "HIT");
+
+    // Expired entry, or a HEAD from a client resolving a tag (containerd): ask with a HEAD first.
+    if (entry || request.method === "HEAD") {
+      const head = await this.headUpstream(request, tag);
+      if (head) {
+        const fresh: TagEntry = { ...head, checkedAt: this.now() };
+        await this.store.putTag(repository, tag, variant, fresh);
+        return this.fromTagEntry(request, fresh, entry?.digest === head.digest ? "REVALIDATED" : "MISS");
+      }
+    }
+
+    const manifest = await this.fetchManifest(request, tag);
+    await this.store.putManifest(repository, manifest);
+    await this.store.putTag(repository, tag, variant, {
+      digest: manifest.digest,
+      mediaType: manifest.mediaType,
+      size: manifest.body.byteLength,
+      checkedAt: this.now(),
+    });
+    return fromStored(manifest, request.method, "MISS");
+  }
+
+  /** Serves a tag entry: HEAD from the entry alone, GET with the body stored under its digest. */
+  private async fromTagEntry(
+    request: ManifestRequest,
+    entry: TagEntry,
+    cache: CacheStatus,
+  ): Promise<ManifestResult> {
+    if (request.method === "HEAD") {
+      return { digest: entry.digest, mediaType: entry.mediaType, size: entry.size, body: null, cache };
+    }
+    const stored = await this.store.getManifest(repositoryOf(request), entry.digest);
+    if (stored) return fromStored(stored, "GET", cache);
+    const result = await this.fetchByDigest(request, parseDigest(entry.digest), true);
+    return { ...result, cache: cache === "HIT" ? "MISS" : cache };
+  }
+
+  private async fetchByDigest(
+    request: ManifestRequest,
+    digest: Digest,
+    cache: boolean,
+  ): Promise<ManifestResult> {
+    const manifest = await this.fetchManifest(request, digest.value, digest.algorithm);
+    if (manifest.digest !== digest.value) throw mismatch(request);
+    if (cache) await this.store.putManifest(repositoryOf(request), manifest);
+    return fromStored(manifest, request.method, "MISS");
+  }
+
+  /** GETs a manifest, reads it (bounded) and computes its digest; checks the upstream's own claim. */
+  private async fetchManifest(
+    request: ManifestRequest,
+    reference: string,
+    algorithm?: DigestAlgorithm,
+  ): Promise<StoredManifest> {
+    const response = await request.client.request({
+      name: request.name,
+      path: `manifests/${reference}`,
+      method: "GET",
+      headers: { Accept: request.accept.header },
+    });
+    if (!response.ok || !response.body) throw await upstreamError(response, context(request));
+    let body: Uint8Array;
+    try {
+      body = await readLimited(response.body, MAX_MANIFEST_BYTES);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        throw new RegistryError(
+          502,
+          "MANIFEST_INVALID",
+          `upstream manifest exceeds ${MAX_MANIFEST_BYTES} bytes`,
+        );
+      }
+      throw new RegistryError(
+        502,
+        "UNAVAILABLE",
+        `upstream "${request.client.upstream.prefix}" broke off the manifest`,
+      );
+    }
+    const claimed = response.headers.get("Docker-Content-Digest");
+    const claimedAlgorithm = claimed?.startsWith("sha512:") ? "sha512" : "sha256";
+    const digest = await digestOf(body, algorithm ?? claimedAlgorithm);
+    if (claimed?.startsWith(digest.split(":")[0] ?? "") && claimed !== digest) throw mismatch(request);
+    return {
+      body: body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer,
+      mediaType: manifestMediaType(response.headers.get("Content-Type"), body),
+      digest,
+    };
+  }
+
+  /** A HEAD on the manifest; null when the upstream's answer lacks what we need (then we GET). */
+  private async headUpstream(
+    request: ManifestRequest,
+    reference: string,
+  ): Promise<Omit<TagEntry, "checkedAt"> | null> {
+    const response = await request.client.request({
+      name: request.name,
+      path: `manifests/${reference}`,
+      method: "HEAD",
+      headers: { Accept: request.accept.header },
+    });
+    if (!response.ok) throw await upstreamError(response, context(request));
+    const digest = response.headers.get("Docker-Content-Digest");
+    const contentType = response.headers.get("Content-Type");
+    const length = response.headers.get("Content-Length");
+    if (!digest || !contentType || !length || !/^\d+$/.test(length)) return null;
+    try {
+      parseDigest(digest);
+    } catch {
+      return null;
+    }
+    const mediaType = baseType(contentType);
+    if (mediaType === "application/json" || mediaType === "text/plain") return null;
+    return { digest, mediaType, size: Number(length) };
+  }
+}
+
+function repositoryOf(request: ManifestRequest): RepositoryKey {
+  return { upstream: request.client.upstream.prefix, name: request.name };
+}
+
+function fromStored(manifest: StoredManifest, method: "GET" | "HEAD", cache: CacheStatus): ManifestResult {
+  return {
+    digest: manifest.digest,
+    mediaType: manifest.mediaType,
+    size: manifest.body.byteLength,
+    body: method === "GET" ? manifest.body : null,
+    cache,
+  };
+}
+
+function context(request: ManifestRequest) {
+  return {
+    upstream: request.client.upstream.prefix,
+    name: request.name,
+    object: "manifest" as const,
+    authenticated: request.client.authenticated,
+  };
+}
+
+function mismatch(request: ManifestRequest): RegistryError {
+  return new RegistryError(
+    502,
+    "UNAVAILABLE",
+    `upstream "${request.client.upstream.prefix}" sent a manifest that does not match its digest`,
+  );
+}

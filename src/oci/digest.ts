@@ -1,0 +1,50 @@
+import { digestInvalid } from "./errors";
+import { truncate } from "./names";
+
+/** Algorithms we can verify; the Web Crypto name and the hex length of each. */
+const ALGORITHMS = {
+  sha256: { webCrypto: "SHA-256", hexLength: 64 },
+  sha512: { webCrypto: "SHA-512", hexLength: 128 },
+} as const;
+
+export type DigestAlgorithm = keyof typeof ALGORITHMS;
+
+export interface Digest {
+  readonly algorithm: DigestAlgorithm;
+  readonly hex: string;
+  /** `algorithm:hex`, the canonical string form. */
+  readonly value: string;
+}
+
+/** Parses `algorithm:hex`; throws DIGEST_INVALID for anything we could not verify. */
+export function parseDigest(input: string): Digest {
+  const separator = input.indexOf(":");
+  if (separator <= 0) throw digestInvalid(`invalid digest "${truncate(input)}"`);
+  const algorithm = input.slice(0, separator);
+  const hex = input.slice(separator + 1);
+  if (!Object.hasOwn(ALGORITHMS, algorithm)) {
+    throw digestInvalid(`unsupported digest algorithm "${truncate(algorithm)}"`);
+  }
+  const spec = ALGORITHMS[algorithm as DigestAlgorithm];
+  if (hex.length !== spec.hexLength || !/^[a-f0-9]+$/.test(hex)) {
+    throw digestInvalid(`invalid ${algorithm} digest "${truncate(input)}"`);
+  }
+  return { algorithm: algorithm as DigestAlgorithm, hex, value: input };
+}
+
+export function looksLikeDigest(reference: string): boolean {
+  return reference.includes(":");
+}
+
+export function webCryptoName(algorithm: DigestAlgorithm): string {
+  return ALGORITHMS[algorithm].webCrypto;
+}
+
+export async function digestOf(bytes: ArrayBuffer | Uint8Array, algorithm: DigestAlgorithm = "sha256") {
+  const hash = await crypto.subtle.digest(webCryptoName(algorithm), bytes);
+  return `${algorithm}:${toHex(hash)}`;
+}
+
+export function toHex(buffer: ArrayBuffer): string {
+  return [...new Uint8Array(buffer)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,93 @@
+/** Manifest media types, and the client's `Accept` header reduced to what matters for caching. */
+export const MediaType = {
+  OCI_INDEX: "application/vnd.oci.image.index.v1+json",
+  OCI_MANIFEST: "application/vnd.oci.image.manifest.v1+json",
+  DOCKER_LIST: "application/vnd.docker.distribution.manifest.list.v2+json",
+  DOCKER_MANIFEST: "application/vnd.docker.distribution.manifest.v2+json",
+  DOCKER_V1_SIGNED: "application/vnd.docker.distribution.manifest.v1+prettyjws",
+  DOCKER_V1: "application/vnd.docker.distribution.manifest.v1+json",
+} as const;
+
+/** What we ask an upstream for when a client accepts anything (order = preference). */
+export const ALL_MANIFEST_TYPES: readonly string[] = [
+  MediaType.OCI_INDEX,
+  MediaType.DOCKER_LIST,
+  MediaType.OCI_MANIFEST,
+  MediaType.DOCKER_MANIFEST,
+];
+
+/** The types that decide which variant an upstream serves; the bit of each names a cache variant. */
+const VARIANT_TYPES: readonly string[] = [
+  ...ALL_MANIFEST_TYPES,
+  MediaType.DOCKER_V1_SIGNED,
+  MediaType.DOCKER_V1,
+];
+
+export interface AcceptSet {
+  /** Media types (without parameters) the client accepts; empty with `any` = accepts anything. */
+  readonly types: ReadonlySet<string>;
+  readonly any: boolean;
+  /** The `Accept` value to send upstream on this client's behalf. */
+  readonly header: string;
+  /**
+   * Which of the known manifest types this client accepts, as a bit set. Clients that accept the same
+   * known types get the same answer from a registry, so they can share a cached tag entry.
+   */
+  readonly variant: number;
+}
+
+/** Parses one or more comma-separated `Accept` values; `q=0` entries are refusals. */
+export function parseAccept(header: string | null): AcceptSet {
+  const types = new Set<string>();
+  let any = header === null || header.trim() === "";
+  for (const entry of (header ?? "").split(",")) {
+    const [rawType = "", ...params] = entry.split(";").map((part) => part.trim().toLowerCase());
+    if (!rawType) continue;
+    if (params.some((param) => /^q=0(\.0*)?$/.test(param))) continue;
+    if (rawType === "*/*" || rawType === "application/*") any = true;
+    else types.add(rawType);
+  }
+  const accepted = (type: string) => any || types.has(type);
+  const variant = VARIANT_TYPES.reduce(
+    (bits, type, index) => (accepted(type) ? bits | (1 << index) : bits),
+    0,
+  );
+  const headerValue = any ? [...ALL_MANIFEST_TYPES, "*/*"].join(", ") : [...types].join(", ");
+  return { types, any, header: headerValue, variant };
+}
+
+export function accepts(accept: AcceptSet, mediaType: string): boolean {
+  return accept.any || accept.types.has(baseType(mediaType));
+}
+
+/** `type/subtype` without parameters, lower-cased. */
+export function baseType(contentType: string): string {
+  return (contentType.split(";")[0] ?? "").trim().toLowerCase();
+}
+
+/**
+ * The media type of a manifest: its `Content-Type`, unless that is generic, then the `mediaType`
+ * field of the body (OCI manifests may omit it; they are then OCI image manifests).
+ */
+export function manifestMediaType(contentType: string | null, body: Uint8Array): string {
+  const fromHeader = contentType ? baseType(contentType) : "";
+  if (fromHeader && fromHeader !== "application/json" && fromHeader !== "text/plain") return fromHeader;
+  try {
+    const parsed: unknown = JSON.parse(new TextDecoder().decode(body));
+    if (parsed && typeof parsed === "object") {
+      const record = parsed as Record<string, unknown>;
+      if (typeof record.mediaType === "string") return record.mediaType;
+      if (Array.isArray(record.manifests)) return MediaType.OCI_INDEX;
+      if (record.schemaVersion === 1) return MediaType.DOCKER_V1_SIGNED;
+    }
+  } catch {
+    // Not JSON: fall through to the OCI default.
+  }
+  return MediaType.OCI_MANIFEST;
+}
+
+export const EMPTY_INDEX = JSON.stringify({
+  schemaVersion: 2,
+  mediaType: MediaType.OCI_INDEX,
+  manifests: [],
+});

@@ -1,0 +1,86 @@
+/** A manifest body with what is needed to serve it again exactly as the upstream did. */
+export interface StoredManifest {
+  readonly body: ArrayBuffer;
+  readonly mediaType: string;
+  readonly digest: string;
+}
+
+/** Where a tag pointed when it was last checked with the upstream. */
+export interface TagEntry {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number;
+  /** Milliseconds since the epoch when the upstream last confirmed this digest for the tag. */
+  readonly checkedAt: number;
+}
+
+/** Identifies a repository at one upstream. */
+export interface RepositoryKey {
+  readonly upstream: string;
+  readonly name: string;
+}
+
+export interface ManifestStore {
+  getManifest(repository: RepositoryKey, digest: string): Promise<StoredManifest | null>;
+  putManifest(repository: RepositoryKey, manifest: StoredManifest): Promise<void>;
+  /** `variant` names the set of media types the client accepted: upstreams may answer each differently. */
+  getTag(repository: RepositoryKey, tag: string, variant: number): Promise<TagEntry | null>;
+  putTag(repository: RepositoryKey, tag: string, variant: number, entry: TagEntry): Promise<void>;
+}
+
+/** How long a tag entry is kept after its last check (freshness is `checkedAt` + the upstream's tagTtl). */
+export const TAG_RETENTION_SECONDS = 7 * 24 * 3600;
+
+/**
+ * KV implementation. Manifests by digest are immutable and kept without expiry; tags are small
+ * pointers to a digest. Freshness lives in the entry, not in KV expiry: KV's minimum TTL is 60 s and
+ * its reads are eventually consistent.
+ */
+export class KvManifestStore implements ManifestStore {
+  constructor(private readonly kv: KVNamespace) {}
+
+  async getManifest(repository: RepositoryKey, digest: string): Promise<StoredManifest | null> {
+    const { value, metadata } = await this.kv.getWithMetadata<{ mediaType?: string }>(
+      manifestKey(repository, digest),
+      "arrayBuffer",
+    );
+    if (!value || typeof metadata?.mediaType !== "string") return null;
+    return { body: value, mediaType: metadata.mediaType, digest };
+  }
+
+  async putManifest(repository: RepositoryKey, manifest: StoredManifest): Promise<void> {
+    await this.kv.put(manifestKey(repository, manifest.digest), manifest.body, {
+      metadata: { mediaType: manifest.mediaType },
+    });
+  }
+
+  async getTag(repository: RepositoryKey, tag: string, variant: number): Promise<TagEntry | null> {
+    const entry = await this.kv.get<TagEntry>(tagKey(repository, tag, variant), "json");
+    return isTagEntry(entry) ? entry : null;
+  }
+
+  async putTag(repository: RepositoryKey, tag: string, variant: number, entry: TagEntry): Promise<void> {
+    await this.kv.put(tagKey(repository, tag, variant), JSON.stringify(entry), {
+      expirationTtl: TAG_RETENTION_SECONDS,
+    });
+  }
+}
+
+function manifestKey(repository: RepositoryKey, digest: string): string {
+  return `manifest/${repository.upstream}/${repository.name}@${digest}`;
+}
+
+function tagKey(repository: RepositoryKey, tag: string, variant: number): string {
+  return `tag/${repository.upstream}/${repository.name}:${tag}#${variant}`;
+}
+
+function isTagEntry(value: unknown): value is TagEntry {
+  if (!value || typeof value !== "object") return false;
+  const entry = value as Record<string, unknown>;
+  return (
+    typeof entry.digest === "string" &&
+    typeof entry.mediaType === "string" &&
+    typeof entry.size === "number" &&
+    typeof entry.checkedAt === "number"
+  );
+}

@@ -1,0 +1,103 @@
+/** Stream helpers shared by the layers. Blobs are never collected in memory; only small bodies are. */
+
+export class BodyTooLargeError extends Error {
+  override name = "BodyTooLargeError";
+}
+
+/** Reads a small body (a manifest, an error document) whole, refusing more than `limit` bytes. */
+export async function readLimited(body: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.byteLength;
+    if (length > limit) {
+      await reader.cancel();
+      throw new BodyTooLargeError(`body exceeds ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+/**
+ * Splits a stream in two that advance together: a chunk is read from the source only when every
+ * branch still reading has asked for more. Unlike `tee()`, which buffers without bound for the slower
+ * branch, memory stays at a chunk or two per branch. A branch that is cancelled (a client that went
+ * away) is dropped and the other one goes on alone, so a cache fill outlives its first reader.
+ */
+export function lockstepTee(
+  source: ReadableStream<Uint8Array>,
+): [ReadableStream<Uint8Array>, ReadableStream<Uint8Array>] {
+  const reader = source.getReader();
+  const branches: Array<ReadableStreamDefaultController<Uint8Array> | null> = [null, null];
+  const cancelled = [false, false];
+  const waiting: Array<(() => void) | null> = [null, null];
+  let reading: Promise<void> | null = null;
+
+  const readOnce = async () => {
+    try {
+      const { done, value } = await reader.read();
+      branches.forEach((controller, index) => {
+        if (!controller || cancelled[index]) return;
+        if (done) controller.close();
+        else controller.enqueue(value);
+      });
+    } catch (error) {
+      branches.forEach((controller, index) => {
+        if (controller && !cancelled[index]) controller.error(error);
+      });
+    }
+  };
+
+  // Each branch's pull resolves once the source has advanced; the source advances only when all live
+  // branches are waiting, so the faster one is held back to the pace of the slower one.
+  const pull = (index: number) =>
+    new Promise<void>((resolve) => {
+      waiting[index] = resolve;
+      advanceIfAllWaiting();
+    });
+
+  function advanceIfAllWaiting() {
+    if (reading) return;
+    const live = [0, 1].filter((index) => !cancelled[index]);
+    if (live.length === 0 || !live.every((index) => waiting[index])) return;
+    reading = readOnce().then(() => {
+      reading = null;
+      for (const index of live) {
+        const resolve = waiting[index];
+        waiting[index] = null;
+        resolve?.();
+      }
+    });
+  }
+
+  const branch = (index: number) =>
+    new ReadableStream<Uint8Array>(
+      {
+        start(controller) {
+          branches[index] = controller;
+        },
+        pull: () => pull(index),
+        cancel: async (reason) => {
+          cancelled[index] = true;
+          const resolve = waiting[index];
+          waiting[index] = null;
+          resolve?.();
+          if (cancelled.every(Boolean)) await reader.cancel(reason);
+          else advanceIfAllWaiting();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+
+  return [branch(0), branch(1)];
+}

@@ -1,10 +1,34 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+/** Upstreams for the tests: fake registries answered inside the test (test/support/fake-registry.ts). */
+const TEST_UPSTREAMS = {
+  hub: { url: "https://hub.test", library: true, hosts: ["docker.io", "registry-1.docker.io"], tagTtl: 300 },
+  quay: { url: "https://quay.test", hosts: ["quay.io"], tagTtl: 300 },
+  fresh: { url: "https://quay.test", hosts: ["fresh.example"], tagTtl: 0 },
+  basic: { url: "https://basic.test", hosts: ["basic.example"] },
+  private: { url: "https://tokens.test", hosts: ["tokens.example"] },
+  public: { url: "https://tokens.test", hosts: ["public.example"] },
+};
+
 // Unit and integration tests run inside workerd with the bindings from wrangler.toml
-// (local R2 and KV, isolated per test file).
+// (local R2 and KV, isolated per test file); the variables point at the fake upstreams.
 export default defineConfig({
-  plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          UPSTREAMS: JSON.stringify(TEST_UPSTREAMS),
+          DEFAULT_UPSTREAM: "hub",
+          UPSTREAM_BASIC_USERNAME: "mirror-robot",
+          UPSTREAM_BASIC_PASSWORD: "s3cret-upstream-password",
+          UPSTREAM_PRIVATE_USERNAME: "mirror-robot",
+          UPSTREAM_PRIVATE_PASSWORD: "s3cret-upstream-password",
+        },
+      },
+    }),
+  ],
   test: {
     include: ["test/**/*.test.ts"],
     exclude: ["test/e2e/**"],

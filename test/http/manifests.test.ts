@@ -1,0 +1,149 @@
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { pushImage, sha256, type TestImage } from "../support/fake-registry";
+import { ACCEPT_ALL, bytesOf, fakeUpstreams, mirror } from "../support/mirror";
+
+let upstreams: ReturnType<typeof fakeUpstreams>;
+let image: TestImage;
+let repository = 0;
+let name = "";
+beforeEach(async () => {
+  upstreams = fakeUpstreams();
+  // Storage lives as long as this file: a repository of its own per test.
+  name = `org/app${++repository}`;
+  image = await pushImage(upstreams.quay, name, "1.0");
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+});
+
+const get = (path: string, accept = ACCEPT_ALL, method = "GET") => mirror(path, { method, headers: { Accept: accept } });
+
+describe("manifests by tag", () => {
+  it("serves the upstream's manifest with its media type, digest and length", async () => {
+    const response = await get(`/v2/quay/${name}/manifests/1.0`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toBe("application/vnd.oci.image.index.v1+json");
+    expect(response.headers.get("Docker-Content-Digest")).toBe(image.indexDigest);
+    const body = await bytesOf(response);
+    expect(Number(response.headers.get("Content-Length"))).toBe(body.length);
+    expect(await sha256(body)).toBe(image.indexDigest);
+  });
+
+  it("is served from the cache within tagTtl without any upstream request, GET and HEAD alike", async () => {
+    await (await get(`/v2/quay/${name}/manifests/1.0`)).arrayBuffer();
+    upstreams.quay.reset();
+    for (const method of ["GET", "HEAD", "GET"]) {
+      const response = await get(`/v2/quay/${name}/manifests/1.0`, ACCEPT_ALL, method);
+      expect(response.status).toBe(200);
+      expect(response.headers.get("Docker-Content-Digest")).toBe(image.indexDigest);
+      expect(response.headers.get("X-Mirror-Cache")).toBe("HIT");
+      expect(Number(response.headers.get("Content-Length"))).toBeGreaterThan(0);
+      await response.arrayBuffer();
+    }
+    expect(upstreams.quay.requests).toEqual([]);
+  });
+
+  it("after tagTtl revalidates with one HEAD and no GET when the tag did not move", async () => {
+    await (await get(`/v2/quay/${name}/manifests/1.0`)).arrayBuffer();
+    upstreams.quay.reset();
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 301_000);
+    const response = await get(`/v2/quay/${name}/manifests/1.0`);
+    expect(await sha256(await bytesOf(response))).toBe(image.indexDigest);
+    expect(response.headers.get("X-Mirror-Cache")).toBe("REVALIDATED");
+    expect(upstreams.quay.requests.map((r) => r.method)).toEqual(["HEAD"]);
+  });
+
+  it("after tagTtl fetches the new manifest when the tag moved", async () => {
+    await (await get(`/v2/quay/${name}/manifests/1.0`)).arrayBuffer();
+    const moved = await pushImage(upstreams.quay, name, "1.0", 7);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 301_000);
+    const response = await get(`/v2/quay/${name}/manifests/1.0`);
+    expect(response.headers.get("Docker-Content-Digest")).toBe(moved.indexDigest);
+    expect(await sha256(await bytesOf(response))).toBe(moved.indexDigest);
+  });
+
+  it("with tagTtl 0 always asks the upstream", async () => {
+    await (await get(`/v2/fresh/${name}/manifests/1.0`)).arrayBuffer();
+    upstreams.quay.reset();
+    await (await get(`/v2/fresh/${name}/manifests/1.0`)).arrayBuffer();
+    expect(upstreams.quay.count("manifest")).toBeGreaterThan(0);
+  });
+
+  it("never serves an index to a client that accepts only single manifests", async () => {
+    await (await get(`/v2/quay/${name}/manifests/1.0`)).arrayBuffer(); // caches the index
+    const response = await get(`/v2/quay/${name}/manifests/1.0`, "application/vnd.oci.image.manifest.v1+json");
+    expect(response.headers.get("Content-Type")).toBe("application/vnd.oci.image.manifest.v1+json");
+    expect(response.headers.get("Docker-Content-Digest")).toBe(image.manifestDigests[0]);
+    // …and a later client that accepts indexes still gets the index, from the cache.
+    upstreams.quay.reset();
+    const again = await get(`/v2/quay/${name}/manifests/1.0`);
+    expect(again.headers.get("Docker-Content-Digest")).toBe(image.indexDigest);
+    expect(upstreams.quay.requests).toEqual([]);
+  });
+
+  it("resolves a tag with a HEAD (containerd) without downloading the manifest upstream", async () => {
+    const response = await get(`/v2/quay/${name}/manifests/1.0`, ACCEPT_ALL, "HEAD");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Docker-Content-Digest")).toBe(image.indexDigest);
+    expect(Number(response.headers.get("Content-Length"))).toBeGreaterThan(0);
+    expect(upstreams.quay.requests.map((r) => r.method)).toEqual(["HEAD"]);
+  });
+
+  it("answers MANIFEST_UNKNOWN for a tag the upstream does not have", async () => {
+    const response = await get(`/v2/quay/${name}/manifests/nope`);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ errors: [{ code: "MANIFEST_UNKNOWN" }] });
+  });
+});
+
+describe("manifests by digest", () => {
+  it("are immutable: fetched once, verified, then served from the cache forever", async () => {
+    const digest = image.manifestDigests[1] ?? "";
+    const first = await get(`/v2/quay/${name}/manifests/${digest}`);
+    expect(await sha256(await bytesOf(first))).toBe(digest);
+    upstreams.quay.reset();
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 365 * 24 * 3600 * 1000);
+    const again = await get(`/v2/quay/${name}/manifests/${digest}`);
+    expect(await sha256(await bytesOf(again))).toBe(digest);
+    expect(upstreams.quay.requests).toEqual([]);
+  });
+
+  it("are refused and not cached when the upstream sends other bytes", async () => {
+    const digest = `sha256:${"ab".repeat(32)}`;
+    const bogus = new TextEncoder().encode('{"schemaVersion":2}');
+    upstreams.quay.addManifest(name, digest, { body: bogus, mediaType: "application/vnd.oci.image.manifest.v1+json" }, digest);
+    const response = await get(`/v2/quay/${name}/manifests/${digest}`);
+    expect(response.status).toBe(502);
+    const keys = await env.MANIFESTS.list({ prefix: `manifest/quay/${name}@` });
+    expect(keys.keys.map((key) => key.name)).not.toContain(`manifest/quay/${name}@${digest}`);
+  });
+});
+
+describe("listings", () => {
+  it("passes tags/list through with pagination links re-rooted at the client's path", async () => {
+    await pushImage(upstreams.quay, name, "2.0", 3);
+    await pushImage(upstreams.quay, name, "3.0", 4);
+    const response = await mirror(`/quay/v2/${name}/tags/list?n=2`);
+    expect(await response.json()).toMatchObject({ tags: ["1.0", "2.0"] });
+    expect(response.headers.get("Link")).toBe(`</quay/v2/${name}/tags/list?n=2&last=2.0>; rel="next"`);
+    const next = await mirror(`/quay/v2/${name}/tags/list?n=2&last=2.0`);
+    expect(await next.json()).toMatchObject({ tags: ["3.0"] });
+  });
+
+  it("answers an empty OCI index for referrers when the upstream lacks the API", async () => {
+    const response = await mirror(`/v2/quay/${name}/referrers/${image.indexDigest}?artifactType=${encodeURIComponent("application/vnd.example+json")}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toBe("application/vnd.oci.image.index.v1+json");
+    expect(response.headers.get("OCI-Filters-Applied")).toBe("artifactType");
+    expect(await response.json()).toEqual({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: [],
+    });
+  });
+});

@@ -1,0 +1,332 @@
+/**
+ * A fake upstream registry for tests inside workerd: it answers the Worker's outgoing fetches (we spy on
+ * `globalThis.fetch`), speaks enough of the distribution API, does Basic or Bearer auth like real
+ * registries, redirects blobs to a CDN host that refuses `Authorization`, and records every request.
+ */
+import { vi } from "vitest";
+
+export type AuthMode = { kind: "none" } | { kind: "basic"; user: string; password: string } | BearerAuth;
+
+interface BearerAuth {
+  kind: "bearer";
+  /** Origin of the token service, e.g. `https://auth.test`. */
+  realmOrigin: string;
+  service: string;
+  /** Credentials required for repositories under `private/`; public ones are anonymous. */
+  user: string;
+  password: string;
+  expiresIn?: number;
+}
+
+export interface RecordedRequest {
+  readonly method: string;
+  readonly url: URL;
+  readonly headers: Headers;
+  readonly kind: "token" | "manifest" | "blob" | "cdn" | "tags" | "referrers" | "other";
+}
+
+interface StoredManifest {
+  body: Uint8Array;
+  mediaType: string;
+}
+
+export interface FakeRegistryOptions {
+  origin: string;
+  auth?: AuthMode;
+  /** Redirect blob GETs to this origin (a CDN look-alike that rejects any Authorization). */
+  cdnOrigin?: string;
+  /** Whether `referrers/` is implemented (else 404, like registries without the API). */
+  referrers?: boolean;
+}
+
+export class FakeRegistry {
+  readonly requests: RecordedRequest[] = [];
+  private readonly manifests = new Map<string, Map<string, StoredManifest>>();
+  private readonly blobs = new Map<string, Uint8Array>();
+  private readonly issued = new Map<string, { scope: string; user: string }>();
+  private readonly auth: AuthMode;
+  /** Set to make the upstream misbehave for one test. */
+  corruptBlobs = false;
+  failWith: number | null = null;
+
+  constructor(private readonly options: FakeRegistryOptions) {
+    this.auth = options.auth ?? { kind: "none" };
+  }
+
+  get origin(): string {
+    return this.options.origin;
+  }
+
+  owns(url: URL): boolean {
+    const origins = [this.options.origin, this.options.cdnOrigin];
+    if (this.auth.kind === "bearer") origins.push(this.auth.realmOrigin);
+    return origins.includes(url.origin);
+  }
+
+  addBlob(bytes: Uint8Array, digest: string): void {
+    this.blobs.set(digest, bytes);
+  }
+
+  addManifest(name: string, reference: string, manifest: StoredManifest, digest: string): void {
+    const repository = this.manifests.get(name) ?? new Map<string, StoredManifest>();
+    repository.set(reference, manifest);
+    repository.set(digest, manifest);
+    this.manifests.set(name, repository);
+  }
+
+  count(kind: RecordedRequest["kind"], method?: string): number {
+    return this.requests.filter((request) => request.kind === kind && (!method || request.method === method)).length;
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+  }
+
+  async handle(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    if (this.options.cdnOrigin && url.origin === this.options.cdnOrigin) return this.cdn(request, url);
+    if (this.auth.kind === "bearer" && url.origin === this.auth.realmOrigin) return this.token(request, url, this.auth);
+
+    const match = /^\/v2\/(.+)\/(manifests|blobs|referrers)\/([^/]+)$/.exec(url.pathname);
+    const tags = /^\/v2\/(.+)\/tags\/list$/.exec(url.pathname);
+    const kind = match ? (match[2] === "manifests" ? "manifest" : match[2] === "blobs" ? "blob" : "referrers") : tags ? "tags" : "other";
+    this.record(request, url, kind);
+    if (this.failWith) return error(this.failWith, "UNAVAILABLE", "failing on purpose", { "Retry-After": "42" });
+
+    const name = match?.[1] ?? tags?.[1] ?? "";
+    const denied = this.authorize(request, name);
+    if (denied) return denied;
+
+    if (tags) return this.tagList(name, url);
+    if (!match) return new Response("{}", { headers: { "Content-Type": "application/json" } });
+    const reference = decodeURIComponent(match[3] ?? "");
+    if (match[2] === "manifests") return this.manifest(request, name, reference);
+    if (match[2] === "referrers") {
+      return this.options.referrers
+        ? Response.json({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] }, {
+            headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" },
+          })
+        : error(404, "UNSUPPORTED", "no referrers API");
+    }
+    return this.blob(request, reference);
+  }
+
+  private record(request: Request, url: URL, kind: RecordedRequest["kind"]): void {
+    this.requests.push({ method: request.method, url, headers: new Headers(request.headers), kind });
+  }
+
+  /** Returns a 401 (with a challenge) when the request lacks what this registry requires. */
+  private authorize(request: Request, name: string): Response | null {
+    const header = request.headers.get("Authorization") ?? "";
+    if (this.auth.kind === "none") return null;
+    if (this.auth.kind === "basic") {
+      const expected = `Basic ${btoa(`${this.auth.user}:${this.auth.password}`)}`;
+      return header === expected ? null : error(401, "UNAUTHORIZED", "authentication required", {
+        "WWW-Authenticate": `Basic realm="fake registry"`,
+      });
+    }
+    const scope = `repository:${name}:pull`;
+    const token = header.startsWith("Bearer ") ? this.issued.get(header.slice(7)) : undefined;
+    if (token && token.scope === scope) return null;
+    return error(401, "UNAUTHORIZED", "authentication required", {
+      "WWW-Authenticate": `Bearer realm="${this.auth.realmOrigin}/token",service="${this.auth.service}",scope="${scope},push"`,
+    });
+  }
+
+  private token(request: Request, url: URL, auth: BearerAuth): Response {
+    this.record(request, url, "token");
+    const header = request.headers.get("Authorization");
+    const authenticated = header === `Basic ${btoa(`${auth.user}:${auth.password}`)}`;
+    if (header && !authenticated) return error(401, "UNAUTHORIZED", "bad credentials");
+    if (url.searchParams.get("service") !== auth.service) return error(400, "UNSUPPORTED", "wrong service");
+    const scope = url.searchParams.get("scope") ?? "";
+    const repository = scope.split(":")[1] ?? "";
+    const granted = repository.startsWith("private/") && !authenticated ? "" : scope;
+    const token = `token-${crypto.randomUUID()}`;
+    this.issued.set(token, { scope: granted, user: authenticated ? auth.user : "" });
+    return Response.json({ token, expires_in: auth.expiresIn ?? 300, issued_at: new Date().toISOString() });
+  }
+
+  private manifest(request: Request, name: string, reference: string): Response {
+    let manifest = this.manifests.get(name)?.get(reference);
+    if (!manifest) return error(404, "MANIFEST_UNKNOWN", "manifest unknown");
+    const accept = request.headers.get("Accept") ?? "";
+    const isIndex = manifest.mediaType.includes("index") || manifest.mediaType.includes("list");
+    if (isIndex && accept && !accept.includes(manifest.mediaType)) {
+      // Like registries that resolve an index for clients that cannot take one: the first platform.
+      const index = JSON.parse(new TextDecoder().decode(manifest.body)) as { manifests: Array<{ digest: string }> };
+      const first = index.manifests[0]?.digest ?? "";
+      manifest = this.manifests.get(name)?.get(first);
+      if (!manifest) return error(404, "MANIFEST_UNKNOWN", "manifest unknown");
+    }
+    const digest = digestOfSync(manifest);
+    return new Response(request.method === "HEAD" ? null : manifest.body, {
+      headers: {
+        "Content-Type": manifest.mediaType,
+        "Content-Length": String(manifest.body.byteLength),
+        "Docker-Content-Digest": digest,
+      },
+    });
+  }
+
+  private blob(request: Request, digest: string): Response {
+    const bytes = this.blobs.get(digest);
+    if (!bytes) return error(404, "BLOB_UNKNOWN", "blob unknown");
+    if (this.options.cdnOrigin && request.method === "GET") {
+      return new Response(null, {
+        status: 307,
+        headers: { Location: `${this.options.cdnOrigin}/blobs/${digest}?signature=abc` },
+      });
+    }
+    return blobBody(request, bytes, digest, this.corruptBlobs);
+  }
+
+  private cdn(request: Request, url: URL): Response {
+    this.record(request, url, "cdn");
+    if (request.headers.has("Authorization")) return new Response("no Authorization here", { status: 400 });
+    const digest = /^\/blobs\/(.+)$/.exec(url.pathname)?.[1] ?? "";
+    const bytes = this.blobs.get(digest);
+    if (!bytes) return new Response("not found", { status: 404 });
+    return blobBody(request, bytes, digest, this.corruptBlobs);
+  }
+
+  private tagList(name: string, url: URL): Response {
+    const repository = this.manifests.get(name);
+    if (!repository) return error(404, "NAME_UNKNOWN", "repository unknown");
+    const all = [...repository.keys()].filter((tag) => !tag.includes(":")).sort();
+    const last = url.searchParams.get("last");
+    const n = Number(url.searchParams.get("n") ?? all.length);
+    const rest = last ? all.filter((tag) => tag > last) : all;
+    const page = rest.slice(0, n);
+    const headers: Record<string, string> = { "Content-Type": "application/json" };
+    if (rest.length > n) headers.Link = `</v2/${name}/tags/list?n=${n}&last=${page.at(-1)}>; rel="next"`;
+    return new Response(JSON.stringify({ name, tags: page }), { headers });
+  }
+}
+
+function blobBody(request: Request, bytes: Uint8Array, digest: string, corrupt: boolean): Response {
+  const body = corrupt ? bytes.map((byte) => byte ^ 0xff) : bytes;
+  const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.get("Range") ?? "");
+  const headers: Record<string, string> = { "Content-Type": "application/octet-stream", "Docker-Content-Digest": digest };
+  if (range) {
+    const start = Number(range[1]);
+    const end = range[2] ? Math.min(Number(range[2]), bytes.length - 1) : bytes.length - 1;
+    headers["Content-Range"] = `bytes ${start}-${end}/${bytes.length}`;
+    headers["Content-Length"] = String(end - start + 1);
+    return new Response(request.method === "HEAD" ? null : body.slice(start, end + 1), { status: 206, headers });
+  }
+  headers["Content-Length"] = String(bytes.length);
+  return new Response(request.method === "HEAD" ? null : body, { headers });
+}
+
+function error(status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
+  return Response.json({ errors: [{ code, message }] }, { status, headers });
+}
+
+const digests = new WeakMap<StoredManifest, string>();
+function digestOfSync(manifest: StoredManifest): string {
+  const digest = digests.get(manifest);
+  if (!digest) throw new Error("manifest added without a digest");
+  return digest;
+}
+
+export async function sha256(bytes: Uint8Array): Promise<string> {
+  const hash = await crypto.subtle.digest("SHA-256", bytes);
+  return `sha256:${[...new Uint8Array(hash)].map((byte) => byte.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** Deterministic pseudo-random bytes (xorshift), so blobs have stable digests. */
+export function pseudoRandomBytes(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  let state = seed || 1;
+  for (let index = 0; index < length; index++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[index] = state & 0xff;
+  }
+  return bytes;
+}
+
+export interface TestImage {
+  readonly indexDigest: string;
+  readonly manifestDigests: readonly string[];
+  readonly layerDigests: readonly string[];
+  readonly layers: readonly Uint8Array[];
+}
+
+/** Pushes a two-platform OCI image (index → manifests → config + layer) into the fake registry. */
+export async function pushImage(registry: FakeRegistry, name: string, tag: string, seed = 1): Promise<TestImage> {
+  const encoder = new TextEncoder();
+  const platforms = ["amd64", "arm64"];
+  const manifestDigests: string[] = [];
+  const layerDigests: string[] = [];
+  const layers: Uint8Array[] = [];
+  const entries = [];
+  for (const [index, architecture] of platforms.entries()) {
+    const layer = pseudoRandomBytes(64 * 1024 + index, seed * 100 + index);
+    const layerDigest = await sha256(layer);
+    registry.addBlob(layer, layerDigest);
+    const config = encoder.encode(JSON.stringify({ architecture, os: "linux", rootfs: { type: "layers", diff_ids: [layerDigest] } }));
+    const configDigest = await sha256(config);
+    registry.addBlob(config, configDigest);
+    const manifest = encoder.encode(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: config.length },
+        layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: layerDigest, size: layer.length }],
+      }),
+    );
+    const manifestDigest = await sha256(manifest);
+    await addManifest(registry, name, manifestDigest, manifest, "application/vnd.oci.image.manifest.v1+json");
+    manifestDigests.push(manifestDigest);
+    layerDigests.push(layerDigest);
+    layers.push(layer);
+    entries.push({
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest: manifestDigest,
+      size: manifest.length,
+      platform: { architecture, os: "linux" },
+    });
+  }
+  const index = encoder.encode(
+    JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: entries }),
+  );
+  const indexDigest = await sha256(index);
+  await addManifest(registry, name, tag, index, "application/vnd.oci.image.index.v1+json", indexDigest);
+  return { indexDigest, manifestDigests, layerDigests, layers };
+}
+
+async function addManifest(
+  registry: FakeRegistry,
+  name: string,
+  reference: string,
+  body: Uint8Array,
+  mediaType: string,
+  known?: string,
+): Promise<void> {
+  const digest = known ?? (await sha256(body));
+  const manifest = { body, mediaType };
+  digests.set(manifest, digest);
+  registry.addManifest(name, reference, manifest, digest);
+}
+
+/**
+ * Routes the Worker's outgoing fetches to the fake registries; anything else fails the test loudly
+ * (a mirror must never contact a host that is not configured).
+ */
+export function interceptFetch(registries: readonly FakeRegistry[]) {
+  const unexpected: string[] = [];
+  const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    const registry = registries.find((candidate) => candidate.owns(url));
+    if (!registry) {
+      unexpected.push(request.url);
+      throw new TypeError(`unexpected fetch to ${request.url}`);
+    }
+    return registry.handle(request);
+  });
+  return { spy, unexpected };
+}

@@ -1,0 +1,57 @@
+/** The mirror under test, its fake upstreams (see vitest.config.ts for their configuration) and helpers. */
+import { env, exports } from "cloudflare:workers";
+import { FakeRegistry, interceptFetch } from "./fake-registry";
+
+export const UPSTREAM_CREDENTIALS = { user: "mirror-robot", password: "s3cret-upstream-password" };
+
+export function fakeUpstreams() {
+  const hub = new FakeRegistry({
+    origin: "https://hub.test",
+    cdnOrigin: "https://cdn.hub.test",
+    auth: { kind: "bearer", realmOrigin: "https://auth.hub.test", service: "hub.test", user: "nobody", password: "x" },
+  });
+  const quay = new FakeRegistry({ origin: "https://quay.test", referrers: false });
+  const basic = new FakeRegistry({
+    origin: "https://basic.test",
+    auth: { kind: "basic", user: UPSTREAM_CREDENTIALS.user, password: UPSTREAM_CREDENTIALS.password },
+  });
+  const tokens = new FakeRegistry({
+    origin: "https://tokens.test",
+    auth: {
+      kind: "bearer",
+      realmOrigin: "https://auth.tokens.test",
+      service: "tokens.test",
+      user: UPSTREAM_CREDENTIALS.user,
+      password: UPSTREAM_CREDENTIALS.password,
+    },
+  });
+  const intercepted = interceptFetch([hub, quay, basic, tokens]);
+  return { hub, quay, basic, tokens, ...intercepted };
+}
+
+/** A request to the mirror, as a client would send it. */
+export function mirror(path: string, init?: RequestInit): Promise<Response> {
+  return exports.default.fetch(new Request(`http://mirror.test${path}`, init));
+}
+
+export const ACCEPT_ALL = [
+  "application/vnd.oci.image.index.v1+json",
+  "application/vnd.docker.distribution.manifest.list.v2+json",
+  "application/vnd.oci.image.manifest.v1+json",
+  "application/vnd.docker.distribution.manifest.v2+json",
+].join(", ");
+
+/** Waits (bounded) until a blob fill that runs after the response has landed in R2. */
+export async function storedBlob(digest: string): Promise<R2Object | null> {
+  const [algorithm, hex] = digest.split(":");
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const object = await env.BLOBS.head(`blobs/${algorithm}/${hex}`);
+    if (object) return object;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return null;
+}
+
+export async function bytesOf(response: Response): Promise<Uint8Array> {
+  return new Uint8Array(await response.arrayBuffer());
+}

@@ -1,0 +1,81 @@
+// Test files run in a vitest worker process, the test bed lives in the main process (globalSetup).
+// This tiny loopback API lets tests read and reset the upstream request counts.
+import { createServer, type Server } from "node:http";
+import type { Counts, LoggedRequest, RequestCounter } from "./counting.ts";
+import type { Relay } from "./relay.ts";
+import { fetchT, HOST, listenLoopback } from "./net.ts";
+
+export interface AdminServer {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export interface AdminSources {
+  counter: RequestCounter;
+  relay: Relay;
+  mirrorOutput(): string;
+}
+
+export async function startAdmin(src: AdminSources): Promise<AdminServer> {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", `http://${HOST}`);
+    let body: unknown;
+    if (req.method === "POST" && url.pathname === "/reset") {
+      src.counter.reset();
+      body = { ok: true };
+    } else if (url.pathname === "/counts") {
+      body = src.counter.all();
+    } else if (url.pathname === "/requests") {
+      body = src.counter.requests(url.searchParams.get("upstream") ?? undefined);
+    } else if (url.pathname === "/relay") {
+      body = src.relay.stats;
+    } else if (url.pathname === "/mirror-log") {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end(src.mirrorOutput());
+      return;
+    } else {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify(body));
+  });
+  const port = await listenLoopback(server);
+  return {
+    url: `http://${HOST}:${port}`,
+    server,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
+
+/** Client side, used from the tests. */
+export class AdminClient {
+  private readonly url: string;
+
+  constructor(url: string) {
+    this.url = url;
+  }
+
+  async reset(): Promise<void> {
+    await (await fetchT(`${this.url}/reset`, { method: "POST" })).arrayBuffer();
+  }
+
+  async counts(): Promise<Record<string, Counts>> {
+    return (await (await fetchT(`${this.url}/counts`)).json()) as Record<string, Counts>;
+  }
+
+  async requests(upstream?: string): Promise<LoggedRequest[]> {
+    const q = upstream ? `?upstream=${encodeURIComponent(upstream)}` : "";
+    return (await (await fetchT(`${this.url}/requests${q}`)).json()) as LoggedRequest[];
+  }
+
+  async relayStats(): Promise<{ connections: number; tlsRejected: number }> {
+    return (await (await fetchT(`${this.url}/relay`)).json()) as { connections: number; tlsRejected: number };
+  }
+
+  async mirrorLog(): Promise<string> {
+    return (await fetchT(`${this.url}/mirror-log`)).text();
+  }
+}

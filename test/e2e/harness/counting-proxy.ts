@@ -1,0 +1,118 @@
+// A transparent HTTP proxy in front of an upstream face that records every request it sees
+// (see counting.ts). Look-alikes plug in an `intercept` hook to answer some requests themselves.
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type Server,
+  type ServerResponse,
+} from "node:http";
+import { classify, type Kind, type RequestCounter } from "./counting.ts";
+import { HOST, listenLoopback } from "./net.ts";
+
+export interface ProxyContext {
+  name: string;
+  target: URL;
+  kind: Kind;
+}
+
+/** Returns true when it answered the request itself. */
+export type Intercept = (req: IncomingMessage, res: ServerResponse, ctx: ProxyContext) => Promise<boolean>;
+
+export interface ProxyOptions {
+  name: string;
+  /** Base URL of the face, e.g. http://127.0.0.1:5000 */
+  target: string;
+  counter: RequestCounter;
+  intercept?: Intercept;
+}
+
+export interface RunningProxy {
+  name: string;
+  port: number;
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection"]);
+
+export function forwardHeaders(h: IncomingHttpHeaders): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  for (const [k, v] of Object.entries(h)) if (!HOP_BY_HOP.has(k)) out[k] = v;
+  return out;
+}
+
+/** Streams req to target+path and the answer back to res. Resolves when the response is complete. */
+export function pipeTo(target: URL, path: string, req: IncomingMessage, res: ServerResponse, host?: string) {
+  return new Promise<void>((resolve) => {
+    const headers = forwardHeaders(req.headers);
+    // Keep the client's Host so that URLs the registry builds point back at this proxy.
+    if (host) headers.host = host;
+    const up = request(
+      { host: target.hostname, port: target.port, method: req.method, path, headers },
+      (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, forwardHeaders(upRes.headers));
+        upRes.pipe(res);
+        upRes.once("end", () => resolve());
+        upRes.once("error", () => {
+          res.destroy();
+          resolve();
+        });
+      },
+    );
+    up.setTimeout(120_000, () => up.destroy(new Error("upstream timeout")));
+    up.once("error", (err) => {
+      if (!res.headersSent) {
+        res.writeHead(502, { "content-type": "text/plain" });
+        res.end(`proxy error: ${err.message}`);
+      } else res.destroy();
+      resolve();
+    });
+    req.pipe(up);
+  });
+}
+
+export async function startCountingProxy(opts: ProxyOptions): Promise<RunningProxy> {
+  const target = new URL(opts.target);
+  const server = createServer((req, res) => {
+    const path = req.url ?? "/";
+    const kind = classify(req.method ?? "GET", path);
+    res.once("close", () => {
+      opts.counter.record({
+        upstream: opts.name,
+        kind,
+        method: req.method ?? "",
+        url: path,
+        status: res.statusCode,
+        authorization: req.headers.authorization?.split(" ")[0] ?? null,
+        range: req.headers.range ?? null,
+      });
+    });
+    const ctx: ProxyContext = { name: opts.name, target, kind };
+    const go = async (): Promise<void> => {
+      if (opts.intercept && (await opts.intercept(req, res, ctx))) return;
+      await pipeTo(target, path, req, res, req.headers.host);
+    };
+    go().catch((err: unknown) => {
+      if (!res.headersSent) {
+        res.writeHead(500, { "content-type": "text/plain" });
+        res.end(String(err));
+      } else res.destroy();
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  const port = await listenLoopback(server);
+  return {
+    name: opts.name,
+    port,
+    url: `http://${HOST}:${port}`,
+    server,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}

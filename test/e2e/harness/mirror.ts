@@ -1,0 +1,96 @@
+// The mirror exactly as a user runs it: `wrangler dev` from the repository root, with `--var`
+// overrides pointing UPSTREAMS at the local registries and fresh local state (R2, KV) per run.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fetchT, freePort, HOST, waitFor } from "./net.ts";
+import { cleanEnv, type Managed, startProcess } from "./processes.ts";
+
+export interface UpstreamConfig {
+  url: string;
+  library?: boolean;
+  hosts?: string[];
+  tagTtl?: number;
+}
+
+export interface MirrorOptions {
+  repoRoot: string;
+  upstreams: Record<string, UpstreamConfig>;
+  defaultUpstream: string;
+  credentials: Record<string, { username: string; password: string }>;
+  logFile: string;
+}
+
+export interface Mirror {
+  port: number;
+  url: string;
+  persistDir: string;
+  process: Managed;
+  stop(): Promise<void>;
+}
+
+/** `my-prefix` → `UPSTREAM_MY_PREFIX` (upper case, every non-alphanumeric character → `_`). */
+export function credentialVar(prefix: string, field: "USERNAME" | "PASSWORD"): string {
+  return `UPSTREAM_${prefix.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_${field}`;
+}
+
+export function wranglerArgs(opts: MirrorOptions, port: number, persistDir: string): string[] {
+  const args = [
+    "dev",
+    "--ip",
+    HOST,
+    "--port",
+    String(port),
+    "--persist-to",
+    persistDir,
+    "--var",
+    `UPSTREAMS:${JSON.stringify(opts.upstreams)}`,
+    "--var",
+    `DEFAULT_UPSTREAM:${opts.defaultUpstream}`,
+  ];
+  for (const [prefix, c] of Object.entries(opts.credentials)) {
+    args.push("--var", `${credentialVar(prefix, "USERNAME")}:${c.username}`);
+    args.push("--var", `${credentialVar(prefix, "PASSWORD")}:${c.password}`);
+  }
+  return args;
+}
+
+export async function startMirror(opts: MirrorOptions): Promise<Mirror> {
+  const persistDir = mkdtempSync(join(tmpdir(), "e2e-mirror-state-"));
+  const port = await freePort();
+  const proc = startProcess("wrangler-dev", join(opts.repoRoot, "node_modules", ".bin", "wrangler"), wranglerArgs(opts, port, persistDir), {
+    cwd: opts.repoRoot,
+    env: cleanEnv({ WRANGLER_SEND_METRICS: "false", CI: "1", NO_UPDATE_NOTIFIER: "1", FORCE_COLOR: "0" }),
+    logFile: opts.logFile,
+    keepChars: 256 * 1024,
+  });
+  const url = `http://${HOST}:${port}`;
+  try {
+    await waitFor(
+      "wrangler dev to answer GET /v2/",
+      async () => {
+        if (proc.child.exitCode !== null) throw new Error(`wrangler exited ${proc.child.exitCode}`);
+        if (!proc.output().includes("Ready on")) return undefined;
+        const res = await fetchT(`${url}/v2/`, {}, 5000);
+        await res.arrayBuffer();
+        return res.status === 200 ? true : undefined;
+      },
+      90_000,
+      250,
+    );
+  } catch (err) {
+    await proc.stop();
+    rmSync(persistDir, { recursive: true, force: true });
+    throw new Error(`${String(err)}\n--- wrangler output\n${proc.output()}`);
+  }
+  return {
+    port,
+    url,
+    persistDir,
+    process: proc,
+    async stop() {
+      await proc.stop(5000);
+      rmSync(persistDir, { recursive: true, force: true });
+    },
+  };
+}

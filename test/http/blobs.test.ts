@@ -1,0 +1,115 @@
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { pushImage, sha256, type TestImage } from "../support/fake-registry";
+import { bytesOf, fakeUpstreams, mirror, storedBlob } from "../support/mirror";
+
+let upstreams: ReturnType<typeof fakeUpstreams>;
+let image: TestImage;
+let seed = 0;
+beforeEach(async () => {
+  upstreams = fakeUpstreams();
+  // Fresh blobs per test (R2 lives as long as this file): a seed of its own.
+  image = await pushImage(upstreams.quay, "org/app", "1.0", ++seed);
+  await pushImage(upstreams.hub, "library/alpine", "1.0", seed);
+});
+afterEach(() => vi.restoreAllMocks());
+
+describe("blobs", () => {
+  it("on a miss streams the upstream's blob to the client and stores it in R2 under its digest", async () => {
+    const digest = image.layerDigests[0] ?? "";
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Docker-Content-Digest")).toBe(digest);
+    expect(response.headers.get("Content-Length")).toBe(String(image.layers[0]?.length));
+    expect(response.headers.get("X-Mirror-Cache")).toBe("MISS");
+    expect(await sha256(await bytesOf(response))).toBe(digest);
+    expect((await storedBlob(digest))?.size).toBe(image.layers[0]?.length);
+  });
+
+  it("is served from R2 afterwards, for any repository of any upstream, without an upstream request", async () => {
+    const digest = image.layerDigests[0] ?? "";
+    await (await mirror(`/v2/quay/org/app/blobs/${digest}`)).arrayBuffer();
+    await storedBlob(digest);
+    upstreams.quay.reset();
+    for (const path of [`/v2/quay/org/app/blobs/${digest}`, `/quay/v2/other/repo/blobs/${digest}`]) {
+      const response = await mirror(path);
+      expect(response.headers.get("X-Mirror-Cache")).toBe("HIT");
+      expect(response.headers.get("Content-Length")).toBe(String(image.layers[0]?.length));
+      expect(await sha256(await bytesOf(response))).toBe(digest);
+    }
+    const head = await mirror(`/v2/quay/org/app/blobs/${digest}`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("Content-Length")).toBe(String(image.layers[0]?.length));
+    expect(upstreams.quay.requests).toEqual([]);
+  });
+
+  it("serves byte ranges of a cached blob with 206 and Content-Range", async () => {
+    const digest = image.layerDigests[1] ?? "";
+    const layer = image.layers[1] ?? new Uint8Array();
+    await (await mirror(`/v2/quay/org/app/blobs/${digest}`)).arrayBuffer();
+    await storedBlob(digest);
+    const cases: Array<[string, number, number]> = [
+      ["bytes=0-99", 0, 99],
+      ["bytes=1000-", 1000, layer.length - 1],
+      ["bytes=-10", layer.length - 10, layer.length - 1],
+      [`bytes=10-${layer.length + 500}`, 10, layer.length - 1],
+    ];
+    for (const [range, start, end] of cases) {
+      const response = await mirror(`/v2/quay/org/app/blobs/${digest}`, { headers: { Range: range } });
+      expect(response.status).toBe(206);
+      expect(response.headers.get("Content-Range")).toBe(`bytes ${start}-${end}/${layer.length}`);
+      expect(await bytesOf(response)).toEqual(layer.slice(start, end + 1));
+    }
+  });
+
+  it("answers 416 for a range outside the blob or a malformed Range", async () => {
+    const digest = image.layerDigests[0] ?? "";
+    await (await mirror(`/v2/quay/org/app/blobs/${digest}`)).arrayBuffer();
+    await storedBlob(digest);
+    for (const range of [`bytes=${10 ** 9}-`, "bytes=5-1", "bytes=0-1,5-9", "items=0-1", "bytes=-"]) {
+      const response = await mirror(`/v2/quay/org/app/blobs/${digest}`, { headers: { Range: range } });
+      expect(response.status).toBe(416);
+      expect(await response.json()).toMatchObject({ errors: [{ code: "RANGE_INVALID" }] });
+    }
+  });
+
+  it("passes a range on an uncached blob through to the upstream", async () => {
+    const digest = image.layerDigests[0] ?? "";
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`, { headers: { Range: "bytes=5-9" } });
+    expect(response.status).toBe(206);
+    expect(await bytesOf(response)).toEqual(image.layers[0]?.slice(5, 10));
+    expect(upstreams.quay.requests[0]?.headers.get("Range")).toBe("bytes=5-9");
+  });
+
+  it("never stores bytes that do not match the digest", async () => {
+    upstreams.quay.corruptBlobs = true;
+    const digest = image.layerDigests[0] ?? "";
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    await response.arrayBuffer().catch(() => undefined);
+    // Give a (wrong) fill every chance to land before looking.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const [algorithm, hex] = digest.split(":");
+    expect(await env.BLOBS.head(`blobs/${algorithm}/${hex}`)).toBeNull();
+    upstreams.quay.corruptBlobs = false;
+    const retry = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    expect(await sha256(await bytesOf(retry))).toBe(digest);
+  });
+
+  it("follows the upstream's redirect to a CDN without sending it the upstream's Authorization", async () => {
+    const blob = await mirror(`/v2/library/alpine/blobs/${image.layerDigests[0]}`);
+    expect(blob.status).toBe(200);
+    expect(await sha256(await bytesOf(blob))).toBe(image.layerDigests[0]);
+    const cdn = upstreams.hub.requests.filter((request) => request.kind === "cdn");
+    expect(cdn).toHaveLength(1);
+    expect(cdn[0]?.headers.has("Authorization")).toBe(false);
+    // …while the registry itself got the token.
+    const authed = upstreams.hub.requests.filter((r) => r.kind === "blob" && r.headers.get("Authorization"));
+    expect(authed[0]?.headers.get("Authorization")).toMatch(/^Bearer /);
+  });
+
+  it("answers BLOB_UNKNOWN for a digest the upstream does not have", async () => {
+    const response = await mirror(`/v2/quay/org/app/blobs/sha256:${"0".repeat(64)}`);
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ errors: [{ code: "BLOB_UNKNOWN" }] });
+  });
+});

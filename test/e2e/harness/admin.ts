@@ -2,8 +2,8 @@
 // This tiny loopback API lets tests read and reset the upstream request counts.
 import { createServer, type Server } from "node:http";
 import type { Counts, LoggedRequest, RequestCounter } from "./counting.ts";
-import type { Relay } from "./relay.ts";
 import { fetchT, HOST, listenLoopback } from "./net.ts";
+import type { Relay } from "./relay.ts";
 
 export interface AdminServer {
   url: string;

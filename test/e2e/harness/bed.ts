@@ -88,7 +88,13 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       return f;
     };
     const token = (realmFace: string, service: string) =>
-      ({ kind: "token", realm: tokens.realm(realmFace), service, issuer: ISSUER, rootCertBundle: key.certFile }) as const;
+      ({
+        kind: "token",
+        realm: tokens.realm(realmFace),
+        service,
+        issuer: ISSUER,
+        rootCertBundle: key.certFile,
+      }) as const;
     const [anonFace, basicFace, tokenFace, quayFace, hubFace] = await Promise.all([
       face("anon", { kind: "anonymous" }),
       face("basic", { kind: "basic", htpasswdFile: htpasswd }),
@@ -99,11 +105,21 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
     ]);
     log(`registries up in ${Date.now() - t0} ms`);
 
-    const images = await ensureImages(storage, join(workDir, "images"), anonFace.url, join(runDir, "push"), log);
+    const images = await ensureImages(
+      storage,
+      join(workDir, "images"),
+      anonFace.url,
+      join(runDir, "push"),
+      log,
+    );
 
     const cdn: Cdn = await startCdn(counter, anonFace.url);
     closers.push(cdn.close);
-    const proxy = async (name: string, f: Face, intercept?: Parameters<typeof startCountingProxy>[0]["intercept"]) => {
+    const proxy = async (
+      name: string,
+      f: Face,
+      intercept?: Parameters<typeof startCountingProxy>[0]["intercept"],
+    ) => {
       const p: RunningProxy = await startCountingProxy({ name, target: f.url, counter, intercept });
       closers.push(p.close);
       return p;
@@ -143,12 +159,19 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
     closers.push(mirror.stop);
     const relay: Relay = await startRelay(mirror.port);
     closers.push(relay.close);
-    const admin: AdminServer = await startAdmin({ counter, relay, mirrorOutput: () => mirror.process.output() });
+    const admin: AdminServer = await startAdmin({
+      counter,
+      relay,
+      mirrorOutput: () => mirror.process.output(),
+    });
     closers.push(admin.close);
     log(`test bed up in ${Date.now() - t0} ms (mirror ${mirror.url}, relay ${relay.port})`);
 
     const upstreams = Object.fromEntries(
-      PREFIXES.map((p) => [p, { url: proxies[p].url, config: configs[p], credentials: withCreds.includes(p) }]),
+      PREFIXES.map((p) => [
+        p,
+        { url: proxies[p].url, config: configs[p], credentials: withCreds.includes(p) },
+      ]),
     ) as BedInfo["upstreams"];
     const info: BedInfo = {
       repoRoot,
@@ -158,7 +181,9 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       mirrorDirectUrl: mirror.url,
       adminUrl: admin.url,
       upstreams,
-      faces: Object.fromEntries([anonFace, basicFace, tokenFace, quayFace, hubFace].map((f) => [f.name, f.url])),
+      faces: Object.fromEntries(
+        [anonFace, basicFace, tokenFace, quayFace, hubFace].map((f) => [f.name, f.url]),
+      ),
       cdnPort: cdn.port,
       deadPort: await deadPort(),
       images,

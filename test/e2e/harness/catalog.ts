@@ -8,31 +8,91 @@ const both = ["amd64", "arm64"] as const;
 
 export const CATALOG = {
   /** Docker Hub look-alike, official image: reached as `alpine` through the default upstream. */
-  alpine: { repo: "library/alpine", tag: "3.20", format: "oci", platforms: [...both], layerSizes: [400 * KiB, 20 * KiB] },
+  alpine: {
+    repo: "library/alpine",
+    tag: "3.20",
+    format: "oci",
+    platforms: [...both],
+    layerSizes: [400 * KiB, 20 * KiB],
+  },
   /** Docker Hub look-alike, Docker media types (manifest list). */
-  busybox: { repo: "library/busybox", tag: "1.36", format: "v2s2", platforms: [...both], layerSizes: [300 * KiB] },
+  busybox: {
+    repo: "library/busybox",
+    tag: "1.36",
+    format: "v2s2",
+    platforms: [...both],
+    layerSizes: [300 * KiB],
+  },
   /** Docker Hub look-alike, only for request counting (tokens, CDN redirects). */
-  hubCounted: { repo: "library/counted", tag: "v1", format: "v2s2", platforms: [...both], layerSizes: [200 * KiB, 30 * KiB] },
+  hubCounted: {
+    repo: "library/counted",
+    tag: "v1",
+    format: "v2s2",
+    platforms: [...both],
+    layerSizes: [200 * KiB, 30 * KiB],
+  },
   /** Quay look-alike: three layers per platform, every routing form. */
-  app: { repo: "org/app", tag: "v1", format: "oci", platforms: [...both], layerSizes: [500 * KiB, 100 * KiB, 5 * KiB] },
+  app: {
+    repo: "org/app",
+    tag: "v1",
+    format: "oci",
+    platforms: [...both],
+    layerSizes: [500 * KiB, 100 * KiB, 5 * KiB],
+  },
   /** Quay look-alike: one ≥ 100 MiB layer (blob caching, Range). */
-  big: { repo: "org/big", tag: "v1", format: "v2s2", platforms: ["amd64"], layerSizes: [100 * MiB + 12_345, 64 * KiB] },
+  big: {
+    repo: "org/big",
+    tag: "v1",
+    format: "v2s2",
+    platforms: ["amd64"],
+    layerSizes: [100 * MiB + 12_345, 64 * KiB],
+  },
   /** Quay look-alike, pulled by containerd (`ctr`) through hosts.toml. */
   ctr: { repo: "org/ctr", tag: "v1", format: "oci", platforms: [...both], layerSizes: [300 * KiB, 10 * KiB] },
   /** Quay look-alike, pulled by podman through registries.conf. */
-  podman: { repo: "org/podman", tag: "v1", format: "v2s2", platforms: [...both], layerSizes: [300 * KiB, 10 * KiB] },
+  podman: {
+    repo: "org/podman",
+    tag: "v1",
+    format: "v2s2",
+    platforms: [...both],
+    layerSizes: [300 * KiB, 10 * KiB],
+  },
   /** Anonymous face. */
-  anon: { repo: "team/anon", tag: "v1", format: "v2s2", platforms: [...both], layerSizes: [250 * KiB, 8 * KiB] },
+  anon: {
+    repo: "team/anon",
+    tag: "v1",
+    format: "v2s2",
+    platforms: [...both],
+    layerSizes: [250 * KiB, 8 * KiB],
+  },
   /** Anonymous face, only for request counting. */
-  counted: { repo: "team/counted", tag: "v1", format: "oci", platforms: [...both], layerSizes: [250 * KiB, 8 * KiB] },
+  counted: {
+    repo: "team/counted",
+    tag: "v1",
+    format: "oci",
+    platforms: [...both],
+    layerSizes: [250 * KiB, 8 * KiB],
+  },
   /** Anonymous face behind a prefix with tagTtl 0. */
   fresh: { repo: "team/fresh", tag: "v1", format: "oci", platforms: ["amd64"], layerSizes: [100 * KiB] },
   /** htpasswd (Basic) face. */
-  basic: { repo: "team/basic", tag: "v1", format: "oci", platforms: ["amd64"], layerSizes: [200 * KiB, 4 * KiB] },
+  basic: {
+    repo: "team/basic",
+    tag: "v1",
+    format: "oci",
+    platforms: ["amd64"],
+    layerSizes: [200 * KiB, 4 * KiB],
+  },
   /** Token face, public repository. */
   token: { repo: "team/token", tag: "v1", format: "oci", platforms: [...both], layerSizes: [200 * KiB] },
   /** Token face, `private/`: needs credentials. */
-  secret: { repo: "private/secret", tag: "v1", format: "v2s2", platforms: [...both], layerSizes: [150 * KiB, 3 * KiB] },
+  secret: {
+    repo: "private/secret",
+    tag: "v1",
+    format: "v2s2",
+    platforms: [...both],
+    layerSizes: [150 * KiB, 3 * KiB],
+  },
 } satisfies Record<string, ImageSpec>;
 
 export type ImageKey = keyof typeof CATALOG;

@@ -4,7 +4,15 @@
 // runs. The layout is always OCI: skopeo's `oci:` transport only finds OCI-typed manifests, so Docker
 // media types are made by pushing with `--format v2s2` (see push.ts).
 import { createCipheriv, createHash } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -124,7 +132,12 @@ function hashing(hash: ReturnType<typeof createHash>): Transform {
   });
 }
 
-async function buildLayer(layout: string, seed: string, size: number, mediaType: string): Promise<BuiltLayer> {
+async function buildLayer(
+  layout: string,
+  seed: string,
+  size: number,
+  mediaType: string,
+): Promise<BuiltLayer> {
   const tmp = join(layout, `layer-${process.pid}.tmp`);
   const diff = createHash("sha256");
   const compressed = createHash("sha256");
@@ -150,7 +163,9 @@ async function buildLayer(layout: string, seed: string, size: number, mediaType:
 }
 
 function platformOf(arch: Arch): { architecture: Arch; os: "linux"; variant?: string } {
-  return arch === "arm64" ? { architecture: arch, os: "linux", variant: "v8" } : { architecture: arch, os: "linux" };
+  return arch === "arm64"
+    ? { architecture: arch, os: "linux", variant: "v8" }
+    : { architecture: arch, os: "linux" };
 }
 
 async function buildManifest(layout: string, spec: ImageSpec, arch: Arch): Promise<BuiltManifest> {
@@ -164,9 +179,16 @@ async function buildManifest(layout: string, spec: ImageSpec, arch: Arch): Promi
     JSON.stringify({
       ...platformOf(arch),
       created: new Date(MTIME * 1000).toISOString(),
-      config: { Env: ["PATH=/usr/bin:/bin"], Cmd: ["/bin/true"], Labels: { "e2e.image": `${spec.repo}:${spec.tag}` } },
+      config: {
+        Env: ["PATH=/usr/bin:/bin"],
+        Cmd: ["/bin/true"],
+        Labels: { "e2e.image": `${spec.repo}:${spec.tag}` },
+      },
       rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
-      history: layers.map((_, i) => ({ created: new Date(MTIME * 1000).toISOString(), created_by: `layer ${i}` })),
+      history: layers.map((_, i) => ({
+        created: new Date(MTIME * 1000).toISOString(),
+        created_by: `layer ${i}`,
+      })),
     }),
   );
   const configDesc: Descriptor = { mediaType: media.config, digest: config.digest, size: config.size };
@@ -179,7 +201,14 @@ async function buildManifest(layout: string, spec: ImageSpec, arch: Arch): Promi
       layers: layers.map(({ mediaType, digest, size }) => ({ mediaType, digest, size })),
     }),
   );
-  return { arch, mediaType: media.manifest, digest: manifest.digest, size: manifest.size, config: configDesc, layers };
+  return {
+    arch,
+    mediaType: media.manifest,
+    digest: manifest.digest,
+    size: manifest.size,
+    config: configDesc,
+    layers,
+  };
 }
 
 async function buildLayout(spec: ImageSpec, layout: string): Promise<BuiltImage> {
@@ -219,10 +248,7 @@ async function buildLayout(spec: ImageSpec, layout: string): Promise<BuiltImage>
 }
 
 function cacheKey(spec: ImageSpec): string {
-  return createHash("sha256")
-    .update(JSON.stringify({ GENERATOR_VERSION, spec }))
-    .digest("hex")
-    .slice(0, 16);
+  return createHash("sha256").update(JSON.stringify({ GENERATOR_VERSION, spec })).digest("hex").slice(0, 16);
 }
 
 /** Builds the layout under `cacheDir`, or returns the one built earlier from the same spec. */

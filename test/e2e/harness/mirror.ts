@@ -58,12 +58,17 @@ export function wranglerArgs(opts: MirrorOptions, port: number, persistDir: stri
 export async function startMirror(opts: MirrorOptions): Promise<Mirror> {
   const persistDir = mkdtempSync(join(tmpdir(), "e2e-mirror-state-"));
   const port = await freePort();
-  const proc = startProcess("wrangler-dev", join(opts.repoRoot, "node_modules", ".bin", "wrangler"), wranglerArgs(opts, port, persistDir), {
-    cwd: opts.repoRoot,
-    env: cleanEnv({ WRANGLER_SEND_METRICS: "false", CI: "1", NO_UPDATE_NOTIFIER: "1", FORCE_COLOR: "0" }),
-    logFile: opts.logFile,
-    keepChars: 256 * 1024,
-  });
+  const proc = startProcess(
+    "wrangler-dev",
+    join(opts.repoRoot, "node_modules", ".bin", "wrangler"),
+    wranglerArgs(opts, port, persistDir),
+    {
+      cwd: opts.repoRoot,
+      env: cleanEnv({ WRANGLER_SEND_METRICS: "false", CI: "1", NO_UPDATE_NOTIFIER: "1", FORCE_COLOR: "0" }),
+      logFile: opts.logFile,
+      keepChars: 256 * 1024,
+    },
+  );
   const url = `http://${HOST}:${port}`;
   try {
     await waitFor(

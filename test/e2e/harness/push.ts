@@ -2,8 +2,8 @@
 // holds: the digests that every pull through the mirror must reproduce.
 import type { Arch, BuiltImage, Descriptor, Format, ImageSpec } from "./images.ts";
 import { fetchT } from "./net.ts";
-import type { SkopeoEnv } from "./skopeo-env.ts";
 import { runOk } from "./processes.ts";
+import type { SkopeoEnv } from "./skopeo-env.ts";
 
 export const ACCEPT_ALL = [
   "application/vnd.oci.image.index.v1+json",
@@ -37,7 +37,11 @@ interface RawManifest {
   layers?: Descriptor[];
 }
 
-async function getManifest(base: string, repo: string, ref: string): Promise<{ desc: Descriptor; body: RawManifest }> {
+async function getManifest(
+  base: string,
+  repo: string,
+  ref: string,
+): Promise<{ desc: Descriptor; body: RawManifest }> {
   const res = await fetchT(`${base}/v2/${repo}/manifests/${ref}`, { headers: { accept: ACCEPT_ALL } });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`GET ${repo}:${ref} from ${base}: ${res.status} ${text}`);
@@ -63,11 +67,14 @@ export async function readBack(base: string, built: BuiltImage): Promise<Expecte
   for (const e of entries) {
     const m = e.digest === top.desc.digest ? top : await getManifest(base, spec.repo, e.digest);
     const src = built.manifests.find((b) => b.arch === e.arch);
-    if (!m.body.config || !m.body.layers || !src) throw new Error(`${spec.repo}: unexpected manifest ${e.digest}`);
+    if (!m.body.config || !m.body.layers || !src)
+      throw new Error(`${spec.repo}: unexpected manifest ${e.digest}`);
     const layers = m.body.layers;
     // The conversion to Docker media types must not touch blobs: layers keep their digests.
-    const same = layers.length === src.layers.length && layers.every((l, i) => l.digest === src.layers[i]?.digest);
-    if (!same) throw new Error(`${spec.repo}:${spec.tag}/${e.arch}: registry layers differ from the built ones`);
+    const same =
+      layers.length === src.layers.length && layers.every((l, i) => l.digest === src.layers[i]?.digest);
+    if (!same)
+      throw new Error(`${spec.repo}:${spec.tag}/${e.arch}: registry layers differ from the built ones`);
     manifests.push({ ...m.desc, arch: e.arch, config: m.body.config, layers });
   }
   return {

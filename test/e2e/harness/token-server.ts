@@ -166,7 +166,7 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
     const access: Access[] = [];
     for (const s of scopes) {
       const a = parseScope(s);
-      if (!a || a.type !== "repository") continue;
+      if (a?.type !== "repository") continue;
       const allowed = a.name.startsWith(opts.privatePrefix) && !subject ? [] : ["pull"];
       // Like Docker Hub: an unauthorised scope yields a token without that access, not an error.
       access.push({ ...a, actions: a.actions.filter((x) => allowed.includes(x)) });

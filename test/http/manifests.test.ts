@@ -18,7 +18,8 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-const get = (path: string, accept = ACCEPT_ALL, method = "GET") => mirror(path, { method, headers: { Accept: accept } });
+const get = (path: string, accept = ACCEPT_ALL, method = "GET") =>
+  mirror(path, { method, headers: { Accept: accept } });
 
 describe("manifests by tag", () => {
   it("serves the upstream's manifest with its media type, digest and length", async () => {
@@ -75,7 +76,10 @@ describe("manifests by tag", () => {
 
   it("never serves an index to a client that accepts only single manifests", async () => {
     await (await get(`/v2/quay/${name}/manifests/1.0`)).arrayBuffer(); // caches the index
-    const response = await get(`/v2/quay/${name}/manifests/1.0`, "application/vnd.oci.image.manifest.v1+json");
+    const response = await get(
+      `/v2/quay/${name}/manifests/1.0`,
+      "application/vnd.oci.image.manifest.v1+json",
+    );
     expect(response.headers.get("Content-Type")).toBe("application/vnd.oci.image.manifest.v1+json");
     expect(response.headers.get("Docker-Content-Digest")).toBe(image.manifestDigests[0]);
     // …and a later client that accepts indexes still gets the index, from the cache.
@@ -116,7 +120,12 @@ describe("manifests by digest", () => {
   it("are refused and not cached when the upstream sends other bytes", async () => {
     const digest = `sha256:${"ab".repeat(32)}`;
     const bogus = new TextEncoder().encode('{"schemaVersion":2}');
-    upstreams.quay.addManifest(name, digest, { body: bogus, mediaType: "application/vnd.oci.image.manifest.v1+json" }, digest);
+    upstreams.quay.addManifest(
+      name,
+      digest,
+      { body: bogus, mediaType: "application/vnd.oci.image.manifest.v1+json" },
+      digest,
+    );
     const response = await get(`/v2/quay/${name}/manifests/${digest}`);
     expect(response.status).toBe(502);
     const keys = await env.MANIFESTS.list({ prefix: `manifest/quay/${name}@` });
@@ -136,7 +145,9 @@ describe("listings", () => {
   });
 
   it("answers an empty OCI index for referrers when the upstream lacks the API", async () => {
-    const response = await mirror(`/v2/quay/${name}/referrers/${image.indexDigest}?artifactType=${encodeURIComponent("application/vnd.example+json")}`);
+    const response = await mirror(
+      `/v2/quay/${name}/referrers/${image.indexDigest}?artifactType=${encodeURIComponent("application/vnd.example+json")}`,
+    );
     expect(response.status).toBe(200);
     expect(response.headers.get("Content-Type")).toBe("application/vnd.oci.image.index.v1+json");
     expect(response.headers.get("OCI-Filters-Applied")).toBe("artifactType");

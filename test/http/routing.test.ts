@@ -19,10 +19,19 @@ const head = (path: string) => mirror(path, { method: "HEAD", headers: { Accept:
 
 describe("routing: every client's way of naming an upstream reaches the right repository", () => {
   it.each([
-    ["/v2/<prefix>/… (podman, skopeo, BuildKit, containerd override_path)", "/v2/quay/coreos/etcd/manifests/TAG"],
-    ["/<prefix>/v2/… (Docker ≥ 25 mirror URL with a path, containerd default)", "/quay/v2/coreos/etcd/manifests/TAG"],
+    [
+      "/v2/<prefix>/… (podman, skopeo, BuildKit, containerd override_path)",
+      "/v2/quay/coreos/etcd/manifests/TAG",
+    ],
+    [
+      "/<prefix>/v2/… (Docker ≥ 25 mirror URL with a path, containerd default)",
+      "/quay/v2/coreos/etcd/manifests/TAG",
+    ],
     ["/v2/…?ns=<host> (containerd)", "/v2/coreos/etcd/manifests/TAG?ns=quay.io"],
-    ["/v2/<prefix>/…?ns=<host> (containerd with override_path)", "/v2/quay/coreos/etcd/manifests/TAG?ns=quay.io"],
+    [
+      "/v2/<prefix>/…?ns=<host> (containerd with override_path)",
+      "/v2/quay/coreos/etcd/manifests/TAG?ns=quay.io",
+    ],
   ])("%s", async (_form, path) => {
     const response = await head(path.replace("TAG", tag));
     expect(response.status).toBe(200);
@@ -33,13 +42,17 @@ describe("routing: every client's way of naming an upstream reaches the right re
 
   it("sends bare names to the default upstream, with library/ for official images", async () => {
     expect((await head(`/v2/alpine/manifests/${tag}`)).status).toBe(200);
-    const paths = new Set(upstreams.hub.requests.filter((r) => r.kind === "manifest").map((r) => r.url.pathname));
+    const paths = new Set(
+      upstreams.hub.requests.filter((r) => r.kind === "manifest").map((r) => r.url.pathname),
+    );
     expect([...paths]).toEqual([`/v2/library/alpine/manifests/${tag}`]);
   });
 
   it("maps ns=docker.io to the Docker Hub upstream even when the name starts like another prefix", async () => {
     expect((await head(`/v2/quay/tool/manifests/${tag}?ns=docker.io`)).status).toBe(200);
-    expect(upstreams.hub.requests.some((r) => r.url.pathname === `/v2/quay/tool/manifests/${tag}`)).toBe(true);
+    expect(upstreams.hub.requests.some((r) => r.url.pathname === `/v2/quay/tool/manifests/${tag}`)).toBe(
+      true,
+    );
     expect(upstreams.quay.requests).toEqual([]);
   });
 

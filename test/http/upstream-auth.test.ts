@@ -12,7 +12,10 @@ beforeEach(() => {
 afterEach(() => vi.restoreAllMocks());
 
 const get = (path: string) => mirror(path, { headers: { Accept: ACCEPT_ALL } });
-const secretValues = [UPSTREAM_CREDENTIALS.password, btoa(`${UPSTREAM_CREDENTIALS.user}:${UPSTREAM_CREDENTIALS.password}`)];
+const secretValues = [
+  UPSTREAM_CREDENTIALS.password,
+  btoa(`${UPSTREAM_CREDENTIALS.user}:${UPSTREAM_CREDENTIALS.password}`),
+];
 
 async function expectNoSecrets(response: Response): Promise<void> {
   const text = `${[...response.headers].join("\n")}\n${await response.clone().text()}`;
@@ -54,7 +57,9 @@ describe("the registry token dance", () => {
     expect(response.status).toBe(200);
     expect(await sha256(await bytesOf(response))).toBe(image.indexDigest);
     const [token] = upstreams.tokens.requests.filter((r) => r.kind === "token");
-    expect(token?.headers.get("Authorization")).toBe(`Basic ${btoa(`${UPSTREAM_CREDENTIALS.user}:${UPSTREAM_CREDENTIALS.password}`)}`);
+    expect(token?.headers.get("Authorization")).toBe(
+      `Basic ${btoa(`${UPSTREAM_CREDENTIALS.user}:${UPSTREAM_CREDENTIALS.password}`)}`,
+    );
   });
 
   it("without credentials answers UNAUTHORIZED for a private repository and leaks nothing", async () => {
@@ -75,7 +80,9 @@ describe("Basic-auth upstreams", () => {
       await expectNoSecrets(response);
     }
     // One 401 to learn the scheme, then every request carries the credentials.
-    expect(upstreams.basic.requests.filter((r) => !r.headers.has("Authorization")).length).toBeLessThanOrEqual(1);
+    expect(
+      upstreams.basic.requests.filter((r) => !r.headers.has("Authorization")).length,
+    ).toBeLessThanOrEqual(1);
   });
 });
 

@@ -75,7 +75,8 @@ export class FakeRegistry {
   }
 
   count(kind: RecordedRequest["kind"], method?: string): number {
-    return this.requests.filter((request) => request.kind === kind && (!method || request.method === method)).length;
+    return this.requests.filter((request) => request.kind === kind && (!method || request.method === method))
+      .length;
   }
 
   reset(): void {
@@ -85,13 +86,23 @@ export class FakeRegistry {
   async handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     if (this.options.cdnOrigin && url.origin === this.options.cdnOrigin) return this.cdn(request, url);
-    if (this.auth.kind === "bearer" && url.origin === this.auth.realmOrigin) return this.token(request, url, this.auth);
+    if (this.auth.kind === "bearer" && url.origin === this.auth.realmOrigin)
+      return this.token(request, url, this.auth);
 
     const match = /^\/v2\/(.+)\/(manifests|blobs|referrers)\/([^/]+)$/.exec(url.pathname);
     const tags = /^\/v2\/(.+)\/tags\/list$/.exec(url.pathname);
-    const kind = match ? (match[2] === "manifests" ? "manifest" : match[2] === "blobs" ? "blob" : "referrers") : tags ? "tags" : "other";
+    const kind = match
+      ? match[2] === "manifests"
+        ? "manifest"
+        : match[2] === "blobs"
+          ? "blob"
+          : "referrers"
+      : tags
+        ? "tags"
+        : "other";
     this.record(request, url, kind);
-    if (this.failWith) return error(this.failWith, "UNAVAILABLE", "failing on purpose", { "Retry-After": "42" });
+    if (this.failWith)
+      return error(this.failWith, "UNAVAILABLE", "failing on purpose", { "Retry-After": "42" });
 
     const name = match?.[1] ?? tags?.[1] ?? "";
     const denied = this.authorize(request, name);
@@ -103,9 +114,12 @@ export class FakeRegistry {
     if (match[2] === "manifests") return this.manifest(request, name, reference);
     if (match[2] === "referrers") {
       return this.options.referrers
-        ? Response.json({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] }, {
-            headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" },
-          })
+        ? Response.json(
+            { schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] },
+            {
+              headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" },
+            },
+          )
         : error(404, "UNSUPPORTED", "no referrers API");
     }
     return this.blob(request, reference);
@@ -121,9 +135,11 @@ export class FakeRegistry {
     if (this.auth.kind === "none") return null;
     if (this.auth.kind === "basic") {
       const expected = `Basic ${btoa(`${this.auth.user}:${this.auth.password}`)}`;
-      return header === expected ? null : error(401, "UNAUTHORIZED", "authentication required", {
-        "WWW-Authenticate": `Basic realm="fake registry"`,
-      });
+      return header === expected
+        ? null
+        : error(401, "UNAUTHORIZED", "authentication required", {
+            "WWW-Authenticate": `Basic realm="fake registry"`,
+          });
     }
     const scope = `repository:${name}:pull`;
     const token = header.startsWith("Bearer ") ? this.issued.get(header.slice(7)) : undefined;
@@ -154,7 +170,9 @@ export class FakeRegistry {
     const isIndex = manifest.mediaType.includes("index") || manifest.mediaType.includes("list");
     if (isIndex && accept && !accept.includes(manifest.mediaType)) {
       // Like registries that resolve an index for clients that cannot take one: the first platform.
-      const index = JSON.parse(new TextDecoder().decode(manifest.body)) as { manifests: Array<{ digest: string }> };
+      const index = JSON.parse(new TextDecoder().decode(manifest.body)) as {
+        manifests: Array<{ digest: string }>;
+      };
       const first = index.manifests[0]?.digest ?? "";
       manifest = this.manifests.get(name)?.get(first);
       if (!manifest) return error(404, "MANIFEST_UNKNOWN", "manifest unknown");
@@ -207,19 +225,30 @@ export class FakeRegistry {
 function blobBody(request: Request, bytes: Uint8Array, digest: string, corrupt: boolean): Response {
   const body = corrupt ? bytes.map((byte) => byte ^ 0xff) : bytes;
   const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.get("Range") ?? "");
-  const headers: Record<string, string> = { "Content-Type": "application/octet-stream", "Docker-Content-Digest": digest };
+  const headers: Record<string, string> = {
+    "Content-Type": "application/octet-stream",
+    "Docker-Content-Digest": digest,
+  };
   if (range) {
     const start = Number(range[1]);
     const end = range[2] ? Math.min(Number(range[2]), bytes.length - 1) : bytes.length - 1;
     headers["Content-Range"] = `bytes ${start}-${end}/${bytes.length}`;
     headers["Content-Length"] = String(end - start + 1);
-    return new Response(request.method === "HEAD" ? null : body.slice(start, end + 1), { status: 206, headers });
+    return new Response(request.method === "HEAD" ? null : body.slice(start, end + 1), {
+      status: 206,
+      headers,
+    });
   }
   headers["Content-Length"] = String(bytes.length);
   return new Response(request.method === "HEAD" ? null : body, { headers });
 }
 
-function error(status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
+function error(
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
   return Response.json({ errors: [{ code, message }] }, { status, headers });
 }
 
@@ -256,7 +285,12 @@ export interface TestImage {
 }
 
 /** Pushes a two-platform OCI image (index → manifests → config + layer) into the fake registry. */
-export async function pushImage(registry: FakeRegistry, name: string, tag: string, seed = 1): Promise<TestImage> {
+export async function pushImage(
+  registry: FakeRegistry,
+  name: string,
+  tag: string,
+  seed = 1,
+): Promise<TestImage> {
   const encoder = new TextEncoder();
   const platforms = ["amd64", "arm64"];
   const manifestDigests: string[] = [];
@@ -267,15 +301,27 @@ export async function pushImage(registry: FakeRegistry, name: string, tag: strin
     const layer = pseudoRandomBytes(64 * 1024 + index, seed * 100 + index);
     const layerDigest = await sha256(layer);
     registry.addBlob(layer, layerDigest);
-    const config = encoder.encode(JSON.stringify({ architecture, os: "linux", rootfs: { type: "layers", diff_ids: [layerDigest] } }));
+    const config = encoder.encode(
+      JSON.stringify({ architecture, os: "linux", rootfs: { type: "layers", diff_ids: [layerDigest] } }),
+    );
     const configDigest = await sha256(config);
     registry.addBlob(config, configDigest);
     const manifest = encoder.encode(
       JSON.stringify({
         schemaVersion: 2,
         mediaType: "application/vnd.oci.image.manifest.v1+json",
-        config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: config.length },
-        layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: layerDigest, size: layer.length }],
+        config: {
+          mediaType: "application/vnd.oci.image.config.v1+json",
+          digest: configDigest,
+          size: config.length,
+        },
+        layers: [
+          {
+            mediaType: "application/vnd.oci.image.layer.v1.tar+gzip",
+            digest: layerDigest,
+            size: layer.length,
+          },
+        ],
       }),
     );
     const manifestDigest = await sha256(manifest);
@@ -291,7 +337,11 @@ export async function pushImage(registry: FakeRegistry, name: string, tag: strin
     });
   }
   const index = encoder.encode(
-    JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: entries }),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: entries,
+    }),
   );
   const indexDigest = await sha256(index);
   await addManifest(registry, name, tag, index, "application/vnd.oci.image.index.v1+json", indexDigest);

@@ -8,7 +8,13 @@ export function fakeUpstreams() {
   const hub = new FakeRegistry({
     origin: "https://hub.test",
     cdnOrigin: "https://cdn.hub.test",
-    auth: { kind: "bearer", realmOrigin: "https://auth.hub.test", service: "hub.test", user: "nobody", password: "x" },
+    auth: {
+      kind: "bearer",
+      realmOrigin: "https://auth.hub.test",
+      service: "hub.test",
+      user: "nobody",
+      password: "x",
+    },
   });
   const quay = new FakeRegistry({ origin: "https://quay.test", referrers: false });
   const basic = new FakeRegistry({

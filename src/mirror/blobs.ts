@@ -32,9 +32,28 @@ export class BlobMirror {
     const stored = await this.store.head(digest);
     if (stored) return { size: stored.size, body: null, cache: "HIT" };
     const response = await client.request({ name, path: `blobs/${digest.value}`, method: "HEAD" });
+    if (response.ok) {
+      checkUpstreamDigest(response, digest);
+      return { size: contentLength(response), body: null, cache: "MISS" };
+    }
+    // Signed CDN URLs (Quay's S3 redirects) are signed for GET only and refuse a HEAD: ask for one byte.
+    if (![401, 404, 429].includes(response.status)) return this.headByOneByteGet(client, name, digest);
+    throw await upstreamError(response, context(client, name));
+  }
+
+  private async headByOneByteGet(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
+    const response = await client.request({
+      name,
+      path: `blobs/${digest.value}`,
+      method: "GET",
+      headers: { Range: "bytes=0-0" },
+    });
     if (!response.ok) throw await upstreamError(response, context(client, name));
+    await response.body?.cancel();
     checkUpstreamDigest(response, digest);
-    return { size: contentLength(response), body: null, cache: "MISS" };
+    const total = /\/(\d+)$/.exec(response.headers.get("Content-Range") ?? "")?.[1];
+    const size = response.status === 206 ? (total ? Number(total) : undefined) : contentLength(response);
+    return { size, body: null, cache: "MISS" };
   }
 
   async get(

@@ -107,6 +107,16 @@ describe("blobs", () => {
     expect(authed[0]?.headers.get("Authorization")).toMatch(/^Bearer /);
   });
 
+  it("answers a HEAD for an uncached blob behind a GET-only signed CDN URL with the blob's size", async () => {
+    const response = await mirror(`/v2/library/alpine/blobs/${image.layerDigests[1]}`, { method: "HEAD" });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Length")).toBe(String(image.layers[1]?.length));
+    expect(upstreams.hub.requests.filter((r) => r.kind === "cdn").map((r) => r.method)).toEqual([
+      "HEAD",
+      "GET",
+    ]);
+  });
+
   it("answers BLOB_UNKNOWN for a digest the upstream does not have", async () => {
     const response = await mirror(`/v2/quay/org/app/blobs/sha256:${"0".repeat(64)}`);
     expect(response.status).toBe(404);

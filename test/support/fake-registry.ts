@@ -190,7 +190,7 @@ export class FakeRegistry {
   private blob(request: Request, digest: string): Response {
     const bytes = this.blobs.get(digest);
     if (!bytes) return error(404, "BLOB_UNKNOWN", "blob unknown");
-    if (this.options.cdnOrigin && request.method === "GET") {
+    if (this.options.cdnOrigin) {
       return new Response(null, {
         status: 307,
         headers: { Location: `${this.options.cdnOrigin}/blobs/${digest}?signature=abc` },
@@ -202,6 +202,8 @@ export class FakeRegistry {
   private cdn(request: Request, url: URL): Response {
     this.record(request, url, "cdn");
     if (request.headers.has("Authorization")) return new Response("no Authorization here", { status: 400 });
+    // Like S3 signed URLs: signed for GET, so a HEAD does not match the signature.
+    if (request.method !== "GET") return new Response(null, { status: 403 });
     const digest = /^\/blobs\/(.+)$/.exec(url.pathname)?.[1] ?? "";
     const bytes = this.blobs.get(digest);
     if (!bytes) return new Response("not found", { status: 404 });

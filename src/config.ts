@@ -11,6 +11,13 @@ export interface UpstreamConfig {
   readonly hosts: readonly string[];
   /** Seconds a tag's manifest is served from the cache without asking the upstream. */
   readonly tagTtl: number;
+  /**
+   * Seconds past `tagTtl` that a tag's cached manifest may still be served while the upstream is in
+   * trouble (unreachable, timing out, 5xx, 429). Tag entries are kept this long.
+   */
+  readonly maxStale: number;
+  /** Seconds to wait for an upstream's response headers before treating it as unreachable. */
+  readonly timeout: number;
   readonly credentials?: Credentials;
 }
 
@@ -32,6 +39,8 @@ export class ConfigError extends Error {
 }
 
 export const DEFAULT_TAG_TTL = 300;
+export const DEFAULT_MAX_STALE = 7 * 24 * 3600;
+export const DEFAULT_TIMEOUT = 20;
 
 const PREFIX = /^[a-z0-9](?:[a-z0-9_-]{0,62})$/;
 /** Prefixes that would shadow the API itself. */
@@ -46,6 +55,8 @@ const upstreamSchema = z.strictObject({
     .array(z.string().regex(/^[a-z0-9.-]+(?::\d+)?$/i, "must be host names (host or host:port)"))
     .default([]),
   tagTtl: z.number().int().min(0).default(DEFAULT_TAG_TTL),
+  maxStale: z.number().int().min(0).default(DEFAULT_MAX_STALE),
+  timeout: z.number().positive().max(300).default(DEFAULT_TIMEOUT),
 });
 
 const upstreamsSchema = z.record(
@@ -84,6 +95,8 @@ export function parseConfig(env: ConfigEnv): Config {
       library: value.library,
       hosts: value.hosts.map((host) => host.toLowerCase()),
       tagTtl: value.tagTtl,
+      maxStale: value.maxStale,
+      timeout: value.timeout,
       credentials: readCredentials(env, prefix),
     };
     upstreams.set(prefix, upstream);

@@ -18,16 +18,16 @@ export function pingResponse(): Response {
 }
 
 export function manifestResponse(result: ManifestResult): Response {
-  return new Response(result.body, {
-    headers: {
-      ...API_VERSION_HEADER,
-      "Content-Type": result.mediaType,
-      "Content-Length": String(result.size),
-      "Docker-Content-Digest": result.digest,
-      ETag: `"${result.digest}"`,
-      "X-Mirror-Cache": result.cache,
-    },
-  });
+  const headers: Record<string, string> = {
+    ...API_VERSION_HEADER,
+    "Content-Type": result.mediaType,
+    "Content-Length": String(result.size),
+    "Docker-Content-Digest": result.digest,
+    ETag: `"${result.digest}"`,
+    "X-Mirror-Cache": result.cache,
+  };
+  if (result.cache === "STALE") headers.Warning = '110 - "Response is Stale"';
+  return new Response(result.body, { headers });
 }
 
 /** Blobs are immutable: long cache lifetime, ETag = digest, byte ranges. */

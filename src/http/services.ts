@@ -34,7 +34,7 @@ export function servicesFor(env: Env, waitUntil: (work: Promise<unknown>) => voi
   return {
     config,
     blobs: new BlobMirror(new R2BlobStore(env.BLOBS), background, log),
-    manifests: new ManifestMirror(new KvManifestStore(env.MANIFESTS)),
+    manifests: new ManifestMirror(new KvManifestStore(env.MANIFESTS), log),
     client: (upstream) => new RegistryClient(upstream, cache),
     log,
   };

@@ -5,7 +5,7 @@ import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry } from "../
 import type { RegistryClient } from "../upstream/client";
 import { upstreamError } from "../upstream/errors";
 import { BodyTooLargeError, readLimited } from "../util/streams";
-import type { CacheStatus } from "./types";
+import { type CacheStatus, isUpstreamTrouble, type Log } from "./types";
 
 /** Manifests larger than this are refused (the distribution spec's recommended limit). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -39,6 +39,7 @@ export interface ManifestRequest {
 export class ManifestMirror {
   constructor(
     private readonly store: ManifestStore,
+    private readonly log: Log,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -64,30 +65,58 @@ export class ManifestMirror {
 
   private async byTag(request: ManifestRequest, tag: string): Promise<ManifestResult> {
     const repository = repositoryOf(request);
-    const variant = request.accept.variant;
-    const entry = await this.store.getTag(repository, tag, variant);
-    const ttlMs = request.client.upstream.tagTtl * 1000;
-    if (entry && this.now() - entry.checkedAt < ttlMs) return this.fromTagEntry(request, entry, "HIT");
+    const upstream = request.client.upstream;
+    const entry = await this.store.getTag(repository, tag, request.accept.variant);
+    const age = entry ? this.now() - entry.checkedAt : Number.POSITIVE_INFINITY;
+    if (entry && age < upstream.tagTtl * 1000) return this.fromTagEntry(request, entry, "HIT");
+    try {
+      return await this.refreshTag(request, tag, entry);
+    } catch (error) {
+      // The upstream is down, slow or rate-limiting us: what we had is better than an error.
+      if (entry && isUpstreamTrouble(error) && age < (upstream.tagTtl + upstream.maxStale) * 1000) {
+        this.log({
+          event: "manifest.stale",
+          upstream: upstream.prefix,
+          name: request.name,
+          tag,
+          digest: entry.digest,
+        });
+        return this.fromTagEntry(request, entry, "STALE");
+      }
+      throw error;
+    }
+  }
 
-    // Expired entry, or a HEAD from a client resolving a tag (containerd): ask with a HEAD first.
+  /** Asks the upstream where the tag points now: a HEAD when we know it or the client only resolves, else a GET. */
+  private async refreshTag(
+    request: ManifestRequest,
+    tag: string,
+    entry: TagEntry | null,
+  ): Promise<ManifestResult> {
+    const repository = repositoryOf(request);
+    const variant = request.accept.variant;
     if (entry || request.method === "HEAD") {
       const head = await this.headUpstream(request, tag);
       if (head) {
         const fresh: TagEntry = { ...head, checkedAt: this.now() };
-        await this.store.putTag(repository, tag, variant, fresh);
+        await this.store.putTag(repository, tag, variant, fresh, this.retention(request));
         return this.fromTagEntry(request, fresh, entry?.digest === head.digest ? "REVALIDATED" : "MISS");
       }
     }
-
     const manifest = await this.fetchManifest(request, tag);
     await this.store.putManifest(repository, manifest);
-    await this.store.putTag(repository, tag, variant, {
+    const fresh: TagEntry = {
       digest: manifest.digest,
       mediaType: manifest.mediaType,
       size: manifest.body.byteLength,
       checkedAt: this.now(),
-    });
+    };
+    await this.store.putTag(repository, tag, variant, fresh, this.retention(request));
     return fromStored(manifest, request.method, "MISS");
+  }
+
+  private retention(request: ManifestRequest): number {
+    return request.client.upstream.tagTtl + request.client.upstream.maxStale;
   }
 
   /** Serves a tag entry: HEAD from the entry alone, GET with the body stored under its digest. */

@@ -25,11 +25,18 @@ export interface ManifestStore {
   putManifest(repository: RepositoryKey, manifest: StoredManifest): Promise<void>;
   /** `variant` names the set of media types the client accepted: upstreams may answer each differently. */
   getTag(repository: RepositoryKey, tag: string, variant: number): Promise<TagEntry | null>;
-  putTag(repository: RepositoryKey, tag: string, variant: number, entry: TagEntry): Promise<void>;
+  /** Keeps the entry for `retainSeconds` (its freshness is decided by the caller from `checkedAt`). */
+  putTag(
+    repository: RepositoryKey,
+    tag: string,
+    variant: number,
+    entry: TagEntry,
+    retainSeconds: number,
+  ): Promise<void>;
 }
 
-/** How long a tag entry is kept after its last check (freshness is `checkedAt` + the upstream's tagTtl). */
-export const TAG_RETENTION_SECONDS = 7 * 24 * 3600;
+/** KV cannot expire entries sooner than this. */
+const KV_MIN_TTL_SECONDS = 60;
 
 /**
  * KV implementation. Manifests by digest are immutable and kept without expiry; tags are small
@@ -59,9 +66,15 @@ export class KvManifestStore implements ManifestStore {
     return isTagEntry(entry) ? entry : null;
   }
 
-  async putTag(repository: RepositoryKey, tag: string, variant: number, entry: TagEntry): Promise<void> {
+  async putTag(
+    repository: RepositoryKey,
+    tag: string,
+    variant: number,
+    entry: TagEntry,
+    retainSeconds: number,
+  ): Promise<void> {
     await this.kv.put(tagKey(repository, tag, variant), JSON.stringify(entry), {
-      expirationTtl: TAG_RETENTION_SECONDS,
+      expirationTtl: Math.max(KV_MIN_TTL_SECONDS, Math.ceil(retainSeconds)),
     });
   }
 }

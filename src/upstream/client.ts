@@ -38,6 +38,20 @@ export class RegistryClient {
     this.origin = new URL(upstream.url).origin;
   }
 
+  /**
+   * The fetcher, bounded by the upstream's timeout until the response headers arrive (not for the body:
+   * a large blob may take long to stream).
+   */
+  private readonly timed: Fetcher = async (request) => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.upstream.timeout * 1000);
+    try {
+      return await this.fetcher(new Request(request, { signal: controller.signal }));
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
   get authenticated(): boolean {
     return this.upstream.credentials !== undefined;
   }
@@ -64,7 +78,7 @@ export class RegistryClient {
     const headers = new Headers(request.headers);
     headers.set("User-Agent", USER_AGENT);
     try {
-      return await fetchFollowingRedirects(this.fetcher, url, {
+      return await fetchFollowingRedirects(this.timed, url, {
         method: request.method,
         headers,
         authorization,
@@ -121,7 +135,7 @@ export class RegistryClient {
     const authorization = this.upstream.credentials ? basic(this.upstream.credentials) : null;
     let response: Response;
     try {
-      response = await fetchFollowingRedirects(this.fetcher, realm, {
+      response = await fetchFollowingRedirects(this.timed, realm, {
         method: "GET",
         headers: new Headers({ "User-Agent": USER_AGENT, Accept: "application/json" }),
         authorization,

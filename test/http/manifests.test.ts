@@ -104,6 +104,41 @@ describe("manifests by tag", () => {
   });
 });
 
+describe("serving stale when the upstream is in trouble", () => {
+  it.each([
+    ["answers 503", (u: typeof upstreams) => (u.quay.failWith = 503)],
+    ["answers 429", (u: typeof upstreams) => (u.quay.failWith = 429)],
+    ["is unreachable", (u: typeof upstreams) => u.spy.mockRejectedValue(new TypeError("connection refused"))],
+  ])(
+    "serves the cached manifest past its TTL with Warning 110 when the upstream %s",
+    async (_case, breakIt) => {
+      await (await get(`/v2/quay/${name}/manifests/1.0`)).arrayBuffer();
+      breakIt(upstreams);
+      vi.useFakeTimers({ toFake: ["Date"] });
+      vi.setSystemTime(Date.now() + 3600_000);
+      for (const method of ["GET", "HEAD"]) {
+        const response = await get(`/v2/quay/${name}/manifests/1.0`, ACCEPT_ALL, method);
+        expect(response.status).toBe(200);
+        expect(response.headers.get("X-Mirror-Cache")).toBe("STALE");
+        expect(response.headers.get("Warning")).toBe('110 - "Response is Stale"');
+        expect(response.headers.get("Docker-Content-Digest")).toBe(image.indexDigest);
+        if (method === "GET") expect(await sha256(await bytesOf(response))).toBe(image.indexDigest);
+      }
+    },
+  );
+
+  it("does not serve stale past maxStale, nor over a definite answer such as 404", async () => {
+    await (await get(`/v2/quay/${name}/manifests/1.0`)).arrayBuffer();
+    upstreams.quay.failWith = 404;
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 3600_000);
+    expect((await get(`/v2/quay/${name}/manifests/1.0`)).status).toBe(404);
+    upstreams.quay.failWith = 503;
+    vi.setSystemTime(Date.now() + 8 * 24 * 3600_000);
+    expect((await get(`/v2/quay/${name}/manifests/1.0`)).status).toBe(502);
+  });
+});
+
 describe("manifests by digest", () => {
   it("are immutable: fetched once, verified, then served from the cache forever", async () => {
     const digest = image.manifestDigests[1] ?? "";

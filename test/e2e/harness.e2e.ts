@@ -137,3 +137,30 @@ describe("skopeo straight from each upstream (no mirror)", () => {
     ]);
   });
 });
+
+describe("the mirror's dev server and TLS-first clients", () => {
+  // skopeo and podman try HTTPS before HTTP. An older wrangler never answered the ClientHello on its
+  // plain-HTTP port (10 s stall per connection); if that comes back, run with E2E_RELAY=1.
+  it("a TLS ClientHello to the mirror is answered or refused within 2 s", async () => {
+    const { connect } = await import("node:tls");
+    const started = Date.now();
+    const outcome = await new Promise<string>((resolve) => {
+      const s = connect({
+        host: "127.0.0.1",
+        port: Number(new URL(b.mirrorUrl).port),
+        rejectUnauthorized: false,
+      });
+      s.setTimeout(5000, () => {
+        s.destroy();
+        resolve("timeout");
+      });
+      s.once("secureConnect", () => {
+        s.destroy();
+        resolve("tls");
+      });
+      s.once("error", (e) => resolve(`error: ${e.message}`));
+    });
+    expect(outcome).not.toBe("timeout");
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});

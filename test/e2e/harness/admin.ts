@@ -13,7 +13,7 @@ export interface AdminServer {
 
 export interface AdminSources {
   counter: RequestCounter;
-  relay: Relay;
+  relay: Relay | undefined;
   mirrorOutput(): string;
 }
 
@@ -29,7 +29,7 @@ export async function startAdmin(src: AdminSources): Promise<AdminServer> {
     } else if (url.pathname === "/requests") {
       body = src.counter.requests(url.searchParams.get("upstream") ?? undefined);
     } else if (url.pathname === "/relay") {
-      body = src.relay.stats;
+      body = src.relay?.stats ?? null;
     } else if (url.pathname === "/mirror-log") {
       res.writeHead(200, { "content-type": "text/plain" });
       res.end(src.mirrorOutput());
@@ -71,8 +71,11 @@ export class AdminClient {
     return (await (await fetchT(`${this.url}/requests${q}`)).json()) as LoggedRequest[];
   }
 
-  async relayStats(): Promise<{ connections: number; tlsRejected: number }> {
-    return (await (await fetchT(`${this.url}/relay`)).json()) as { connections: number; tlsRejected: number };
+  async relayStats(): Promise<{ connections: number; tlsRejected: number } | null> {
+    return (await (await fetchT(`${this.url}/relay`)).json()) as {
+      connections: number;
+      tlsRejected: number;
+    } | null;
   }
 
   async mirrorLog(): Promise<string> {

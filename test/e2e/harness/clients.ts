@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fetchT, waitFor } from "./net.ts";
+import { fetchT, GiveUp, waitFor } from "./net.ts";
 import { type Managed, type RunResult, run, startProcess } from "./processes.ts";
 import type { SkopeoEnv } from "./skopeo-env.ts";
 
@@ -118,7 +118,7 @@ export async function startContainerd(dir: string, logFile: string): Promise<Con
   await waitFor(
     "containerd to answer `ctr version`",
     async () => {
-      if (proc.child.exitCode !== null) throw new Error(`containerd exited: ${proc.output()}`);
+      if (proc.child.exitCode !== null) throw new GiveUp(`containerd exited: ${proc.output()}`);
       if (!existsSync(socket)) return undefined;
       const r = await ctr(["version"], 5000);
       return r.code === 0 ? true : undefined;
@@ -130,17 +130,19 @@ export async function startContainerd(dir: string, logFile: string): Promise<Con
 }
 
 /**
- * hosts.toml for `registry`: the primary server is a dead port (nothing may leave the machine),
- * the mirror is `http://<mirror>/v2/<prefix>` with override_path, so containerd sends
- * `/v2/<prefix>/<name>/...?ns=<registry>`.
+ * hosts.toml for `registry`: the primary server is a dead port (nothing may leave the machine) and
+ * the mirror is `http://<mirror>/<path>`. With override_path (path `v2/<prefix>`) containerd sends
+ * `/v2/<prefix>/<name>/...`; without it (path `<prefix>`) `/<prefix>/v2/<name>/...`. Either way it
+ * appends `?ns=<registry>`.
  */
 export function writeHostsToml(
   hostsDir: string,
   registry: string,
   deadPort: number,
   mirrorHost: string,
-  prefix: string,
-) {
+  path: string,
+  overridePath: boolean,
+): void {
   const dir = join(hostsDir, registry);
   mkdirSync(dir, { recursive: true });
   writeFileSync(
@@ -148,9 +150,9 @@ export function writeHostsToml(
     [
       `server = "http://127.0.0.1:${deadPort}"`,
       "",
-      `[host."http://${mirrorHost}/v2/${prefix}"]`,
+      `[host."http://${mirrorHost}/${path}"]`,
       '  capabilities = ["pull", "resolve"]',
-      "  override_path = true",
+      `  override_path = ${overridePath}`,
       "",
     ].join("\n"),
   );

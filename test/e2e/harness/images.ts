@@ -263,6 +263,6 @@ export async function buildImage(spec: ImageSpec, cacheDir: string): Promise<Bui
   return built;
 }
 
-export function blobFile(img: BuiltImage, digest: string): string {
+export function blobFile(img: Pick<BuiltImage, "layout">, digest: string): string {
   return blobPath(img.layout, digest);
 }

@@ -1,9 +1,9 @@
 // The mirror exactly as a user runs it: `wrangler dev` from the repository root, with `--var`
 // overrides pointing UPSTREAMS at the local registries and fresh local state (R2, KV) per run.
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fetchT, freePort, HOST, waitFor } from "./net.ts";
+import { fetchT, freePort, GiveUp, HOST, waitFor } from "./net.ts";
 import { cleanEnv, type Managed, startProcess } from "./processes.ts";
 
 export interface UpstreamConfig {
@@ -58,13 +58,22 @@ export function wranglerArgs(opts: MirrorOptions, port: number, persistDir: stri
 export async function startMirror(opts: MirrorOptions): Promise<Mirror> {
   const persistDir = mkdtempSync(join(tmpdir(), "e2e-mirror-state-"));
   const port = await freePort();
+  // Current wrangler needs Node >= 22: use the `node` devDependency's binary whatever PATH says.
+  const node = join(opts.repoRoot, "node_modules", ".bin", "node");
+  const wrangler = join(opts.repoRoot, "node_modules", "wrangler", "bin", "wrangler.js");
   const proc = startProcess(
     "wrangler-dev",
-    join(opts.repoRoot, "node_modules", ".bin", "wrangler"),
-    wranglerArgs(opts, port, persistDir),
+    existsSync(node) ? node : process.execPath,
+    [wrangler, ...wranglerArgs(opts, port, persistDir)],
     {
       cwd: opts.repoRoot,
-      env: cleanEnv({ WRANGLER_SEND_METRICS: "false", CI: "1", NO_UPDATE_NOTIFIER: "1", FORCE_COLOR: "0" }),
+      env: cleanEnv({
+        WRANGLER_SEND_METRICS: "false",
+        CLOUDFLARE_CF_FETCH_ENABLED: "false",
+        CI: "1",
+        NO_UPDATE_NOTIFIER: "1",
+        FORCE_COLOR: "0",
+      }),
       logFile: opts.logFile,
       keepChars: 256 * 1024,
     },
@@ -74,7 +83,7 @@ export async function startMirror(opts: MirrorOptions): Promise<Mirror> {
     await waitFor(
       "wrangler dev to answer GET /v2/",
       async () => {
-        if (proc.child.exitCode !== null) throw new Error(`wrangler exited ${proc.child.exitCode}`);
+        if (proc.child.exitCode !== null) throw new GiveUp(`wrangler exited ${proc.child.exitCode}`);
         if (!proc.output().includes("Ready on")) return undefined;
         const res = await fetchT(`${url}/v2/`, {}, 5000);
         await res.arrayBuffer();

@@ -33,7 +33,15 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Polls `probe` until it returns a value, or throws after `timeoutMs` with the last error. */
+/** Thrown by a probe to stop waiting at once (the process being waited for has died). */
+export class GiveUp extends Error {
+  override name = "GiveUp";
+}
+
+/**
+ * Polls `probe` until it returns a value, or throws after `timeoutMs` with the last error.
+ * A probe that throws GiveUp ends the wait immediately.
+ */
 export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined>,
@@ -47,6 +55,7 @@ export async function waitFor<T>(
       const v = await probe();
       if (v !== undefined) return v;
     } catch (err) {
+      if (err instanceof GiveUp) throw err;
       last = err;
     }
     await sleep(intervalMs);

@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fetchT, freePort, HOST, waitFor } from "./net.ts";
+import { fetchT, freePort, GiveUp, HOST, waitFor } from "./net.ts";
 import { cleanEnv, type Managed, runOk, startProcess } from "./processes.ts";
 
 export const REGISTRY_BIN = "/usr/bin/docker-registry";
@@ -87,7 +87,7 @@ export async function startFace(
       await waitFor(
         `registry ${name} on ${url}`,
         async () => {
-          if (proc.child.exitCode !== null) throw new Error(`exited: ${proc.output()}`);
+          if (proc.child.exitCode !== null) throw new GiveUp(`exited: ${proc.output()}`);
           const res = await fetchT(`${url}/v2/`, {}, 2000);
           await res.arrayBuffer();
           return res.status === 200 || res.status === 401 ? true : undefined;

@@ -21,6 +21,8 @@ export default defineConfig({
         bindings: {
           UPSTREAMS: JSON.stringify(TEST_UPSTREAMS),
           DEFAULT_UPSTREAM: "hub",
+          // The smallest R2 allows, so tests exercise multipart uploads with small blobs.
+          MULTIPART_THRESHOLD: String(5 * 1024 * 1024),
           UPSTREAM_BASIC_USERNAME: "mirror-robot",
           UPSTREAM_BASIC_PASSWORD: "s3cret-upstream-password",
           UPSTREAM_PRIVATE_USERNAME: "mirror-robot",

@@ -32,6 +32,8 @@ export interface Config {
   readonly defaultUpstream?: UpstreamConfig;
   /** `?ns=` host → upstream. */
   readonly byHost: ReadonlyMap<string, UpstreamConfig>;
+  /** Blobs larger than this many bytes are stored with R2 multipart upload. */
+  readonly multipartThreshold: number;
 }
 
 export class ConfigError extends Error {
@@ -41,6 +43,10 @@ export class ConfigError extends Error {
 export const DEFAULT_TAG_TTL = 300;
 export const DEFAULT_MAX_STALE = 7 * 24 * 3600;
 export const DEFAULT_TIMEOUT = 20;
+/** Just under R2's 5 GiB limit for a single put. */
+export const DEFAULT_MULTIPART_THRESHOLD = 5 * 1024 ** 3 - 5 * 1024 ** 2;
+/** R2's smallest multipart part. */
+export const MIN_MULTIPART_THRESHOLD = 5 * 1024 ** 2;
 
 const PREFIX = /^[a-z0-9](?:[a-z0-9_-]{0,62})$/;
 /** Prefixes that would shadow the API itself. */
@@ -118,7 +124,12 @@ export function parseConfig(env: ConfigEnv): Config {
       `invalid configuration: DEFAULT_UPSTREAM: "${defaultName}" is not a prefix in UPSTREAMS`,
     );
   }
-  return { upstreams, defaultUpstream, byHost };
+  return {
+    upstreams,
+    defaultUpstream,
+    byHost,
+    multipartThreshold: readMultipartThreshold(env.MULTIPART_THRESHOLD),
+  };
 }
 
 function readUpstreams(value: unknown): unknown {
@@ -131,6 +142,17 @@ function readUpstreams(value: unknown): unknown {
   } catch {
     throw new ConfigError("invalid configuration: UPSTREAMS: not valid JSON");
   }
+}
+
+function readMultipartThreshold(value: unknown): number {
+  if (value === undefined || value === null || value === "") return DEFAULT_MULTIPART_THRESHOLD;
+  const bytes = typeof value === "number" ? value : Number(value);
+  if (!Number.isInteger(bytes) || bytes < MIN_MULTIPART_THRESHOLD || bytes > DEFAULT_MULTIPART_THRESHOLD) {
+    throw new ConfigError(
+      `invalid configuration: MULTIPART_THRESHOLD: must be a whole number of bytes from ${MIN_MULTIPART_THRESHOLD} to ${DEFAULT_MULTIPART_THRESHOLD}`,
+    );
+  }
+  return bytes;
 }
 
 function readCredentials(env: ConfigEnv, prefix: string): Credentials | undefined {

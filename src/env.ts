@@ -2,6 +2,8 @@
 export interface Env {
   readonly BLOBS: R2Bucket;
   readonly MANIFESTS: KVNamespace;
+  /** Durable Objects that share one upstream download per blob among concurrent misses. */
+  readonly BLOB_FILLS: DurableObjectNamespace;
   /** prefix → upstream, as a JSON string or an object (TOML table). */
   readonly UPSTREAMS: unknown;
   readonly DEFAULT_UPSTREAM?: string;

@@ -1,6 +1,8 @@
 import type { Env } from "./env";
 import { createApp } from "./http/app";
 
+export { BlobFill } from "./fill/blob-fill-object";
+
 const app = createApp();
 
 export default {

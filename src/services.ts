@@ -1,18 +1,20 @@
-import { type Config, configFor, type UpstreamConfig } from "../config";
-import type { Env } from "../env";
-import { BlobMirror } from "../mirror/blobs";
-import { ManifestMirror } from "../mirror/manifests";
-import type { Log } from "../mirror/types";
-import { R2BlobStore } from "../storage/blob-store";
-import { KvManifestStore } from "../storage/manifest-store";
-import { KvTokenStore } from "../storage/token-store";
-import { RegistryClient } from "../upstream/client";
-import { TokenCache } from "../upstream/tokens";
+import { type Config, configFor, type UpstreamConfig } from "./config";
+import type { Env } from "./env";
+import { DurableBlobFiller } from "./fill/durable-blob-filler";
+import { BlobMirror } from "./mirror/blobs";
+import { ManifestMirror } from "./mirror/manifests";
+import type { Log } from "./mirror/types";
+import { type BlobStore, R2BlobStore } from "./storage/blob-store";
+import { KvManifestStore } from "./storage/manifest-store";
+import { KvTokenStore } from "./storage/token-store";
+import { RegistryClient } from "./upstream/client";
+import { TokenCache } from "./upstream/tokens";
 
 /** Everything a request handler needs, assembled from the environment: the composition root. */
 export interface Services {
   readonly config: Config;
   readonly blobs: BlobMirror;
+  readonly blobStore: BlobStore;
   readonly manifests: ManifestMirror;
   client(upstream: UpstreamConfig): RegistryClient;
   readonly log: Log;
@@ -21,7 +23,7 @@ export interface Services {
 /** Token caches live as long as the isolate, one per KV namespace (one per test file in tests). */
 const tokenCaches = new WeakMap<KVNamespace, TokenCache>();
 
-export function servicesFor(env: Env, waitUntil: (work: Promise<unknown>) => void): Services {
+export function servicesFor(env: Env): Services {
   const config = configFor(env);
   let tokens = tokenCaches.get(env.MANIFESTS);
   if (!tokens) {
@@ -29,11 +31,11 @@ export function servicesFor(env: Env, waitUntil: (work: Promise<unknown>) => voi
     tokenCaches.set(env.MANIFESTS, tokens);
   }
   const cache = tokens;
-  const background = (work: Promise<unknown>) =>
-    waitUntil(work.catch((error: unknown) => log({ event: "background.failed", error: describe(error) })));
+  const blobStore = new R2BlobStore(env.BLOBS, config.multipartThreshold);
   return {
     config,
-    blobs: new BlobMirror(new R2BlobStore(env.BLOBS), background, log),
+    blobs: new BlobMirror(blobStore, new DurableBlobFiller(env.BLOB_FILLS)),
+    blobStore,
     manifests: new ManifestMirror(new KvManifestStore(env.MANIFESTS), log),
     client: (upstream) => new RegistryClient(upstream, cache),
     log,

@@ -7,9 +7,9 @@ import { nameUnknown, RegistryError, unsupported } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
 import { assertValidTag, isValidTag } from "../oci/names";
 import { parseRange } from "../oci/range";
+import { describe, type Services, servicesFor } from "../services";
 import { resolveRepository } from "./resolve";
 import { blobResponse, errorResponse, listingResponse, manifestResponse, pingResponse } from "./responses";
-import { describe, type Services, servicesFor } from "./services";
 
 type AppEnv = { Bindings: Env; Variables: { services: Services } };
 
@@ -31,10 +31,7 @@ export function createApp(): Hono<AppEnv> {
         Allow: "GET, HEAD",
       });
     }
-    c.set(
-      "services",
-      servicesFor(c.env, (work) => c.executionCtx.waitUntil(work)),
-    );
+    c.set("services", servicesFor(c.env));
     await next();
   });
 

@@ -4,8 +4,7 @@ import { type ByteRange, type RangeSpec, resolveRange } from "../oci/range";
 import type { BlobStore } from "../storage/blob-store";
 import type { RegistryClient } from "../upstream/client";
 import { upstreamError } from "../upstream/errors";
-import { lockstepTee } from "../util/streams";
-import type { Background, CacheStatus, Log } from "./types";
+import type { CacheStatus } from "./types";
 
 export interface BlobResult {
   /** Size of the whole blob; unknown only when an upstream sent no length. */
@@ -17,15 +16,19 @@ export interface BlobResult {
   readonly cache: CacheStatus;
 }
 
+/** Fetches an uncached blob from the upstream into the store while streaming it to the client. */
+export interface BlobFiller {
+  fill(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult>;
+}
+
 /**
- * Blobs are immutable, so the policy is local first: R2 when present, else one upstream read that
- * streams to the client and into R2 at once. R2 stores it only if the bytes hash to the digest.
+ * Blobs are immutable, so the policy is local first: the store when present, else the filler, which
+ * makes one upstream read serve the client and the store (and every other client asking meanwhile).
  */
 export class BlobMirror {
   constructor(
     private readonly store: BlobStore,
-    private readonly background: Background,
-    private readonly log: Log,
+    private readonly filler: BlobFiller,
   ) {}
 
   async head(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
@@ -66,7 +69,7 @@ export class BlobMirror {
     if (cached) return cached;
     return rangeSpec
       ? this.fetchRange(client, name, digest, rangeSpec)
-      : this.fetchAndFill(client, name, digest);
+      : this.filler.fill(client, name, digest);
   }
 
   private async getWhole(digest: Digest): Promise<BlobResult | null> {
@@ -97,7 +100,11 @@ export class BlobMirror {
       method: "GET",
       headers: { Range: rangeHeader },
     });
-    if (response.status === 200) return this.fill(response, digest); // The upstream ignored the range.
+    if (response.status === 200) {
+      // The upstream ignored the range: pass the whole blob on (allowed for a Range request).
+      checkUpstreamDigest(response, digest);
+      return { size: contentLength(response), body: response.body, cache: "MISS" };
+    }
     if (response.status !== 206) throw await upstreamError(response, context(client, name));
     const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get("Content-Range") ?? "");
     if (!match || !response.body) {
@@ -115,36 +122,6 @@ export class BlobMirror {
       range,
       cache: "MISS",
     };
-  }
-
-  private async fetchAndFill(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
-    const response = await client.request({ name, path: `blobs/${digest.value}`, method: "GET" });
-    if (!response.ok) throw await upstreamError(response, context(client, name));
-    return this.fill(response, digest);
-  }
-
-  /** Streams the upstream body to the client and, in step with it, into the store. */
-  private fill(response: Response, digest: Digest): BlobResult {
-    checkUpstreamDigest(response, digest);
-    const size = contentLength(response);
-    const body = response.body ?? new Response("").body;
-    if (!body) throw new RegistryError(502, "UNAVAILABLE", "upstream sent no body");
-    if (size === undefined) {
-      // Without a length neither R2 nor the client can check completeness up front: serve, don't store.
-      this.log({
-        event: "blob.uncacheable",
-        digest: digest.value,
-        reason: "no Content-Length from upstream",
-      });
-      return { size: undefined, body, cache: "MISS" };
-    }
-    const [toClient, toStore] = lockstepTee(body);
-    this.background(
-      this.store.put(digest, toStore, size).then((stored) => {
-        this.log({ event: stored ? "blob.stored" : "blob.rejected", digest: digest.value, size });
-      }),
-    );
-    return { size, body: toClient.pipeThrough(new FixedLengthStream(size)), cache: "MISS" };
   }
 }
 

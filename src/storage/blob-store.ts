@@ -1,4 +1,4 @@
-import type { Digest } from "../oci/digest";
+import { type Digest, toHex, webCryptoName } from "../oci/digest";
 
 export interface BlobInfo {
   readonly size: number;
@@ -20,9 +20,20 @@ export interface BlobStore {
   put(digest: Digest, body: ReadableStream<Uint8Array>, size: number): Promise<boolean>;
 }
 
-/** R2 implementation. R2 itself checks the hash (`sha256`/`sha512` put options) and the length. */
+/** R2 allows at most this many parts per multipart upload. */
+const MAX_PARTS = 10_000;
+const MIN_PART_SIZE = 5 * 1024 ** 2;
+
+/**
+ * R2 implementation. Up to the multipart threshold, one put that R2 itself checks against the hash
+ * and the length. Above it, a multipart upload hashed on the way with `crypto.DigestStream`, completed
+ * only when the hash matches and aborted otherwise, so R2 never shows a wrong object under a digest.
+ */
 export class R2BlobStore implements BlobStore {
-  constructor(private readonly bucket: R2Bucket) {}
+  constructor(
+    private readonly bucket: R2Bucket,
+    private readonly multipartThreshold: number,
+  ) {}
 
   async head(digest: Digest): Promise<BlobInfo | null> {
     const object = await this.bucket.head(blobKey(digest));
@@ -36,6 +47,7 @@ export class R2BlobStore implements BlobStore {
   }
 
   async put(digest: Digest, body: ReadableStream<Uint8Array>, size: number): Promise<boolean> {
+    if (size > this.multipartThreshold) return this.putMultipart(digest, body, size);
     const sized = body.pipeThrough(new FixedLengthStream(size));
     try {
       await this.bucket.put(blobKey(digest), sized, {
@@ -49,6 +61,95 @@ export class R2BlobStore implements BlobStore {
       await sized.cancel().catch(() => {});
       return false;
     }
+  }
+
+  private async putMultipart(
+    digest: Digest,
+    body: ReadableStream<Uint8Array>,
+    size: number,
+  ): Promise<boolean> {
+    const upload = await this.bucket.createMultipartUpload(blobKey(digest), {
+      httpMetadata: { contentType: "application/octet-stream" },
+      customMetadata: { digest: digest.value },
+    });
+    const hasher = new crypto.DigestStream(webCryptoName(digest.algorithm));
+    const hashWriter = hasher.getWriter();
+    const partSize = Math.max(MIN_PART_SIZE, Math.ceil(size / MAX_PARTS));
+    const source = new PartReader(body.getReader(), hashWriter);
+    try {
+      const parts: R2UploadedPart[] = [];
+      for (let offset = 0, number = 1; offset < size; offset += partSize, number++) {
+        const length = Math.min(partSize, size - offset);
+        parts.push(
+          await upload.uploadPart(number, source.next(length).pipeThrough(new FixedLengthStream(length))),
+        );
+      }
+      if (!(await source.atEnd())) throw new Error("upstream body is longer than its Content-Length");
+      await hashWriter.close();
+      if (toHex(await hasher.digest) !== digest.hex) throw new Error("digest mismatch");
+      await upload.complete(parts);
+      return true;
+    } catch {
+      await upload.abort().catch(() => {});
+      await source.cancel();
+      return false;
+    }
+  }
+}
+
+/**
+ * Cuts one stream into consecutive streams of given lengths (the parts), hashing every byte as it
+ * passes. A chunk that straddles two parts is split; nothing more than that chunk is held.
+ */
+class PartReader {
+  private leftover: Uint8Array | null = null;
+
+  constructor(
+    private readonly reader: ReadableStreamDefaultReader<Uint8Array>,
+    private readonly hash: WritableStreamDefaultWriter<ArrayBuffer | ArrayBufferView>,
+  ) {}
+
+  next(length: number): ReadableStream<Uint8Array> {
+    let remaining = length;
+    return new ReadableStream<Uint8Array>(
+      {
+        pull: async (controller) => {
+          if (remaining === 0) {
+            controller.close();
+            return;
+          }
+          let chunk = this.leftover;
+          this.leftover = null;
+          if (!chunk) {
+            const { done, value } = await this.reader.read();
+            if (done) {
+              controller.error(new Error("upstream body ended early"));
+              return;
+            }
+            chunk = value;
+          }
+          if (chunk.byteLength > remaining) {
+            this.leftover = chunk.subarray(remaining);
+            chunk = chunk.subarray(0, remaining);
+          }
+          remaining -= chunk.byteLength;
+          await this.hash.write(chunk);
+          controller.enqueue(chunk);
+          if (remaining === 0) controller.close();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  async atEnd(): Promise<boolean> {
+    if (this.leftover?.byteLength) return false;
+    const { done } = await this.reader.read();
+    return done;
+  }
+
+  async cancel(): Promise<void> {
+    await this.reader.cancel().catch(() => {});
   }
 }
 

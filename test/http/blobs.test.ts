@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { pushImage, sha256, type TestImage } from "../support/fake-registry";
+import { pseudoRandomBytes, pushImage, sha256, type TestImage } from "../support/fake-registry";
 import { bytesOf, fakeUpstreams, mirror, storedBlob } from "../support/mirror";
 
 let upstreams: ReturnType<typeof fakeUpstreams>;
@@ -85,7 +85,8 @@ describe("blobs", () => {
     upstreams.quay.corruptBlobs = true;
     const digest = image.layerDigests[0] ?? "";
     const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
-    await response.arrayBuffer().catch(() => undefined);
+    // The client never sees a clean end of wrong bytes: the body breaks off.
+    await expect(response.arrayBuffer()).rejects.toThrow();
     // Give a (wrong) fill every chance to land before looking.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const [algorithm, hex] = digest.split(":");
@@ -93,6 +94,53 @@ describe("blobs", () => {
     upstreams.quay.corruptBlobs = false;
     const retry = await mirror(`/v2/quay/org/app/blobs/${digest}`);
     expect(await sha256(await bytesOf(retry))).toBe(digest);
+  });
+
+  it("shares one upstream download among concurrent misses of the same blob, each client getting every byte", async () => {
+    const digest = image.layerDigests[0] ?? "";
+    const responses = await Promise.all(
+      Array.from({ length: 8 }, (_, client) =>
+        mirror(`/v2/quay/org/app${client % 2 ? "" : "-fork"}/blobs/${digest}`),
+      ),
+    );
+    const bodies = await Promise.all(responses.map((response) => bytesOf(response)));
+    for (const body of bodies) expect(await sha256(body)).toBe(digest);
+    expect(upstreams.quay.count("blob", "GET")).toBe(1);
+  });
+
+  it("keeps filling the cache when the client that started the download goes away", async () => {
+    const digest = image.layerDigests[1] ?? "";
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    const reader = response.body?.getReader();
+    await reader?.read();
+    await reader?.cancel();
+    expect((await storedBlob(digest))?.size).toBe(image.layers[1]?.length);
+  });
+
+  it("stores blobs above the multipart threshold with a multipart upload, verified", async () => {
+    const big = pseudoRandomBytes(12 * 1024 * 1024 + 123, 99 + seed);
+    const digest = await sha256(big);
+    upstreams.quay.addBlob(big, digest);
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    expect(response.headers.get("Content-Length")).toBe(String(big.length));
+    expect(await sha256(await bytesOf(response))).toBe(digest);
+    const stored = await storedBlob(digest);
+    expect(stored?.size).toBe(big.length);
+    const [algorithm, hex] = digest.split(":");
+    const object = await env.BLOBS.get(`blobs/${algorithm}/${hex}`);
+    expect(await sha256(new Uint8Array(await (object as R2ObjectBody).arrayBuffer()))).toBe(digest);
+  });
+
+  it("aborts a multipart upload whose bytes do not match the digest", async () => {
+    const big = pseudoRandomBytes(6 * 1024 * 1024, 7 + seed);
+    const digest = await sha256(big);
+    upstreams.quay.addBlob(big, digest);
+    upstreams.quay.corruptBlobs = true;
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    await expect(response.arrayBuffer()).rejects.toThrow();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const [algorithm, hex] = digest.split(":");
+    expect(await env.BLOBS.head(`blobs/${algorithm}/${hex}`)).toBeNull();
   });
 
   it("follows the upstream's redirect to a CDN without sending it the upstream's Authorization", async () => {

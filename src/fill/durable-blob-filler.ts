@@ -1,0 +1,29 @@
+import type { BlobFiller, BlobResult } from "../mirror/blobs";
+import type { CacheStatus } from "../mirror/types";
+import type { Digest } from "../oci/digest";
+import type { RegistryClient } from "../upstream/client";
+import { errorFromResponse, FillHeaders } from "./protocol";
+
+/** The Worker's side of the blob fill Durable Object: one object per digest. */
+export class DurableBlobFiller implements BlobFiller {
+  constructor(private readonly fills: DurableObjectNamespace) {}
+
+  async fill(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
+    const stub = this.fills.get(this.fills.idFromName(digest.value));
+    const response = await stub.fetch("https://blob-fill.internal/", {
+      headers: {
+        [FillHeaders.upstream]: client.upstream.prefix,
+        [FillHeaders.name]: name,
+        [FillHeaders.digest]: digest.value,
+      },
+    });
+    if (!response.ok || !response.body) throw await errorFromResponse(response);
+    const size = Number(response.headers.get(FillHeaders.size));
+    const cache = response.headers.get(FillHeaders.cache) === "HIT" ? "HIT" : "MISS";
+    return {
+      size,
+      body: response.body.pipeThrough(new FixedLengthStream(size)),
+      cache: cache satisfies CacheStatus,
+    };
+  }
+}

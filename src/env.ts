@@ -4,6 +4,8 @@ export interface Env {
   readonly MANIFESTS: KVNamespace;
   /** Durable Objects that share one upstream download per blob among concurrent misses. */
   readonly BLOB_FILLS: DurableObjectNamespace;
+  /** Durable Objects that make concurrent manifest misses share one upstream request. */
+  readonly MANIFEST_FILLS: DurableObjectNamespace<import("./fill/manifest-fill-object").ManifestFill>;
   /** prefix → upstream, as a JSON string or an object (TOML table). */
   readonly UPSTREAMS: unknown;
   readonly DEFAULT_UPSTREAM?: string;

@@ -1,8 +1,9 @@
 import { type Config, configFor, type UpstreamConfig } from "./config";
 import type { Env } from "./env";
+import { CoalescingManifests } from "./fill/coalescing-manifests";
 import { DurableBlobFiller } from "./fill/durable-blob-filler";
 import { BlobMirror } from "./mirror/blobs";
-import { ManifestMirror } from "./mirror/manifests";
+import { ManifestMirror, type ManifestResolver } from "./mirror/manifests";
 import type { Log } from "./mirror/types";
 import { type BlobStore, R2BlobStore } from "./storage/blob-store";
 import { KvManifestStore } from "./storage/manifest-store";
@@ -15,7 +16,10 @@ export interface Services {
   readonly config: Config;
   readonly blobs: BlobMirror;
   readonly blobStore: BlobStore;
-  readonly manifests: ManifestMirror;
+  /** Manifests as the HTTP layer asks for them: cache first, misses coalesced. */
+  readonly manifests: ManifestResolver;
+  /** The manifest policy itself, run where misses are coalesced. */
+  readonly manifestMirror: ManifestMirror;
   client(upstream: UpstreamConfig): RegistryClient;
   readonly log: Log;
 }
@@ -31,12 +35,14 @@ export function servicesFor(env: Env): Services {
     tokenCaches.set(env.MANIFESTS, tokens);
   }
   const cache = tokens;
+  const manifestMirror = new ManifestMirror(new KvManifestStore(env.MANIFESTS), log);
   const blobStore = new R2BlobStore(env.BLOBS, config.multipartThreshold);
   return {
     config,
     blobs: new BlobMirror(blobStore, new DurableBlobFiller(env.BLOB_FILLS)),
     blobStore,
-    manifests: new ManifestMirror(new KvManifestStore(env.MANIFESTS), log),
+    manifests: new CoalescingManifests(manifestMirror, env.MANIFEST_FILLS),
+    manifestMirror,
     client: (upstream) => new RegistryClient(upstream, cache),
     log,
   };

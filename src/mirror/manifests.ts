@@ -19,6 +19,11 @@ export interface ManifestResult {
   readonly cache: CacheStatus;
 }
 
+/** Answers manifest requests: the mirror itself, or something that coordinates calls to it. */
+export interface ManifestResolver {
+  get(request: ManifestRequest): Promise<ManifestResult>;
+}
+
 export type ManifestReference = { readonly tag: string } | { readonly digest: Digest };
 
 export interface ManifestRequest {
@@ -36,12 +41,28 @@ export interface ManifestRequest {
  * tag moved. Tag entries are kept per set of accepted media types, because an upstream answers a client
  * that accepts indexes differently from one that does not.
  */
-export class ManifestMirror {
+export class ManifestMirror implements ManifestResolver {
   constructor(
     private readonly store: ManifestStore,
     private readonly log: Log,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** The answer from the cache alone when it is fresh; null when the upstream must be asked. */
+  async cached(request: ManifestRequest): Promise<ManifestResult | null> {
+    const repository = repositoryOf(request);
+    if ("digest" in request.reference) {
+      const stored = await this.store.getManifest(repository, request.reference.digest.value);
+      return stored && accepts(request.accept, stored.mediaType)
+        ? fromStored(stored, request.method, "HIT")
+        : null;
+    }
+    const entry = await this.store.getTag(repository, request.reference.tag, request.accept.variant);
+    if (!entry || this.now() - entry.checkedAt >= request.client.upstream.tagTtl * 1000) return null;
+    if (request.method === "HEAD") return fromEntry(entry, "HIT");
+    const stored = await this.store.getManifest(repository, entry.digest);
+    return stored ? fromStored(stored, "GET", "HIT") : null;
+  }
 
   async get(request: ManifestRequest): Promise<ManifestResult> {
     return "tag" in request.reference
@@ -125,9 +146,7 @@ export class ManifestMirror {
     entry: TagEntry,
     cache: CacheStatus,
   ): Promise<ManifestResult> {
-    if (request.method === "HEAD") {
-      return { digest: entry.digest, mediaType: entry.mediaType, size: entry.size, body: null, cache };
-    }
+    if (request.method === "HEAD") return fromEntry(entry, cache);
     const stored = await this.store.getManifest(repositoryOf(request), entry.digest);
     if (stored) return fromStored(stored, "GET", cache);
     const result = await this.fetchByDigest(request, parseDigest(entry.digest), true);
@@ -215,6 +234,10 @@ export class ManifestMirror {
 
 function repositoryOf(request: ManifestRequest): RepositoryKey {
   return { upstream: request.client.upstream.prefix, name: request.name };
+}
+
+function fromEntry(entry: TagEntry, cache: CacheStatus): ManifestResult {
+  return { digest: entry.digest, mediaType: entry.mediaType, size: entry.size, body: null, cache };
 }
 
 function fromStored(manifest: StoredManifest, method: "GET" | "HEAD", cache: CacheStatus): ManifestResult {

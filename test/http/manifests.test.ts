@@ -67,6 +67,17 @@ describe("manifests by tag", () => {
     expect(await sha256(await bytesOf(response))).toBe(moved.indexDigest);
   });
 
+  it("makes concurrent misses of one tag share a single upstream request", async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, () => get(`/v2/quay/${name}/manifests/1.0`)),
+    );
+    for (const response of responses) {
+      expect(response.headers.get("Docker-Content-Digest")).toBe(image.indexDigest);
+      expect(await sha256(await bytesOf(response))).toBe(image.indexDigest);
+    }
+    expect(upstreams.quay.count("manifest", "GET")).toBe(1);
+  });
+
   it("with tagTtl 0 always asks the upstream", async () => {
     await (await get(`/v2/fresh/${name}/manifests/1.0`)).arrayBuffer();
     upstreams.quay.reset();

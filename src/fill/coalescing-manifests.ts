@@ -1,0 +1,32 @@
+import type { ManifestMirror, ManifestRequest, ManifestResolver, ManifestResult } from "../mirror/manifests";
+import { RegistryError } from "../oci/errors";
+import type { ManifestFill } from "./manifest-fill-object";
+
+/**
+ * Serves fresh cache hits in the Worker itself; everything that needs the upstream goes through the
+ * manifest's Durable Object, so concurrent misses make one upstream request.
+ */
+export class CoalescingManifests implements ManifestResolver {
+  constructor(
+    private readonly mirror: ManifestMirror,
+    private readonly fills: DurableObjectNamespace<ManifestFill>,
+  ) {}
+
+  async get(request: ManifestRequest): Promise<ManifestResult> {
+    const hit = await this.mirror.cached(request);
+    if (hit) return hit;
+    const reference = "tag" in request.reference ? request.reference.tag : request.reference.digest.value;
+    const upstream = request.client.upstream.prefix;
+    const stub = this.fills.get(this.fills.idFromName(`${upstream}/${request.name}:${reference}`));
+    const outcome = await stub.resolve({
+      upstream,
+      name: request.name,
+      reference,
+      accept: request.accept.header,
+      method: request.method,
+    });
+    if (outcome.ok) return outcome.result;
+    const { status, code, message, headers } = outcome.error;
+    throw new RegistryError(status, code, message, headers);
+  }
+}

@@ -1,0 +1,70 @@
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../env";
+import type { ManifestResult } from "../mirror/manifests";
+import { parseDigest } from "../oci/digest";
+import { nameUnknown, RegistryError } from "../oci/errors";
+import { parseAccept } from "../oci/media-types";
+import { servicesFor } from "../services";
+
+/** A manifest request as the Worker hands it over: plain data, so it crosses the RPC boundary. */
+export interface ManifestJob {
+  readonly upstream: string;
+  readonly name: string;
+  /** A tag or a digest. */
+  readonly reference: string;
+  /** The `Accept` value to ask the upstream with. */
+  readonly accept: string;
+  readonly method: "GET" | "HEAD";
+}
+
+export type ManifestOutcome =
+  | { readonly ok: true; readonly result: ManifestResult }
+  | {
+      readonly ok: false;
+      readonly error: Pick<RegistryError, "status" | "code" | "message" | "headers">;
+    };
+
+/**
+ * One instance per repository reference (`idFromName("<prefix>/<name>:<reference>")`): concurrent
+ * cache misses of one manifest, from any isolate, wait for a single upstream request.
+ */
+export class ManifestFill extends DurableObject<Env> {
+  private readonly inflight = new Map<string, Promise<ManifestOutcome>>();
+
+  async resolve(job: ManifestJob): Promise<ManifestOutcome> {
+    // Clients that accept the same manifest types get the same answer, so they share the request.
+    const key = JSON.stringify([job.reference, job.method, parseAccept(job.accept).variant]);
+    let pending = this.inflight.get(key);
+    if (!pending) {
+      pending = this.run(job).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async run(job: ManifestJob): Promise<ManifestOutcome> {
+    try {
+      const services = servicesFor(this.env);
+      const upstream = services.config.upstreams.get(job.upstream);
+      if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
+      const reference = job.reference.includes(":")
+        ? { digest: parseDigest(job.reference) }
+        : { tag: job.reference };
+      const result = await services.manifestMirror.get({
+        client: services.client(upstream),
+        name: job.name,
+        reference,
+        accept: parseAccept(job.accept),
+        method: job.method,
+      });
+      return { ok: true, result };
+    } catch (error) {
+      const registryError =
+        error instanceof RegistryError
+          ? error
+          : new RegistryError(502, "UNAVAILABLE", "the manifest could not be fetched");
+      const { status, code, message, headers } = registryError;
+      return { ok: false, error: { status, code, message, headers } };
+    }
+  }
+}

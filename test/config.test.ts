@@ -1,0 +1,258 @@
+import { describe, expect, it } from "vitest";
+import {
+  type ConfigEnv,
+  ConfigError,
+  configFor,
+  credentialVariables,
+  DEFAULT_MAX_STALE,
+  DEFAULT_TAG_TTL,
+  DEFAULT_TIMEOUT,
+  parseConfig,
+} from "../src/config";
+
+const QUAY = { url: "https://quay.io" };
+
+function configError(env: ConfigEnv): ConfigError {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("parseConfig accepted the configuration");
+}
+
+describe("parseConfig reads UPSTREAMS", () => {
+  it("accepts a JSON string, as a Worker variable holds it", () => {
+    const config = parseConfig({ UPSTREAMS: JSON.stringify({ quay: QUAY }) });
+    expect(config.upstreams.get("quay")?.url).toBe("https://quay.io");
+  });
+
+  it("accepts an object, as a JSON variable in wrangler.toml arrives", () => {
+    const config = parseConfig({ UPSTREAMS: { quay: QUAY } });
+    expect(config.upstreams.get("quay")?.url).toBe("https://quay.io");
+  });
+
+  it("fills in the defaults: no library/, no hosts, a 300 s tag TTL, a week of staleness, 20 s timeout", () => {
+    const quay = parseConfig({ UPSTREAMS: { quay: QUAY } }).upstreams.get("quay");
+    expect(quay).toEqual({
+      prefix: "quay",
+      url: "https://quay.io",
+      library: false,
+      hosts: [],
+      tagTtl: 300,
+      maxStale: 7 * 24 * 3600,
+      timeout: 20,
+      credentials: undefined,
+    });
+    expect([DEFAULT_TAG_TTL, DEFAULT_MAX_STALE, DEFAULT_TIMEOUT]).toEqual([300, 604800, 20]);
+  });
+
+  it("keeps the given settings", () => {
+    const hub = parseConfig({
+      UPSTREAMS: {
+        hub: {
+          url: "https://registry-1.docker.io",
+          library: true,
+          hosts: ["docker.io"],
+          tagTtl: 60,
+          maxStale: 0,
+          timeout: 2.5,
+        },
+      },
+    }).upstreams.get("hub");
+    expect(hub).toMatchObject({ library: true, hosts: ["docker.io"], tagTtl: 60, maxStale: 0, timeout: 2.5 });
+  });
+
+  it("allows a tag TTL of 0: always revalidate", () => {
+    expect(parseConfig({ UPSTREAMS: { quay: { ...QUAY, tagTtl: 0 } } }).upstreams.get("quay")?.tagTtl).toBe(
+      0,
+    );
+  });
+
+  it("drops trailing slashes from the url and keeps a base path", () => {
+    const config = parseConfig({
+      UPSTREAMS: { a: { url: "https://a.test/" }, b: { url: "https://b.test/mirror/path//" } },
+    });
+    expect(config.upstreams.get("a")?.url).toBe("https://a.test");
+    expect(config.upstreams.get("b")?.url).toBe("https://b.test/mirror/path");
+  });
+
+  it("accepts http as well as https", () => {
+    expect(
+      parseConfig({ UPSTREAMS: { local: { url: "http://localhost:5000" } } }).upstreams.has("local"),
+    ).toBe(true);
+  });
+
+  it("maps each host, lower-cased, to its upstream", () => {
+    const config = parseConfig({
+      UPSTREAMS: { hub: { url: "https://hub.test", hosts: ["Docker.IO", "registry:5000"] }, quay: QUAY },
+    });
+    expect(config.byHost.get("docker.io")?.prefix).toBe("hub");
+    expect(config.byHost.get("registry:5000")?.prefix).toBe("hub");
+    expect(config.byHost.size).toBe(2);
+  });
+
+  it("accepts prefixes of lower-case letters, digits, - and _", () => {
+    const config = parseConfig({ UPSTREAMS: { "my-reg_2": QUAY, "0": QUAY } });
+    expect([...config.upstreams.keys()].sort()).toEqual(["0", "my-reg_2"]);
+  });
+
+  it("has no default upstream unless DEFAULT_UPSTREAM names one", () => {
+    expect(parseConfig({ UPSTREAMS: { quay: QUAY } }).defaultUpstream).toBeUndefined();
+    expect(parseConfig({ UPSTREAMS: { quay: QUAY }, DEFAULT_UPSTREAM: "" }).defaultUpstream).toBeUndefined();
+    expect(
+      parseConfig({ UPSTREAMS: { quay: QUAY }, DEFAULT_UPSTREAM: " quay " }).defaultUpstream?.prefix,
+    ).toBe("quay");
+  });
+});
+
+describe("parseConfig refuses a bad configuration with a ConfigError naming the field", () => {
+  it.each<[string, ConfigEnv, string]>([
+    ["a missing UPSTREAMS", {}, "UPSTREAMS"],
+    ["an empty UPSTREAMS", { UPSTREAMS: "" }, "UPSTREAMS"],
+    ["UPSTREAMS that is not JSON", { UPSTREAMS: "{quay: 1" }, "UPSTREAMS"],
+    ["UPSTREAMS that is an array", { UPSTREAMS: "[]" }, "UPSTREAMS"],
+    ["UPSTREAMS that is JSON null", { UPSTREAMS: "null" }, "UPSTREAMS"],
+    ["a url that is not a URL", { UPSTREAMS: { quay: { url: "quay.io" } } }, "UPSTREAMS.quay.url"],
+    ["a url that is not http(s)", { UPSTREAMS: { quay: { url: "ftp://quay.io" } } }, "UPSTREAMS.quay.url"],
+    ["a file: url", { UPSTREAMS: { quay: { url: "file:///etc" } } }, "UPSTREAMS.quay.url"],
+    ["a url with a query", { UPSTREAMS: { quay: { url: "https://quay.io/?a=b" } } }, "UPSTREAMS.quay.url"],
+    ["a missing url", { UPSTREAMS: { quay: {} } }, "UPSTREAMS.quay.url"],
+    ["a negative tagTtl", { UPSTREAMS: { quay: { ...QUAY, tagTtl: -1 } } }, "UPSTREAMS.quay.tagTtl"],
+    ["a fractional tagTtl", { UPSTREAMS: { quay: { ...QUAY, tagTtl: 1.5 } } }, "UPSTREAMS.quay.tagTtl"],
+    ["a tagTtl string", { UPSTREAMS: { quay: { ...QUAY, tagTtl: "300" } } }, "UPSTREAMS.quay.tagTtl"],
+    ["a negative maxStale", { UPSTREAMS: { quay: { ...QUAY, maxStale: -1 } } }, "UPSTREAMS.quay.maxStale"],
+    ["a zero timeout", { UPSTREAMS: { quay: { ...QUAY, timeout: 0 } } }, "UPSTREAMS.quay.timeout"],
+    ["a timeout over 300 s", { UPSTREAMS: { quay: { ...QUAY, timeout: 301 } } }, "UPSTREAMS.quay.timeout"],
+    ["a library string", { UPSTREAMS: { quay: { ...QUAY, library: "yes" } } }, "UPSTREAMS.quay.library"],
+    [
+      "a bad host",
+      { UPSTREAMS: { quay: { ...QUAY, hosts: ["https://quay.io"] } } },
+      "UPSTREAMS.quay.hosts.0",
+    ],
+    ["an unknown field", { UPSTREAMS: { quay: { ...QUAY, tagTTL: 5 } } }, "UPSTREAMS.quay"],
+    ["an upper-case prefix", { UPSTREAMS: { Quay: QUAY } }, "UPSTREAMS"],
+    ["a prefix with a slash", { UPSTREAMS: { "a/b": QUAY } }, "UPSTREAMS"],
+    ["a prefix starting with -", { UPSTREAMS: { "-a": QUAY } }, "UPSTREAMS"],
+    ["the reserved prefix v2", { UPSTREAMS: { v2: QUAY } }, "UPSTREAMS.v2"],
+    ["the reserved prefix _", { UPSTREAMS: { _: QUAY } }, "UPSTREAMS"],
+    [
+      "a host claimed by two upstreams",
+      {
+        UPSTREAMS: {
+          a: { url: "https://a.test", hosts: ["r.io"] },
+          b: { url: "https://b.test", hosts: ["R.io"] },
+        },
+      },
+      "UPSTREAMS.b.hosts",
+    ],
+    [
+      "an unknown DEFAULT_UPSTREAM",
+      { UPSTREAMS: { quay: QUAY }, DEFAULT_UPSTREAM: "hub" },
+      "DEFAULT_UPSTREAM",
+    ],
+  ])("%s", (_case, env, field) => {
+    const error = configError(env);
+    expect(error.name).toBe("ConfigError");
+    expect(error.message).toContain(field);
+  });
+
+  it("says why a prefix is reserved", () => {
+    expect(configError({ UPSTREAMS: { v2: QUAY } }).message).toContain("reserved");
+  });
+
+  // BUG (src/config.ts): zod 4 reports a record key that fails its schema as a generic "invalid_key"
+  // issue ("Invalid key in record"); the explanation given to the key's regex is nested inside it and
+  // never reaches the message, so the operator learns which prefix is bad but not what is allowed.
+  it.fails("explains what a prefix may contain when one is bad", () => {
+    const error = configError({ UPSTREAMS: { Quay: QUAY } });
+    expect(error.message).toContain("UPSTREAMS.Quay");
+    expect(error.message).toContain("prefix must be lower-case letters, digits, '-' or '_'");
+  });
+
+  it("names the other upstream that already has a host", () => {
+    const error = configError({
+      UPSTREAMS: {
+        a: { url: "https://a.test", hosts: ["r.io"] },
+        b: { url: "https://b.test", hosts: ["r.io"] },
+      },
+    });
+    expect(error.message).toContain('"r.io"');
+    expect(error.message).toContain('"a"');
+  });
+});
+
+describe("upstream credentials come from UPSTREAM_<PREFIX>_USERNAME and _PASSWORD", () => {
+  it("upper-cases the prefix and turns other characters into _", () => {
+    expect(credentialVariables("quay")).toEqual({
+      username: "UPSTREAM_QUAY_USERNAME",
+      password: "UPSTREAM_QUAY_PASSWORD",
+    });
+    expect(credentialVariables("my-reg")).toEqual({
+      username: "UPSTREAM_MY_REG_USERNAME",
+      password: "UPSTREAM_MY_REG_PASSWORD",
+    });
+    expect(credentialVariables("a_b-2").username).toBe("UPSTREAM_A_B_2_USERNAME");
+  });
+
+  it("reads both variables into the upstream's credentials", () => {
+    const config = parseConfig({
+      UPSTREAMS: { "my-reg": QUAY },
+      UPSTREAM_MY_REG_USERNAME: "robot",
+      UPSTREAM_MY_REG_PASSWORD: "hunter2",
+    });
+    expect(config.upstreams.get("my-reg")?.credentials).toEqual({ username: "robot", password: "hunter2" });
+  });
+
+  it("gives each upstream only its own credentials", () => {
+    const config = parseConfig({
+      UPSTREAMS: { quay: QUAY, hub: { url: "https://hub.test" } },
+      UPSTREAM_QUAY_USERNAME: "robot",
+      UPSTREAM_QUAY_PASSWORD: "hunter2",
+    });
+    expect(config.upstreams.get("hub")?.credentials).toBeUndefined();
+  });
+
+  it("treats empty variables as unset", () => {
+    const config = parseConfig({
+      UPSTREAMS: { quay: QUAY },
+      UPSTREAM_QUAY_USERNAME: "",
+      UPSTREAM_QUAY_PASSWORD: "",
+    });
+    expect(config.upstreams.get("quay")?.credentials).toBeUndefined();
+  });
+
+  it("refuses a password without a username, naming the missing variable but not the password", () => {
+    const error = configError({ UPSTREAMS: { "my-reg": QUAY }, UPSTREAM_MY_REG_PASSWORD: "s3cret-value" });
+    expect(error.message).toContain("UPSTREAM_MY_REG_USERNAME");
+    expect(error.message).not.toContain("s3cret-value");
+  });
+
+  it("refuses a username without a password, naming the missing variable but not the username", () => {
+    const error = configError({ UPSTREAMS: { quay: QUAY }, UPSTREAM_QUAY_USERNAME: "robot-account-name" });
+    expect(error.message).toContain("UPSTREAM_QUAY_PASSWORD");
+    expect(error.message).not.toContain("robot-account-name");
+  });
+
+  it("refuses a username with an empty password", () => {
+    const error = configError({
+      UPSTREAMS: { quay: QUAY },
+      UPSTREAM_QUAY_USERNAME: "robot",
+      UPSTREAM_QUAY_PASSWORD: "",
+    });
+    expect(error.message).toContain("UPSTREAM_QUAY_PASSWORD");
+  });
+});
+
+describe("configFor", () => {
+  it("parses an environment once and hands out the same Config after", () => {
+    const env: ConfigEnv = { UPSTREAMS: { quay: QUAY } };
+    expect(configFor(env)).toBe(configFor(env));
+    expect(configFor({ UPSTREAMS: { quay: QUAY } })).not.toBe(configFor(env));
+  });
+
+  it("throws the ConfigError of a bad environment", () => {
+    expect(() => configFor({})).toThrow(ConfigError);
+  });
+});

@@ -55,7 +55,11 @@ const RESERVED_PREFIXES = new Set(["v2", "_"]);
 const upstreamSchema = z.strictObject({
   url: z
     .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
-    .refine((url) => !/[?#]/.test(url), "must not carry a query or fragment"),
+    .refine((url) => !/[?#]/.test(url), "must not carry a query or fragment")
+    .refine(
+      (url) => !/^https?:\/\/[^/]*@/.test(url),
+      "must not carry credentials (use the UPSTREAM_<PREFIX>_* secrets)",
+    ),
   library: z.boolean().default(false),
   hosts: z
     .array(z.string().regex(/^[a-z0-9.-]+(?::\d+)?$/i, "must be host names (host or host:port)"))
@@ -65,10 +69,7 @@ const upstreamSchema = z.strictObject({
   timeout: z.number().positive().max(300).default(DEFAULT_TIMEOUT),
 });
 
-const upstreamsSchema = z.record(
-  z.string().regex(PREFIX, "prefix must be lower-case letters, digits, '-' or '_'"),
-  upstreamSchema,
-);
+const upstreamsSchema = z.record(z.string(), upstreamSchema);
 
 /** The subset of the Worker environment that configures the mirror. */
 export type ConfigEnv = Record<string, unknown>;
@@ -91,10 +92,24 @@ export function parseConfig(env: ConfigEnv): Config {
 
   const upstreams = new Map<string, UpstreamConfig>();
   const byHost = new Map<string, UpstreamConfig>();
+  const byCredentialVariable = new Map<string, string>();
   for (const [prefix, value] of Object.entries(parsed.data)) {
+    if (!PREFIX.test(prefix)) {
+      throw new ConfigError(
+        `invalid configuration: UPSTREAMS.${prefix.slice(0, 64)}: prefix must be lower-case letters, digits, '-' or '_'`,
+      );
+    }
     if (RESERVED_PREFIXES.has(prefix)) {
       throw new ConfigError(`invalid configuration: UPSTREAMS.${prefix}: prefix "${prefix}" is reserved`);
     }
+    const variable = credentialVariables(prefix).username;
+    const sharing = byCredentialVariable.get(variable);
+    if (sharing) {
+      throw new ConfigError(
+        `invalid configuration: UPSTREAMS.${prefix}: its credentials would be read from the same ${variable} as "${sharing}"`,
+      );
+    }
+    byCredentialVariable.set(variable, prefix);
     const upstream: UpstreamConfig = {
       prefix,
       url: value.url.replace(/\/+$/, ""),
@@ -106,7 +121,7 @@ export function parseConfig(env: ConfigEnv): Config {
       credentials: readCredentials(env, prefix),
     };
     upstreams.set(prefix, upstream);
-    for (const host of upstream.hosts) {
+    for (const host of new Set(upstream.hosts)) {
       const other = byHost.get(host);
       if (other) {
         throw new ConfigError(

@@ -11,14 +11,18 @@ export type RangeSpec =
   | { readonly kind: "from"; readonly start: number; readonly end?: number }
   | { readonly kind: "suffix"; readonly length: number };
 
-const RANGE = /^bytes=(\d{0,15})-(\d{0,15})$/;
+const RANGE = /^bytes=(\d{0,15})-(\d{0,15})$/i;
+const OTHER_UNIT = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)=/;
 
 /**
- * Parses a single-range `Range` header. Multiple ranges and malformed values are refused with 416:
- * a registry client never sends them, so they are mistakes worth reporting rather than ignoring.
+ * Parses a single-range `Range` header. A unit other than bytes is ignored (RFC 9110 §14.2: the whole
+ * blob is served). Multiple byte ranges and malformed values are refused with 416: a registry client
+ * never sends them, so they are mistakes worth reporting rather than ignoring.
  */
 export function parseRange(header: string | null): RangeSpec | null {
   if (header === null) return null;
+  const unit = OTHER_UNIT.exec(header.trim())?.[1];
+  if (unit && unit.toLowerCase() !== "bytes") return null;
   const match = RANGE.exec(header.trim());
   if (!match) throw rangeInvalid(`unsupported Range "${header.slice(0, 60)}"`);
   const [, first = "", last = ""] = match;

@@ -8,6 +8,8 @@ export interface Challenge {
 
 const TOKEN = /[!#$%&'*+.^_`|~0-9A-Za-z-]+/y;
 const WHITESPACE = /[ \t]*/y;
+/** A token68 that stands alone: followed by the end or by a comma, not by a parameter's value. */
+const TOKEN68 = /[A-Za-z0-9._~+/-]+=*(?=[ \t]*(?:,|$))/y;
 
 /**
  * Parses a `WWW-Authenticate` value per RFC 9110: quoted values may contain commas and escaped quotes,
@@ -43,6 +45,10 @@ export function parseChallenges(header: string): Challenge[] {
     } else {
       current = { scheme: word.toLowerCase(), params: {} };
       challenges.push(current);
+      // `Negotiate YWJj==`: a token68 in place of parameters. Skip it, so a challenge after it is read.
+      TOKEN68.lastIndex = position;
+      const token68 = TOKEN68.exec(header);
+      if (token68) position = TOKEN68.lastIndex;
     }
   }
   return challenges;

@@ -66,7 +66,7 @@ describe("blobs", () => {
     const digest = image.layerDigests[0] ?? "";
     await (await mirror(`/v2/quay/org/app/blobs/${digest}`)).arrayBuffer();
     await storedBlob(digest);
-    for (const range of [`bytes=${10 ** 9}-`, "bytes=5-1", "bytes=0-1,5-9", "items=0-1", "bytes=-"]) {
+    for (const range of [`bytes=${10 ** 9}-`, "bytes=5-1", "bytes=0-1,5-9", "bytes=-"]) {
       const response = await mirror(`/v2/quay/org/app/blobs/${digest}`, { headers: { Range: range } });
       expect(response.status).toBe(416);
       expect(await response.json()).toMatchObject({ errors: [{ code: "RANGE_INVALID" }] });

@@ -3,9 +3,16 @@
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { ociLayoutTop, skopeoCopy } from "./harness/clients.ts";
 import { admin, bed } from "./harness/context.ts";
 import { expectFullCopy, expectSingleCopy, platformManifest } from "./harness/expect-image.ts";
-import { describeResponse, fetchBlob, fetchManifest, pullThroughMirror } from "./harness/mirror-client.ts";
+import {
+  describeResponse,
+  diagnostics,
+  fetchBlob,
+  fetchManifest,
+  pullThroughMirror,
+} from "./harness/mirror-client.ts";
 import { makeContainersEnv, type SkopeoEnv } from "./harness/skopeo-env.ts";
 
 const b = bed();
@@ -34,6 +41,17 @@ describe("skopeo through /v2/<prefix>/<name>", () => {
 
   it("--all with Docker media types (manifest list, schema 2)", async () => {
     expectFullCopy(await pullThroughMirror(env, `anon/${anon.repo}:v1`, { all: true }), anon);
+  });
+
+  it("--all into an `oci:` layout keeps the OCI index digest", async () => {
+    const dest = join(env.dir, "oci-layout");
+    const r = await skopeoCopy(env, {
+      ref: `${b.mirrorHost}/quay/${app.repo}:v1`,
+      dest: `oci:${dest}:v1`,
+      all: true,
+    });
+    expect(r.code, `${r.stderr}\n${await diagnostics()}`).toBe(0);
+    expect(ociLayoutTop(dest, "v1")).toBe(app.top.digest);
   });
 
   it("a manifest by digest (`name@sha256:...`)", async () => {

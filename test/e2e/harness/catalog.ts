@@ -73,6 +73,14 @@ export const CATALOG = {
     platforms: [...both],
     layerSizes: [250 * KiB, 8 * KiB],
   },
+  /** Anonymous face, only for concurrent cold pulls (one upstream fetch shared by all). */
+  concurrent: {
+    repo: "team/concurrent",
+    tag: "v1",
+    format: "oci",
+    platforms: ["amd64"],
+    layerSizes: [24 * MiB, 2 * KiB],
+  },
   /** Anonymous face behind a prefix with tagTtl 0. */
   fresh: { repo: "team/fresh", tag: "v1", format: "oci", platforms: ["amd64"], layerSizes: [100 * KiB] },
   /** htpasswd (Basic) face. */

@@ -227,3 +227,11 @@ export function registriesConfMirror(
 export function mirrorFetch(url: string, init: RequestInit = {}): Promise<Response> {
   return fetchT(url, init, 120_000);
 }
+
+/** The digest an `oci:` layout's index.json points to for `tag`. */
+export function ociLayoutTop(dir: string, tag: string): string | undefined {
+  const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as {
+    manifests: { digest: string; annotations?: Record<string, string> }[];
+  };
+  return index.manifests.find((m) => m.annotations?.["org.opencontainers.image.ref.name"] === tag)?.digest;
+}

@@ -84,6 +84,10 @@ export async function startMirror(opts: MirrorOptions): Promise<Mirror> {
       "wrangler dev to answer GET /v2/",
       async () => {
         if (proc.child.exitCode !== null) throw new GiveUp(`wrangler exited ${proc.child.exitCode}`);
+        // A build error does not end `wrangler dev` (it waits for the next file change).
+        if (/Build failed|✘ \[ERROR\] (?:Could not|No loader|Expected)/.test(proc.output())) {
+          throw new GiveUp("wrangler could not build the Worker");
+        }
         if (!proc.output().includes("Ready on")) return undefined;
         const res = await fetchT(`${url}/v2/`, {}, 5000);
         await res.arrayBuffer();

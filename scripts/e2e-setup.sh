@@ -7,7 +7,8 @@ missing=()
 recommends_missing=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
-for pkg in docker-registry skopeo apache2-utils containerd; do
+# openssl makes the token server's signing certificate.
+for pkg in docker-registry skopeo apache2-utils containerd openssl; do
   have "$pkg" || missing+=("$pkg")
 done
 # podman pulls in a lot of recommended packages (and services) that the suite does not need.
@@ -34,7 +35,7 @@ fi
 
 # The packages' services are not wanted: the suite starts its own registry and containerd,
 # bound to 127.0.0.1 with private state. (apt does not start them in containers without systemd.)
-for bin in docker-registry skopeo htpasswd containerd ctr podman; do
+for bin in docker-registry skopeo htpasswd containerd ctr podman openssl; do
   command -v "$bin" >/dev/null || { echo "e2e-setup: $bin still missing" >&2; exit 1; }
 done
 echo "e2e-setup: done"

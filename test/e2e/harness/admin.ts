@@ -2,6 +2,7 @@
 // This tiny loopback API lets tests read and reset the upstream request counts.
 import { createServer, type Server } from "node:http";
 import type { Counts, LoggedRequest, RequestCounter } from "./counting.ts";
+import type { Fault, FaultTable } from "./faults.ts";
 import { fetchT, HOST, listenLoopback } from "./net.ts";
 import type { Relay } from "./relay.ts";
 
@@ -13,6 +14,7 @@ export interface AdminServer {
 
 export interface AdminSources {
   counter: RequestCounter;
+  faults: FaultTable;
   relay: Relay | undefined;
   mirrorOutput(): string;
 }
@@ -20,8 +22,24 @@ export interface AdminSources {
 export async function startAdmin(src: AdminSources): Promise<AdminServer> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", `http://${HOST}`);
+    if (req.method === "POST" && url.pathname === "/faults") {
+      let text = "";
+      req.setEncoding("utf8");
+      req.on("data", (c: string) => {
+        text += c;
+      });
+      req.on("end", () => {
+        src.faults.add(JSON.parse(text) as Fault);
+        res.writeHead(204);
+        res.end();
+      });
+      return;
+    }
     let body: unknown;
-    if (req.method === "POST" && url.pathname === "/reset") {
+    if (req.method === "DELETE" && url.pathname === "/faults") {
+      src.faults.clear();
+      body = { ok: true };
+    } else if (req.method === "POST" && url.pathname === "/reset") {
       src.counter.reset();
       body = { ok: true };
     } else if (url.pathname === "/counts") {
@@ -76,6 +94,16 @@ export class AdminClient {
       connections: number;
       tlsRejected: number;
     } | null;
+  }
+
+  /** Makes one upstream misbehave until clearFaults(). */
+  async addFault(fault: Fault): Promise<void> {
+    const res = await fetchT(`${this.url}/faults`, { method: "POST", body: JSON.stringify(fault) });
+    await res.arrayBuffer();
+  }
+
+  async clearFaults(): Promise<void> {
+    await (await fetchT(`${this.url}/faults`, { method: "DELETE" })).arrayBuffer();
   }
 
   async mirrorLog(): Promise<string> {

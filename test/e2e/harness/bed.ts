@@ -7,6 +7,7 @@ import { AdminClient, type AdminServer, startAdmin } from "./admin.ts";
 import { CATALOG, type ImageKey } from "./catalog.ts";
 import { RequestCounter } from "./counting.ts";
 import { type RunningProxy, startCountingProxy } from "./counting-proxy.ts";
+import { FaultTable } from "./faults.ts";
 import { buildImage, GENERATOR_VERSION } from "./images.ts";
 import { type Cdn, redirectBlobs, startCdn } from "./lookalikes.ts";
 import { type Mirror, startMirror, type UpstreamConfig } from "./mirror.ts";
@@ -73,6 +74,7 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
   try {
     const t0 = Date.now();
     const counter = new RequestCounter();
+    const faults = new FaultTable();
     const key = await makeSigningKey(runDir);
     const tokens: TokenServer = await startTokenServer({
       key,
@@ -123,7 +125,7 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       f: Face,
       intercept?: Parameters<typeof startCountingProxy>[0]["intercept"],
     ) => {
-      const p: RunningProxy = await startCountingProxy({ name, target: f.url, counter, intercept });
+      const p: RunningProxy = await startCountingProxy({ name, target: f.url, counter, faults, intercept });
       closers.push(p.close);
       return p;
     };
@@ -148,7 +150,8 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       basic: { url: proxies.basic.url, hosts: ["basic.e2e"], tagTtl: 3600 },
       token: { url: proxies.token.url, hosts: ["token.e2e"], tagTtl: 3600 },
       "token-anon": { url: proxies["token-anon"].url, hosts: ["token-anon.e2e"], tagTtl: 3600 },
-      fresh: { url: proxies.fresh.url, hosts: ["fresh.e2e"], tagTtl: 0 },
+      // Always revalidates, and gives up on a silent upstream after 3 s (fault-injection tests).
+      fresh: { url: proxies.fresh.url, hosts: ["fresh.e2e"], tagTtl: 0, timeout: 3 },
     };
     const withCreds: Prefix[] = ["hub", "basic", "token"];
 
@@ -168,6 +171,7 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
     const front = `127.0.0.1:${relay?.port ?? mirror.port}`;
     const admin: AdminServer = await startAdmin({
       counter,
+      faults,
       relay,
       mirrorOutput: () => mirror.process.output(),
     });

@@ -81,6 +81,10 @@ export const CATALOG = {
     platforms: ["amd64"],
     layerSizes: [24 * MiB, 2 * KiB],
   },
+  /** Anonymous face behind the tagTtl-0 prefix, for "upstream in trouble" (faults) tests. */
+  stale: { repo: "team/stale", tag: "v1", format: "v2s2", platforms: [...both], layerSizes: [64 * KiB] },
+  /** Anonymous face: its layer is corrupted in flight by a fault (never cached by anyone else). */
+  poison: { repo: "team/poison", tag: "v1", format: "oci", platforms: ["amd64"], layerSizes: [3 * MiB] },
   /** Anonymous face behind a prefix with tagTtl 0. */
   fresh: { repo: "team/fresh", tag: "v1", format: "oci", platforms: ["amd64"], layerSizes: [100 * KiB] },
   /** htpasswd (Basic) face. */

@@ -8,7 +8,9 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
+import type { Transform } from "node:stream";
 import { classify, type Kind, type RequestCounter } from "./counting.ts";
+import { corrupting, type Fault, type FaultTable } from "./faults.ts";
 import { HOST, listenLoopback } from "./net.ts";
 
 export interface ProxyContext {
@@ -25,6 +27,7 @@ export interface ProxyOptions {
   /** Base URL of the face, e.g. http://127.0.0.1:5000 */
   target: string;
   counter: RequestCounter;
+  faults?: FaultTable;
   intercept?: Intercept;
 }
 
@@ -45,7 +48,14 @@ export function forwardHeaders(h: IncomingHttpHeaders): IncomingHttpHeaders {
 }
 
 /** Streams req to target+path and the answer back to res. Resolves when the response is complete. */
-export function pipeTo(target: URL, path: string, req: IncomingMessage, res: ServerResponse, host?: string) {
+export function pipeTo(
+  target: URL,
+  path: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  host?: string,
+  mangle?: Transform,
+) {
   return new Promise<void>((resolve) => {
     const headers = forwardHeaders(req.headers);
     // Keep the client's Host so that URLs the registry builds point back at this proxy.
@@ -54,7 +64,8 @@ export function pipeTo(target: URL, path: string, req: IncomingMessage, res: Ser
       { host: target.hostname, port: target.port, method: req.method, path, headers },
       (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, forwardHeaders(upRes.headers));
-        upRes.pipe(res);
+        if (mangle) upRes.pipe(mangle).pipe(res);
+        else upRes.pipe(res);
         upRes.once("end", () => resolve());
         upRes.once("error", () => {
           res.destroy();
@@ -91,9 +102,11 @@ export async function startCountingProxy(opts: ProxyOptions): Promise<RunningPro
       });
     });
     const ctx: ProxyContext = { name: opts.name, target, kind };
+    const fault = opts.faults?.find(opts.name, kind, path);
     const go = async (): Promise<void> => {
+      if (fault && fault.mode !== "corrupt") return injectFault(fault, req, res);
       if (opts.intercept && (await opts.intercept(req, res, ctx))) return;
-      await pipeTo(target, path, req, res, req.headers.host);
+      await pipeTo(target, path, req, res, req.headers.host, fault ? corrupting() : undefined);
     };
     go().catch((err: unknown) => {
       if (!res.headersSent) {
@@ -115,4 +128,35 @@ export async function startCountingProxy(opts: ProxyOptions): Promise<RunningPro
         server.close(() => r());
       }),
   };
+}
+
+function injectFault(fault: Fault, req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  switch (fault.mode) {
+    case "status": {
+      const status = fault.status ?? 503;
+      const code =
+        { 401: "UNAUTHORIZED", 404: "MANIFEST_UNKNOWN", 429: "TOOMANYREQUESTS" }[status] ?? "UNAVAILABLE";
+      const body = JSON.stringify({ errors: [{ code, message: "injected fault", detail: null }] });
+      const headers: Record<string, string> = {
+        "content-type": "application/json",
+        "content-length": String(Buffer.byteLength(body)),
+      };
+      if (status === 429) headers["retry-after"] = "1";
+      res.writeHead(status, headers);
+      res.end(body);
+      return;
+    }
+    case "reset":
+      res.statusCode = 0;
+      req.socket.destroy();
+      return;
+    case "hang":
+      // No answer at all; the connection is dropped after a minute (or when the proxy closes).
+      res.statusCode = 0;
+      setTimeout(() => res.destroy(), 60_000).unref();
+      return;
+    default:
+      return;
+  }
 }

@@ -48,6 +48,7 @@ export interface FetchedManifest {
   status: number;
   digestHeader: string | null;
   contentType: string | null;
+  headers: Headers;
   /** sha256 of the body as received. */
   bodyDigest: string;
   body: string;
@@ -67,6 +68,7 @@ export async function fetchManifest(
     status: res.status,
     digestHeader: res.headers.get("docker-content-digest"),
     contentType: res.headers.get("content-type"),
+    headers: res.headers,
     bodyDigest: `sha256:${createHash("sha256").update(body).digest("hex")}`,
     body,
   };

@@ -11,6 +11,10 @@ export interface UpstreamConfig {
   library?: boolean;
   hosts?: string[];
   tagTtl?: number;
+  /** Seconds past tagTtl a cached tag may be served while the upstream is in trouble. */
+  maxStale?: number;
+  /** Seconds to wait for the upstream's response headers. */
+  timeout?: number;
 }
 
 export interface MirrorOptions {

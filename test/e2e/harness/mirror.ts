@@ -22,6 +22,8 @@ export interface MirrorOptions {
   upstreams: Record<string, UpstreamConfig>;
   defaultUpstream: string;
   credentials: Record<string, { username: string; password: string }>;
+  /** Further `--var NAME:value` settings (e.g. MULTIPART_THRESHOLD). */
+  vars?: Record<string, string>;
   logFile: string;
 }
 
@@ -52,6 +54,7 @@ export function wranglerArgs(opts: MirrorOptions, port: number, persistDir: stri
     "--var",
     `DEFAULT_UPSTREAM:${opts.defaultUpstream}`,
   ];
+  for (const [name, value] of Object.entries(opts.vars ?? {})) args.push("--var", `${name}:${value}`);
   for (const [prefix, c] of Object.entries(opts.credentials)) {
     args.push("--var", `${credentialVar(prefix, "USERNAME")}:${c.username}`);
     args.push("--var", `${credentialVar(prefix, "PASSWORD")}:${c.password}`);

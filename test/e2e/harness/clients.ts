@@ -2,10 +2,18 @@
 // skopeo (copy to a `dir:` layout, which keeps manifests byte for byte), containerd's `ctr` against
 // a private containerd, and podman with private registries.conf / storage.
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { fetchT, GiveUp, waitFor } from "./net.ts";
-import { type Managed, type RunResult, run, startProcess } from "./processes.ts";
+import { type Managed, onExit, type RunResult, run, startProcess } from "./processes.ts";
 import type { SkopeoEnv } from "./skopeo-env.ts";
 
 export interface PulledDir {
@@ -126,7 +134,19 @@ export async function startContainerd(dir: string, logFile: string): Promise<Con
     20_000,
     200,
   );
-  return { socket, hostsDir: join(dir, "certs.d"), process: proc, ctr, stop: () => proc.stop() };
+  const forget = onExit(() => rmSync(dir, { recursive: true, force: true }));
+  return {
+    socket,
+    hostsDir: join(dir, "certs.d"),
+    process: proc,
+    ctr,
+    async stop() {
+      await proc.stop();
+      // containerd's root holds read-only snapshot dirs; remove the lot when it is gone.
+      rmSync(dir, { recursive: true, force: true });
+      forget();
+    },
+  };
 }
 
 /**

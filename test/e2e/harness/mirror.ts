@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fetchT, freePort, GiveUp, HOST, waitFor } from "./net.ts";
-import { cleanEnv, type Managed, startProcess } from "./processes.ts";
+import { cleanEnv, type Managed, onExit, startProcess } from "./processes.ts";
 
 export interface UpstreamConfig {
   url: string;
@@ -64,6 +64,7 @@ export function wranglerArgs(opts: MirrorOptions, port: number, persistDir: stri
 
 export async function startMirror(opts: MirrorOptions): Promise<Mirror> {
   const persistDir = mkdtempSync(join(tmpdir(), "e2e-mirror-state-"));
+  const forget = onExit(() => rmSync(persistDir, { recursive: true, force: true }));
   const port = await freePort();
   // Current wrangler needs Node >= 22: use the `node` devDependency's binary whatever PATH says.
   const node = join(opts.repoRoot, "node_modules", ".bin", "node");
@@ -116,6 +117,7 @@ export async function startMirror(opts: MirrorOptions): Promise<Mirror> {
     async stop() {
       await proc.stop(5000);
       rmSync(persistDir, { recursive: true, force: true });
+      forget();
     },
   };
 }

@@ -30,10 +30,27 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+const exitCleanups = new Set<() => void>();
+
+/** Registers synchronous clean-up (temp dirs) for an exit that skips the normal teardown. */
+export function onExit(fn: () => void): () => void {
+  installHooks();
+  exitCleanups.add(fn);
+  return () => exitCleanups.delete(fn);
+}
+
 /** Synchronous last resort: 'exit' handlers cannot wait, so SIGKILL every group still alive. */
 export function killAllNow(): void {
   for (const m of live) killGroup(m.pid, "SIGKILL");
   live.clear();
+  for (const fn of exitCleanups) {
+    try {
+      fn();
+    } catch {
+      // best effort
+    }
+  }
+  exitCleanups.clear();
 }
 
 function installHooks(): void {

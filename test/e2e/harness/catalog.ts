@@ -47,6 +47,14 @@ export const CATALOG = {
     platforms: ["amd64"],
     layerSizes: [100 * MiB + 12_345, 64 * KiB],
   },
+  /** Quay look-alike: Range requests (a blob of its own, so the order of the test files does not matter). */
+  ranged: {
+    repo: "org/ranged",
+    tag: "v1",
+    format: "oci",
+    platforms: ["amd64"],
+    layerSizes: [32 * MiB + 777],
+  },
   /** Quay look-alike, pulled by containerd (`ctr`) through hosts.toml. */
   ctr: { repo: "org/ctr", tag: "v1", format: "oci", platforms: [...both], layerSizes: [300 * KiB, 10 * KiB] },
   /** Quay look-alike, pulled by podman through registries.conf. */

@@ -162,7 +162,13 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       credentials: Object.fromEntries(withCreds.map((p) => [p, USER])),
       logFile: join(runDir, "wrangler.log"),
     });
-    closers.push(mirror.stop);
+    closers.push(async () => {
+      // wrangler dev watches src/: an edit during the run rebuilds the Worker and cuts open responses.
+      if (mirror.process.output().includes("Reloading local server")) {
+        log("WARNING: src/ changed during the run and wrangler reloaded the Worker; results mix versions");
+      }
+      await mirror.stop();
+    });
     let relay: Relay | undefined;
     if (process.env.E2E_RELAY === "1") {
       relay = await startRelay(mirror.port);

@@ -15,6 +15,8 @@ export interface UpstreamConfig {
   maxStale?: number;
   /** Seconds to wait for the upstream's response headers. */
   timeout?: number;
+  /** Anyone may pull through this upstream's credentials (no client authentication in front). */
+  shareCredentials?: boolean;
 }
 
 export interface MirrorOptions {

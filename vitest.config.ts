@@ -6,8 +6,9 @@ const TEST_UPSTREAMS = {
   hub: { url: "https://hub.test", library: true, hosts: ["docker.io", "registry-1.docker.io"], tagTtl: 300 },
   quay: { url: "https://quay.test", hosts: ["quay.io"], tagTtl: 300 },
   fresh: { url: "https://quay.test", hosts: ["fresh.example"], tagTtl: 0 },
-  basic: { url: "https://basic.test", hosts: ["basic.example"] },
-  private: { url: "https://tokens.test", hosts: ["tokens.example"] },
+  // These hold credentials; tests of client authentication (test/http/access.test.ts) protect them.
+  basic: { url: "https://basic.test", hosts: ["basic.example"], shareCredentials: true },
+  private: { url: "https://tokens.test", hosts: ["tokens.example"], shareCredentials: true },
   public: { url: "https://tokens.test", hosts: ["public.example"] },
 };
 

@@ -1,4 +1,7 @@
 import { z } from "zod";
+import { type MirrorUser, parseUsers } from "./auth/users";
+import { ConfigError } from "./config-error";
+import { compileGlob, isValidGlob } from "./util/glob";
 
 /** One upstream registry, as configured under a path prefix. */
 export interface UpstreamConfig {
@@ -18,6 +21,10 @@ export interface UpstreamConfig {
   readonly maxStale: number;
   /** Seconds to wait for an upstream's response headers before treating it as unreachable. */
   readonly timeout: number;
+  /** Repository patterns (upstream names) that may be pulled; all when empty. */
+  readonly allow: readonly RegExp[];
+  /** Repository patterns that may never be pulled (checked first). */
+  readonly deny: readonly RegExp[];
   readonly credentials?: Credentials;
 }
 
@@ -34,11 +41,15 @@ export interface Config {
   readonly byHost: ReadonlyMap<string, UpstreamConfig>;
   /** Blobs larger than this many bytes are stored with R2 multipart upload. */
   readonly multipartThreshold: number;
+  /** Clients that may pull (`MIRROR_USERS`); null = client authentication is off. */
+  readonly users: ReadonlyMap<string, MirrorUser> | null;
+  /** Key for the mirror's own tokens; derived from the users when `MIRROR_TOKEN_KEY` is not set. */
+  readonly tokenKey: string;
+  /** Whether to apply the `RATE_LIMITER` binding (`RATE_LIMIT=on`). */
+  readonly rateLimit: boolean;
 }
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
+export { ConfigError };
 
 export const DEFAULT_TAG_TTL = 300;
 export const DEFAULT_MAX_STALE = 7 * 24 * 3600;
@@ -67,6 +78,13 @@ const upstreamSchema = z.strictObject({
   tagTtl: z.number().int().min(0).default(DEFAULT_TAG_TTL),
   maxStale: z.number().int().min(0).default(DEFAULT_MAX_STALE),
   timeout: z.number().positive().max(300).default(DEFAULT_TIMEOUT),
+  allow: z.array(z.string().refine(isValidGlob, "must be patterns like library/*")).default([]),
+  deny: z.array(z.string().refine(isValidGlob, "must be patterns like library/*")).default([]),
+  /**
+   * An upstream with credentials may reach private repositories: anyone who can reach the mirror could
+   * pull them. Say so explicitly when that is intended and neither client auth nor `allow` protects it.
+   */
+  shareCredentials: z.boolean().default(false),
 });
 
 const upstreamsSchema = z.record(z.string(), upstreamSchema);
@@ -118,6 +136,8 @@ export function parseConfig(env: ConfigEnv): Config {
       tagTtl: value.tagTtl,
       maxStale: value.maxStale,
       timeout: value.timeout,
+      allow: value.allow.map(compileGlob),
+      deny: value.deny.map(compileGlob),
       credentials: readCredentials(env, prefix),
     };
     upstreams.set(prefix, upstream);
@@ -129,6 +149,21 @@ export function parseConfig(env: ConfigEnv): Config {
         );
       }
       byHost.set(host, upstream);
+    }
+  }
+
+  const users = parseUsers(env.MIRROR_USERS);
+  for (const [prefix, upstream] of upstreams) {
+    if (
+      upstream.credentials &&
+      !users &&
+      upstream.allow.length === 0 &&
+      !parsed.data[prefix]?.shareCredentials
+    ) {
+      throw new ConfigError(
+        `invalid configuration: UPSTREAMS.${prefix}: the mirror holds credentials for it but nothing protects them: ` +
+          `set MIRROR_USERS (client authentication) or UPSTREAMS.${prefix}.allow, or UPSTREAMS.${prefix}.shareCredentials = true if anyone may pull through them`,
+      );
     }
   }
 
@@ -144,6 +179,12 @@ export function parseConfig(env: ConfigEnv): Config {
     defaultUpstream,
     byHost,
     multipartThreshold: readMultipartThreshold(env.MULTIPART_THRESHOLD),
+    users,
+    tokenKey:
+      typeof env.MIRROR_TOKEN_KEY === "string" && env.MIRROR_TOKEN_KEY
+        ? env.MIRROR_TOKEN_KEY
+        : derivedTokenKey(env),
+    rateLimit: env.RATE_LIMIT === "on",
   };
 }
 
@@ -157,6 +198,16 @@ function readUpstreams(value: unknown): unknown {
   } catch {
     throw new ConfigError("invalid configuration: UPSTREAMS: not valid JSON");
   }
+}
+
+/**
+ * Without `MIRROR_TOKEN_KEY`, tokens are signed with a key made from the users' secret: changing the
+ * users invalidates every token, and no extra secret is needed.
+ */
+function derivedTokenKey(env: ConfigEnv): string {
+  const users =
+    typeof env.MIRROR_USERS === "string" ? env.MIRROR_USERS : JSON.stringify(env.MIRROR_USERS ?? "");
+  return `mirror-token-key:${users}`;
 }
 
 function readMultipartThreshold(value: unknown): number {

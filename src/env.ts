@@ -9,6 +9,8 @@ export interface Env {
   /** prefix → upstream, as a JSON string or an object (TOML table). */
   readonly UPSTREAMS: unknown;
   readonly DEFAULT_UPSTREAM?: string;
+  /** Workers Rate Limiting binding; applied when `RATE_LIMIT` is "on". */
+  readonly RATE_LIMITER?: RateLimit;
   /** `UPSTREAM_<PREFIX>_USERNAME` / `_PASSWORD` secrets. */
   readonly [secret: string]: unknown;
 }

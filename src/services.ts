@@ -21,6 +21,8 @@ export interface Services {
   /** The manifest policy itself, run where misses are coalesced. */
   readonly manifestMirror: ManifestMirror;
   client(upstream: UpstreamConfig): RegistryClient;
+  /** Statuses of the upstream answers this request caused (in this isolate), for the audit log. */
+  readonly upstreamStatuses: readonly number[];
   readonly log: Log;
 }
 
@@ -35,6 +37,7 @@ export function servicesFor(env: Env): Services {
     tokenCaches.set(env.MANIFESTS, tokens);
   }
   const cache = tokens;
+  const upstreamStatuses: number[] = [];
   const manifestMirror = new ManifestMirror(new KvManifestStore(env.MANIFESTS), log);
   const blobStore = new R2BlobStore(env.BLOBS, config.multipartThreshold);
   return {
@@ -43,7 +46,9 @@ export function servicesFor(env: Env): Services {
     blobStore,
     manifests: new CoalescingManifests(manifestMirror, env.MANIFEST_FILLS),
     manifestMirror,
-    client: (upstream) => new RegistryClient(upstream, cache),
+    client: (upstream) =>
+      new RegistryClient(upstream, cache, undefined, (status) => upstreamStatuses.push(status)),
+    upstreamStatuses,
     log,
   };
 }

@@ -43,6 +43,8 @@ describe("parseConfig reads UPSTREAMS", () => {
       tagTtl: 300,
       maxStale: 7 * 24 * 3600,
       timeout: 20,
+      allow: [],
+      deny: [],
       credentials: undefined,
     });
     expect([DEFAULT_TAG_TTL, DEFAULT_MAX_STALE, DEFAULT_TIMEOUT]).toEqual([300, 604800, 20]);
@@ -195,7 +197,7 @@ describe("upstream credentials come from UPSTREAM_<PREFIX>_USERNAME and _PASSWOR
 
   it("reads both variables into the upstream's credentials", () => {
     const config = parseConfig({
-      UPSTREAMS: { "my-reg": QUAY },
+      UPSTREAMS: { "my-reg": { ...QUAY, shareCredentials: true } },
       UPSTREAM_MY_REG_USERNAME: "robot",
       UPSTREAM_MY_REG_PASSWORD: "hunter2",
     });
@@ -204,7 +206,7 @@ describe("upstream credentials come from UPSTREAM_<PREFIX>_USERNAME and _PASSWOR
 
   it("gives each upstream only its own credentials", () => {
     const config = parseConfig({
-      UPSTREAMS: { quay: QUAY, hub: { url: "https://hub.test" } },
+      UPSTREAMS: { quay: { ...QUAY, shareCredentials: true }, hub: { url: "https://hub.test" } },
       UPSTREAM_QUAY_USERNAME: "robot",
       UPSTREAM_QUAY_PASSWORD: "hunter2",
     });
@@ -272,5 +274,64 @@ describe("configuration mistakes that would be silent otherwise", () => {
       parseConfig({ UPSTREAMS: { q: { url: "https://q.io", hosts: ["a.io", "a.io"] } } }).byHost.get("a.io")
         ?.prefix,
     ).toBe("q");
+  });
+});
+
+describe("upstream credentials are protected", () => {
+  const credentials = { UPSTREAM_QUAY_USERNAME: "robot", UPSTREAM_QUAY_PASSWORD: "hunter2" };
+
+  it("refuses to start when an upstream holds credentials and nothing protects them", () => {
+    const error = configError({ UPSTREAMS: { quay: QUAY }, ...credentials });
+    expect(error.message).toContain("UPSTREAMS.quay");
+    expect(error.message).toContain("MIRROR_USERS");
+    expect(error.message).not.toContain("hunter2");
+  });
+
+  it.each([
+    ["client authentication", { UPSTREAMS: { quay: QUAY }, MIRROR_USERS: '{"ci":"pw"}' }],
+    ["an allow-list", { UPSTREAMS: { quay: { ...QUAY, allow: ["org/*"] } } }],
+    ["shareCredentials", { UPSTREAMS: { quay: { ...QUAY, shareCredentials: true } } }],
+  ])("starts when %s protects them", (_case, env) => {
+    expect(parseConfig({ ...env, ...credentials }).upstreams.get("quay")?.credentials?.username).toBe(
+      "robot",
+    );
+  });
+});
+
+describe("MIRROR_USERS", () => {
+  it("is off when unset", () => {
+    expect(parseConfig({ UPSTREAMS: { quay: QUAY } }).users).toBeNull();
+  });
+
+  it("reads plain passwords, salted hashes and per-user patterns", () => {
+    const users = parseConfig({
+      UPSTREAMS: { quay: QUAY },
+      MIRROR_USERS: JSON.stringify({
+        ci: "pw",
+        robot: {
+          hash: `pbkdf2-sha256$1000$${btoa("saltsalt")}$${btoa("x".repeat(32))}`,
+          allow: ["quay/org/*"],
+        },
+      }),
+    }).users;
+    expect([...(users?.keys() ?? [])]).toEqual(["ci", "robot"]);
+    expect(users?.get("ci")?.allow).toBeNull();
+    expect(users?.get("robot")?.allow?.[0]?.test("quay/org/app")).toBe(true);
+  });
+
+  it.each([
+    ["not JSON", "{", /MIRROR_USERS: not valid JSON/],
+    ["no users", "{}", /MIRROR_USERS: no users/],
+    ["a bad hash", '{"ci":{"hash":"md5$abc"}}', /MIRROR_USERS\.ci/],
+    [
+      "both password and hash",
+      `{"ci":{"password":"a","hash":"pbkdf2-sha256$1000$${btoa("saltsalt")}$${btoa("x".repeat(32))}"}}`,
+      /exactly one/,
+    ],
+    ["a bad pattern", '{"ci":{"password":"a","allow":["Quay/*"]}}', /MIRROR_USERS\.ci/],
+  ])("refuses %s, without echoing a password", (_case, value, message) => {
+    const error = configError({ UPSTREAMS: { quay: QUAY }, MIRROR_USERS: value });
+    expect(error.message).toMatch(message);
+    expect(error.message).not.toContain('"a"');
   });
 });

@@ -8,30 +8,92 @@ import { parseAccept } from "../oci/media-types";
 import { assertValidTag, isValidTag } from "../oci/names";
 import { parseRange } from "../oci/range";
 import { describe, type Services, servicesFor } from "../services";
+import { checkAccess } from "./access";
+import { authenticate, type Identity } from "./auth";
 import { resolveRepository } from "./resolve";
 import { blobResponse, errorResponse, listingResponse, manifestResponse, pingResponse } from "./responses";
+import { tokenEndpoint } from "./token-endpoint";
 
-type AppEnv = { Bindings: Env; Variables: { services: Services } };
+/** What the audit log says about a pull request, filled in by the handler that served it. */
+interface AuditEntry {
+  upstream: string;
+  repository: string;
+  reference: string;
+  digest?: string;
+  cache?: string;
+}
+
+type AppEnv = {
+  Bindings: Env;
+  Variables: { services: Services; identity: Identity; audit?: AuditEntry };
+};
 
 const READ_METHODS = new Set(["GET", "HEAD"]);
 /** At most this many tags per page (`n`), as most registries cap it. */
 const MAX_PAGE_SIZE = 10_000;
+/** The period of the rate limiter binding (wrangler.toml `[[ratelimits]]`). */
+const RATE_LIMIT_PERIOD_SECONDS = "60";
 
 /**
- * The registry's HTTP surface: the OCI distribution pull API, under `/v2/…` and `/<prefix>/v2/…`.
- * Every failure becomes an OCI JSON error here and nowhere else.
+ * The registry's HTTP surface: the OCI distribution pull API, under `/v2/…` and `/<prefix>/v2/…`, and
+ * the token endpoint for client authentication. Every failure becomes an OCI JSON error here and
+ * nowhere else.
  */
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
+  // One structured line per pull request, whatever its outcome.
+  app.use("*", async function auditLog(c, next) {
+    const started = Date.now();
+    try {
+      await next();
+    } finally {
+      const entry = c.get("audit");
+      if (entry) {
+        const services = c.get("services");
+        services.log({
+          event: "pull",
+          user: c.get("identity")?.user?.name ?? "anonymous",
+          ip: clientIp(c),
+          method: c.req.method,
+          ...entry,
+          status: c.res.status,
+          bytes: Number(c.res.headers.get("Content-Length") ?? "") || undefined,
+          upstreamStatus: services.upstreamStatuses.join(",") || undefined,
+          ms: Date.now() - started,
+        });
+      }
+    }
+  });
+
   // The mirror is pull-only; refuse writes before anything else happens (no upstream call).
   app.use("*", async function readOnly(c, next) {
-    if (!READ_METHODS.has(c.req.method)) {
+    const tokenRequest = c.req.path === "/token" && c.req.method === "POST";
+    if (!READ_METHODS.has(c.req.method) && !tokenRequest) {
       throw unsupported(`${c.req.method.slice(0, 16)} is not supported: this registry mirror is pull-only`, {
         Allow: "GET, HEAD",
       });
     }
     c.set("services", servicesFor(c.env));
+    await next();
+  });
+
+  app.get("/token", (c) => tokenEndpoint(c.req.raw, c.var.services.config));
+  app.post("/token", (c) => tokenEndpoint(c.req.raw, c.var.services.config));
+
+  // Everything else is the registry API: authenticated (when MIRROR_USERS is set) and rate-limited.
+  app.use("*", async function authenticated(c, next) {
+    const { config } = c.var.services;
+    const identity = await authenticate(c.req.raw, config);
+    c.set("identity", identity);
+    if (config.rateLimit && c.env.RATE_LIMITER) {
+      const { success } = await c.env.RATE_LIMITER.limit({ key: identity.user?.name ?? clientIp(c) });
+      if (!success) {
+        throw new RegistryError(429, "TOOMANYREQUESTS", "too many requests to this mirror", {
+          "Retry-After": RATE_LIMIT_PERIOD_SECONDS,
+        });
+      }
+    }
     await next();
   });
 
@@ -62,6 +124,10 @@ export function createApp(): Hono<AppEnv> {
   return app;
 }
 
+function clientIp(c: Context<AppEnv>): string {
+  return c.req.header("CF-Connecting-IP") ?? "unknown";
+}
+
 /** `/<prefix>/v2/`: a Docker ≥ 25 mirror URL with a path pings here; the prefix must exist. */
 function ping(c: Context<AppEnv>): Response {
   const prefix = c.req.param("prefix") ?? "";
@@ -70,17 +136,26 @@ function ping(c: Context<AppEnv>): Response {
   return pingResponse();
 }
 
-function target(c: Context<AppEnv>) {
-  return resolveRepository(c.var.services.config, {
+/** The repository a request names, once the client is known to be allowed to pull it. */
+function target(c: Context<AppEnv>, reference: string) {
+  const repository = resolveRepository(c.var.services.config, {
     pathPrefix: c.req.param("prefix"),
     name: c.req.param("name") ?? "",
     ns: c.req.query("ns"),
   });
+  c.set("audit", { upstream: repository.upstream.prefix, repository: repository.name, reference });
+  checkAccess(c.var.identity, repository.upstream, repository.name);
+  return repository;
+}
+
+function recordResult(c: Context<AppEnv>, digest: string, cache: string): void {
+  const entry = c.get("audit");
+  if (entry) c.set("audit", { ...entry, digest, cache });
 }
 
 async function manifests(c: Context<AppEnv>): Promise<Response> {
-  const repository = target(c);
   const reference = c.req.param("reference") ?? "";
+  const repository = target(c, reference);
   if (!reference.includes(":")) assertValidTag(reference);
   const parsed = reference.includes(":") ? { digest: parseDigest(reference) } : { tag: reference };
   const { manifests, client } = c.var.services;
@@ -91,22 +166,25 @@ async function manifests(c: Context<AppEnv>): Promise<Response> {
     accept: parseAccept(c.req.header("Accept") ?? null),
     method: c.req.method === "HEAD" ? "HEAD" : "GET",
   });
+  recordResult(c, result.digest, result.cache);
   return manifestResponse(result);
 }
 
 async function blobs(c: Context<AppEnv>): Promise<Response> {
-  const repository = target(c);
   const digest = parseDigest(c.req.param("digest") ?? "");
+  const repository = target(c, digest.value);
   const { blobs, client } = c.var.services;
   const upstream = client(repository.upstream);
-  if (c.req.method === "HEAD")
-    return blobResponse(await blobs.head(upstream, repository.name, digest), digest.value);
-  const range = parseRange(c.req.header("Range") ?? null);
-  return blobResponse(await blobs.get(upstream, repository.name, digest, range), digest.value);
+  const result =
+    c.req.method === "HEAD"
+      ? await blobs.head(upstream, repository.name, digest)
+      : await blobs.get(upstream, repository.name, digest, parseRange(c.req.header("Range") ?? null));
+  recordResult(c, digest.value, result.cache);
+  return blobResponse(result, digest.value);
 }
 
 async function tags(c: Context<AppEnv>): Promise<Response> {
-  const repository = target(c);
+  const repository = target(c, "tags/list");
   const query = new URLSearchParams();
   const n = c.req.query("n");
   const last = c.req.query("last");
@@ -130,8 +208,8 @@ async function tags(c: Context<AppEnv>): Promise<Response> {
 }
 
 async function referrers(c: Context<AppEnv>): Promise<Response> {
-  const repository = target(c);
   const digest = parseDigest(c.req.param("digest") ?? "");
+  const repository = target(c, `referrers/${digest.value}`);
   const query = new URLSearchParams();
   const artifactType = c.req.query("artifactType");
   if (artifactType !== undefined) {

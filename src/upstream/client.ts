@@ -34,6 +34,8 @@ export class RegistryClient {
     readonly upstream: UpstreamConfig,
     private readonly tokens: TokenCache,
     private readonly fetcher: Fetcher = (request) => fetch(request),
+    /** Told the status of every upstream answer (for the audit log). */
+    private readonly observe: (status: number) => void = () => {},
   ) {
     this.origin = new URL(upstream.url).origin;
   }
@@ -78,12 +80,14 @@ export class RegistryClient {
     const headers = new Headers(request.headers);
     headers.set("User-Agent", USER_AGENT);
     try {
-      return await fetchFollowingRedirects(this.timed, url, {
+      const response = await fetchFollowingRedirects(this.timed, url, {
         method: request.method,
         headers,
         authorization,
         authorizedOrigin: this.origin,
       });
+      this.observe(response.status);
+      return response;
     } catch (error) {
       if (error instanceof RegistryError) throw error;
       throw unreachable(this.upstream.prefix);

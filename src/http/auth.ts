@@ -1,0 +1,95 @@
+import { sign, verify } from "hono/jwt";
+import type { MirrorUser } from "../auth/users";
+import type { Config } from "../config";
+import { RegistryError } from "../oci/errors";
+
+/** Who is pulling: a configured user, or nobody in particular when client authentication is off. */
+export interface Identity {
+  readonly user: MirrorUser | null;
+}
+
+export const ANONYMOUS: Identity = { user: null };
+
+/** Lifetime of the mirror's own tokens; clients ask for a new one when it runs out. */
+export const TOKEN_LIFETIME_SECONDS = 300;
+const ISSUER = "edge-registry-mirror";
+
+/**
+ * Authenticates a registry request: `Basic` credentials, or a `Bearer` token this mirror issued at
+ * `/token`. Without valid ones the answer is 401 with the challenge `docker login`, skopeo, podman and
+ * containerd follow (Bearer, realm = this mirror's token endpoint).
+ */
+export async function authenticate(request: Request, config: Config): Promise<Identity> {
+  const users = config.users;
+  if (!users) return ANONYMOUS;
+  const header = request.headers.get("Authorization") ?? "";
+  const [scheme = "", value = ""] = header.split(" ", 2);
+  if (scheme.toLowerCase() === "basic") {
+    const user = await checkBasic(users, value);
+    if (user) return { user };
+  } else if (scheme.toLowerCase() === "bearer") {
+    const user = await checkToken(users, value, config.tokenKey, serviceOf(request));
+    if (user) return { user };
+  }
+  throw unauthorized(request);
+}
+
+export function unauthorized(request: Request): RegistryError {
+  const url = new URL(request.url);
+  return new RegistryError(401, "UNAUTHORIZED", "authentication required", {
+    "WWW-Authenticate": `Bearer realm="${url.origin}/token",service="${serviceOf(request)}"`,
+  });
+}
+
+/** Issues a token for a user who proved their password (Basic header or OAuth2 password grant). */
+export async function issueToken(user: MirrorUser, config: Config, service: string): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return sign(
+    { iss: ISSUER, sub: user.name, aud: service, iat: now, nbf: now - 5, exp: now + TOKEN_LIFETIME_SECONDS },
+    config.tokenKey,
+    "HS256",
+  );
+}
+
+export async function checkBasic(
+  users: ReadonlyMap<string, MirrorUser>,
+  encoded: string,
+): Promise<MirrorUser | null> {
+  let decoded: string;
+  try {
+    decoded = new TextDecoder().decode(Uint8Array.from(atob(encoded), (char) => char.charCodeAt(0)));
+  } catch {
+    return null;
+  }
+  const separator = decoded.indexOf(":");
+  if (separator < 0) return null;
+  return checkPassword(users, decoded.slice(0, separator), decoded.slice(separator + 1));
+}
+
+export async function checkPassword(
+  users: ReadonlyMap<string, MirrorUser>,
+  name: string,
+  password: string,
+): Promise<MirrorUser | null> {
+  const user = users.get(name);
+  return user && (await user.verify(password)) ? user : null;
+}
+
+async function checkToken(
+  users: ReadonlyMap<string, MirrorUser>,
+  token: string,
+  key: string,
+  service: string,
+): Promise<MirrorUser | null> {
+  try {
+    const payload = await verify(token, key, { alg: "HS256", iss: ISSUER, aud: service });
+    return typeof payload.sub === "string" ? (users.get(payload.sub) ?? null) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The service name in challenges and tokens: this mirror's host. */
+export function serviceOf(request: Request): string {
+  return new URL(request.url).host;
+}

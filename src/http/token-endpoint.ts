@@ -1,0 +1,41 @@
+import type { Config } from "../config";
+import { RegistryError } from "../oci/errors";
+import { checkBasic, checkPassword, issueToken, serviceOf, TOKEN_LIFETIME_SECONDS } from "./auth";
+
+/**
+ * `GET /token` (Docker, skopeo, podman: Basic credentials) and `POST /token` (containerd: OAuth2
+ * password grant form). Answers the registry token JSON; the token is short-lived and signed.
+ */
+export async function tokenEndpoint(request: Request, config: Config): Promise<Response> {
+  const users = config.users;
+  if (!users) throw new RegistryError(404, "UNSUPPORTED", "client authentication is off: no token needed");
+  const service = serviceOf(request);
+  let user = null;
+  if (request.method === "POST") {
+    const form = await readForm(request);
+    if (form?.get("grant_type") === "password") {
+      user = await checkPassword(users, form.get("username") ?? "", form.get("password") ?? "");
+    } else {
+      throw new RegistryError(400, "UNSUPPORTED", "only grant_type=password is supported");
+    }
+  } else {
+    const [scheme = "", value = ""] = (request.headers.get("Authorization") ?? "").split(" ", 2);
+    if (scheme.toLowerCase() === "basic") user = await checkBasic(users, value);
+  }
+  if (!user) {
+    throw new RegistryError(401, "UNAUTHORIZED", "valid credentials required", {
+      "WWW-Authenticate": `Basic realm="${service}"`,
+    });
+  }
+  const token = await issueToken(user, config, service);
+  return Response.json(
+    { token, access_token: token, expires_in: TOKEN_LIFETIME_SECONDS, issued_at: new Date().toISOString() },
+    { headers: { "Cache-Control": "no-store" } },
+  );
+}
+
+async function readForm(request: Request): Promise<URLSearchParams | null> {
+  if (!(request.headers.get("Content-Type") ?? "").includes("application/x-www-form-urlencoded")) return null;
+  const text = await request.text();
+  return text.length > 8192 ? null : new URLSearchParams(text);
+}

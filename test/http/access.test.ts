@@ -1,0 +1,239 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import worker from "../../src/index";
+import { pushImage, type TestImage } from "../support/fake-registry";
+import { ACCEPT_ALL, fakeUpstreams, UPSTREAM_CREDENTIALS } from "../support/mirror";
+
+const USERS = {
+  ci: "ci-password-1",
+  robot: { password: "robot-password-2", allow: ["quay/org/*"] },
+};
+const SECRETS = [UPSTREAM_CREDENTIALS.password, USERS.ci, USERS.robot.password];
+
+let upstreams: ReturnType<typeof fakeUpstreams>;
+let image: TestImage;
+let logs: string[];
+let test = 0;
+let tag = "";
+beforeEach(async () => {
+  upstreams = fakeUpstreams();
+  tag = `t${++test}`;
+  image = await pushImage(upstreams.quay, "org/app", tag);
+  await pushImage(upstreams.quay, "other/app", tag);
+  logs = [];
+  for (const method of ["log", "error", "warn", "info"] as const) {
+    vi.spyOn(console, method).mockImplementation((...args: unknown[]) => {
+      logs.push(args.map(String).join(" "));
+    });
+  }
+});
+afterEach(() => vi.restoreAllMocks());
+
+/** The Worker with client authentication switched on (and anything else the test adds). */
+async function request(path: string, init: RequestInit = {}, extra: Record<string, unknown> = {}) {
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(
+    new Request(`http://mirror.test${path}`, init),
+    { ...env, MIRROR_USERS: JSON.stringify(USERS), ...extra },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+const basic = (user: string, password: string) => `Basic ${btoa(`${user}:${password}`)}`;
+
+async function tokenFor(user: string, password: string): Promise<string> {
+  const response = await request("/token?service=mirror.test&scope=repository:quay/org/app:pull", {
+    headers: { Authorization: basic(user, password) },
+  });
+  expect(response.status).toBe(200);
+  const body = (await response.json()) as { token: string; access_token: string; expires_in: number };
+  expect(body.access_token).toBe(body.token);
+  expect(body.expires_in).toBeGreaterThan(0);
+  return body.token;
+}
+
+describe("client authentication (MIRROR_USERS)", () => {
+  it("challenges an anonymous client the way docker login, skopeo, podman and containerd expect", async () => {
+    for (const path of ["/v2/", `/v2/quay/org/app/manifests/${tag}`]) {
+      const response = await request(path);
+      expect(response.status).toBe(401);
+      expect(response.headers.get("WWW-Authenticate")).toBe(
+        'Bearer realm="http://mirror.test/token",service="mirror.test"',
+      );
+      expect(await response.json()).toMatchObject({ errors: [{ code: "UNAUTHORIZED" }] });
+    }
+    expect(upstreams.spy).not.toHaveBeenCalled();
+  });
+
+  it("issues a token for Basic credentials at /token and accepts it", async () => {
+    const token = await tokenFor("ci", USERS.ci);
+    const response = await request(`/v2/quay/org/app/manifests/${tag}`, {
+      headers: { Authorization: `Bearer ${token}`, Accept: ACCEPT_ALL },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Docker-Content-Digest")).toBe(image.indexDigest);
+  });
+
+  it("issues a token for containerd's OAuth2 password grant (POST /token)", async () => {
+    const response = await request("/token", {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "password",
+        username: "ci",
+        password: USERS.ci,
+        service: "mirror.test",
+      }),
+    });
+    expect(response.status).toBe(200);
+    const { access_token } = (await response.json()) as { access_token: string };
+    const ping = await request("/v2/", { headers: { Authorization: `Bearer ${access_token}` } });
+    expect(ping.status).toBe(200);
+  });
+
+  it("accepts Basic credentials on registry requests directly", async () => {
+    const response = await request("/v2/", { headers: { Authorization: basic("ci", USERS.ci) } });
+    expect(response.status).toBe(200);
+  });
+
+  it.each([
+    ["a wrong password", basic("ci", "nope")],
+    ["an unknown user", basic("mallory", USERS.ci)],
+    ["a forged token", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjaSJ9.c2lnbmF0dXJl"],
+    ["garbage", "Basic %%%"],
+  ])("refuses %s", async (_case, authorization) => {
+    const response = await request("/v2/", { headers: { Authorization: authorization } });
+    expect(response.status).toBe(401);
+    const token = await request("/token", { headers: { Authorization: authorization } });
+    expect(token.status).toBe(401);
+  });
+
+  it("refuses a token signed for another mirror's users", async () => {
+    const token = await tokenFor("ci", USERS.ci);
+    const ctx = createExecutionContext();
+    const other = await worker.fetch(
+      new Request("http://mirror.test/v2/", { headers: { Authorization: `Bearer ${token}` } }),
+      { ...env, MIRROR_USERS: JSON.stringify({ ci: "another-password" }) },
+      ctx,
+    );
+    expect(other.status).toBe(401);
+  });
+
+  it("lets a user pull only what their patterns allow, with no upstream request otherwise", async () => {
+    const authorization = basic("robot", USERS.robot.password);
+    const allowed = await request(`/v2/quay/org/app/manifests/${tag}`, {
+      headers: { Authorization: authorization },
+    });
+    expect(allowed.status).toBe(200);
+    upstreams.quay.reset();
+    const refused = await request(`/v2/quay/other/app/manifests/${tag}`, {
+      headers: { Authorization: authorization },
+    });
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ errors: [{ code: "DENIED" }] });
+    expect(upstreams.quay.requests).toEqual([]);
+  });
+
+  it("never sends the client's credentials upstream, and no secret appears in a response or log line", async () => {
+    const token = await tokenFor("ci", USERS.ci);
+    for (const path of [`/v2/quay/org/app/manifests/${tag}`, `/v2/private/private/app/manifests/${tag}`]) {
+      const response = await request(path, {
+        headers: { Authorization: `Bearer ${token}`, Accept: ACCEPT_ALL },
+      });
+      const text = `${[...response.headers].join("\n")}\n${await response.text()}`;
+      for (const secret of SECRETS) expect(text).not.toContain(secret);
+    }
+    const sentUpstream = [...upstreams.quay.requests, ...upstreams.tokens.requests].map(
+      (r) => r.headers.get("Authorization") ?? "",
+    );
+    for (const header of sentUpstream) {
+      expect(header).not.toContain(token);
+      expect(header).not.toBe(basic("ci", USERS.ci));
+    }
+    for (const line of logs) for (const secret of [...SECRETS, token]) expect(line).not.toContain(secret);
+  });
+});
+
+describe("repository allow and deny lists per upstream", () => {
+  const withLists = {
+    MIRROR_USERS: "",
+    UPSTREAMS: JSON.stringify({
+      quay: {
+        url: "https://quay.test",
+        hosts: ["quay.io"],
+        allow: ["org/*", "team/**"],
+        deny: ["org/secret"],
+      },
+    }),
+    DEFAULT_UPSTREAM: "",
+  };
+
+  it.each([
+    ["a repository outside the allow-list", "/v2/quay/other/app/manifests/latest"],
+    ["a denied repository inside the allow-list", "/v2/quay/org/secret/manifests/latest"],
+    ["a blob through a refused repository", `/v2/quay/other/app/blobs/sha256:${"a".repeat(64)}`],
+  ])("refuse %s with DENIED and no upstream request", async (_case, path) => {
+    const response = await request(path, {}, withLists);
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ errors: [{ code: "DENIED" }] });
+    expect(upstreams.spy).not.toHaveBeenCalled();
+  });
+
+  it("let allowed repositories through", async () => {
+    const response = await request(
+      `/v2/quay/org/app/manifests/${tag}`,
+      { headers: { Accept: ACCEPT_ALL } },
+      withLists,
+    );
+    expect(response.status).toBe(200);
+  });
+});
+
+describe("rate limiting", () => {
+  it("answers TOOMANYREQUESTS with Retry-After when the client's budget is spent", async () => {
+    const limiter = { limit: vi.fn(async () => ({ success: false })) };
+    const response = await request(
+      "/v2/",
+      { headers: { Authorization: basic("ci", USERS.ci) } },
+      { RATE_LIMIT: "on", RATE_LIMITER: limiter },
+    );
+    expect(response.status).toBe(429);
+    expect(response.headers.get("Retry-After")).toBe("60");
+    expect(limiter.limit).toHaveBeenCalledWith({ key: "ci" });
+  });
+
+  it("is off unless RATE_LIMIT is on", async () => {
+    const limiter = { limit: vi.fn(async () => ({ success: false })) };
+    const response = await request(
+      "/v2/",
+      { headers: { Authorization: basic("ci", USERS.ci) } },
+      { RATE_LIMITER: limiter },
+    );
+    expect(response.status).toBe(200);
+    expect(limiter.limit).not.toHaveBeenCalled();
+  });
+});
+
+describe("audit log", () => {
+  it("writes one JSON line per pull with user, upstream, repository, reference, digest and cache status", async () => {
+    await request(`/v2/quay/org/app/manifests/${tag}`, {
+      headers: { Authorization: basic("ci", USERS.ci), Accept: ACCEPT_ALL },
+    });
+    const pulls = logs.filter((line) => line.includes('"event":"pull"')).map((line) => JSON.parse(line));
+    expect(pulls).toHaveLength(1);
+    expect(pulls[0]).toMatchObject({
+      user: "ci",
+      upstream: "quay",
+      repository: "org/app",
+      reference: tag,
+      digest: image.indexDigest,
+      cache: "MISS",
+      status: 200,
+    });
+    expect(pulls[0].time).toBeTypeOf("string");
+    expect(pulls[0].ip).toBeTypeOf("string");
+  });
+});

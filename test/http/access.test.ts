@@ -34,7 +34,7 @@ afterEach(() => vi.restoreAllMocks());
 async function request(path: string, init: RequestInit = {}, extra: Record<string, unknown> = {}) {
   const ctx = createExecutionContext();
   const response = await worker.fetch(
-    new Request(`http://mirror.test${path}`, init),
+    new Request(`http://mirror.test${path}`, init) as Request<unknown, IncomingRequestCfProperties>,
     { ...env, MIRROR_USERS: JSON.stringify(USERS), ...extra },
     ctx,
   );
@@ -115,7 +115,10 @@ describe("client authentication (MIRROR_USERS)", () => {
     const token = await tokenFor("ci", USERS.ci);
     const ctx = createExecutionContext();
     const other = await worker.fetch(
-      new Request("http://mirror.test/v2/", { headers: { Authorization: `Bearer ${token}` } }),
+      new Request("http://mirror.test/v2/", { headers: { Authorization: `Bearer ${token}` } }) as Request<
+        unknown,
+        IncomingRequestCfProperties
+      >,
       { ...env, MIRROR_USERS: JSON.stringify({ ci: "another-password" }) },
       ctx,
     );

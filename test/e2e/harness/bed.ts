@@ -58,11 +58,6 @@ export interface Bed {
  * Whether the Worker's configuration schema knows an UPSTREAMS field. The schema is strict (unknown
  * fields are errors), so optional settings are only sent to a Worker that understands them.
  */
-function workerSupports(repoRoot: string, field: string): boolean {
-  const file = join(repoRoot, "src", "config.ts");
-  return existsSync(file) && readFileSync(file, "utf8").includes(field);
-}
-
 function catalogHash(): string {
   return createHash("sha256")
     .update(JSON.stringify({ GENERATOR_VERSION, CATALOG, storage: 1 }))
@@ -163,11 +158,9 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       fresh: { url: proxies.fresh.url, hosts: ["fresh.e2e"], tagTtl: 0, timeout: 3 },
     };
     const withCreds: Prefix[] = ["hub", "basic", "token"];
-    if (workerSupports(repoRoot, "shareCredentials")) {
-      // Newer Workers refuse upstream credentials that no client authentication protects unless told
-      // that anyone may pull through them; the suite's clients are anonymous.
-      for (const p of withCreds) configs[p].shareCredentials = true;
-    }
+    // The mirror refuses upstream credentials that no client authentication protects unless told that
+    // anyone may pull through them; this bed's clients are anonymous.
+    for (const p of withCreds) configs[p].shareCredentials = true;
 
     const mirror: Mirror = await startMirror({
       repoRoot,

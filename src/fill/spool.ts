@@ -7,8 +7,13 @@
  * bytes are verified against the digest: a wrong body ends every reader with an error (a truncated
  * response the client detects), never with a clean end.
  */
+/** Chunks are gathered into rows of about this size: one SQLite write per row, not per network chunk. */
+const ROW_BYTES = 1024 * 1024;
+
 export class Spool {
   private rows = 0;
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
   private finished = false;
   private verdict: boolean | null = null;
   private failure: Error | null = null;
@@ -27,14 +32,18 @@ export class Spool {
   }
 
   append(chunk: Uint8Array): void {
-    const copy = chunk.slice().buffer;
-    this.sql.exec("INSERT INTO chunks (seq, data) VALUES (?, ?)", this.rows, copy);
-    this.rows++;
-    this.wake();
+    // SQLite rows are limited to 2 MB: a larger network chunk is cut.
+    for (let offset = 0; offset < chunk.byteLength; offset += ROW_BYTES) {
+      const piece = chunk.subarray(offset, offset + ROW_BYTES);
+      this.pending.push(piece);
+      this.pendingBytes += piece.byteLength;
+      if (this.pendingBytes >= ROW_BYTES) this.flush();
+    }
   }
 
   /** All chunks are in; `verified` says whether they hash to the digest. */
   finish(verified: boolean): void {
+    this.flush();
     this.finished = true;
     this.verdict = verified;
     this.wake();
@@ -99,6 +108,21 @@ export class Spool {
       },
       { highWaterMark: 0 },
     );
+  }
+
+  private flush(): void {
+    if (this.pendingBytes === 0) return;
+    const row = new Uint8Array(this.pendingBytes);
+    let offset = 0;
+    for (const chunk of this.pending) {
+      row.set(chunk, offset);
+      offset += chunk.byteLength;
+    }
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.sql.exec("INSERT INTO chunks (seq, data) VALUES (?, ?)", this.rows, row.buffer);
+    this.rows++;
+    this.wake();
   }
 
   private read(seq: number): Uint8Array {

@@ -88,24 +88,42 @@ export class ManifestMirror implements ManifestResolver {
     const repository = repositoryOf(request);
     const upstream = request.client.upstream;
     const entry = await this.store.getTag(repository, tag, request.accept.variant);
-    const age = entry ? this.now() - entry.checkedAt : Number.POSITIVE_INFINITY;
-    if (entry && age < upstream.tagTtl * 1000) return this.fromTagEntry(request, entry, "HIT");
+    if (entry && this.now() - entry.checkedAt < upstream.tagTtl * 1000)
+      return this.fromTagEntry(request, entry, "HIT");
     try {
       return await this.refreshTag(request, tag, entry);
     } catch (error) {
       // The upstream is down, slow or rate-limiting us: what we had is better than an error.
-      if (entry && isUpstreamTrouble(error) && age < (upstream.tagTtl + upstream.maxStale) * 1000) {
-        this.log({
-          event: "manifest.stale",
-          upstream: upstream.prefix,
-          name: request.name,
-          tag,
-          digest: entry.digest,
-        });
-        return this.fromTagEntry(request, entry, "STALE");
-      }
-      throw error;
+      const stale = isUpstreamTrouble(error) ? await this.staleEntry(request, tag, entry) : null;
+      if (!stale) throw error;
+      this.log({
+        event: "manifest.stale",
+        upstream: upstream.prefix,
+        name: request.name,
+        tag,
+        digest: stale.digest,
+      });
+      return this.fromTagEntry(request, stale, "STALE");
     }
+  }
+
+  /**
+   * A cached entry still within `maxStale`: the client's own variant, or else the freshest entry another
+   * client's variant left whose media type this client accepts (containerd and skopeo send different
+   * `Accept` lists but take the same manifests).
+   */
+  private async staleEntry(
+    request: ManifestRequest,
+    tag: string,
+    own: TagEntry | null,
+  ): Promise<TagEntry | null> {
+    const upstream = request.client.upstream;
+    const oldest = this.now() - (upstream.tagTtl + upstream.maxStale) * 1000;
+    const candidates = own ? [own] : await this.store.getTagVariants(repositoryOf(request), tag);
+    const usable = candidates.filter(
+      (entry) => entry.checkedAt > oldest && accepts(request.accept, entry.mediaType),
+    );
+    return usable.sort((a, b) => b.checkedAt - a.checkedAt)[0] ?? null;
   }
 
   /** Asks the upstream where the tag points now: a HEAD when we know it or the client only resolves, else a GET. */

@@ -25,6 +25,8 @@ export interface ManifestStore {
   putManifest(repository: RepositoryKey, manifest: StoredManifest): Promise<void>;
   /** `variant` names the set of media types the client accepted: upstreams may answer each differently. */
   getTag(repository: RepositoryKey, tag: string, variant: number): Promise<TagEntry | null>;
+  /** Every variant of a tag that is still kept (for serving stale when the client's own is missing). */
+  getTagVariants(repository: RepositoryKey, tag: string): Promise<TagEntry[]>;
   /** Keeps the entry for `retainSeconds` (its freshness is decided by the caller from `checkedAt`). */
   putTag(
     repository: RepositoryKey,
@@ -73,9 +75,16 @@ export class KvManifestStore implements ManifestStore {
     entry: TagEntry,
     retainSeconds: number,
   ): Promise<void> {
+    // The entry is the metadata too, so listing a tag's variants needs no further reads.
     await this.kv.put(tagKey(repository, tag, variant), JSON.stringify(entry), {
       expirationTtl: Math.max(KV_MIN_TTL_SECONDS, Math.ceil(retainSeconds)),
+      metadata: entry,
     });
+  }
+
+  async getTagVariants(repository: RepositoryKey, tag: string): Promise<TagEntry[]> {
+    const listed = await this.kv.list<TagEntry>({ prefix: tagKey(repository, tag, "") });
+    return listed.keys.map((key) => key.metadata).filter(isTagEntry);
   }
 }
 
@@ -83,7 +92,7 @@ function manifestKey(repository: RepositoryKey, digest: string): string {
   return `manifest/${repository.upstream}/${repository.name}@${digest}`;
 }
 
-function tagKey(repository: RepositoryKey, tag: string, variant: number): string {
+function tagKey(repository: RepositoryKey, tag: string, variant: number | ""): string {
   return `tag/${repository.upstream}/${repository.name}:${tag}#${variant}`;
 }
 

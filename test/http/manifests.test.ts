@@ -138,6 +138,22 @@ describe("serving stale when the upstream is in trouble", () => {
     },
   );
 
+  it("serves another client's cached variant when its media type is accepted, never one it is not", async () => {
+    await (await get(`/v2/quay/${name}/manifests/1.0`)).arrayBuffer(); // skopeo-like Accept: the index
+    upstreams.quay.failWith = 503;
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 3600_000);
+    const containerd = `${ACCEPT_ALL}, */*`;
+    const response = await get(`/v2/quay/${name}/manifests/1.0`, containerd);
+    expect(response.headers.get("X-Mirror-Cache")).toBe("STALE");
+    expect(response.headers.get("Docker-Content-Digest")).toBe(image.indexDigest);
+    const singleOnly = await get(
+      `/v2/quay/${name}/manifests/1.0`,
+      "application/vnd.oci.image.manifest.v1+json",
+    );
+    expect(singleOnly.status).toBe(502);
+  });
+
   it("does not serve stale past maxStale, nor over a definite answer such as 404", async () => {
     await (await get(`/v2/quay/${name}/manifests/1.0`)).arrayBuffer();
     upstreams.quay.failWith = 404;

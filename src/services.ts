@@ -5,6 +5,7 @@ import { DurableBlobFiller } from "./fill/durable-blob-filler";
 import { BlobMirror } from "./mirror/blobs";
 import { ManifestMirror, type ManifestResolver } from "./mirror/manifests";
 import type { Log } from "./mirror/types";
+import { type BlobLinks, KvBlobLinks } from "./storage/blob-links";
 import { type BlobStore, R2BlobStore } from "./storage/blob-store";
 import { KvManifestStore } from "./storage/manifest-store";
 import { KvTokenStore } from "./storage/token-store";
@@ -16,6 +17,7 @@ export interface Services {
   readonly config: Config;
   readonly blobs: BlobMirror;
   readonly blobStore: BlobStore;
+  readonly blobLinks: BlobLinks;
   /** Manifests as the HTTP layer asks for them: cache first, misses coalesced. */
   readonly manifests: ManifestResolver;
   /** The manifest policy itself, run where misses are coalesced. */
@@ -38,11 +40,13 @@ export function servicesFor(env: Env): Services {
   }
   const cache = tokens;
   const upstreamStatuses: number[] = [];
-  const manifestMirror = new ManifestMirror(new KvManifestStore(env.MANIFESTS), log);
+  const blobLinks = new KvBlobLinks(env.MANIFESTS);
+  const manifestMirror = new ManifestMirror(new KvManifestStore(env.MANIFESTS), blobLinks, log);
   const blobStore = new R2BlobStore(env.BLOBS, config.multipartThreshold);
   return {
     config,
-    blobs: new BlobMirror(blobStore, new DurableBlobFiller(env.BLOB_FILLS)),
+    blobs: new BlobMirror(blobStore, new DurableBlobFiller(env.BLOB_FILLS), blobLinks),
+    blobLinks,
     blobStore,
     manifests: new CoalescingManifests(manifestMirror, env.MANIFEST_FILLS),
     manifestMirror,

@@ -15,7 +15,13 @@ import { Spool } from "./spool";
  * receiving bytes as they arrive. The fill goes on when a client goes away.
  */
 export class BlobFill extends DurableObject<Env> {
-  private current: Promise<Spool | null> | null = null;
+  /** The download in progress (or being started), and for which repository it was started. */
+  private current: Download | null = null;
+
+  /** Forgets a finished download, so the next request starts afresh (or finds the blob stored). */
+  private release(spool: Spool): void {
+    if (this.current?.spool === spool) this.current = null;
+  }
 
   override async fetch(request: Request): Promise<Response> {
     try {
@@ -23,37 +29,66 @@ export class BlobFill extends DurableObject<Env> {
       const prefix = request.headers.get(FillHeaders.upstream) ?? "";
       const upstream = services.config.upstreams.get(prefix);
       if (!upstream) throw nameUnknown(`unknown upstream prefix "${prefix.slice(0, 64)}"`);
-      const name = request.headers.get(FillHeaders.name) ?? "";
+      const me: Owner = { upstream: prefix, name: request.headers.get(FillHeaders.name) ?? "" };
       const digest = parseDigest(request.headers.get(FillHeaders.digest) ?? "");
 
-      // Set before the first await, so requests arriving meanwhile join this fill.
-      if (!this.current) {
-        const started = this.start(services, upstream.prefix, name, digest);
-        this.current = started;
-        started.catch(() => {
-          if (this.current === started) this.current = null;
-        });
-      }
-      const spool = await this.current;
+      const spool = await this.join(services, me, digest);
       if (!spool) {
-        this.current = null;
-        return this.fromStore(services, digest);
+        // Stored meanwhile: the Worker serves it from the store, checking the repository may see it.
+        return new Response(null, { status: 409, headers: { [FillHeaders.stored]: "1" } });
       }
       return new Response(spool.reader().pipeThrough(new FixedLengthStream(spool.size)), {
-        headers: { [FillHeaders.size]: String(spool.size), [FillHeaders.cache]: "MISS" },
+        headers: { [FillHeaders.size]: String(spool.size) },
       });
     } catch (error) {
       return errorToResponse(error);
     }
   }
 
+  /**
+   * Joins the download in progress, or starts one. A download made with upstream credentials is joined
+   * from another repository only once the upstream confirms that repository holds the blob: the bytes
+   * may be private. If a download started for another repository fails, this one tries its own.
+   */
+  private async join(services: Services, me: Owner, digest: Digest): Promise<Spool | null> {
+    for (let attempt = 0; ; attempt++) {
+      // Set before the first await, so requests arriving meanwhile join this download.
+      if (!this.current) {
+        const fill = this.start(services, me, digest);
+        const current: Download = { owner: me, fill };
+        this.current = current;
+        fill.then(
+          (spool) => {
+            current.spool = spool;
+            if (!spool && this.current === current) this.current = null;
+          },
+          () => {
+            if (this.current === current) this.current = null;
+          },
+        );
+      }
+      const { owner, fill } = this.current;
+      const mine = owner.upstream === me.upstream && owner.name === me.name;
+      let spool: Spool | null;
+      try {
+        spool = await fill;
+      } catch (error) {
+        if (mine || attempt > 0) throw error;
+        continue;
+      }
+      if (spool?.restricted && !mine) {
+        const upstream = services.config.upstreams.get(me.upstream);
+        if (!upstream) throw nameUnknown(`unknown upstream prefix "${me.upstream}"`);
+        await services.blobs.confirm(services.client(upstream), me.name, digest);
+      }
+      // A download that ended while we were confirming is in the store (or gone): the Worker looks there.
+      return spool?.disposed ? null : spool;
+    }
+  }
+
   /** Starts the upstream download; null when the blob turned out to be stored already. */
-  private async start(
-    services: Services,
-    prefix: string,
-    name: string,
-    digest: Digest,
-  ): Promise<Spool | null> {
+  private async start(services: Services, owner: Owner, digest: Digest): Promise<Spool | null> {
+    const { upstream: prefix, name } = owner;
     if (await services.blobStore.head(digest)) return null;
     const upstream = services.config.upstreams.get(prefix);
     if (!upstream) throw nameUnknown(`unknown upstream prefix "${prefix}"`);
@@ -73,15 +108,21 @@ export class BlobFill extends DurableObject<Env> {
       throw new RegistryError(502, "UNAVAILABLE", `upstream "${prefix}" sent an unusable blob response`);
     }
     const size = Number(length);
-    const spool: Spool = new Spool(this.ctx.storage.sql, size, () => {
-      if (this.current && spool.succeeded) this.current = null;
+    // Fetched with credentials, the blob may be private: only repositories known to hold it serve it.
+    const restricted = client.authenticated;
+    const spool: Spool = new Spool(this.ctx.storage.sql, size, restricted, () => {
+      if (spool.succeeded) this.release(spool);
     });
+    // The upstream just confirmed that this repository holds it.
+    const linked = restricted
+      ? services.blobLinks.add({ upstream: prefix, name }, [digest.value])
+      : undefined;
     const [toStore, toSpool] = lockstepTee(response.body);
-    const stored = services.blobStore.put(digest, toStore, size);
+    const stored = services.blobStore.put(digest, toStore, size, { restricted });
     const verified = pump(toSpool, spool, digest, size);
     const log = services.log;
     this.ctx.waitUntil(
-      Promise.all([verified, stored]).then(
+      Promise.all([verified, stored, linked]).then(
         ([ok, kept]) => {
           log({
             event: ok && kept ? "blob.stored" : "blob.rejected",
@@ -89,26 +130,30 @@ export class BlobFill extends DurableObject<Env> {
             size,
             upstream: prefix,
           });
-          if (!ok) this.current = null; // The next request fetches afresh.
+          if (!ok) this.release(spool); // The next request fetches afresh.
           spool.finish(ok);
         },
         (error: unknown) => {
           log({ event: "blob.fill_failed", digest: digest.value, upstream: prefix, error: String(error) });
-          this.current = null;
+          this.release(spool);
           spool.fail(error instanceof Error ? error : new Error("fill failed"));
         },
       ),
     );
     return spool;
   }
+}
 
-  private async fromStore(services: Services, digest: Digest): Promise<Response> {
-    const stored = await services.blobStore.get(digest);
-    if (!stored) throw new RegistryError(502, "UNAVAILABLE", "the blob vanished from storage; try again");
-    return new Response(stored.body, {
-      headers: { [FillHeaders.size]: String(stored.size), [FillHeaders.cache]: "HIT" },
-    });
-  }
+interface Owner {
+  readonly upstream: string;
+  readonly name: string;
+}
+
+interface Download {
+  readonly owner: Owner;
+  readonly fill: Promise<Spool | null>;
+  /** Set once the download has started (null: the blob was stored already). */
+  spool?: Spool | null;
 }
 
 /** Copies the download into the spool while hashing it; resolves whether it matches the digest and size. */

@@ -1,5 +1,4 @@
 import type { BlobFiller, BlobResult } from "../mirror/blobs";
-import type { CacheStatus } from "../mirror/types";
 import type { Digest } from "../oci/digest";
 import type { RegistryClient } from "../upstream/client";
 import { errorFromResponse, FillHeaders } from "./protocol";
@@ -8,7 +7,7 @@ import { errorFromResponse, FillHeaders } from "./protocol";
 export class DurableBlobFiller implements BlobFiller {
   constructor(private readonly fills: DurableObjectNamespace) {}
 
-  async fill(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
+  async fill(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult | null> {
     const stub = this.fills.get(this.fills.idFromName(digest.value));
     const response = await stub.fetch("https://blob-fill.internal/", {
       headers: {
@@ -17,13 +16,9 @@ export class DurableBlobFiller implements BlobFiller {
         [FillHeaders.digest]: digest.value,
       },
     });
+    if (response.status === 409 && response.headers.get(FillHeaders.stored)) return null;
     if (!response.ok || !response.body) throw await errorFromResponse(response);
     const size = Number(response.headers.get(FillHeaders.size));
-    const cache = response.headers.get(FillHeaders.cache) === "HIT" ? "HIT" : "MISS";
-    return {
-      size,
-      body: response.body.pipeThrough(new FixedLengthStream(size)),
-      cache: cache satisfies CacheStatus,
-    };
+    return { size, body: response.body.pipeThrough(new FixedLengthStream(size)), cache: "MISS" };
   }
 }

@@ -9,7 +9,8 @@ export const FillHeaders = {
   name: "X-Fill-Name",
   digest: "X-Fill-Digest",
   size: "X-Fill-Size",
-  cache: "X-Mirror-Cache",
+  /** On a 409: the blob is in the store already. */
+  stored: "X-Fill-Stored",
 } as const;
 
 export function errorToResponse(error: unknown): Response {

@@ -19,11 +19,15 @@ export class Spool {
   private failure: Error | null = null;
   private wakers: Array<() => void> = [];
   private readers = 0;
+  /** The rows are gone: no new reader can start. */
+  disposed = false;
 
   constructor(
     private readonly sql: SqlStorage,
     /** Length of the whole body. */
     readonly size: number,
+    /** Downloaded with upstream credentials: readers from other repositories need confirmation. */
+    readonly restricted: boolean,
     /** Called once the spool is finished and no reader is left: the rows can go. */
     private readonly onIdle: () => void,
   ) {
@@ -137,7 +141,8 @@ export class Spool {
   }
 
   private idleCheck(): void {
-    if (this.done && this.readers === 0) {
+    if (this.done && this.readers === 0 && !this.disposed) {
+      this.disposed = true;
       this.sql.exec("DELETE FROM chunks");
       this.onIdle();
     }

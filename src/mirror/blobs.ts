@@ -1,7 +1,8 @@
 import type { Digest } from "../oci/digest";
 import { RegistryError } from "../oci/errors";
 import { type ByteRange, type RangeSpec, resolveRange } from "../oci/range";
-import type { BlobStore } from "../storage/blob-store";
+import type { BlobLinks } from "../storage/blob-links";
+import type { BlobInfo, BlobStore } from "../storage/blob-store";
 import type { RegistryClient } from "../upstream/client";
 import { upstreamError } from "../upstream/errors";
 import type { CacheStatus } from "./types";
@@ -18,29 +19,66 @@ export interface BlobResult {
 
 /** Fetches an uncached blob from the upstream into the store while streaming it to the client. */
 export interface BlobFiller {
-  fill(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult>;
+  /** Null when the blob turned out to be stored meanwhile: serve it from the store. */
+  fill(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult | null>;
 }
 
 /**
  * Blobs are immutable, so the policy is local first: the store when present, else the filler, which
  * makes one upstream read serve the client and the store (and every other client asking meanwhile).
+ *
+ * The store is shared by every repository. A blob fetched with upstream credentials may be private, so
+ * it is served through a repository only when that repository is known to hold it (a link written when
+ * the blob was fetched for it or its manifest named it), or the upstream confirms it for that repository.
  */
 export class BlobMirror {
   constructor(
     private readonly store: BlobStore,
     private readonly filler: BlobFiller,
+    private readonly links: BlobLinks,
   ) {}
 
   async head(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
     const stored = await this.store.head(digest);
-    if (stored) return { size: stored.size, body: null, cache: "HIT" };
+    if (stored) {
+      await this.checkLink(client, name, digest, stored);
+      return { size: stored.size, body: null, cache: "HIT" };
+    }
+    return { size: await this.upstreamSize(client, name, digest), body: null, cache: "MISS" };
+  }
+
+  /** Lets a restricted blob through this repository only if it is linked or the upstream confirms it. */
+  private async checkLink(
+    client: RegistryClient,
+    name: string,
+    digest: Digest,
+    info: BlobInfo,
+  ): Promise<void> {
+    if (!info.restricted) return;
+    if (await this.links.has({ upstream: client.upstream.prefix, name }, digest.value)) return;
+    await this.confirm(client, name, digest);
+  }
+
+  /** Asks the upstream whether this repository holds the blob; links it if so, throws (BLOB_UNKNOWN, …) if not. */
+  async confirm(client: RegistryClient, name: string, digest: Digest): Promise<void> {
+    await this.upstreamSize(client, name, digest);
+    await this.links.add({ upstream: client.upstream.prefix, name }, [digest.value]);
+  }
+
+  /** Asks the upstream whether this repository has the blob, and its size. */
+  private async upstreamSize(
+    client: RegistryClient,
+    name: string,
+    digest: Digest,
+  ): Promise<number | undefined> {
     const response = await client.request({ name, path: `blobs/${digest.value}`, method: "HEAD" });
     if (response.ok) {
       checkUpstreamDigest(response, digest);
-      return { size: contentLength(response), body: null, cache: "MISS" };
+      return contentLength(response);
     }
     // Signed CDN URLs (Quay's S3 redirects) are signed for GET only and refuse a HEAD: ask for one byte.
-    if (![401, 404, 429].includes(response.status)) return this.headByOneByteGet(client, name, digest);
+    if (![401, 404, 429].includes(response.status))
+      return (await this.headByOneByteGet(client, name, digest)).size;
     throw await upstreamError(response, context(client, name));
   }
 
@@ -65,21 +103,39 @@ export class BlobMirror {
     digest: Digest,
     rangeSpec: RangeSpec | null,
   ): Promise<BlobResult> {
-    const cached = rangeSpec ? await this.getRange(digest, rangeSpec) : await this.getWhole(digest);
+    const cached = rangeSpec
+      ? await this.getRange(client, name, digest, rangeSpec)
+      : await this.getWhole(client, name, digest);
     if (cached) return cached;
-    return rangeSpec
-      ? this.fetchRange(client, name, digest, rangeSpec)
-      : this.filler.fill(client, name, digest);
+    if (rangeSpec) return this.fetchRange(client, name, digest, rangeSpec);
+    const filled = await this.filler.fill(client, name, digest);
+    if (filled) return filled;
+    const stored = await this.getWhole(client, name, digest);
+    if (!stored) throw new RegistryError(502, "UNAVAILABLE", "the blob could not be fetched; try again");
+    return stored;
   }
 
-  private async getWhole(digest: Digest): Promise<BlobResult | null> {
+  private async getWhole(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult | null> {
     const stored = await this.store.get(digest);
-    return stored ? { size: stored.size, body: stored.body, cache: "HIT" } : null;
+    if (!stored) return null;
+    try {
+      await this.checkLink(client, name, digest, stored);
+    } catch (error) {
+      await stored.body.cancel();
+      throw error;
+    }
+    return { size: stored.size, body: stored.body, cache: "HIT" };
   }
 
-  private async getRange(digest: Digest, spec: RangeSpec): Promise<BlobResult | null> {
+  private async getRange(
+    client: RegistryClient,
+    name: string,
+    digest: Digest,
+    spec: RangeSpec,
+  ): Promise<BlobResult | null> {
     const info = await this.store.head(digest);
     if (!info) return null;
+    await this.checkLink(client, name, digest, info);
     const range = resolveRange(spec, info.size);
     const stored = await this.store.get(digest, { offset: range.start, length: range.end - range.start + 1 });
     return stored ? { size: info.size, body: stored.body, range, cache: "HIT" } : null;

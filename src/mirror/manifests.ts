@@ -1,6 +1,7 @@
 import { type Digest, type DigestAlgorithm, digestOf, parseDigest } from "../oci/digest";
 import { RegistryError } from "../oci/errors";
 import { type AcceptSet, accepts, baseType, manifestMediaType } from "../oci/media-types";
+import type { BlobLinks } from "../storage/blob-links";
 import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry } from "../storage/manifest-store";
 import type { RegistryClient } from "../upstream/client";
 import { upstreamError } from "../upstream/errors";
@@ -44,6 +45,7 @@ export interface ManifestRequest {
 export class ManifestMirror implements ManifestResolver {
   constructor(
     private readonly store: ManifestStore,
+    private readonly links: BlobLinks,
     private readonly log: Log,
     private readonly now: () => number = Date.now,
   ) {}
@@ -212,6 +214,7 @@ export class ManifestMirror implements ManifestResolver {
         `upstream "${request.client.upstream.prefix}" broke off the manifest`,
       );
     }
+    if (request.client.authenticated) await this.linkBlobs(request, body);
     const claimed = response.headers.get("Docker-Content-Digest");
     const claimedAlgorithm = claimed?.startsWith("sha512:") ? "sha512" : "sha256";
     const digest = await digestOf(body, algorithm ?? claimedAlgorithm);
@@ -221,6 +224,15 @@ export class ManifestMirror implements ManifestResolver {
       mediaType: manifestMediaType(response.headers.get("Content-Type"), body),
       digest,
     };
+  }
+
+  /**
+   * Records that this repository holds the blobs its manifest names (config and layers), so blobs
+   * fetched with credentials are served through it without asking the upstream again.
+   */
+  private async linkBlobs(request: ManifestRequest, body: Uint8Array): Promise<void> {
+    const digests = blobDigests(body);
+    if (digests.length > 0) await this.links.add(repositoryOf(request), digests);
   }
 
   /** A HEAD on the manifest; null when the upstream's answer lacks what we need (then we GET). */
@@ -247,6 +259,29 @@ export class ManifestMirror implements ManifestResolver {
     const mediaType = baseType(contentType);
     if (mediaType === "application/json" || mediaType === "text/plain") return null;
     return { digest, mediaType, size: Number(length) };
+  }
+}
+
+/** The config and layer digests of an image manifest (none for an index or anything unreadable). */
+function blobDigests(body: Uint8Array): string[] {
+  try {
+    const manifest = JSON.parse(new TextDecoder().decode(body)) as {
+      config?: { digest?: unknown };
+      layers?: Array<{ digest?: unknown }>;
+    };
+    const digests = [manifest.config?.digest, ...(manifest.layers ?? []).map((layer) => layer.digest)];
+    return digests.filter((digest): digest is string => typeof digest === "string" && isValidDigest(digest));
+  } catch {
+    return [];
+  }
+}
+
+function isValidDigest(value: string): boolean {
+  try {
+    parseDigest(value);
+    return true;
+  } catch {
+    return false;
   }
 }
 

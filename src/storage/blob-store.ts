@@ -2,6 +2,12 @@ import { type Digest, toHex, webCryptoName } from "../oci/digest";
 
 export interface BlobInfo {
   readonly size: number;
+  /** Fetched with upstream credentials: serve only through repositories known to hold it. */
+  readonly restricted: boolean;
+}
+
+export interface PutOptions {
+  readonly restricted: boolean;
 }
 
 export interface StoredBlob extends BlobInfo {
@@ -17,7 +23,7 @@ export interface BlobStore {
    * Stores `body` under `digest` only if it is exactly `size` bytes whose hash is `digest`; resolves
    * false (storing nothing) otherwise. Streams: the body is never held in memory.
    */
-  put(digest: Digest, body: ReadableStream<Uint8Array>, size: number): Promise<boolean>;
+  put(digest: Digest, body: ReadableStream<Uint8Array>, size: number, options: PutOptions): Promise<boolean>;
 }
 
 /** R2 allows at most this many parts per multipart upload. */
@@ -37,23 +43,29 @@ export class R2BlobStore implements BlobStore {
 
   async head(digest: Digest): Promise<BlobInfo | null> {
     const object = await this.bucket.head(blobKey(digest));
-    return object ? { size: object.size } : null;
+    return object ? { size: object.size, restricted: isRestricted(object) } : null;
   }
 
   async get(digest: Digest, range?: { offset: number; length: number }): Promise<StoredBlob | null> {
     const object = await this.bucket.get(blobKey(digest), range ? { range } : undefined);
     if (!object) return null;
-    return { size: object.size, body: object.body };
+    return { size: object.size, restricted: isRestricted(object), body: object.body };
   }
 
-  async put(digest: Digest, body: ReadableStream<Uint8Array>, size: number): Promise<boolean> {
-    if (size > this.multipartThreshold) return this.putMultipart(digest, body, size);
+  async put(
+    digest: Digest,
+    body: ReadableStream<Uint8Array>,
+    size: number,
+    options: PutOptions,
+  ): Promise<boolean> {
+    const customMetadata = { digest: digest.value, ...(options.restricted ? { restricted: "1" } : {}) };
+    if (size > this.multipartThreshold) return this.putMultipart(digest, body, size, customMetadata);
     const sized = body.pipeThrough(new FixedLengthStream(size));
     try {
       await this.bucket.put(blobKey(digest), sized, {
         [digest.algorithm]: digest.hex,
         httpMetadata: { contentType: "application/octet-stream" },
-        customMetadata: { digest: digest.value },
+        customMetadata,
       });
       return true;
     } catch {
@@ -67,10 +79,11 @@ export class R2BlobStore implements BlobStore {
     digest: Digest,
     body: ReadableStream<Uint8Array>,
     size: number,
+    customMetadata: Record<string, string>,
   ): Promise<boolean> {
     const upload = await this.bucket.createMultipartUpload(blobKey(digest), {
       httpMetadata: { contentType: "application/octet-stream" },
-      customMetadata: { digest: digest.value },
+      customMetadata,
     });
     const hasher = new crypto.DigestStream(webCryptoName(digest.algorithm));
     const hashWriter = hasher.getWriter();
@@ -151,6 +164,10 @@ class PartReader {
   async cancel(): Promise<void> {
     await this.reader.cancel().catch(() => {});
   }
+}
+
+function isRestricted(object: R2Object): boolean {
+  return object.customMetadata?.restricted === "1";
 }
 
 export function blobKey(digest: Digest): string {

@@ -2,8 +2,8 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { pushImage, type TestImage } from "../support/fake-registry";
-import { ACCEPT_ALL, fakeUpstreams, UPSTREAM_CREDENTIALS } from "../support/mirror";
+import { pushImage, sha256, type TestImage } from "../support/fake-registry";
+import { ACCEPT_ALL, fakeUpstreams, storedBlob, UPSTREAM_CREDENTIALS } from "../support/mirror";
 
 const USERS = {
   ci: "ci-password-1",
@@ -238,5 +238,75 @@ describe("audit log", () => {
     });
     expect(pulls[0].time).toBeTypeOf("string");
     expect(pulls[0].ip).toBeTypeOf("string");
+  });
+});
+
+describe("private content stays private though blobs are stored once by digest", () => {
+  it("does not serve a layer cached through a private repository to another repository", async () => {
+    const secret = await pushImage(upstreams.tokens, "private/app", tag, 50 + test);
+    const layer = secret.layerDigests[0] ?? "";
+    const auth = { headers: { Authorization: basic("ci", USERS.ci) } };
+    const first = await request(`/v2/private/private/app/blobs/${layer}`, auth);
+    expect(first.status).toBe(200);
+    await first.arrayBuffer();
+    expect(await storedBlob(layer)).not.toBeNull();
+
+    for (const path of [
+      `/v2/public/team/tool/blobs/${layer}`, // the same registry, without the mirror's credentials
+      `/v2/quay/org/app/blobs/${layer}`, // another upstream
+      `/v2/private/other/repo/blobs/${layer}`, // the same credentials, a repository without the layer
+    ]) {
+      for (const method of ["GET", "HEAD"]) {
+        const response = await request(path, { ...auth, method });
+        expect(response.status, `${method} ${path}`).toBe(404);
+      }
+    }
+    const ranged = await request(`/v2/quay/org/app/blobs/${layer}`, {
+      headers: { ...auth.headers, Range: "bytes=0-9" },
+    });
+    expect(ranged.status).toBe(404);
+  });
+
+  it("does not let another repository join a download made with credentials", async () => {
+    const secret = await pushImage(upstreams.tokens, "private/app", tag, 60 + test);
+    const layer = secret.layerDigests[0] ?? "";
+    const auth = { headers: { Authorization: basic("ci", USERS.ci) } };
+    const [owner, intruder] = await Promise.all([
+      request(`/v2/private/private/app/blobs/${layer}`, auth),
+      request(`/v2/public/team/tool/blobs/${layer}`, auth),
+    ]);
+    expect(owner.status).toBe(200);
+    expect(await sha256(new Uint8Array(await owner.arrayBuffer()))).toBe(layer);
+    expect(intruder.status).toBe(404);
+  });
+
+  it("serves it again through its own repository without asking the upstream", async () => {
+    const secret = await pushImage(upstreams.tokens, "private/app", tag, 70 + test);
+    const layer = secret.layerDigests[1] ?? "";
+    const auth = { headers: { Authorization: basic("ci", USERS.ci) } };
+    await (await request(`/v2/private/private/app/blobs/${layer}`, auth)).arrayBuffer();
+    await storedBlob(layer);
+    upstreams.tokens.reset();
+    const again = await request(`/v2/private/private/app/blobs/${layer}`, auth);
+    expect(again.headers.get("X-Mirror-Cache")).toBe("HIT");
+    await again.arrayBuffer();
+    expect(upstreams.tokens.requests).toEqual([]);
+  });
+
+  it("links a private manifest's layers to its repository when the manifest is fetched", async () => {
+    const secret = await pushImage(upstreams.tokens, "private/app", tag, 90 + test);
+    const auth = { Authorization: basic("ci", USERS.ci), Accept: ACCEPT_ALL };
+    const manifest = secret.manifestDigests[0] ?? "";
+    await (await request(`/v2/private/private/app/manifests/${manifest}`, { headers: auth })).arrayBuffer();
+    // Another repository of the same upstream pulls the layer first, then the private one asks for it.
+    const layer = secret.layerDigests[0] ?? "";
+    upstreams.tokens.addBlob(secret.layers[0] ?? new Uint8Array(), layer, "private/fork");
+    await (await request(`/v2/private/private/fork/blobs/${layer}`, { headers: auth })).arrayBuffer();
+    await storedBlob(layer);
+    upstreams.tokens.reset();
+    const response = await request(`/v2/private/private/app/blobs/${layer}`, { headers: auth });
+    expect(response.status).toBe(200);
+    await response.arrayBuffer();
+    expect(upstreams.tokens.requests).toEqual([]);
   });
 });

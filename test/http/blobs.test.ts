@@ -98,6 +98,7 @@ describe("blobs", () => {
 
   it("shares one upstream download among concurrent misses of the same blob, each client getting every byte", async () => {
     const digest = image.layerDigests[0] ?? "";
+    upstreams.quay.addBlob(image.layers[0] ?? new Uint8Array(), digest, "org/app-fork");
     const responses = await Promise.all(
       Array.from({ length: 8 }, (_, client) =>
         mirror(`/v2/quay/org/app${client % 2 ? "" : "-fork"}/blobs/${digest}`),

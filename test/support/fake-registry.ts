@@ -43,6 +43,7 @@ export class FakeRegistry {
   readonly requests: RecordedRequest[] = [];
   private readonly manifests = new Map<string, Map<string, StoredManifest>>();
   private readonly blobs = new Map<string, Uint8Array>();
+  private readonly members = new Map<string, Set<string>>();
   private readonly issued = new Map<string, { scope: string; user: string }>();
   private readonly auth: AuthMode;
   /** Set to make the upstream misbehave for one test. */
@@ -63,8 +64,10 @@ export class FakeRegistry {
     return origins.includes(url.origin);
   }
 
-  addBlob(bytes: Uint8Array, digest: string): void {
+  /** A blob; with `repository`, only that repository holds it (as in real registries). */
+  addBlob(bytes: Uint8Array, digest: string, repository?: string): void {
     this.blobs.set(digest, bytes);
+    if (repository) this.members.set(digest, new Set([...(this.members.get(digest) ?? []), repository]));
   }
 
   addManifest(name: string, reference: string, manifest: StoredManifest, digest: string): void {
@@ -122,7 +125,7 @@ export class FakeRegistry {
           )
         : error(404, "UNSUPPORTED", "no referrers API");
     }
-    return this.blob(request, reference);
+    return this.blob(request, name, reference);
   }
 
   private record(request: Request, url: URL, kind: RecordedRequest["kind"]): void {
@@ -187,9 +190,10 @@ export class FakeRegistry {
     });
   }
 
-  private blob(request: Request, digest: string): Response {
+  private blob(request: Request, name: string, digest: string): Response {
     const bytes = this.blobs.get(digest);
-    if (!bytes) return error(404, "BLOB_UNKNOWN", "blob unknown");
+    const members = this.members.get(digest);
+    if (!bytes || (members && !members.has(name))) return error(404, "BLOB_UNKNOWN", "blob unknown");
     if (this.options.cdnOrigin) {
       return new Response(null, {
         status: 307,
@@ -302,12 +306,12 @@ export async function pushImage(
   for (const [index, architecture] of platforms.entries()) {
     const layer = pseudoRandomBytes(64 * 1024 + index, seed * 100 + index);
     const layerDigest = await sha256(layer);
-    registry.addBlob(layer, layerDigest);
+    registry.addBlob(layer, layerDigest, name);
     const config = encoder.encode(
       JSON.stringify({ architecture, os: "linux", rootfs: { type: "layers", diff_ids: [layerDigest] } }),
     );
     const configDigest = await sha256(config);
-    registry.addBlob(config, configDigest);
+    registry.addBlob(config, configDigest, name);
     const manifest = encoder.encode(
       JSON.stringify({
         schemaVersion: 2,

@@ -22,6 +22,8 @@ export default defineConfig({
         bindings: {
           UPSTREAMS: JSON.stringify(TEST_UPSTREAMS),
           DEFAULT_UPSTREAM: "hub",
+          // Stats reach the stats object at once, so tests can read them back.
+          STATS_FLUSH_SECONDS: "0",
           // The smallest R2 allows, so tests exercise multipart uploads with small blobs.
           MULTIPART_THRESHOLD: String(5 * 1024 * 1024),
           UPSTREAM_BASIC_USERNAME: "mirror-robot",

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { type MirrorUser, parseUsers } from "./auth/users";
 import { ConfigError } from "./config-error";
+import { parseWarmImages } from "./ops/warm-list";
 import { compileGlob, isValidGlob } from "./util/glob";
 
 /** One upstream registry, as configured under a path prefix. */
@@ -47,6 +48,14 @@ export interface Config {
   readonly tokenKey: string;
   /** Whether to apply the `RATE_LIMITER` binding (`RATE_LIMIT=on`). */
   readonly rateLimit: boolean;
+  /** Bearer token of the admin endpoints (`ADMIN_TOKEN`); null = they are off. */
+  readonly adminToken: string | null;
+  /** How often an isolate sends its counts to the stats object (`STATS_FLUSH_SECONDS`, default 10). */
+  readonly statsFlushMs: number;
+  /** Blobs not served for this many days are deleted by the retention job (`RETENTION_DAYS`, default 30). */
+  readonly retentionDays: number;
+  /** Optional cap on the bytes of blobs stored; least recently served go first (`RETENTION_MAX_BYTES`). */
+  readonly retentionMaxBytes: number | null;
 }
 
 export { ConfigError };
@@ -153,6 +162,8 @@ export function parseConfig(env: ConfigEnv): Config {
   }
 
   const users = parseUsers(env.MIRROR_USERS);
+  // Checked here so a bad list fails loudly at once, not only when the cron runs.
+  parseWarmImages(env.WARM_IMAGES, new Set(upstreams.keys()));
   for (const [prefix, upstream] of upstreams) {
     if (
       upstream.credentials &&
@@ -185,6 +196,12 @@ export function parseConfig(env: ConfigEnv): Config {
         ? env.MIRROR_TOKEN_KEY
         : derivedTokenKey(env),
     rateLimit: env.RATE_LIMIT === "on",
+    adminToken: typeof env.ADMIN_TOKEN === "string" && env.ADMIN_TOKEN.length > 0 ? env.ADMIN_TOKEN : null,
+    statsFlushMs: readNumber(env, "STATS_FLUSH_SECONDS", 10, 0, 3600) * 1000,
+    retentionDays: readNumber(env, "RETENTION_DAYS", 30, 1, 3650),
+    retentionMaxBytes: env.RETENTION_MAX_BYTES
+      ? readNumber(env, "RETENTION_MAX_BYTES", 0, 1, Number.MAX_SAFE_INTEGER)
+      : null,
   };
 }
 
@@ -208,6 +225,16 @@ function derivedTokenKey(env: ConfigEnv): string {
   const users =
     typeof env.MIRROR_USERS === "string" ? env.MIRROR_USERS : JSON.stringify(env.MIRROR_USERS ?? "");
   return `mirror-token-key:${users}`;
+}
+
+function readNumber(env: ConfigEnv, name: string, fallback: number, min: number, max: number): number {
+  const value = env[name];
+  if (value === undefined || value === null || value === "") return fallback;
+  const number = typeof value === "number" ? value : Number(value);
+  if (!Number.isFinite(number) || number < min || number > max) {
+    throw new ConfigError(`invalid configuration: ${name}: must be a number from ${min} to ${max}`);
+  }
+  return number;
 }
 
 function readMultipartThreshold(value: unknown): number {

@@ -9,6 +9,10 @@ export interface Env {
   /** prefix → upstream, as a JSON string or an object (TOML table). */
   readonly UPSTREAMS: unknown;
   readonly DEFAULT_UPSTREAM?: string;
+  /** The mirror's totals (`/_/stats`, `/v2/_catalog`). */
+  readonly STATS?: DurableObjectNamespace<import("./ops/stats-object").MirrorStats>;
+  /** Workers Analytics Engine: one data point per request when bound. */
+  readonly ANALYTICS?: AnalyticsEngineDataset;
   /** Workers Rate Limiting binding; applied when `RATE_LIMIT` is "on". */
   readonly RATE_LIMITER?: RateLimit;
   /** `UPSTREAM_<PREFIX>_USERNAME` / `_PASSWORD` secrets. */

@@ -5,9 +5,11 @@ import { DurableBlobFiller } from "./fill/durable-blob-filler";
 import { BlobMirror } from "./mirror/blobs";
 import { ManifestMirror, type ManifestResolver } from "./mirror/manifests";
 import type { Log } from "./mirror/types";
+import { recorderFor, type StatsRecorder } from "./ops/stats";
 import { type BlobLinks, KvBlobLinks } from "./storage/blob-links";
 import { type BlobStore, R2BlobStore } from "./storage/blob-store";
-import { KvManifestStore } from "./storage/manifest-store";
+import { KvManifestStore, type ManifestStore } from "./storage/manifest-store";
+import { KvServedDays, type ServedDays } from "./storage/served-days";
 import { KvTokenStore } from "./storage/token-store";
 import { RegistryClient } from "./upstream/client";
 import { TokenCache } from "./upstream/tokens";
@@ -18,6 +20,8 @@ export interface Services {
   readonly blobs: BlobMirror;
   readonly blobStore: BlobStore;
   readonly blobLinks: BlobLinks;
+  readonly manifestStore: ManifestStore;
+  readonly servedDays: ServedDays;
   /** Manifests as the HTTP layer asks for them: cache first, misses coalesced. */
   readonly manifests: ManifestResolver;
   /** The manifest policy itself, run where misses are coalesced. */
@@ -25,6 +29,7 @@ export interface Services {
   client(upstream: UpstreamConfig): RegistryClient;
   /** Statuses of the upstream answers this request caused (in this isolate), for the audit log. */
   readonly upstreamStatuses: readonly number[];
+  readonly stats: StatsRecorder;
   readonly log: Log;
 }
 
@@ -40,19 +45,27 @@ export function servicesFor(env: Env): Services {
   }
   const cache = tokens;
   const upstreamStatuses: number[] = [];
+  const stats = recorderFor(env.STATS, config.statsFlushMs);
   const blobLinks = new KvBlobLinks(env.MANIFESTS);
-  const manifestMirror = new ManifestMirror(new KvManifestStore(env.MANIFESTS), blobLinks, log);
+  const manifestStore = new KvManifestStore(env.MANIFESTS);
+  const manifestMirror = new ManifestMirror(manifestStore, blobLinks, log);
   const blobStore = new R2BlobStore(env.BLOBS, config.multipartThreshold);
   return {
     config,
     blobs: new BlobMirror(blobStore, new DurableBlobFiller(env.BLOB_FILLS), blobLinks),
     blobLinks,
+    manifestStore,
+    servedDays: new KvServedDays(env.MANIFESTS),
     blobStore,
     manifests: new CoalescingManifests(manifestMirror, env.MANIFEST_FILLS),
     manifestMirror,
     client: (upstream) =>
-      new RegistryClient(upstream, cache, undefined, (status) => upstreamStatuses.push(status)),
+      new RegistryClient(upstream, cache, undefined, (event) => {
+        upstreamStatuses.push(event.status);
+        stats.upstream(upstream.prefix, event);
+      }),
     upstreamStatuses,
+    stats,
     log,
   };
 }

@@ -131,6 +131,10 @@ export class BlobFill extends DurableObject<Env> {
             upstream: prefix,
           });
           if (!ok) this.release(spool); // The next request fetches afresh.
+          if (ok && kept) {
+            services.stats.blobStored(size);
+            this.ctx.waitUntil(services.stats.flushIfDue().catch(() => {}));
+          }
           spool.finish(ok);
         },
         (error: unknown) => {

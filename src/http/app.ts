@@ -1,32 +1,27 @@
 import { type Context, Hono } from "hono";
 import { ConfigError } from "../config";
-import type { Env } from "../env";
 import { listReferrers, listTags } from "../mirror/listings";
 import { parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError, unsupported } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
 import { assertValidTag, isValidTag } from "../oci/names";
 import { parseRange } from "../oci/range";
-import { describe, type Services, servicesFor } from "../services";
+import { statsStub } from "../ops/stats";
+import { describe, servicesFor } from "../services";
 import { checkAccess } from "./access";
-import { authenticate, type Identity } from "./auth";
+import { registerAdmin } from "./admin";
+import { authenticate } from "./auth";
+import type { AppEnv, AuditEntry } from "./context";
 import { resolveRepository } from "./resolve";
-import { blobResponse, errorResponse, listingResponse, manifestResponse, pingResponse } from "./responses";
+import {
+  API_VERSION_HEADER,
+  blobResponse,
+  errorResponse,
+  listingResponse,
+  manifestResponse,
+  pingResponse,
+} from "./responses";
 import { tokenEndpoint } from "./token-endpoint";
-
-/** What the audit log says about a pull request, filled in by the handler that served it. */
-interface AuditEntry {
-  upstream: string;
-  repository: string;
-  reference: string;
-  digest?: string;
-  cache?: string;
-}
-
-type AppEnv = {
-  Bindings: Env;
-  Variables: { services: Services; identity: Identity; audit?: AuditEntry };
-};
 
 const READ_METHODS = new Set(["GET", "HEAD"]);
 /** At most this many tags per page (`n`), as most registries cap it. */
@@ -49,8 +44,30 @@ export function createApp(): Hono<AppEnv> {
       await next();
     } finally {
       const entry = c.get("audit");
-      if (entry) {
-        const services = c.get("services");
+      const services = c.get("services");
+      if (entry && services) {
+        const bytes = Number(c.res.headers.get("Content-Length") ?? "") || 0;
+        services.stats.request({
+          cache: entry.cache,
+          status: c.res.status,
+          bytes: c.req.method === "GET" ? bytes : 0,
+          pulled:
+            entry.kind === "manifest" && !entry.reference.includes(":")
+              ? `${entry.upstream}/${entry.repository}`
+              : undefined,
+        });
+        c.env.ANALYTICS?.writeDataPoint({
+          indexes: [entry.upstream],
+          blobs: [
+            entry.upstream,
+            entry.repository,
+            entry.reference,
+            entry.cache ?? "",
+            c.get("identity")?.user?.name ?? "",
+          ],
+          doubles: [c.res.status, bytes, Date.now() - started],
+        });
+        c.executionCtx.waitUntil(services.stats.flushIfDue().catch(() => {}));
         services.log({
           event: "pull",
           user: c.get("identity")?.user?.name ?? "anonymous",
@@ -66,10 +83,11 @@ export function createApp(): Hono<AppEnv> {
     }
   });
 
-  // The mirror is pull-only; refuse writes before anything else happens (no upstream call).
+  // The registry API is pull-only; refuse writes before anything else happens (no upstream call).
+  // Only the token endpoint and the admin endpoints take other methods.
   app.use("*", async function readOnly(c, next) {
-    const tokenRequest = c.req.path === "/token" && c.req.method === "POST";
-    if (!READ_METHODS.has(c.req.method) && !tokenRequest) {
+    const allowed = READ_METHODS.has(c.req.method) || c.req.path === "/token" || c.req.path.startsWith("/_/");
+    if (!allowed) {
       throw unsupported(`${c.req.method.slice(0, 16)} is not supported: this registry mirror is pull-only`, {
         Allow: "GET, HEAD",
       });
@@ -81,8 +99,11 @@ export function createApp(): Hono<AppEnv> {
   app.get("/token", (c) => tokenEndpoint(c.req.raw, c.var.services.config));
   app.post("/token", (c) => tokenEndpoint(c.req.raw, c.var.services.config));
 
-  // Everything else is the registry API: authenticated (when MIRROR_USERS is set) and rate-limited.
+  registerAdmin(app);
+
+  // The registry API is authenticated (when MIRROR_USERS is set) and rate-limited.
   app.use("*", async function authenticated(c, next) {
+    if (!isRegistryPath(c.req.path)) return next();
     const { config } = c.var.services;
     const identity = await authenticate(c.req.raw, config);
     c.set("identity", identity);
@@ -97,6 +118,7 @@ export function createApp(): Hono<AppEnv> {
     await next();
   });
 
+  app.get("/v2/_catalog", catalog);
   app.get("/v2/", () => pingResponse());
   app.get("/v2", () => pingResponse());
   app.get("/:prefix/v2/", (c) => ping(c));
@@ -124,6 +146,10 @@ export function createApp(): Hono<AppEnv> {
   return app;
 }
 
+function isRegistryPath(path: string): boolean {
+  return /^\/([^/]+\/)?v2(\/|$)/.test(path);
+}
+
 function clientIp(c: Context<AppEnv>): string {
   return c.req.header("CF-Connecting-IP") ?? "unknown";
 }
@@ -137,13 +163,13 @@ function ping(c: Context<AppEnv>): Response {
 }
 
 /** The repository a request names, once the client is known to be allowed to pull it. */
-function target(c: Context<AppEnv>, reference: string) {
+function target(c: Context<AppEnv>, kind: AuditEntry["kind"], reference: string) {
   const repository = resolveRepository(c.var.services.config, {
     pathPrefix: c.req.param("prefix"),
     name: c.req.param("name") ?? "",
     ns: c.req.query("ns"),
   });
-  c.set("audit", { upstream: repository.upstream.prefix, repository: repository.name, reference });
+  c.set("audit", { kind, upstream: repository.upstream.prefix, repository: repository.name, reference });
   checkAccess(c.var.identity, repository.upstream, repository.name);
   return repository;
 }
@@ -155,7 +181,7 @@ function recordResult(c: Context<AppEnv>, digest: string, cache: string): void {
 
 async function manifests(c: Context<AppEnv>): Promise<Response> {
   const reference = c.req.param("reference") ?? "";
-  const repository = target(c, reference);
+  const repository = target(c, "manifest", reference);
   if (!reference.includes(":")) assertValidTag(reference);
   const parsed = reference.includes(":") ? { digest: parseDigest(reference) } : { tag: reference };
   const { manifests, client } = c.var.services;
@@ -172,7 +198,7 @@ async function manifests(c: Context<AppEnv>): Promise<Response> {
 
 async function blobs(c: Context<AppEnv>): Promise<Response> {
   const digest = parseDigest(c.req.param("digest") ?? "");
-  const repository = target(c, digest.value);
+  const repository = target(c, "blob", digest.value);
   const { blobs, client } = c.var.services;
   const upstream = client(repository.upstream);
   const result =
@@ -180,11 +206,12 @@ async function blobs(c: Context<AppEnv>): Promise<Response> {
       ? await blobs.head(upstream, repository.name, digest)
       : await blobs.get(upstream, repository.name, digest, parseRange(c.req.header("Range") ?? null));
   recordResult(c, digest.value, result.cache);
+  if (result.body) c.executionCtx.waitUntil(c.var.services.servedDays.mark(digest.value).catch(() => {}));
   return blobResponse(result, digest.value);
 }
 
 async function tags(c: Context<AppEnv>): Promise<Response> {
-  const repository = target(c, "tags/list");
+  const repository = target(c, "tags", "tags/list");
   const query = new URLSearchParams();
   const n = c.req.query("n");
   const last = c.req.query("last");
@@ -209,7 +236,7 @@ async function tags(c: Context<AppEnv>): Promise<Response> {
 
 async function referrers(c: Context<AppEnv>): Promise<Response> {
   const digest = parseDigest(c.req.param("digest") ?? "");
-  const repository = target(c, `referrers/${digest.value}`);
+  const repository = target(c, "referrers", digest.value);
   const query = new URLSearchParams();
   const artifactType = c.req.query("artifactType");
   if (artifactType !== undefined) {
@@ -225,4 +252,33 @@ async function referrers(c: Context<AppEnv>): Promise<Response> {
     `${repository.clientBase}/referrers/${digest.value}`,
     c.req.query("ns") ?? null,
   );
+}
+
+/** `/v2/_catalog`: the repositories the mirror holds, as `<prefix>/<name>`, that this client may pull. */
+async function catalog(c: Context<AppEnv>): Promise<Response> {
+  const n = c.req.query("n") ?? "100";
+  const last = c.req.query("last") ?? null;
+  if (!/^\d{1,4}$/.test(n) || Number(n) < 1 || Number(n) > 1000) {
+    throw new RegistryError(400, "PAGINATION_NUMBER_INVALID", "n must be a whole number from 1 to 1000");
+  }
+  const stub = statsStub(c.env.STATS);
+  if (!stub) throw new RegistryError(404, "UNSUPPORTED", "the catalog is off: no STATS binding");
+  const { config } = c.var.services;
+  const page = await stub.catalog(Number(n), last);
+  const visible = page.repositories.filter((repository) => {
+    const slash = repository.indexOf("/");
+    const upstream = config.upstreams.get(repository.slice(0, slash));
+    if (!upstream) return false;
+    try {
+      checkAccess(c.var.identity, upstream, repository.slice(slash + 1));
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  const headers: Record<string, string> = {};
+  const lastListed = page.repositories.at(-1);
+  if (page.more && lastListed)
+    headers.Link = `</v2/_catalog?${new URLSearchParams({ n, last: lastListed })}>; rel="next"`;
+  return c.json({ repositories: visible }, 200, { ...API_VERSION_HEADER, ...headers });
 }

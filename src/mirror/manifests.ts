@@ -1,5 +1,6 @@
 import { type Digest, type DigestAlgorithm, digestOf, parseDigest } from "../oci/digest";
 import { RegistryError } from "../oci/errors";
+import { imageBlobDigests } from "../oci/manifest";
 import { type AcceptSet, accepts, baseType, manifestMediaType } from "../oci/media-types";
 import type { BlobLinks } from "../storage/blob-links";
 import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry } from "../storage/manifest-store";
@@ -231,7 +232,7 @@ export class ManifestMirror implements ManifestResolver {
    * fetched with credentials are served through it without asking the upstream again.
    */
   private async linkBlobs(request: ManifestRequest, body: Uint8Array): Promise<void> {
-    const digests = blobDigests(body);
+    const digests = imageBlobDigests(body);
     if (digests.length > 0) await this.links.add(repositoryOf(request), digests);
   }
 
@@ -259,29 +260,6 @@ export class ManifestMirror implements ManifestResolver {
     const mediaType = baseType(contentType);
     if (mediaType === "application/json" || mediaType === "text/plain") return null;
     return { digest, mediaType, size: Number(length) };
-  }
-}
-
-/** The config and layer digests of an image manifest (none for an index or anything unreadable). */
-function blobDigests(body: Uint8Array): string[] {
-  try {
-    const manifest = JSON.parse(new TextDecoder().decode(body)) as {
-      config?: { digest?: unknown };
-      layers?: Array<{ digest?: unknown }>;
-    };
-    const digests = [manifest.config?.digest, ...(manifest.layers ?? []).map((layer) => layer.digest)];
-    return digests.filter((digest): digest is string => typeof digest === "string" && isValidDigest(digest));
-  } catch {
-    return [];
-  }
-}
-
-function isValidDigest(value: string): boolean {
-  try {
-    parseDigest(value);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -16,12 +16,12 @@ export const ALL_MANIFEST_TYPES: readonly string[] = [
   MediaType.DOCKER_MANIFEST,
 ];
 
-/** The types that decide which variant an upstream serves; the bit of each names a cache variant. */
-const VARIANT_TYPES: readonly string[] = [
-  ...ALL_MANIFEST_TYPES,
-  MediaType.DOCKER_V1_SIGNED,
-  MediaType.DOCKER_V1,
-];
+/**
+ * The types that decide which variant an upstream serves; the bit of each names a cache variant. Schema 1
+ * types are left out: registries no longer serve schema 1 to clients that take schema 2, so Docker's
+ * four-type Accept, skopeo's and podman's six and containerd's `*\/*` all share one cached entry.
+ */
+const VARIANT_TYPES: readonly string[] = ALL_MANIFEST_TYPES;
 
 export interface AcceptSet {
   /** Media types (without parameters) the client accepts; empty with `any` = accepts anything. */

@@ -1,4 +1,4 @@
-import type { RepositoryKey } from "./manifest-store";
+import { deleteByPrefix, type RepositoryKey } from "./manifest-store";
 
 /**
  * Which repositories are known to hold which blobs. Blobs are stored once by digest for everyone, so a
@@ -8,6 +8,8 @@ import type { RepositoryKey } from "./manifest-store";
 export interface BlobLinks {
   has(repository: RepositoryKey, digest: string): Promise<boolean>;
   add(repository: RepositoryKey, digests: readonly string[]): Promise<void>;
+  /** Forgets every link of a repository. */
+  purge(repository: RepositoryKey): Promise<void>;
 }
 
 export class KvBlobLinks implements BlobLinks {
@@ -19,6 +21,10 @@ export class KvBlobLinks implements BlobLinks {
 
   async add(repository: RepositoryKey, digests: readonly string[]): Promise<void> {
     await Promise.all(digests.map((digest) => this.kv.put(linkKey(repository, digest), "1")));
+  }
+
+  async purge(repository: RepositoryKey): Promise<void> {
+    await deleteByPrefix(this.kv, `link/${repository.upstream}/${repository.name}@`);
   }
 }
 

@@ -27,6 +27,10 @@ export interface ManifestStore {
   getTag(repository: RepositoryKey, tag: string, variant: number): Promise<TagEntry | null>;
   /** Every variant of a tag that is still kept (for serving stale when the client's own is missing). */
   getTagVariants(repository: RepositoryKey, tag: string): Promise<TagEntry[]>;
+  /** Cached tags, all or of one upstream, a page at a time. */
+  listTags(upstream: string | null, cursor?: string): Promise<TagPage>;
+  /** Forgets a tag (every variant), or a whole repository (tags and manifests); resolves how many entries went. */
+  purge(repository: RepositoryKey, tag: string | null): Promise<number>;
   /** Keeps the entry for `retainSeconds` (its freshness is decided by the caller from `checkedAt`). */
   putTag(
     repository: RepositoryKey,
@@ -35,6 +39,15 @@ export interface ManifestStore {
     entry: TagEntry,
     retainSeconds: number,
   ): Promise<void>;
+}
+
+export interface TagPage {
+  readonly tags: Array<{
+    readonly repository: RepositoryKey;
+    readonly tag: string;
+    readonly entry: TagEntry;
+  }>;
+  readonly cursor?: string;
 }
 
 /** KV cannot expire entries sooner than this. */
@@ -82,10 +95,47 @@ export class KvManifestStore implements ManifestStore {
     });
   }
 
+  async listTags(upstream: string | null, cursor?: string): Promise<TagPage> {
+    const page = await this.kv.list<TagEntry>({ prefix: upstream ? `tag/${upstream}/` : "tag/", cursor });
+    const tags = page.keys.flatMap((key) => {
+      const match = /^tag\/([^/]+)\/(.+):([^:#]+)#\d+$/.exec(key.name);
+      if (!match || !isTagEntry(key.metadata)) return [];
+      const [, prefix = "", name = "", tag = ""] = match;
+      return [{ repository: { upstream: prefix, name }, tag, entry: key.metadata }];
+    });
+    return { tags, cursor: page.list_complete ? undefined : page.cursor };
+  }
+
+  async purge(repository: RepositoryKey, tag: string | null): Promise<number> {
+    const prefixes = tag
+      ? [tagKey(repository, tag, "")]
+      : [
+          `tag/${repository.upstream}/${repository.name}:`,
+          `manifest/${repository.upstream}/${repository.name}@`,
+        ];
+    let deleted = 0;
+    for (const prefix of prefixes) deleted += await deleteByPrefix(this.kv, prefix);
+    return deleted;
+  }
+
   async getTagVariants(repository: RepositoryKey, tag: string): Promise<TagEntry[]> {
     const listed = await this.kv.list<TagEntry>({ prefix: tagKey(repository, tag, "") });
     return listed.keys.map((key) => key.metadata).filter(isTagEntry);
   }
+}
+
+/** Deletes every key under a prefix, a page at a time (bounded: 100 pages of 1,000). */
+export async function deleteByPrefix(kv: KVNamespace, prefix: string): Promise<number> {
+  let deleted = 0;
+  let cursor: string | undefined;
+  for (let page = 0; page < 100; page++) {
+    const listed = await kv.list({ prefix, cursor });
+    await Promise.all(listed.keys.map((key) => kv.delete(key.name)));
+    deleted += listed.keys.length;
+    if (listed.list_complete) break;
+    cursor = listed.cursor;
+  }
+  return deleted;
 }
 
 function manifestKey(repository: RepositoryKey, digest: string): string {

@@ -8,6 +8,29 @@ import type { TokenCache, TokenKey } from "./tokens";
 
 export type { Fetcher };
 
+/** One answer from an upstream, as the stats count it. */
+export interface UpstreamEvent {
+  readonly kind: "token" | "manifest" | "blob" | "other";
+  readonly method: "GET" | "HEAD";
+  readonly status: number;
+  /** Docker Hub's `ratelimit-limit` / `ratelimit-remaining`, when sent. */
+  readonly rateLimit?: { readonly limit: string; readonly remaining: string };
+}
+
+function observed(path: string, response: Response, method: "GET" | "HEAD" = "GET"): UpstreamEvent {
+  const kind = path.startsWith("manifests/") ? "manifest" : path.startsWith("blobs/") ? "blob" : "other";
+  const limit = response.headers.get("ratelimit-limit");
+  const remaining = response.headers.get("ratelimit-remaining");
+  return {
+    kind,
+    method,
+    status: response.status,
+    ...(limit !== null && remaining !== null
+      ? { rateLimit: { limit: limit.slice(0, 64), remaining: remaining.slice(0, 64) } }
+      : {}),
+  };
+}
+
 export interface UpstreamRequest {
   /** Repository name as the upstream knows it (with `library/` where needed). */
   readonly name: string;
@@ -34,8 +57,8 @@ export class RegistryClient {
     readonly upstream: UpstreamConfig,
     private readonly tokens: TokenCache,
     private readonly fetcher: Fetcher = (request) => fetch(request),
-    /** Told the status of every upstream answer (for the audit log). */
-    private readonly observe: (status: number) => void = () => {},
+    /** Told of every upstream answer (for the audit log and the stats). */
+    private readonly observe: (event: UpstreamEvent) => void = () => {},
   ) {
     this.origin = new URL(upstream.url).origin;
   }
@@ -86,7 +109,7 @@ export class RegistryClient {
         authorization,
         authorizedOrigin: this.origin,
       });
-      this.observe(response.status);
+      this.observe(observed(request.path, response, request.method));
       return response;
     } catch (error) {
       if (error instanceof RegistryError) throw error;
@@ -148,6 +171,7 @@ export class RegistryClient {
     } catch {
       throw unreachable(this.upstream.prefix);
     }
+    this.observe({ kind: "token", method: "GET", status: response.status });
     if (!response.ok) {
       await response.body?.cancel();
       if (response.status === 429) {

@@ -186,6 +186,9 @@ export class FakeRegistry {
         "Content-Type": manifest.mediaType,
         "Content-Length": String(manifest.body.byteLength),
         "Docker-Content-Digest": digest,
+        // Like Docker Hub: what is left of the pull budget.
+        "ratelimit-limit": "100;w=21600",
+        "ratelimit-remaining": "99;w=21600",
       },
     });
   }

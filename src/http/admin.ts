@@ -1,0 +1,128 @@
+import type { Context, Hono } from "hono";
+import { ConfigError } from "../config";
+import { RegistryError } from "../oci/errors";
+import { isValidName, isValidTag } from "../oci/names";
+import { statsStub } from "../ops/stats";
+import { warmImage } from "../ops/warm";
+import { parseWarmImage } from "../ops/warm-list";
+import type { AppEnv } from "./context";
+
+/**
+ * Operators' endpoints under `/_/`, behind `Authorization: Bearer <ADMIN_TOKEN>`: stats, warming an
+ * image now, listing cached tags, purging a tag or a repository.
+ */
+export function registerAdmin(app: Hono<AppEnv>): void {
+  app.use("/_/*", async function adminOnly(c, next) {
+    const token = c.var.services.config.adminToken;
+    if (!token)
+      throw new RegistryError(404, "UNSUPPORTED", "admin endpoints are off: set the ADMIN_TOKEN secret");
+    const given = (c.req.header("Authorization") ?? "").replace(/^Bearer\s+/i, "");
+    if (!(await sameSecret(given, token))) {
+      throw new RegistryError(401, "UNAUTHORIZED", "admin token required", {
+        "WWW-Authenticate": 'Bearer realm="admin"',
+      });
+    }
+    await next();
+  });
+
+  app.get("/_/stats", async (c) => {
+    const { stats } = c.var.services;
+    await stats.flush();
+    const stub = statsStub(c.env.STATS);
+    if (!stub) throw new RegistryError(404, "UNSUPPORTED", "stats are off: no STATS binding");
+    const top = Number(c.req.query("top") ?? "10");
+    return c.json(await stub.snapshot(Number.isInteger(top) ? top : 10), 200, {
+      "Cache-Control": "no-store",
+    });
+  });
+
+  app.post("/_/warm", async (c) => {
+    const body = await readJson(c);
+    const image = typeof body?.image === "string" ? body.image : (c.req.query("image") ?? "");
+    const platforms = Array.isArray(body?.platforms)
+      ? body.platforms.filter((p): p is string => typeof p === "string")
+      : null;
+    const { services } = c.var;
+    let target: ReturnType<typeof parseWarmImage>;
+    try {
+      target = parseWarmImage(image, platforms, new Set(services.config.upstreams.keys()));
+    } catch (error) {
+      if (error instanceof ConfigError)
+        throw new RegistryError(
+          400,
+          "NAME_INVALID",
+          error.message.replace(/^invalid configuration: WARM_IMAGES\[0\]: /, ""),
+        );
+      throw error;
+    }
+    return c.json(await warmImage(services, target));
+  });
+
+  app.get("/_/images", async (c) => {
+    const upstream = c.req.query("upstream") ?? null;
+    const page = await c.var.services.manifestStore.listTags(upstream, c.req.query("cursor"));
+    const now = Date.now();
+    return c.json({
+      images: page.tags.map(({ repository, tag, entry }) => ({
+        repository: `${repository.upstream}/${repository.name}`,
+        tag,
+        digest: entry.digest,
+        mediaType: entry.mediaType,
+        ageSeconds: Math.round((now - entry.checkedAt) / 1000),
+      })),
+      cursor: page.cursor ?? null,
+    });
+  });
+
+  // DELETE /_/images/<prefix>/<name>:<tag> purges a tag; /_/images/<prefix>/<name> the whole repository.
+  app.delete("/_/images/:prefix/:rest{.+}", async (c) => {
+    const prefix = c.req.param("prefix");
+    const rest = c.req.param("rest");
+    const colon = rest.lastIndexOf(":");
+    const name = colon > 0 ? rest.slice(0, colon) : rest;
+    const tag = colon > 0 ? rest.slice(colon + 1) : null;
+    if (!c.var.services.config.upstreams.has(prefix))
+      throw new RegistryError(404, "NAME_UNKNOWN", "unknown upstream prefix");
+    if (!isValidName(name) || (tag !== null && !isValidTag(tag)))
+      throw new RegistryError(400, "NAME_INVALID", "invalid name or tag");
+    const { services } = c.var;
+    const repository = { upstream: prefix, name };
+    const purged = await services.manifestStore.purge(repository, tag);
+    if (tag === null) {
+      await services.blobLinks.purge(repository);
+      await statsStub(c.env.STATS)?.forget(`${prefix}/${name}`);
+    }
+    services.log({
+      event: "purge",
+      upstream: prefix,
+      repository: name,
+      tag: tag ?? undefined,
+      entries: purged,
+    });
+    return c.json({ purged });
+  });
+}
+
+async function readJson(c: Context<AppEnv>): Promise<Record<string, unknown> | null> {
+  if (!(c.req.header("Content-Type") ?? "").includes("json")) return null;
+  try {
+    const value: unknown = await c.req.json();
+    return value && typeof value === "object" ? (value as Record<string, unknown>) : null;
+  } catch {
+    throw new RegistryError(400, "UNSUPPORTED", "body is not valid JSON");
+  }
+}
+
+/** Compares secrets by their SHA-256, so the time taken says nothing about where they differ. */
+async function sameSecret(given: string, expected: string): Promise<boolean> {
+  const encoder = new TextEncoder();
+  const [a, b] = await Promise.all([
+    crypto.subtle.digest("SHA-256", encoder.encode(given)),
+    crypto.subtle.digest("SHA-256", encoder.encode(expected)),
+  ]);
+  const x = new Uint8Array(a);
+  const y = new Uint8Array(b);
+  let difference = 0;
+  for (let index = 0; index < x.length; index++) difference |= (x[index] ?? 0) ^ (y[index] ?? 0);
+  return difference === 0 && given.length > 0;
+}

@@ -1,0 +1,19 @@
+import type { Env } from "../env";
+import type { Services } from "../services";
+import type { Identity } from "./auth";
+
+/** What the audit log says about a pull request, filled in by the handler that served it. */
+export interface AuditEntry {
+  kind: "manifest" | "blob" | "tags" | "referrers" | "catalog";
+  upstream: string;
+  repository: string;
+  reference: string;
+  digest?: string;
+  cache?: string;
+}
+
+/** Hono's bindings and per-request variables for this app. */
+export type AppEnv = {
+  Bindings: Env;
+  Variables: { services: Services; identity: Identity; audit?: AuditEntry };
+};

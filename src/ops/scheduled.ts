@@ -1,0 +1,32 @@
+import { configFor } from "../config";
+import type { Env } from "../env";
+import { servicesFor } from "../services";
+import { runRetention } from "./retention";
+import { warmImage } from "./warm";
+import { parseWarmImages } from "./warm-list";
+
+/**
+ * The daily cron: warm the configured images (so the first CI run of the day is a hit), then apply
+ * retention. One image failing does not stop the others.
+ */
+export async function runScheduled(env: Env): Promise<void> {
+  const config = configFor(env);
+  const services = servicesFor(env);
+  const images = parseWarmImages(env.WARM_IMAGES, new Set(config.upstreams.keys()));
+  for (const image of images) {
+    try {
+      await warmImage(services, image);
+    } catch (error) {
+      services.log({
+        event: "warm.failed",
+        image: image.image,
+        error: error instanceof Error ? error.message : "failed",
+      });
+    }
+  }
+  await runRetention(
+    { bucket: env.BLOBS, served: services.servedDays, stats: services.stats, log: services.log },
+    { days: config.retentionDays, maxBytes: config.retentionMaxBytes },
+  );
+  await services.stats.flush();
+}

@@ -1,0 +1,147 @@
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../env";
+
+/** Counters gathered in an isolate and added to the totals in one call. */
+export interface StatsBatch {
+  readonly counters: Readonly<Record<string, number>>;
+  /** `<prefix>/<name>` → pulls. */
+  readonly repositories: Readonly<Record<string, number>>;
+  /** prefix → the last rate-limit headers seen from it. */
+  readonly rateLimits: Readonly<Record<string, { limit: string; remaining: string; seenAt: string }>>;
+}
+
+export interface StatsSnapshot {
+  readonly since: string;
+  readonly requests: {
+    total: number;
+    byCache: { HIT: number; MISS: number; STALE: number; REVALIDATED: number };
+    errors: number;
+  };
+  readonly bytes: { fromCache: number; fromUpstream: number };
+  readonly upstreams: Record<
+    string,
+    {
+      requests: { token: number; manifest: number; blob: number; other: number };
+      tooManyRequests: number;
+      rateLimit: { limit: string; remaining: string; seenAt: string } | null;
+    }
+  >;
+  readonly storage: { blobs: number; bytes: number };
+  readonly topRepositories: Array<{ repository: string; pulls: number }>;
+}
+
+/**
+ * The mirror's totals: one instance (`idFromName("global")`), SQLite-backed. Isolates send batches of
+ * counters (not one call per request); the repositories table doubles as the catalog.
+ */
+export class MirrorStats extends DurableObject<Env> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec(`
+      CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS repositories (repository TEXT PRIMARY KEY, pulls INTEGER NOT NULL, last_pulled INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS rate_limits (upstream TEXT PRIMARY KEY, rate_limit TEXT, remaining TEXT, seen_at TEXT);
+      INSERT OR IGNORE INTO counters (key, value) VALUES ('since', CAST(strftime('%s','now') AS INTEGER) * 1000);
+    `);
+  }
+
+  record(batch: StatsBatch): void {
+    const sql = this.ctx.storage.sql;
+    for (const [key, value] of Object.entries(batch.counters)) {
+      sql.exec(
+        "INSERT INTO counters (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = value + excluded.value",
+        key,
+        value,
+      );
+    }
+    const now = Date.now();
+    for (const [repository, pulls] of Object.entries(batch.repositories)) {
+      sql.exec(
+        "INSERT INTO repositories (repository, pulls, last_pulled) VALUES (?, ?, ?) ON CONFLICT(repository) DO UPDATE SET pulls = pulls + excluded.pulls, last_pulled = excluded.last_pulled",
+        repository,
+        pulls,
+        now,
+      );
+    }
+    for (const [upstream, seen] of Object.entries(batch.rateLimits)) {
+      sql.exec(
+        "INSERT OR REPLACE INTO rate_limits (upstream, rate_limit, remaining, seen_at) VALUES (?, ?, ?, ?)",
+        upstream,
+        seen.limit,
+        seen.remaining,
+        seen.seenAt,
+      );
+    }
+  }
+
+  snapshot(top = 10): StatsSnapshot {
+    const sql = this.ctx.storage.sql;
+    const counters = new Map<string, number>();
+    for (const row of sql.exec<{ key: string; value: number }>("SELECT key, value FROM counters")) {
+      counters.set(row.key, row.value);
+    }
+    const count = (key: string) => counters.get(key) ?? 0;
+    const upstreams: StatsSnapshot["upstreams"] = {};
+    for (const key of counters.keys()) {
+      const match = /^upstream\.([^.]+)\./.exec(key);
+      const prefix = match?.[1];
+      if (!prefix || upstreams[prefix]) continue;
+      upstreams[prefix] = {
+        requests: {
+          token: count(`upstream.${prefix}.token`),
+          manifest: count(`upstream.${prefix}.manifest`),
+          blob: count(`upstream.${prefix}.blob`),
+          other: count(`upstream.${prefix}.other`),
+        },
+        tooManyRequests: count(`upstream.${prefix}.429`),
+        rateLimit: null,
+      };
+    }
+    for (const row of sql.exec<{ upstream: string; rate_limit: string; remaining: string; seen_at: string }>(
+      "SELECT upstream, rate_limit, remaining, seen_at FROM rate_limits",
+    )) {
+      const entry = upstreams[row.upstream];
+      if (entry) entry.rateLimit = { limit: row.rate_limit, remaining: row.remaining, seenAt: row.seen_at };
+    }
+    const topRepositories = sql
+      .exec<{ repository: string; pulls: number }>(
+        "SELECT repository, pulls FROM repositories ORDER BY pulls DESC, repository LIMIT ?",
+        Math.max(1, Math.min(top, 100)),
+      )
+      .toArray()
+      .map((row) => ({ repository: row.repository, pulls: row.pulls }));
+    return {
+      since: new Date(count("since")).toISOString(),
+      requests: {
+        total: count("requests"),
+        byCache: {
+          HIT: count("cache.HIT"),
+          MISS: count("cache.MISS"),
+          STALE: count("cache.STALE"),
+          REVALIDATED: count("cache.REVALIDATED"),
+        },
+        errors: count("errors"),
+      },
+      bytes: { fromCache: count("bytes.cache"), fromUpstream: count("bytes.upstream") },
+      upstreams,
+      storage: { blobs: count("storage.blobs"), bytes: count("storage.bytes") },
+      topRepositories,
+    };
+  }
+
+  /** Repositories the mirror holds, sorted, `n` after `last` (the `_catalog` page). */
+  catalog(n: number, last: string | null): { repositories: string[]; more: boolean } {
+    const rows = this.ctx.storage.sql
+      .exec<{ repository: string }>(
+        "SELECT repository FROM repositories WHERE repository > ? ORDER BY repository LIMIT ?",
+        last ?? "",
+        n + 1,
+      )
+      .toArray();
+    return { repositories: rows.slice(0, n).map((row) => row.repository), more: rows.length > n };
+  }
+
+  forget(repository: string): void {
+    this.ctx.storage.sql.exec("DELETE FROM repositories WHERE repository = ?", repository);
+  }
+}

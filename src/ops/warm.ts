@@ -1,0 +1,85 @@
+import { type Digest, parseDigest } from "../oci/digest";
+import { imageBlobDigests, indexEntries } from "../oci/manifest";
+import { MediaType, parseAccept } from "../oci/media-types";
+import type { Services } from "../services";
+import type { WarmImage } from "./warm-list";
+
+export interface WarmReport {
+  readonly image: string;
+  readonly digest: string;
+  readonly manifests: number;
+  readonly blobs: number;
+  /** Blobs that were not cached yet and were fetched now. */
+  readonly fetched: number;
+}
+
+/** Blobs fetched at once while warming: enough to overlap, few enough for a Worker's connection limit. */
+const CONCURRENCY = 4;
+
+/**
+ * Pulls an image through the cache the way a client would: the tag's manifest, every (selected)
+ * platform's manifest, and every blob not cached yet, so the next real pull is a hit. Blob bodies are
+ * drained, never held; the fills run in the blobs' Durable Objects.
+ */
+export async function warmImage(services: Services, target: WarmImage): Promise<WarmReport> {
+  const upstream = services.config.upstreams.get(target.prefix);
+  if (!upstream) throw new Error(`unknown upstream prefix "${target.prefix}"`);
+  const client = services.client(upstream);
+  const name = upstream.library && !target.name.includes("/") ? `library/${target.name}` : target.name;
+  const accept = parseAccept(null);
+  const get = (reference: { tag: string } | { digest: Digest }) =>
+    services.manifests.get({ client, name, reference, accept, method: "GET" });
+
+  const top = await get(
+    target.reference.includes(":") ? { digest: parseDigest(target.reference) } : { tag: target.reference },
+  );
+  const images = [];
+  const children = indexChildren(top.body, top.mediaType, target.platforms);
+  if (children) {
+    for (const child of children) images.push(await get({ digest: parseDigest(child) }));
+  } else {
+    images.push(top);
+  }
+  const blobs = [...new Set(images.flatMap((image) => (image.body ? imageBlobDigests(image.body) : [])))];
+
+  let fetched = 0;
+  const queue = [...blobs];
+  await Promise.all(
+    Array.from({ length: Math.min(CONCURRENCY, queue.length) }, async () => {
+      for (let digest = queue.shift(); digest; digest = queue.shift()) {
+        const parsed = parseDigest(digest);
+        if (await services.blobStore.head(parsed)) continue;
+        const result = await services.blobs.get(client, name, parsed, null);
+        await result.body?.pipeTo(new WritableStream());
+        fetched++;
+      }
+    }),
+  );
+  const report = {
+    image: target.image,
+    digest: top.digest,
+    manifests: 1 + (children?.length ?? 0),
+    blobs: blobs.length,
+    fetched,
+  };
+  services.log({ event: "warm", ...report });
+  return report;
+}
+
+/** The child manifests of an index, for the wanted platforms; null when it is not an index. */
+function indexChildren(
+  body: ArrayBuffer | null,
+  mediaType: string,
+  platforms: readonly string[] | null,
+): string[] | null {
+  if (!body || (mediaType !== MediaType.OCI_INDEX && mediaType !== MediaType.DOCKER_LIST)) return null;
+  return indexEntries(body)
+    .filter((entry) => {
+      if (!platforms) return true;
+      const { os = "", architecture = "", variant } = entry.platform ?? {};
+      return platforms.some(
+        (wanted) => wanted === `${os}/${architecture}` || wanted === `${os}/${architecture}/${variant}`,
+      );
+    })
+    .map((entry) => entry.digest);
+}

@@ -1,3 +1,5 @@
+import { timingSafeEqual } from "../util/bytes";
+
 /**
  * Client passwords, in plain text or as a salted PBKDF2 hash:
  * `pbkdf2-sha256$<iterations>$<salt, base64>$<hash, base64>` (see scripts/hash-password.mjs).
@@ -28,14 +30,6 @@ export async function verifyPassword(
     expectedBytes.byteLength * 8,
   );
   return timingSafeEqual(new Uint8Array(bits), expectedBytes);
-}
-
-/** Compares in time independent of where the inputs differ (lengths may leak; they are not secret here). */
-function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  let difference = 0;
-  for (let index = 0; index < a.byteLength; index++) difference |= (a[index] ?? 0) ^ (b[index] ?? 0);
-  return difference === 0;
 }
 
 function fromBase64(value: string): Uint8Array {

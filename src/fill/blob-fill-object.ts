@@ -3,7 +3,6 @@ import type { Env } from "../env";
 import { type Digest, parseDigest, toHex, webCryptoName } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
 import { type Services, servicesFor } from "../services";
-import { upstreamError } from "../upstream/errors";
 import { lockstepTee } from "../util/streams";
 import { errorToResponse, FillHeaders } from "./protocol";
 import { Spool } from "./spool";
@@ -94,8 +93,7 @@ export class BlobFill extends DurableObject<Env> {
     if (!upstream) throw nameUnknown(`unknown upstream prefix "${prefix}"`);
     const client = services.client(upstream);
     const response = await client.request({ name, path: `blobs/${digest.value}`, method: "GET" });
-    const context = { upstream: prefix, name, object: "blob" as const, authenticated: client.authenticated };
-    if (!response.ok) throw await upstreamError(response, context);
+    if (!response.ok) throw await client.errorFor(response, name, "blob");
     const claimed = response.headers.get("Docker-Content-Digest");
     const length = response.headers.get("Content-Length");
     if (

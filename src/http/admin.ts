@@ -5,6 +5,7 @@ import { isValidName, isValidTag } from "../oci/names";
 import { statsStub } from "../ops/stats";
 import { warmImage } from "../ops/warm";
 import { parseWarmImage } from "../ops/warm-list";
+import { timingSafeEqual } from "../util/bytes";
 import type { AppEnv } from "./context";
 
 /**
@@ -120,9 +121,5 @@ async function sameSecret(given: string, expected: string): Promise<boolean> {
     crypto.subtle.digest("SHA-256", encoder.encode(given)),
     crypto.subtle.digest("SHA-256", encoder.encode(expected)),
   ]);
-  const x = new Uint8Array(a);
-  const y = new Uint8Array(b);
-  let difference = 0;
-  for (let index = 0; index < x.length; index++) difference |= (x[index] ?? 0) ^ (y[index] ?? 0);
-  return difference === 0 && given.length > 0;
+  return given.length > 0 && timingSafeEqual(new Uint8Array(a), new Uint8Array(b));
 }

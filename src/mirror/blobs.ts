@@ -4,7 +4,6 @@ import { type ByteRange, type RangeSpec, resolveRange } from "../oci/range";
 import type { BlobLinks } from "../storage/blob-links";
 import type { BlobInfo, BlobStore } from "../storage/blob-store";
 import type { RegistryClient } from "../upstream/client";
-import { upstreamError } from "../upstream/errors";
 import type { CacheStatus } from "./types";
 
 export interface BlobResult {
@@ -79,7 +78,7 @@ export class BlobMirror {
     // Signed CDN URLs (Quay's S3 redirects) are signed for GET only and refuse a HEAD: ask for one byte.
     if (![401, 404, 429].includes(response.status))
       return (await this.headByOneByteGet(client, name, digest)).size;
-    throw await upstreamError(response, context(client, name));
+    throw await client.errorFor(response, name, "blob");
   }
 
   private async headByOneByteGet(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
@@ -89,7 +88,7 @@ export class BlobMirror {
       method: "GET",
       headers: { Range: "bytes=0-0" },
     });
-    if (!response.ok) throw await upstreamError(response, context(client, name));
+    if (!response.ok) throw await client.errorFor(response, name, "blob");
     await response.body?.cancel();
     checkUpstreamDigest(response, digest);
     const total = /\/(\d+)$/.exec(response.headers.get("Content-Range") ?? "")?.[1];
@@ -161,7 +160,7 @@ export class BlobMirror {
       checkUpstreamDigest(response, digest);
       return { size: contentLength(response), body: response.body, cache: "MISS" };
     }
-    if (response.status !== 206) throw await upstreamError(response, context(client, name));
+    if (response.status !== 206) throw await client.errorFor(response, name, "blob");
     const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get("Content-Range") ?? "");
     if (!match || !response.body) {
       await response.body?.cancel();
@@ -179,15 +178,6 @@ export class BlobMirror {
       cache: "MISS",
     };
   }
-}
-
-function context(client: RegistryClient, name: string) {
-  return {
-    upstream: client.upstream.prefix,
-    name,
-    object: "blob" as const,
-    authenticated: client.authenticated,
-  };
 }
 
 /** An upstream that labels the body with another digest is serving something else: never pass it on. */

@@ -1,7 +1,6 @@
 import type { Digest } from "../oci/digest";
 import { EMPTY_INDEX, MediaType } from "../oci/media-types";
 import type { RegistryClient } from "../upstream/client";
-import { upstreamError } from "../upstream/errors";
 
 export interface Listing {
   readonly body: ReadableStream<Uint8Array> | string;
@@ -20,12 +19,7 @@ export async function listTags(
 ): Promise<Listing> {
   const response = await client.request({ name, path: "tags/list", method: "GET", query });
   if (!response.ok || !response.body) {
-    throw await upstreamError(response, {
-      upstream: client.upstream.prefix,
-      name,
-      object: "tags",
-      authenticated: client.authenticated,
-    });
+    throw await client.errorFor(response, name, "tags");
   }
   return {
     body: response.body,
@@ -57,12 +51,7 @@ export async function listReferrers(
     return { body: EMPTY_INDEX, contentType: MediaType.OCI_INDEX, filtersApplied: filtered };
   }
   if (!response.ok || !response.body) {
-    throw await upstreamError(response, {
-      upstream: client.upstream.prefix,
-      name,
-      object: "referrers",
-      authenticated: client.authenticated,
-    });
+    throw await client.errorFor(response, name, "referrers");
   }
   return {
     body: response.body,

@@ -5,7 +5,6 @@ import { type AcceptSet, accepts, baseType, manifestMediaType } from "../oci/med
 import type { BlobLinks } from "../storage/blob-links";
 import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry } from "../storage/manifest-store";
 import type { RegistryClient } from "../upstream/client";
-import { upstreamError } from "../upstream/errors";
 import { BodyTooLargeError, readLimited } from "../util/streams";
 import { type CacheStatus, isUpstreamTrouble, type Log } from "./types";
 
@@ -197,7 +196,8 @@ export class ManifestMirror implements ManifestResolver {
       method: "GET",
       headers: { Accept: request.accept.header },
     });
-    if (!response.ok || !response.body) throw await upstreamError(response, context(request));
+    if (!response.ok || !response.body)
+      throw await request.client.errorFor(response, request.name, "manifest");
     let body: Uint8Array;
     try {
       body = await readLimited(response.body, MAX_MANIFEST_BYTES);
@@ -247,7 +247,7 @@ export class ManifestMirror implements ManifestResolver {
       method: "HEAD",
       headers: { Accept: request.accept.header },
     });
-    if (!response.ok) throw await upstreamError(response, context(request));
+    if (!response.ok) throw await request.client.errorFor(response, request.name, "manifest");
     const digest = response.headers.get("Docker-Content-Digest");
     const contentType = response.headers.get("Content-Type");
     const length = response.headers.get("Content-Length");
@@ -278,15 +278,6 @@ function fromStored(manifest: StoredManifest, method: "GET" | "HEAD", cache: Cac
     size: manifest.body.byteLength,
     body: method === "GET" ? manifest.body : null,
     cache,
-  };
-}
-
-function context(request: ManifestRequest) {
-  return {
-    upstream: request.client.upstream.prefix,
-    name: request.name,
-    object: "manifest" as const,
-    authenticated: request.client.authenticated,
   };
 }
 

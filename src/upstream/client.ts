@@ -2,7 +2,7 @@ import type { Credentials, UpstreamConfig } from "../config";
 import { RegistryError } from "../oci/errors";
 import { readLimited } from "../util/streams";
 import { type Challenge, parseChallenges } from "./challenge";
-import { unreachable } from "./errors";
+import { type UpstreamObject, unreachable, upstreamError } from "./errors";
 import { type Fetcher, fetchFollowingRedirects } from "./redirects";
 import type { TokenCache, TokenKey } from "./tokens";
 
@@ -79,6 +79,16 @@ export class RegistryClient {
 
   get authenticated(): boolean {
     return this.upstream.credentials !== undefined;
+  }
+
+  /** The client's error for a failed answer about `object` in repository `name`. */
+  errorFor(response: Response, name: string, object: UpstreamObject): Promise<RegistryError> {
+    return upstreamError(response, {
+      upstream: this.upstream.prefix,
+      name,
+      object,
+      authenticated: this.authenticated,
+    });
   }
 
   async request(request: UpstreamRequest): Promise<Response> {

@@ -3,7 +3,7 @@ import type { Env } from "../env";
 import { type Digest, parseDigest, toHex, webCryptoName } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
 import { type Services, servicesFor } from "../services";
-import { lockstepTee } from "../util/streams";
+import { lockstepTee, withLength } from "../util/streams";
 import { errorToResponse, FillHeaders } from "./protocol";
 import { Spool } from "./spool";
 
@@ -36,7 +36,7 @@ export class BlobFill extends DurableObject<Env> {
         // Stored meanwhile: the Worker serves it from the store, checking the repository may see it.
         return new Response(null, { status: 409, headers: { [FillHeaders.stored]: "1" } });
       }
-      return new Response(spool.reader().pipeThrough(new FixedLengthStream(spool.size)), {
+      return new Response(withLength(spool.reader(), spool.size), {
         headers: { [FillHeaders.size]: String(spool.size) },
       });
     } catch (error) {

@@ -1,6 +1,7 @@
 import type { BlobFiller, BlobResult } from "../mirror/blobs";
 import type { Digest } from "../oci/digest";
 import type { RegistryClient } from "../upstream/client";
+import { withLength } from "../util/streams";
 import { errorFromResponse, FillHeaders } from "./protocol";
 
 /** The Worker's side of the blob fill Durable Object: one object per digest. */
@@ -19,6 +20,6 @@ export class DurableBlobFiller implements BlobFiller {
     if (response.status === 409 && response.headers.get(FillHeaders.stored)) return null;
     if (!response.ok || !response.body) throw await errorFromResponse(response);
     const size = Number(response.headers.get(FillHeaders.size));
-    return { size, body: response.body.pipeThrough(new FixedLengthStream(size)), cache: "MISS" };
+    return { size, body: withLength(response.body, size), cache: "MISS" };
   }
 }

@@ -4,6 +4,7 @@ import { type ByteRange, type RangeSpec, resolveRange } from "../oci/range";
 import type { BlobLinks } from "../storage/blob-links";
 import type { BlobInfo, BlobStore } from "../storage/blob-store";
 import type { RegistryClient } from "../upstream/client";
+import { withLength } from "../util/streams";
 import type { CacheStatus } from "./types";
 
 export interface BlobResult {
@@ -173,7 +174,7 @@ export class BlobMirror {
     const range = { start: Number(match[1]), end: Number(match[2]) };
     return {
       size: Number(match[3]),
-      body: response.body.pipeThrough(new FixedLengthStream(range.end - range.start + 1)),
+      body: withLength(response.body, range.end - range.start + 1),
       range,
       cache: "MISS",
     };

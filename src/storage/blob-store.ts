@@ -1,4 +1,5 @@
 import { type Digest, toHex, webCryptoName } from "../oci/digest";
+import { withLength } from "../util/streams";
 
 export interface BlobInfo {
   readonly size: number;
@@ -60,7 +61,7 @@ export class R2BlobStore implements BlobStore {
   ): Promise<boolean> {
     const customMetadata = { digest: digest.value, ...(options.restricted ? { restricted: "1" } : {}) };
     if (size > this.multipartThreshold) return this.putMultipart(digest, body, size, customMetadata);
-    const sized = body.pipeThrough(new FixedLengthStream(size));
+    const sized = withLength(body, size);
     try {
       await this.bucket.put(blobKey(digest), sized, {
         [digest.algorithm]: digest.hex,
@@ -93,9 +94,7 @@ export class R2BlobStore implements BlobStore {
       const parts: R2UploadedPart[] = [];
       for (let offset = 0, number = 1; offset < size; offset += partSize, number++) {
         const length = Math.min(partSize, size - offset);
-        parts.push(
-          await upload.uploadPart(number, source.next(length).pipeThrough(new FixedLengthStream(length))),
-        );
+        parts.push(await upload.uploadPart(number, withLength(source.next(length), length)));
       }
       if (!(await source.atEnd())) throw new Error("upstream body is longer than its Content-Length");
       await hashWriter.close();

@@ -101,3 +101,13 @@ export function lockstepTee(
 
   return [branch(0), branch(1)];
 }
+
+/**
+ * The stream with its length declared (so responses and R2 get a Content-Length). A failure of the
+ * source reaches the reader as an error; it is not also reported as an unhandled rejection.
+ */
+export function withLength(body: ReadableStream<Uint8Array>, length: number): ReadableStream<Uint8Array> {
+  const { readable, writable } = new FixedLengthStream(length);
+  body.pipeTo(writable).catch(() => {});
+  return readable;
+}

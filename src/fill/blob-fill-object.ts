@@ -50,7 +50,8 @@ export class BlobFill extends DurableObject<Env> {
    * may be private. If a download started for another repository fails, this one tries its own.
    */
   private async join(services: Services, me: Owner, digest: Digest): Promise<Spool | null> {
-    for (let attempt = 0; ; attempt++) {
+    // At most two rounds: our own download is started on the second at the latest.
+    for (let attempt = 0; attempt < 2; attempt++) {
       // Set before the first await, so requests arriving meanwhile join this download.
       if (!this.current) {
         const fill = this.start(services, me, digest);
@@ -83,6 +84,7 @@ export class BlobFill extends DurableObject<Env> {
       // A download that ended while we were confirming is in the store (or gone): the Worker looks there.
       return spool?.disposed ? null : spool;
     }
+    throw new RegistryError(502, "UNAVAILABLE", "the blob could not be fetched");
   }
 
   /** Starts the upstream download; null when the blob turned out to be stored already. */

@@ -3,7 +3,7 @@ import type { Env } from "../env";
 import { type Digest, parseDigest, toHex, webCryptoName } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
 import { type Services, servicesFor } from "../services";
-import { lockstepTee, withLength } from "../util/streams";
+import { idleTimeout, lockstepTee, withLength } from "../util/streams";
 import { errorToResponse, FillHeaders } from "./protocol";
 import { Spool } from "./spool";
 
@@ -117,7 +117,7 @@ export class BlobFill extends DurableObject<Env> {
     const linked = restricted
       ? services.blobLinks.add({ upstream: prefix, name }, [digest.value])
       : undefined;
-    const [toStore, toSpool] = lockstepTee(response.body);
+    const [toStore, toSpool] = lockstepTee(idleTimeout(response.body, upstream.timeout * 1000));
     const stored = services.blobStore.put(digest, toStore, size, { restricted });
     const verified = pump(toSpool, spool, digest, size);
     const log = services.log;

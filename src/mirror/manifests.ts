@@ -5,7 +5,7 @@ import { type AcceptSet, accepts, baseType, manifestMediaType } from "../oci/med
 import type { BlobLinks } from "../storage/blob-links";
 import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry } from "../storage/manifest-store";
 import type { RegistryClient } from "../upstream/client";
-import { BodyTooLargeError, readLimited } from "../util/streams";
+import { BodyTooLargeError, idleTimeout, readLimited } from "../util/streams";
 import { type CacheStatus, isUpstreamTrouble, type Log } from "./types";
 
 /** Manifests larger than this are refused (the distribution spec's recommended limit). */
@@ -200,7 +200,10 @@ export class ManifestMirror implements ManifestResolver {
       throw await request.client.errorFor(response, request.name, "manifest");
     let body: Uint8Array;
     try {
-      body = await readLimited(response.body, MAX_MANIFEST_BYTES);
+      body = await readLimited(
+        idleTimeout(response.body, request.client.upstream.timeout * 1000),
+        MAX_MANIFEST_BYTES,
+      );
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         throw new RegistryError(

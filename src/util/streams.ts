@@ -111,3 +111,37 @@ export function withLength(body: ReadableStream<Uint8Array>, length: number): Re
   body.pipeTo(writable).catch(() => {});
   return readable;
 }
+
+export class StalledError extends Error {
+  override name = "StalledError";
+}
+
+/**
+ * Errors the stream when no chunk arrives for `ms` (and cancels the source): an upstream that stops
+ * sending mid-body must not hold a fill, or the clients waiting on it, forever.
+ */
+export function idleTimeout(source: ReadableStream<Uint8Array>, ms: number): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const stalled = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new StalledError(`no data for ${ms} ms`)), ms);
+        });
+        try {
+          const { done, value } = await Promise.race([reader.read(), stalled]);
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } catch (error) {
+          reader.cancel(error).catch(() => {});
+          controller.error(error);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { BodyTooLargeError, lockstepTee, readLimited } from "../../src/util/streams";
+import {
+  BodyTooLargeError,
+  idleTimeout,
+  lockstepTee,
+  readLimited,
+  StalledError,
+} from "../../src/util/streams";
 
 const bytes = (...values: number[]) => new Uint8Array(values);
 
@@ -214,5 +220,29 @@ describe("lockstepTee", () => {
     expect(readA).toBe(50);
     expect(readB).toBe(50);
     expect(maxLead).toBeLessThanOrEqual(2);
+  });
+});
+
+describe("idleTimeout: a source that stops sending is given up", () => {
+  it("passes chunks through and closes with the source", async () => {
+    const source = new Response(new Uint8Array([1, 2, 3])).body as ReadableStream<Uint8Array>;
+    const bytes = new Uint8Array(await new Response(idleTimeout(source, 1000)).arrayBuffer());
+    expect([...bytes]).toEqual([1, 2, 3]);
+  });
+
+  it("errors, and cancels the source, when no chunk arrives in time", async () => {
+    let cancelled = false;
+    const source = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new Uint8Array([1]));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const reader = idleTimeout(source, 50).getReader();
+    expect((await reader.read()).value).toEqual(new Uint8Array([1]));
+    await expect(reader.read()).rejects.toThrow(StalledError);
+    expect(cancelled).toBe(true);
   });
 });

@@ -1,0 +1,184 @@
+import { describe, expect, it } from "vitest";
+import { type LandingPageInput, renderLandingPage } from "../../src/http/landing";
+
+const HOST = "mirror.example.workers.dev";
+
+const input = (over: Partial<LandingPageInput> = {}): LandingPageInput => ({
+  origin: `https://${HOST}`,
+  host: HOST,
+  upstreams: [
+    {
+      prefix: "dockerhub",
+      url: "https://registry-1.docker.io",
+      hosts: ["docker.io", "registry-1.docker.io", "index.docker.io"],
+      library: true,
+      tagTtl: 300,
+    },
+    { prefix: "quay", url: "https://quay.io", hosts: ["quay.io"], library: false, tagTtl: 3600 },
+    { prefix: "ghcr", url: "https://ghcr.io", hosts: ["ghcr.io"], library: false, tagTtl: 0 },
+  ],
+  defaultUpstream: "dockerhub",
+  authRequired: false,
+  ...over,
+});
+
+/** The text of each snippet of a kind (`data-kind`), HTML entities decoded as a browser would. */
+function snippets(html: string, kind: string): string[] {
+  const re = new RegExp(
+    `<figure class="snippet" data-kind="${kind}">[\\s\\S]*?<code>([\\s\\S]*?)</code>`,
+    "g",
+  );
+  return [...html.matchAll(re)].map((m) => decode(m[1] ?? ""));
+}
+
+function decode(s: string): string {
+  return s
+    .replaceAll("&lt;", "<")
+    .replaceAll("&gt;", ">")
+    .replaceAll("&quot;", '"')
+    .replaceAll("&#39;", "'")
+    .replaceAll("&amp;", "&");
+}
+
+describe("landing page", () => {
+  it("is a whole HTML document naming the mirror", () => {
+    const html = renderLandingPage(input());
+    expect(html.startsWith("<!doctype html><html")).toBe(true);
+    expect(html).toContain(`<title>Registry mirror · ${HOST}</title>`);
+    expect(html).toContain("</html>");
+  });
+
+  it("lists every upstream with its URL, hosts and tag TTL", () => {
+    const html = renderLandingPage(input());
+    for (const u of input().upstreams) {
+      const row = html.match(new RegExp(`<tr data-prefix="${u.prefix}">([\\s\\S]*?)</tr>`))?.[1] ?? "";
+      expect(row, u.prefix).toContain(u.url);
+      for (const h of u.hosts) expect(row).toContain(h);
+    }
+    expect(html).toMatch(/data-prefix="dockerhub">[\s\S]*?default[\s\S]*?5 min/);
+    expect(html).toMatch(/data-prefix="quay">[\s\S]*?1 h/);
+    expect(html).toMatch(/data-prefix="ghcr">[\s\S]*?always revalidate/);
+  });
+
+  it("fills this mirror's host into every kind of snippet", () => {
+    const html = renderLandingPage(input());
+    const docker = snippets(html, "docker");
+    expect(docker).toHaveLength(1);
+    expect(JSON.parse(docker[0] ?? "")).toEqual({ "registry-mirrors": [`https://${HOST}`] });
+    expect(html).toContain(`https://${HOST}/dockerhub`); // the Docker ≥ 25 path form
+    expect(snippets(html, "docker-pull")[0]).toContain(`docker pull ${HOST}/`);
+
+    const containerd = snippets(html, "containerd");
+    expect(containerd).toHaveLength(3);
+    expect(containerd[1]).toBe(
+      `server = "https://quay.io"\n\n[host."https://${HOST}/quay"]\n  capabilities = ["pull", "resolve"]`,
+    );
+    const override = snippets(html, "containerd-override");
+    expect(override).toHaveLength(3);
+    expect(override[0]).toContain(`[host."https://${HOST}/v2/dockerhub"]`);
+    expect(override[0]).toContain("override_path = true");
+    const captions = html.replace(/<wbr\s*\/?>/g, ""); // file names may break after each slash
+    expect(captions).toContain("/etc/containerd/certs.d/docker.io/hosts.toml");
+    expect(captions).toContain("/etc/containerd/certs.d/quay.io/hosts.toml");
+
+    const podman = snippets(html, "podman")[0] ?? "";
+    expect(podman).toContain(`[[registry]]\nprefix = "quay.io"\nlocation = "quay.io"`);
+    expect(podman).toContain(`[[registry.mirror]]\nlocation = "${HOST}/quay"`);
+    expect(podman).not.toContain("insecure");
+
+    const k3s = snippets(html, "k3s")[0] ?? "";
+    expect(k3s).toContain(`mirrors:\n  "docker.io":\n    endpoint:\n      - "https://${HOST}"`);
+    expect(k3s).toContain(`"ghcr.io":`);
+    expect(k3s).not.toContain("configs:");
+
+    const buildkit = snippets(html, "buildkit")[0] ?? "";
+    expect(buildkit).toContain(`[registry."docker.io"]\n  mirrors = ["${HOST}/dockerhub"]`);
+
+    const github = snippets(html, "github")[0] ?? "";
+    expect(github).toContain("docker/setup-buildx-action");
+    expect(github).toContain("buildkitd-config-inline: |");
+    expect(github).toContain(`      [registry."quay.io"]\n        mirrors = ["${HOST}/quay"]`);
+    expect(github).toContain(`{"registry-mirrors": ["https://${HOST}"]}`);
+    expect(github).toContain("/etc/docker/daemon.json");
+  });
+
+  it("tells clients of a plain-HTTP mirror (wrangler dev) that it is insecure", () => {
+    const html = renderLandingPage(input({ origin: "http://127.0.0.1:8787", host: "127.0.0.1:8787" }));
+    expect(JSON.parse(snippets(html, "docker")[0] ?? "")).toEqual({
+      "registry-mirrors": ["http://127.0.0.1:8787"],
+      "insecure-registries": ["127.0.0.1:8787"],
+    });
+    expect(snippets(html, "podman")[0]).toContain('location = "127.0.0.1:8787/quay"\ninsecure = true');
+    expect(snippets(html, "buildkit")[0]).toContain('[registry."127.0.0.1:8787"]\n  http = true');
+    expect(snippets(html, "containerd")[0]).toContain('[host."http://127.0.0.1:8787/dockerhub"]');
+  });
+
+  it("uses Docker's path form when there is no default upstream", () => {
+    const html = renderLandingPage(input({ defaultUpstream: null }));
+    expect(JSON.parse(snippets(html, "docker")[0] ?? "")).toEqual({
+      "registry-mirrors": [`https://${HOST}/dockerhub`],
+    });
+    expect(html).toContain("no default upstream");
+  });
+
+  it("shows the login commands only when authentication is required", () => {
+    const open = renderLandingPage(input());
+    expect(open).not.toMatch(/data-kind="[a-z]+-login"/);
+    for (const command of [
+      "docker login",
+      "podman login",
+      "skopeo inspect",
+      "--creds",
+      "ctr images pull",
+      "--user",
+    ]) {
+      expect(open, command).not.toContain(command);
+    }
+    expect(open).toContain("anonymous pulls");
+
+    const html = renderLandingPage(input({ authRequired: true }));
+    expect(html).toContain("login required");
+    expect(snippets(html, "docker-login")).toEqual([`docker login ${HOST}`]);
+    expect(snippets(html, "buildkit-login")).toEqual([`docker login ${HOST}`]);
+    const podman = snippets(html, "podman-login")[0] ?? "";
+    expect(podman).toContain(`podman login ${HOST}`);
+    expect(podman).toContain(
+      `skopeo inspect --creds "$MIRROR_USER:$MIRROR_PASSWORD" docker://${HOST}/dockerhub/library/alpine:latest`,
+    );
+    expect(snippets(html, "containerd-login")[0]).toMatch(
+      /^ctr images pull .*--user "\$MIRROR_USER:\$MIRROR_PASSWORD"/,
+    );
+    expect(snippets(html, "k3s")[0]).toContain(`configs:\n  "${HOST}":\n    auth:`);
+    const github = snippets(html, "github")[0] ?? "";
+    expect(github).toContain(`uses: docker/login-action@v3\n  with:\n    registry: ${HOST}`);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression
+    expect(github).toContain("${{ secrets.MIRROR_PASSWORD }}");
+    expect(html).toContain("~/.docker/config.json");
+    expect(html).toContain("auth.json");
+  });
+
+  it("escapes hostile values everywhere", () => {
+    const evil = `<script>alert(1)</script>`;
+    const html = renderLandingPage({
+      origin: `https://x${evil}`,
+      host: `x"><img src=x onerror=alert(2)>`,
+      upstreams: [
+        {
+          prefix: `p${evil}`,
+          url: `https://u.example/"><script>alert(3)</script>`,
+          hosts: [`h${evil}`],
+          library: false,
+          tagTtl: 60,
+        },
+      ],
+      defaultUpstream: `d${evil}`,
+      authRequired: true,
+    });
+    expect(html).not.toContain("<script>alert");
+    expect(html).not.toContain("<img");
+    expect(html).not.toMatch(/"><img|" onerror=/);
+    expect(html).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
+    // The only script elements are the page's own one.
+    expect(html.match(/<script\b/g)).toHaveLength(1);
+  });
+});

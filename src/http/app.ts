@@ -12,6 +12,7 @@ import { checkAccess } from "./access";
 import { registerAdmin } from "./admin";
 import { authenticate } from "./auth";
 import type { AppEnv, AuditEntry } from "./context";
+import { renderLandingPage } from "./landing";
 import { resolveRepository } from "./resolve";
 import {
   API_VERSION_HEADER,
@@ -100,6 +101,21 @@ export function createApp(): Hono<AppEnv> {
   app.post("/token", (c) => tokenEndpoint(c.req.raw, c.var.services.config));
 
   registerAdmin(app);
+
+  // The landing page: what this mirror is, and how to point clients at it.
+  app.get("/", (c) => {
+    const { config } = c.var.services;
+    const url = new URL(c.req.url);
+    return c.html(
+      renderLandingPage({
+        origin: url.origin,
+        host: url.host,
+        upstreams: [...config.upstreams.values()],
+        defaultUpstream: config.defaultUpstream?.prefix ?? null,
+        authRequired: config.users !== null,
+      }),
+    );
+  });
 
   // The registry API is authenticated (when MIRROR_USERS is set) and rate-limited.
   app.use("*", async function authenticated(c, next) {

@@ -38,7 +38,9 @@ export class StatsRecorder {
     if (facts.cache === "HIT" || facts.cache === "STALE" || facts.cache === "REVALIDATED")
       this.add("bytes.cache", facts.bytes);
     else if (facts.cache === "MISS") this.add("bytes.upstream", facts.bytes);
-    if (facts.pulled) this.repositories[facts.pulled] = (this.repositories[facts.pulled] ?? 0) + 1;
+    // Only pulls that worked: the repositories table is also the catalog.
+    if (facts.pulled && facts.status < 400)
+      this.repositories[facts.pulled] = (this.repositories[facts.pulled] ?? 0) + 1;
   }
 
   upstream(prefix: string, event: UpstreamEvent): void {

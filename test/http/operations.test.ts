@@ -119,10 +119,14 @@ describe("stats", () => {
 });
 
 describe("catalog and cached images", () => {
-  it("lists the repositories the mirror holds, paginated", async () => {
+  it("lists the repositories the mirror holds, paginated, and not the ones that failed", async () => {
     await pull(repo, "1.0", image);
+    await (
+      await request(`/v2/quay/${repo}-missing/manifests/1.0`, { headers: { Accept: ACCEPT_ALL } })
+    ).arrayBuffer();
     const all = (await (await request("/v2/_catalog?n=1000")).json()) as { repositories: string[] };
     expect(all.repositories).toContain(`quay/${repo}`);
+    expect(all.repositories).not.toContain(`quay/${repo}-missing`);
     const first = await request("/v2/_catalog?n=1");
     expect(first.headers.get("Link")).toMatch(/^<\/v2\/_catalog\?n=1&last=[^>]+>; rel="next"$/);
   });

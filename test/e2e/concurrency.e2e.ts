@@ -1,16 +1,20 @@
 // Concurrent misses: many clients asking for the same cold blob or tag at once must not turn into
 // as many upstream downloads, and every client must still get the exact bytes.
 import { createHash } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { join } from "node:path";
 import { beforeEach, describe, expect, it } from "vitest";
 import { admin, bed } from "./harness/context.ts";
-import { describeResponse, fetchBlob } from "./harness/mirror-client.ts";
+import { blobsOf, expectSingleCopy } from "./harness/expect-image.ts";
+import { describeResponse, fetchBlob, pullThroughMirror } from "./harness/mirror-client.ts";
 import { ACCEPT_ALL } from "./harness/push.ts";
+import { makeContainersEnv } from "./harness/skopeo-env.ts";
 
 const b = bed();
 const { concurrent } = b.images;
 const manifest = concurrent.manifests[0];
 if (!manifest) throw new Error("concurrent image has no manifest");
-const CLIENTS = 6;
+const CLIENTS = 20;
 
 beforeEach(async () => {
   await admin().reset();
@@ -54,5 +58,33 @@ describe(`${CLIENTS} clients at once, nothing cached yet`, () => {
       gets.map((g) => `${g.method} ${g.url} → ${g.status}${g.range ? ` (${g.range})` : ""}`),
       "upstream blob GETs",
     ).toHaveLength(1);
+  });
+});
+
+describe(`${CLIENTS} skopeo pulls at once of one cold multi-layer image`, () => {
+  const { crowd } = b.images;
+
+  it("every pull is complete and right; each blob and the tag's manifest are fetched upstream once", async () => {
+    const root = mkdtempSync(join(b.workDir, "crowd-"));
+    const envs = Array.from({ length: CLIENTS }, (_, i) => makeContainersEnv(join(root, `c${i}`)));
+    const t0 = Date.now();
+    const pulled = await Promise.all(envs.map((env) => pullThroughMirror(env, `anon/${crowd.repo}:v1`)));
+    console.log(`[e2e] ${CLIENTS} concurrent cold skopeo pulls of ${crowd.repo}: ${Date.now() - t0} ms`);
+    for (const p of pulled) expectSingleCopy(p, crowd);
+    const reqs = await admin().requests("anon");
+    const show = reqs.map((r) => `${r.method} ${r.url} → ${r.status}`).join("\n");
+    const perDigest: Record<string, number> = {};
+    for (const r of reqs.filter((x) => x.kind === "blob-get")) {
+      const d = r.url.split("/blobs/")[1] ?? r.url;
+      perDigest[d] = (perDigest[d] ?? 0) + 1;
+    }
+    expect(perDigest, `upstream blob GETs per digest:\n${show}`).toEqual(
+      Object.fromEntries(blobsOf(...crowd.manifests).map((d) => [d, 1])),
+    );
+    const manifestGets = reqs.filter((r) => r.kind === "manifest-get");
+    expect(
+      manifestGets.map((r) => r.url),
+      `upstream manifest GETs:\n${show}`,
+    ).toEqual([`/v2/${crowd.repo}/manifests/v1`]);
   });
 });

@@ -22,7 +22,7 @@ import { ISSUER, makeSigningKey, startTokenServer, type TokenServer } from "./to
 export const USER = { username: "alice", password: "wonderland-7" };
 
 /** Prefix → which proxy (and so which face) it reaches. Count names are the proxy names. */
-export const PREFIXES = ["hub", "quay", "anon", "basic", "token", "token-anon", "fresh"] as const;
+export const PREFIXES = ["hub", "quay", "anon", "basic", "token", "token-anon", "fresh", "ttl"] as const;
 export type Prefix = (typeof PREFIXES)[number];
 
 /** Serializable description handed to the test files (vitest `provide`/`inject`). */
@@ -141,6 +141,7 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       token: await proxy("token", tokenFace),
       "token-anon": await proxy("token-anon", tokenFace),
       fresh: await proxy("fresh", anonFace),
+      ttl: await proxy("ttl", anonFace),
     };
     const configs: Record<Prefix, UpstreamConfig> = {
       hub: {
@@ -156,6 +157,8 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       "token-anon": { url: proxies["token-anon"].url, hosts: ["token-anon.e2e"], tagTtl: 3600 },
       // Always revalidates, and gives up on a silent upstream after 3 s (fault-injection tests).
       fresh: { url: proxies.fresh.url, hosts: ["fresh.e2e"], tagTtl: 0, timeout: 3 },
+      // Fresh for 2 s, then revalidated (tests wait the TTL out).
+      ttl: { url: proxies.ttl.url, hosts: ["ttl.e2e"], tagTtl: 2 },
     };
     const withCreds: Prefix[] = ["hub", "basic", "token"];
     // The mirror refuses upstream credentials that no client authentication protects unless told that

@@ -95,6 +95,26 @@ export const CATALOG = {
   poison: { repo: "team/poison", tag: "v1", format: "oci", platforms: ["amd64"], layerSizes: [3 * MiB] },
   /** Anonymous face behind a prefix with tagTtl 0. */
   fresh: { repo: "team/fresh", tag: "v1", format: "oci", platforms: ["amd64"], layerSizes: [100 * KiB] },
+  /** Anonymous face behind the tagTtl-2 prefix: revalidation, and a tag that moves (resilience.e2e.ts). */
+  moving: {
+    repo: "team/moving",
+    tag: "v1",
+    format: "oci",
+    platforms: [...both],
+    layerSizes: [96 * KiB, 3 * KiB],
+  },
+  /** Anonymous face: 20 concurrent cold skopeo pulls of one multi-layer image (concurrency.e2e.ts). */
+  crowd: {
+    repo: "team/crowd",
+    tag: "v1",
+    format: "oci",
+    platforms: ["amd64"],
+    layerSizes: [6 * MiB, 3 * MiB, 1 * MiB, 64 * KiB],
+  },
+  /** Anonymous face: a big layer whose first client hangs up early (resilience.e2e.ts). */
+  abandon: { repo: "team/abandon", tag: "v1", format: "oci", platforms: ["amd64"], layerSizes: [40 * MiB] },
+  /** Anonymous face: the cached blob of the bad-input corpus (bad-input.e2e.ts). */
+  badinput: { repo: "team/badinput", tag: "v1", format: "oci", platforms: ["amd64"], layerSizes: [64 * KiB] },
   /** htpasswd (Basic) face. */
   basic: {
     repo: "team/basic",

@@ -9,7 +9,7 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { Transform } from "node:stream";
-import { classify, type Kind, type RequestCounter } from "./counting.ts";
+import { authorizationFields, classify, type Kind, type RequestCounter } from "./counting.ts";
 import { corrupting, type Fault, type FaultTable } from "./faults.ts";
 import { HOST, listenLoopback } from "./net.ts";
 
@@ -98,6 +98,7 @@ export async function startCountingProxy(opts: ProxyOptions): Promise<RunningPro
         url: path,
         status: res.statusCode,
         authorization: req.headers.authorization?.split(" ")[0] ?? null,
+        ...authorizationFields(req.headers.authorization),
         range: req.headers.range ?? null,
       });
     });

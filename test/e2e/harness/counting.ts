@@ -1,5 +1,6 @@
 // Request accounting for every upstream the mirror can reach. Tests read these counts to prove what
 // the mirror did NOT do (ask the upstream again, send credentials to a CDN, ...).
+import { createHash } from "node:crypto";
 
 export const KINDS = [
   "token",
@@ -24,7 +25,41 @@ export interface LoggedRequest {
   /** Whether the request carried an Authorization header, and which scheme. */
   authorization: string | null;
   range: string | null;
+  /**
+   * Who the Authorization header speaks for, without its secret: `Basic <user>`, or `Bearer iss=<issuer>
+   * sub=<subject>` read (unverified) from a JWT; null without the header.
+   */
+  authorizationWho?: string | null;
+  /** sha256 (hex) of the whole Authorization value, to compare with a known credential without logging it. */
+  authorizationSha256?: string | null;
   at: number;
+}
+
+/** The `authorizationWho` / `authorizationSha256` fields of a LoggedRequest for an Authorization header. */
+export function authorizationFields(
+  header: string | undefined,
+): Pick<LoggedRequest, "authorizationWho" | "authorizationSha256"> {
+  if (!header) return { authorizationWho: null, authorizationSha256: null };
+  const [scheme = "", value = ""] = header.split(" ", 2);
+  let who = scheme;
+  try {
+    if (scheme.toLowerCase() === "basic") {
+      const raw = Buffer.from(value, "base64").toString("utf8");
+      who = `Basic ${raw.slice(0, Math.max(0, raw.indexOf(":")))}`;
+    } else if (scheme.toLowerCase() === "bearer") {
+      const payload = JSON.parse(Buffer.from(value.split(".")[1] ?? "", "base64url").toString("utf8")) as {
+        iss?: unknown;
+        sub?: unknown;
+      };
+      who = `Bearer iss=${String(payload.iss)} sub=${String(payload.sub)}`;
+    }
+  } catch {
+    // Not a JWT: the scheme alone.
+  }
+  return {
+    authorizationWho: who,
+    authorizationSha256: createHash("sha256").update(header).digest("hex"),
+  };
 }
 
 export function emptyCounts(): Counts {

@@ -5,7 +5,7 @@
 // The CDN refuses (403) any request with an Authorization header, and counts what it saw.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
-import type { RequestCounter } from "./counting.ts";
+import { authorizationFields, type RequestCounter } from "./counting.ts";
 import { forwardHeaders, type Intercept, pipeTo } from "./counting-proxy.ts";
 import { listenLoopback } from "./net.ts";
 
@@ -38,6 +38,7 @@ export async function startCdn(counter: RequestCounter, anonymousFace: string): 
         url: req.url ?? "",
         status: res.statusCode,
         authorization: req.headers.authorization?.split(" ")[0] ?? null,
+        ...authorizationFields(req.headers.authorization),
         range: req.headers.range ?? null,
       }),
     );

@@ -17,6 +17,10 @@ export interface UpstreamConfig {
   timeout?: number;
   /** Anyone may pull through this upstream's credentials (no client authentication in front). */
   shareCredentials?: boolean;
+  /** Repository patterns (upstream names) that may be pulled; all when absent. */
+  allow?: string[];
+  /** Repository patterns that may never be pulled. */
+  deny?: string[];
 }
 
 export interface MirrorOptions {
@@ -27,6 +31,11 @@ export interface MirrorOptions {
   /** Further `--var NAME:value` settings (e.g. MULTIPART_THRESHOLD). */
   vars?: Record<string, string>;
   logFile: string;
+  /**
+   * Statuses of `GET /v2/` that mean the Worker is up (default 200). A mirror with MIRROR_USERS answers
+   * 401 there.
+   */
+  readyStatuses?: number[];
 }
 
 export interface Mirror {
@@ -101,7 +110,7 @@ export async function startMirror(opts: MirrorOptions): Promise<Mirror> {
         if (!proc.output().includes("Ready on")) return undefined;
         const res = await fetchT(`${url}/v2/`, {}, 5000);
         await res.arrayBuffer();
-        return res.status === 200 ? true : undefined;
+        return (opts.readyStatuses ?? [200]).includes(res.status) ? true : undefined;
       },
       90_000,
       250,

@@ -6,7 +6,7 @@ import { randomUUID, sign, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { join } from "node:path";
-import type { RequestCounter } from "./counting.ts";
+import { authorizationFields, type RequestCounter } from "./counting.ts";
 import { HOST, listenLoopback } from "./net.ts";
 import { runOk } from "./processes.ts";
 
@@ -191,6 +191,7 @@ export async function startTokenServer(opts: TokenServerOptions): Promise<TokenS
           url: req.url ?? "",
           status,
           authorization: req.headers.authorization?.split(" ")[0] ?? null,
+          ...authorizationFields(req.headers.authorization),
           range: null,
         }),
       )

@@ -133,4 +133,22 @@ describe("a client that hangs up early does not cancel the fill", () => {
     const reqs = await admin().requests();
     expect(reqs, `zero upstream requests for the cached blob:\n${show(reqs)}`).toEqual([]);
   });
+
+  it("one client hangs up while another still reads: the other gets every byte, from one upstream download", async () => {
+    const second = abandon.manifests[0]?.layers[1];
+    if (!second) throw new Error("abandon image has no second layer");
+    const p2 = `/v2/anon/${abandon.repo}/blobs/${second.digest}`;
+    await admin().reset();
+    const [cut, full] = await Promise.all([getAndHangUp(b.mirrorHost, p2, 1), fetchBlob(p2)]);
+    expect(cut.status).toBe(200);
+    expect(full.status, describeResponse(`GET ${p2}`, full)).toBe(200);
+    expect(full.digest, "the reader that stayed got the whole blob").toBe(second.digest);
+    const gets = (await admin().requests("anon")).filter((r) => r.kind === "blob-get");
+    expect(gets, show(gets)).toHaveLength(1);
+    await admin().reset();
+    const again = await fetchBlob(p2);
+    expect(again.digest).toBe(second.digest);
+    expect(again.headers.get("x-mirror-cache")).toBe("HIT");
+    expect(await admin().requests()).toEqual([]);
+  });
 });

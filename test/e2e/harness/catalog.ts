@@ -111,8 +111,14 @@ export const CATALOG = {
     platforms: ["amd64"],
     layerSizes: [6 * MiB, 3 * MiB, 1 * MiB, 64 * KiB],
   },
-  /** Anonymous face: a big layer whose first client hangs up early (resilience.e2e.ts). */
-  abandon: { repo: "team/abandon", tag: "v1", format: "oci", platforms: ["amd64"], layerSizes: [40 * MiB] },
+  /** Anonymous face: big layers whose clients hang up early (resilience.e2e.ts). */
+  abandon: {
+    repo: "team/abandon",
+    tag: "v1",
+    format: "oci",
+    platforms: ["amd64"],
+    layerSizes: [40 * MiB, 24 * MiB],
+  },
   /** Anonymous face: the cached blob of the bad-input corpus (bad-input.e2e.ts). */
   badinput: { repo: "team/badinput", tag: "v1", format: "oci", platforms: ["amd64"], layerSizes: [64 * KiB] },
   /** htpasswd (Basic) face. */

@@ -46,6 +46,18 @@ export function createApp(): Hono<AppEnv> {
     } finally {
       const entry = c.get("audit");
       const services = c.get("services");
+      if (!entry && services && isRegistryPath(c.req.path)) {
+        // Refused before a repository was resolved (no or bad credentials, bad input): still audited.
+        services.log({
+          event: "pull",
+          user: c.get("identity")?.user?.name ?? "anonymous",
+          ip: clientIp(c),
+          method: c.req.method.slice(0, 16),
+          path: c.req.path.slice(0, 300),
+          status: c.res.status,
+          ms: Date.now() - started,
+        });
+      }
       if (entry && services) {
         const bytes = Number(c.res.headers.get("Content-Length") ?? "") || 0;
         services.stats.request({

@@ -221,6 +221,13 @@ describe("rate limiting", () => {
 });
 
 describe("audit log", () => {
+  it("also writes a line for a request refused before it named a repository", async () => {
+    await request("/v2/", { headers: { Authorization: basic("ci", "wrong") } });
+    const pulls = logs.filter((line) => line.includes('"event":"pull"')).map((line) => JSON.parse(line));
+    expect(pulls).toHaveLength(1);
+    expect(pulls[0]).toMatchObject({ user: "anonymous", path: "/v2/", status: 401, method: "GET" });
+  });
+
   it("writes one JSON line per pull with user, upstream, repository, reference, digest and cache status", async () => {
     await request(`/v2/quay/org/app/manifests/${tag}`, {
       headers: { Authorization: basic("ci", USERS.ci), Accept: ACCEPT_ALL },

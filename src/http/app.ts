@@ -12,7 +12,7 @@ import { checkAccess } from "./access";
 import { registerAdmin } from "./admin";
 import { authenticate } from "./auth";
 import type { AppEnv, AuditEntry } from "./context";
-import { renderLandingPage } from "./landing";
+import { renderLandingPage } from "./landing/page";
 import { resolveRepository } from "./resolve";
 import {
   API_VERSION_HEADER,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type LandingPageInput, renderLandingPage } from "../../src/http/landing";
+import { type LandingPageInput, renderLandingPage } from "../../src/http/landing/page";
 
 const HOST = "mirror.example.workers.dev";
 

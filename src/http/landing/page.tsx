@@ -1,0 +1,176 @@
+import { raw } from "hono/html";
+import { CSS, SCRIPT } from "./assets";
+import { type Ctx, ttl } from "./context";
+import { Setup } from "./setup";
+
+/** What the landing page at `/` shows: this mirror's own address and its configured upstreams. */
+export interface LandingPageInput {
+  /** e.g. "https://mirror.example.workers.dev" or "http://127.0.0.1:8787" — taken from the request URL */
+  origin: string;
+  /** host[:port] of the mirror, e.g. "mirror.example.workers.dev" */
+  host: string;
+  upstreams: ReadonlyArray<{
+    prefix: string;
+    url: string;
+    hosts: readonly string[];
+    library: boolean;
+    tagTtl: number;
+  }>;
+  defaultUpstream: string | null;
+  /** true when MIRROR_USERS is set: show the login step in snippets */
+  authRequired: boolean;
+}
+
+/**
+ * The landing page: what this mirror is, its upstreams, copy-paste client set-up with this mirror's
+ * host filled in, and the admin stats. All values pass through JSX, which escapes them; the only raw
+ * HTML is the fixed CSS and script below.
+ */
+export function renderLandingPage(input: LandingPageInput): string {
+  return `<!doctype html>${(<Page {...input} />).toString()}`;
+}
+
+function Page(input: LandingPageInput) {
+  const origin = input.origin.replace(/\/+$/, "");
+  const ctx: Ctx = { ...input, origin, insecure: origin.startsWith("http:") };
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="robots" content="noindex" />
+        <link rel="icon" href="data:," />
+        <title>{`Registry mirror · ${input.host}`}</title>
+        <style>{raw(CSS)}</style>
+      </head>
+      <body>
+        <header>
+          <div class="wrap">
+            <p class="kicker">Pull-through container-registry mirror</p>
+            <h1>{input.host}</h1>
+            <p class="lead">
+              Point Docker, containerd, podman, k3s or BuildKit here instead of pulling from Docker Hub, Quay
+              or GHCR directly. Layers are cached at the edge and served to every runner after the first pull;
+              the mirror is pull-only.
+            </p>
+            <p class="facts">
+              <span class="pill">
+                {input.upstreams.length === 1 ? "1 upstream" : `${input.upstreams.length} upstreams`}
+              </span>
+              <span class="pill">
+                {input.defaultUpstream ? (
+                  <>
+                    default: <code>{input.defaultUpstream}</code>
+                  </>
+                ) : (
+                  "no default upstream"
+                )}
+              </span>
+              <span class={input.authRequired ? "pill warn" : "pill"}>
+                {input.authRequired ? "login required" : "anonymous pulls"}
+              </span>
+            </p>
+          </div>
+        </header>
+        <main class="wrap">
+          <Upstreams ctx={ctx} />
+          <Setup ctx={ctx} />
+          <Admin />
+        </main>
+        <footer class="wrap">
+          <p>
+            Registry API at <code>{`${origin}/v2/`}</code> · OCI distribution, pull only
+          </p>
+        </footer>
+        <script>{raw(SCRIPT)}</script>
+      </body>
+    </html>
+  );
+}
+
+function Upstreams({ ctx }: { ctx: Ctx }) {
+  return (
+    <section id="upstreams">
+      <h2>Upstreams</h2>
+      <p class="note">
+        A path prefix picks the upstream (<code>{`${ctx.host}/<prefix>/…`}</code>); containerd's{" "}
+        <code>?ns=&lt;host&gt;</code> picks it through the registry hosts.
+        {ctx.defaultUpstream ? (
+          <>
+            {" "}
+            Names without a prefix go to <code>{ctx.defaultUpstream}</code>.
+          </>
+        ) : (
+          " Names without a prefix are refused: there is no default upstream."
+        )}
+      </p>
+      <div class="table">
+        <table>
+          <thead>
+            <tr>
+              <th>Prefix</th>
+              <th>Upstream</th>
+              <th>Registry hosts (ns)</th>
+              <th class="num">Tag TTL</th>
+            </tr>
+          </thead>
+          <tbody>
+            {ctx.upstreams.map((u) => (
+              <tr data-prefix={u.prefix}>
+                <td>
+                  <code class="prefix">{u.prefix}</code>
+                  {u.prefix === ctx.defaultUpstream ? <span class="tag">default</span> : null}
+                  {u.library ? (
+                    <span class="tag muted" title="one-component names get library/">
+                      library/
+                    </span>
+                  ) : null}
+                </td>
+                <td>
+                  <code class="url">{u.url}</code>
+                </td>
+                <td>
+                  {u.hosts.length === 0 ? (
+                    <span class="muted">—</span>
+                  ) : (
+                    u.hosts.map((h, i) => (
+                      <>
+                        {i > 0 ? " " : null}
+                        <code class="host">{h}</code>
+                      </>
+                    ))
+                  )}
+                </td>
+                <td class="num">{ttl(u.tagTtl)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+function Admin() {
+  return (
+    <section id="admin">
+      <h2>Admin</h2>
+      <p class="note">
+        Stats need the mirror's <code>ADMIN_TOKEN</code>. The token stays in this browser tab (session
+        storage) and is sent only to this mirror.
+      </p>
+      <form id="admin-form" class="admin-form" autocomplete="off">
+        <label for="admin-token">Admin token</label>
+        <input id="admin-token" name="token" type="password" placeholder="ADMIN_TOKEN" spellcheck={false} />
+        <button type="submit" id="load-stats">
+          Load stats
+        </button>
+        <button type="button" id="forget-token" class="secondary">
+          Forget
+        </button>
+      </form>
+      <p id="stats-message" class="message" role="status" aria-live="polite" />
+      <div id="stats" hidden />
+    </section>
+  );
+}

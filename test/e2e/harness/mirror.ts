@@ -36,6 +36,8 @@ export interface MirrorOptions {
    * 401 there.
    */
   readyStatuses?: number[];
+  /** Further `wrangler dev` flags (e.g. `--test-scheduled`, which serves `GET /__scheduled?cron=…`). */
+  extraArgs?: string[];
 }
 
 export interface Mirror {
@@ -70,6 +72,7 @@ export function wranglerArgs(opts: MirrorOptions, port: number, persistDir: stri
     args.push("--var", `${credentialVar(prefix, "USERNAME")}:${c.username}`);
     args.push("--var", `${credentialVar(prefix, "PASSWORD")}:${c.password}`);
   }
+  args.push(...(opts.extraArgs ?? []));
   return args;
 }
 
@@ -131,4 +134,23 @@ export async function startMirror(opts: MirrorOptions): Promise<Mirror> {
       forget();
     },
   };
+}
+
+/**
+ * The Worker's structured log lines (`{"time":…,"event":…}`, one JSON object a line) in wrangler's
+ * output, optionally only those of one event. Lines that do not parse are skipped.
+ */
+export function logEvents(output: string, event?: string): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const line of output.split(/\r?\n/)) {
+    const start = line.indexOf('{"time":');
+    if (start < 0) continue;
+    try {
+      const entry = JSON.parse(line.slice(start)) as Record<string, unknown>;
+      if (event === undefined || entry.event === event) out.push(entry);
+    } catch {
+      // Cut by the output limit, or not one of the Worker's lines.
+    }
+  }
+  return out;
 }

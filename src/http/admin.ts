@@ -56,7 +56,9 @@ export function registerAdmin(app: Hono<AppEnv>): void {
         );
       throw error;
     }
-    return c.json(await warmImage(services, target));
+    const report = await warmImage(services, target);
+    await services.stats.flush();
+    return c.json(report);
   });
 
   app.get("/_/images", async (c) => {

@@ -291,7 +291,8 @@ async function catalog(c: Context<AppEnv>): Promise<Response> {
   }
   const stub = statsStub(c.env.STATS);
   if (!stub) throw new RegistryError(404, "UNSUPPORTED", "the catalog is off: no STATS binding");
-  const { config } = c.var.services;
+  const { config, stats } = c.var.services;
+  await stats.flush(); // what this isolate counted is part of the answer
   const page = await stub.catalog(Number(n), last);
   const visible = page.repositories.filter((repository) => {
     const slash = repository.indexOf("/");

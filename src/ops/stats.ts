@@ -43,6 +43,12 @@ export class StatsRecorder {
       this.repositories[facts.pulled] = (this.repositories[facts.pulled] ?? 0) + 1;
   }
 
+  /** A repository now in the cache without a client pull (warm-up): listed in the catalog, no pull counted. */
+  holds(repository: string): void {
+    this.repositories[repository] = this.repositories[repository] ?? 0;
+    this.empty = false;
+  }
+
   upstream(prefix: string, event: UpstreamEvent): void {
     this.add(`upstream.${prefix}.${event.kind}`);
     if (event.status === 429) this.add(`upstream.${prefix}.429`);

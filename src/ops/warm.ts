@@ -62,6 +62,7 @@ export async function warmImage(services: Services, target: WarmImage): Promise<
     blobs: blobs.length,
     fetched,
   };
+  services.stats.holds(`${target.prefix}/${name}`);
   services.log({ event: "warm", ...report });
   return report;
 }

@@ -177,6 +177,8 @@ describe("warming", () => {
       fetched: 4,
     });
     for (const digest of image.layerDigests) expect(await storedBlob(digest)).not.toBeNull();
+    const catalog = (await (await request("/v2/_catalog?n=1000")).json()) as { repositories: string[] };
+    expect(catalog.repositories).toContain(`quay/${repo}`);
     upstreams.quay.reset();
     await pull(repo, "1.0", image);
     expect(upstreams.quay.requests).toEqual([]);

@@ -103,7 +103,7 @@ export async function startCountingProxy(opts: ProxyOptions): Promise<RunningPro
       });
     });
     const ctx: ProxyContext = { name: opts.name, target, kind };
-    const fault = opts.faults?.find(opts.name, kind, path);
+    const fault = opts.faults?.find(opts.name, kind, path, req.headers.authorization !== undefined);
     const go = async (): Promise<void> => {
       if (fault && fault.mode !== "corrupt") return injectFault(fault, req, res);
       if (opts.intercept && (await opts.intercept(req, res, ctx))) return;
@@ -152,6 +152,15 @@ function injectFault(fault: Fault, req: IncomingMessage, res: ServerResponse): v
       res.statusCode = 0;
       req.socket.destroy();
       return;
+    case "redirect": {
+      res.writeHead(fault.status ?? 302, {
+        location: fault.location ?? "/",
+        "content-length": "0",
+        "docker-distribution-api-version": "registry/2.0",
+      });
+      res.end();
+      return;
+    }
     case "hang":
       // No answer at all; the connection is dropped after a minute (or when the proxy closes).
       res.statusCode = 0;

@@ -1,9 +1,10 @@
 // Fault injection for the counting proxies: tests make one upstream fail in a chosen way (error
-// status, no answer, connection reset, wrong bytes) to check what the mirror does in trouble.
+// status, no answer, connection reset, wrong bytes, a redirect of the test's choosing) to check what
+// the mirror does in trouble.
 import { Transform } from "node:stream";
 import type { Kind } from "./counting.ts";
 
-export type FaultMode = "status" | "hang" | "reset" | "corrupt";
+export type FaultMode = "status" | "hang" | "reset" | "corrupt" | "redirect";
 
 export interface Fault {
   upstream: string;
@@ -12,8 +13,15 @@ export interface Fault {
   kinds?: Kind[];
   /** Only requests whose URL contains this string. */
   match?: string;
-  /** For mode "status". */
+  /** For mode "status"; for mode "redirect" the redirect status (default 302). */
   status?: number;
+  /** For mode "redirect": the Location sent, as written (any scheme, relative or absolute). */
+  location?: string;
+  /**
+   * Only requests that carry an Authorization header (true) or that do not (false); all when absent.
+   * E.g. redirect only the request the mirror sends with the upstream's credentials.
+   */
+  withAuthorization?: boolean;
 }
 
 export class FaultTable {
@@ -31,12 +39,14 @@ export class FaultTable {
     return [...this.faults];
   }
 
-  find(upstream: string, kind: Kind, url: string): Fault | undefined {
+  /** `authorized`: whether the request carries an Authorization header (see `withAuthorization`). */
+  find(upstream: string, kind: Kind, url: string, authorized = false): Fault | undefined {
     return this.faults.find(
       (f) =>
         f.upstream === upstream &&
         (!f.kinds || f.kinds.includes(kind)) &&
-        (!f.match || url.includes(f.match)),
+        (!f.match || url.includes(f.match)) &&
+        (f.withAuthorization === undefined || f.withAuthorization === authorized),
     );
   }
 }

@@ -1,0 +1,609 @@
+// The benchmark's result shape, the goals from issue 7, and its renderings: docs/BENCHMARKS.md, the
+// SVG chart of the ratios, and the text printed at the end of a run.
+import type { Counts } from "../../test/e2e/harness/counting.ts";
+import type { ScenarioCounts } from "./counts.ts";
+import type { summarize } from "./cpu-profile.ts";
+import type { Stats } from "./measure.ts";
+import type { ProfileEntry, ProfileSummary } from "./profile.ts";
+import type { RssWindow } from "./rss.ts";
+
+export const SYSTEMS = ["direct", "viaProxy", "mirrorCold", "mirrorWarm", "distCold", "distWarm"] as const;
+export type System = (typeof SYSTEMS)[number];
+export type PullImage = "big" | "many";
+
+const SYSTEM_LABEL: Record<System, string> = {
+  direct: "direct",
+  viaProxy: "direct via counting proxy",
+  mirrorCold: "mirror cold",
+  mirrorWarm: "mirror warm",
+  distCold: "distribution cold",
+  distWarm: "distribution warm",
+};
+
+export interface MemoryRun {
+  rep: number;
+  phase: "cold" | "warm";
+  bytes: number;
+  firstByteSeconds: number;
+  totalSeconds: number;
+  /** The workerd process(es) of wrangler dev. */
+  workerd: RssWindow;
+  /** CPU seconds (user + system) used meanwhile by workerd and by the whole wrangler dev group. */
+  workerdCpuSeconds: number;
+  allCpuSeconds: number;
+  /** Every process of wrangler dev's group (wrangler's Node process too). */
+  allProcesses: RssWindow;
+}
+
+export interface Goal {
+  goal: string;
+  target: string;
+  mirror: string;
+  dist: string;
+  met: boolean | null;
+}
+
+type Timing = { firstByte: Stats; headers: Stats; total: Stats; bytes: number };
+type Scenario = ScenarioCounts & {
+  secondsAfterCold?: number;
+  pulls?: number;
+  failed?: number;
+  failures?: string[];
+  wallSeconds?: number;
+  pullSeconds?: Stats;
+};
+
+export interface BenchResult {
+  schema: 1;
+  startedAt: string;
+  finishedAt: string;
+  durationSeconds: number;
+  machine: {
+    nproc: number;
+    /** 1-minute load average at the start and end: other work on the machine skews the figures. */
+    loadAverage?: { start: number; end: number };
+    cpu: string;
+    memoryMiB: number;
+    kernel: string;
+    os: string;
+    node: string;
+    wrangler: string;
+    workerd: string;
+    skopeo: string;
+    distribution: string;
+    curl: string;
+    commit: string;
+    /** src/ had uncommitted changes. */
+    dirty: boolean;
+  };
+  settings: {
+    reps: number;
+    warmPerRep: number;
+    memoryReps: number;
+    shortTagTtlSeconds: number;
+    concurrency: number;
+    phases: string[];
+    images: Record<string, { repo: string; bytes: number; blobs: number; format: string }>;
+  };
+  pulls?: {
+    seconds: Record<PullImage, Record<System, Stats>>;
+    /** Median over median of direct, same run. */
+    ratios: Record<PullImage, Record<System, number>>;
+    /** After a cold pull through the mirror: seconds until every blob answered HEAD with HIT. */
+    mirrorSettleSeconds: Record<PullImage, Stats>;
+    /**
+     * CPU seconds (user + system) per pull of the serving process: workerd for the mirror, the
+     * distribution process for the proxy, the upstream registry for direct pulls.
+     */
+    serverCpuSeconds: Record<string, Stats>;
+    /** Upstream requests of the first pull of each kind. */
+    upstreamPerPull: Partial<Record<string, ScenarioCounts>>;
+  };
+  ttfb?: { blobBytes: number; direct: Timing; mirror: Timing; dist: Timing };
+  upstream?: {
+    mirror: Partial<Record<"cold" | "warm" | "expired" | "concurrent", Scenario>>;
+    dist: Partial<Record<"cold" | "warm" | "expired" | "concurrent", Scenario>>;
+    direct?: { pull: ScenarioCounts };
+  };
+  memory?: { blobBytes: number; runs: MemoryRun[] };
+  profile?: Record<string, { summary: ProfileSummary; requests: ProfileEntry[] }>;
+  /** V8 profile of the Worker streaming the 128 MiB blob. */
+  cpuProfile?: Partial<
+    Record<
+      "cold" | "warm",
+      {
+        seconds: number;
+        processCpuSeconds: { pid: number; comm: string; args: string; seconds: number }[];
+        profile: ReturnType<typeof summarize>;
+      }
+    >
+  >;
+  goals: Goal[];
+}
+
+const MiB = 2 ** 20;
+const fx = (x: number | undefined, d = 2): string =>
+  x === undefined || Number.isNaN(x) ? "–" : x.toFixed(d);
+const ratio = (x: number | undefined): string =>
+  x === undefined || Number.isNaN(x) ? "–" : `${x.toFixed(2)}×`;
+const mib = (b: number): string => `${(b / MiB).toFixed(0)} MiB`;
+
+function gets(c: Counts | undefined): number {
+  return c ? c["manifest-get"] + c["blob-get"] : Number.NaN;
+}
+
+function growth(w: RssWindow): number {
+  return w.peakBytes - w.baselineBytes;
+}
+
+export function evaluateGoals(r: BenchResult): Goal[] {
+  const goals: Goal[] = [];
+  const imgName: Record<PullImage, string> = { big: "~305 MiB image", many: "20-layer image" };
+  if (r.pulls) {
+    for (const img of ["big", "many"] as const) {
+      const q = r.pulls.ratios[img];
+      goals.push({
+        goal: `warm pull, ${imgName[img]}`,
+        target: "≤ 1.10× direct",
+        mirror: ratio(q.mirrorWarm),
+        dist: ratio(q.distWarm),
+        met: q.mirrorWarm <= 1.1,
+      });
+    }
+    for (const img of ["big", "many"] as const) {
+      const q = r.pulls.ratios[img];
+      goals.push({
+        goal: `cold pull, ${imgName[img]}`,
+        target: "≤ 1.25× direct",
+        mirror: ratio(q.mirrorCold),
+        dist: ratio(q.distCold),
+        met: q.mirrorCold <= 1.25,
+      });
+    }
+  }
+  const up = r.upstream;
+  if (up) {
+    const m = up.mirror.expired;
+    const d = up.dist.expired;
+    goals.push({
+      goal: "pull after TTL expiry, tag unchanged",
+      target: "0 upstream GETs",
+      mirror: m ? `${gets(m.byKind)} GETs (${m.byKind["manifest-head"]} HEAD)` : "–",
+      dist: d ? `${gets(d.byKind)} GETs (${d.byKind["manifest-head"]} HEAD)` : "–",
+      met: m ? gets(m.byKind) === 0 : null,
+    });
+    const mc = up.mirror.concurrent;
+    const dc = up.dist.concurrent;
+    const desc = (c: Scenario | undefined): string =>
+      c ? `max ${c.maxGetsPerBlob} GET/blob (${c.byKind["blob-get"]} blob GETs)` : "–";
+    goals.push({
+      goal: `${r.settings.concurrency} concurrent cold pulls of one image`,
+      target: "1 upstream GET per blob",
+      mirror: desc(mc),
+      dist: desc(dc),
+      met: mc ? mc.maxGetsPerBlob === 1 && mc.failed === 0 : null,
+    });
+  }
+  if (r.memory && r.memory.runs.length > 0) {
+    const worst = Math.max(...r.memory.runs.map((x) => growth(x.workerd)));
+    goals.push({
+      goal: "workerd memory growth streaming 1 GiB (cold and warm)",
+      target: "< 64 MiB",
+      mirror: `${(worst / MiB).toFixed(0)} MiB (worst run)`,
+      dist: "–",
+      met: worst < 64 * MiB,
+    });
+  }
+  return goals;
+}
+
+function table(head: string[], rows: string[][]): string {
+  const line = (cells: string[]): string => `| ${cells.join(" | ")} |`;
+  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+function statCell(s: Stats | undefined, d = 2): string {
+  if (!s || s.n === 0) return "–";
+  return `${fx(s.median, d)} (${fx(s.min, d)}–${fx(s.max, d)})`;
+}
+
+/** The figures as Markdown sections (shared by the document and the console output). */
+export function renderFigures(r: BenchResult): string {
+  const out: string[] = [];
+  const imgs = r.settings.images;
+  if (r.goals.length > 0) {
+    out.push("## Goals\n");
+    out.push(
+      table(
+        ["goal", "target", "mirror", "distribution proxy (peer)", "mirror meets it"],
+        r.goals.map((g) => [
+          g.goal,
+          g.target,
+          g.mirror,
+          g.dist,
+          g.met === null ? "–" : g.met ? "yes" : "**no**",
+        ]),
+      ),
+    );
+  }
+  if (r.pulls) {
+    const p = r.pulls;
+    out.push(
+      `\n## Pull time\n\n\`skopeo copy docker://… dir:…\`, seconds: median (min–max) of ${p.seconds.big.direct.n} direct / ` +
+        `${p.seconds.big.mirrorCold.n} cold / ${p.seconds.big.mirrorWarm.n} warm pulls; ratio = median ÷ median of direct in this run.\n`,
+    );
+    const rows: string[][] = [];
+    for (const img of ["big", "many"] as const) {
+      const info = imgs[img];
+      const label = `${info?.repo} (${mib(info?.bytes ?? 0)}, ${info?.blobs} blobs)`;
+      rows.push([label, ...SYSTEMS.map((s) => statCell(p.seconds[img][s]))]);
+      rows.push(["… ratio to direct", ...SYSTEMS.map((s) => ratio(p.ratios[img][s]))]);
+    }
+    out.push(table(["image", ...SYSTEMS.map((s) => SYSTEM_LABEL[s])], rows));
+    const c = p.serverCpuSeconds ?? {};
+    const cpuRows: string[][] = [];
+    for (const img of ["big", "many"] as const) {
+      cpuRows.push([
+        imgs[img]?.repo ?? img,
+        ...(["direct", "mirrorCold", "mirrorWarm", "distCold", "distWarm"] as const).map((s) =>
+          statCell(c[`${img}-${s}`]),
+        ),
+      ]);
+    }
+    cpuRows.push([
+      `bench/ttfb blob (${mib(r.ttfb?.blobBytes ?? 0)}), cold`,
+      "–",
+      statCell(c["ttfb-mirrorCold"]),
+      "–",
+      statCell(c["ttfb-distCold"]),
+      "–",
+    ]);
+    out.push(
+      "\nCPU seconds (user + system) the serving process used per pull: the upstream `docker-registry` for " +
+        "direct pulls, `workerd` for the mirror, the proxy's `docker-registry` for distribution (its upstream's " +
+        "CPU not included for either cache).\n",
+    );
+    out.push(
+      table(
+        [
+          "image",
+          "direct (registry)",
+          "mirror cold (workerd)",
+          "mirror warm",
+          "distribution cold",
+          "distribution warm",
+        ],
+        cpuRows,
+      ),
+    );
+    out.push(
+      `\nAfter each cold pull through the mirror, the benchmark waits until every blob answers HEAD with ` +
+        `\`X-Mirror-Cache: HIT\` (the fill has landed in R2) before the warm pulls: ` +
+        `${statCell(p.mirrorSettleSeconds.big)} s for the big image, ${statCell(p.mirrorSettleSeconds.many)} s for the 20-layer one.`,
+    );
+  }
+  if (r.ttfb) {
+    const t = r.ttfb;
+    out.push(
+      `\n## Time to first byte\n\nOne uncached ${mib(t.blobBytes)} blob, \`GET /v2/…/blobs/<digest>\` after the ` +
+        "manifest (so every path already holds an upstream token), seconds: median (min–max).\n",
+    );
+    const row = (name: string, x: Timing): string[] => [
+      name,
+      statCell(x.headers, 3),
+      statCell(x.firstByte, 3),
+      statCell(x.total, 2),
+      ratio(x.firstByte.median / t.direct.firstByte.median),
+    ];
+    out.push(
+      table(
+        ["path", "response headers", "first body byte", "whole blob", "first byte vs direct"],
+        [
+          row("direct (upstream)", t.direct),
+          row("mirror, cold", t.mirror),
+          row("distribution proxy, cold", t.dist),
+        ],
+      ),
+    );
+  }
+  if (r.upstream) {
+    const u = r.upstream;
+    out.push(
+      "\n## Upstream requests\n\nRequests reaching the upstream (counting proxy in front of the registry, plus its " +
+        `token server), 20-layer image unless noted. The mirror's "after TTL" pull uses a prefix with ` +
+        `\`tagTtl = ${r.settings.shortTagTtlSeconds}\` and comes ${r.settings.shortTagTtlSeconds + 3} s after the cold ` +
+        "pull; distribution has no tag TTL (it asks the upstream on every tag request), so its row is simply a " +
+        "later pull.\n",
+    );
+    const rows: string[][] = [];
+    const add = (who: string, what: string, c: Scenario | undefined): void => {
+      if (!c) return;
+      const k = c.byKind;
+      rows.push([
+        who,
+        what,
+        String(k.token),
+        String(k["manifest-head"]),
+        String(k["manifest-get"]),
+        String(k["blob-head"]),
+        String(k["blob-get"]),
+        String(c.maxGetsPerBlob),
+        String(k.ping + k.other + k.tags),
+        c.failed === undefined ? "" : `${c.failed}/${c.pulls} failed, ${fx(c.wallSeconds)} s wall`,
+      ]);
+    };
+    if (u.direct) add("client alone", "one pull, no cache", u.direct.pull);
+    for (const [who, s] of [
+      ["mirror", u.mirror],
+      ["distribution", u.dist],
+    ] as const) {
+      add(who, "cold pull", s.cold);
+      add(who, "warm pull inside TTL", s.warm);
+      add(who, "pull after TTL expiry", s.expired);
+      add(who, `${r.settings.concurrency} concurrent cold pulls (${imgs.fanout?.repo})`, s.concurrent);
+    }
+    out.push(
+      table(
+        [
+          "who",
+          "scenario",
+          "token",
+          "manifest HEAD",
+          "manifest GET",
+          "blob HEAD",
+          "blob GET",
+          "max GETs per blob",
+          "ping/other",
+          "",
+        ],
+        rows,
+      ),
+    );
+  }
+  if (r.memory) {
+    out.push(
+      `\n## Memory while streaming a 1 GiB blob\n\n\`curl\` of one ${mib(r.memory.blobBytes)} blob through a fresh ` +
+        "mirror (cold), then again once stored (warm). Resident memory (VmRSS, sampled every 20 ms) of the " +
+        "`workerd` process of `wrangler dev`; growth = peak − value just before the request.\n",
+    );
+    out.push(
+      table(
+        [
+          "run",
+          "seconds",
+          "first byte (s)",
+          "workerd CPU s",
+          "workerd RSS before",
+          "peak",
+          "growth",
+          "of which anonymous",
+          "of which file-backed",
+          "VmHWM after",
+          "wrangler+workerd growth",
+        ],
+        r.memory.runs.map((x) => [
+          `${x.rep} ${x.phase}`,
+          fx(x.totalSeconds),
+          fx(x.firstByteSeconds, 3),
+          fx(x.workerdCpuSeconds),
+          mib(x.workerd.baselineBytes),
+          mib(x.workerd.peakBytes),
+          `**${mib(growth(x.workerd))}**`,
+          mib((x.workerd.anonPeakBytes ?? 0) - (x.workerd.anonBaselineBytes ?? 0)),
+          mib((x.workerd.filePeakBytes ?? 0) - (x.workerd.fileBaselineBytes ?? 0)),
+          mib(x.workerd.hwmAfterBytes),
+          mib(growth(x.allProcesses)),
+        ]),
+      ),
+    );
+  }
+  if (r.cpuProfile) {
+    out.push(
+      "\n## CPU profile of the Worker\n\nV8 sampling profile of the Worker's isolate " +
+        "(through wrangler's inspector) while `curl` fetched the 128 MiB blob; self time per function, busiest first. " +
+        "Work outside the isolate (workerd's own I/O, local R2 and SQLite) shows only in the process CPU.\n",
+    );
+    for (const phase of ["cold", "warm"] as const) {
+      const p = r.cpuProfile[phase];
+      if (!p) continue;
+      const procs = p.processCpuSeconds.map((x) => `${x.comm} ${x.pid}: ${x.seconds} s`).join(", ");
+      out.push(
+        `\n**${phase}**: ${fx(p.seconds)} s; isolate busy ${p.profile.busyMs} ms of ${p.profile.wallMs} ms; process CPU ${procs}.\n`,
+      );
+      out.push(
+        table(
+          ["function (self time)", "ms", "share of busy"],
+          p.profile.functions.slice(0, 12).map((f) => [`\`${f.fn}\``, String(f.ms), `${f.share}%`]),
+        ),
+      );
+      if (p.profile.callers) {
+        out.push("\nThe same samples, native calls charged to their JavaScript caller:\n");
+        out.push(
+          table(
+            ["JavaScript function (with the natives it called)", "ms", "share of busy"],
+            p.profile.callers.slice(0, 12).map((f) => [`\`${f.fn}\``, String(f.ms), `${f.share}%`]),
+          ),
+        );
+      }
+    }
+  }
+  return out.join("\n");
+}
+
+function machineTable(r: BenchResult): string {
+  const m = r.machine;
+  return table(
+    ["", ""],
+    [
+      ["date", `${r.startedAt} (run took ${r.durationSeconds} s)`],
+      ["CPU", `${m.nproc} × ${m.cpu}`],
+      ["memory", `${m.memoryMiB} MiB`],
+      [
+        "load average (1 min)",
+        m.loadAverage
+          ? `${m.loadAverage.start.toFixed(2)} at start, ${m.loadAverage.end.toFixed(2)} at end`
+          : "–",
+      ],
+      ["OS", `${m.os}, Linux ${m.kernel}`],
+      ["Node", m.node],
+      ["wrangler / workerd", `${m.wrangler} / ${m.workerd}`],
+      ["skopeo", m.skopeo],
+      ["distribution", m.distribution],
+      ["commit", `${m.commit}${m.dirty ? " (with uncommitted changes in src/)" : ""}`],
+      [
+        "repetitions",
+        `${r.settings.reps}, each with ${r.settings.warmPerRep} direct, 1 cold and ${r.settings.warmPerRep} warm pulls per image and path; ${r.settings.memoryReps} for the 1 GiB blob`,
+      ],
+    ],
+  );
+}
+
+const NOTES_MARKER =
+  "<!-- notes: everything below this line is kept when `npm run bench` rewrites the file -->";
+
+export function renderMarkdown(r: BenchResult, jsonPath: string, previous: string): string {
+  const i = previous.indexOf(NOTES_MARKER);
+  const notes = i >= 0 ? previous.slice(i + NOTES_MARKER.length).replace(/^\n+/, "") : "";
+  return `# Benchmarks
+
+<!-- Generated by \`npm run bench\` (bench/run.ts). Everything above the notes marker is rewritten. -->
+
+How fast the mirror pulls compared with the registry itself and with the peer a user would pick instead
+(CNCF distribution in proxy mode), how much upstream quota it spends, and how much memory it needs.
+Last run: ${r.startedAt.slice(0, 10)}; raw figures in [${jsonPath.split("/").pop()}](${jsonPath}).
+All of it runs on one machine over loopback, so the ratios say what the mirror's own work costs, not
+what the edge network would save.
+
+![Pull time as a ratio to a direct pull](benchmarks.svg)
+
+${renderFigures(r)}
+
+## Machine
+
+${machineTable(r)}
+
+## How to reproduce
+
+\`\`\`sh
+bash scripts/e2e-setup.sh   # once, as root: docker-registry, skopeo, curl, …
+npm install
+npm run bench               # ~10–15 min on 2 cores; writes bench/results/<time>.json, docs/BENCHMARKS.md, docs/benchmarks.svg
+\`\`\`
+
+\`wrangler dev\` watches \`src/\` and reloads (cutting open responses) when it changes; to keep editing
+while it runs, run it from a copy:
+\`rsync -a --delete --exclude node_modules --exclude .wrangler --exclude .e2e-work ./ /tmp/bench-copy/ &&
+ln -sfn "$PWD/node_modules" /tmp/bench-copy/node_modules && (cd /tmp/bench-copy && BENCH_OUT="$OLDPWD" npm run bench)\`.
+Settings: \`BENCH_REPS\` (default 5), \`BENCH_WARM\` (direct and warm pulls per repetition, default 2),
+\`BENCH_MEM_REPS\` (default 2), \`BENCH_PHASES=pulls,counts,memory,cpuprofile\` (default: all). \`node bench/report.ts <json>\`
+re-renders this file and the chart from a result.
+
+## Method
+
+- **Upstream**: \`docker-registry\` (distribution 2.8) with token auth (ES256 token server, anonymous pull),
+  behind a Node counting proxy that every path goes through — direct pulls too — so all pay for it alike.
+  Images are deterministic (AES-CTR payload, incompressible, stored gzip for big layers), built once and
+  kept under \`.e2e-work/bench/\`.
+- **Direct**: skopeo straight from that upstream. **Mirror**: \`wrangler dev\` (local R2, KV and Durable
+  Objects on disk) with a fresh \`--persist-to\` directory and a new process for every cold repetition.
+  **Distribution proxy**: \`docker-registry\` with \`proxy: remoteurl:\` at the upstream, fresh storage per
+  cold repetition.
+- Each repetition: direct pulls, then a fresh mirror (time to first byte, cold pull, wait until stored,
+  warm pulls, for each image) and a fresh distribution proxy (the same), alternating which cache goes
+  first. Pulls go to a \`dir:\` destination on tmpfs, deleted after each pull. Medians over all repetitions.
+- Upstream counts come from the counting proxy and the token server, reset before each scenario.
+- Memory: VmRSS of the \`workerd\` process(es) in wrangler dev's process group, sampled every 20 ms while
+  \`curl\` downloads the 1 GiB blob to /dev/null.
+
+${NOTES_MARKER}
+
+${notes || "## Notes\n\n(none yet)\n"}`;
+}
+
+const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/** A horizontal bar chart of pull time ÷ direct, per image and path, with the goal lines. */
+export function renderSvg(r: BenchResult): string {
+  const bars: { group: string; label: string; value: number; color: string }[] = [];
+  const colors: Record<System, string> = {
+    direct: "#999999",
+    viaProxy: "#bbbbbb",
+    mirrorCold: "#d9822b",
+    mirrorWarm: "#f2b134",
+    distCold: "#3b6ea5",
+    distWarm: "#8fb3e0",
+  };
+  if (r.pulls) {
+    for (const img of ["big", "many"] as const) {
+      const info = r.settings.images[img];
+      const group = `${info?.repo} (${mib(info?.bytes ?? 0)}, ${info?.blobs} blobs)`;
+      for (const s of SYSTEMS) {
+        if (s === "direct" || s === "viaProxy") continue;
+        bars.push({ group, label: SYSTEM_LABEL[s], value: r.pulls.ratios[img][s], color: colors[s] });
+      }
+    }
+  }
+  const left = 170;
+  const plotW = 520;
+  const barH = 18;
+  const gap = 6;
+  const groupGap = 34;
+  const top = 70;
+  // Log scale: the goal lines (1.10, 1.25) stay apart even when a bar reaches 10×.
+  const maxRatio = Math.max(1.5, ...bars.map((b) => (Number.isFinite(b.value) ? b.value : 0)));
+  const xMin = 0.5;
+  const xMax = 2 ** Math.ceil(Math.log2(maxRatio * 1.05));
+  const x = (v: number): number => {
+    const c = Math.min(Math.max(v, xMin), xMax);
+    return Number((left + (Math.log(c / xMin) / Math.log(xMax / xMin)) * plotW).toFixed(1));
+  };
+  const groups = [...new Set(bars.map((b) => b.group))];
+  const height = top + groups.length * (4 * (barH + gap) + groupGap) + 30;
+  const width = left + plotW + 70;
+  const parts: string[] = [];
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="#ffffff"/>`,
+    `<text x="${left}" y="20" font-size="14" font-weight="bold">Pull time ÷ direct pull (median, log scale, lower is better)</text>`,
+    `<text x="${left}" y="36" fill="#555555">${esc(`${r.startedAt.slice(0, 10)} · ${r.machine.nproc} CPU · skopeo to dir: over loopback · ${r.settings.reps} repetitions`)}</text>`,
+  );
+  const plotBottom = height - 30;
+  // Grid and goal lines.
+  for (let v = xMin; v <= xMax + 1e-9; v *= 2) {
+    parts.push(
+      `<line x1="${x(v)}" y1="${top - 6}" x2="${x(v)}" y2="${plotBottom}" stroke="#eeeeee"/>`,
+      `<text x="${x(v)}" y="${plotBottom + 14}" text-anchor="middle" fill="#777777">${v}×</text>`,
+    );
+  }
+  const goal = (v: number, label: string, color: string, labelY: number): void => {
+    parts.push(
+      `<line x1="${x(v)}" y1="${top - 6}" x2="${x(v)}" y2="${plotBottom}" stroke="${color}" stroke-dasharray="4 3"/>`,
+      `<text x="${x(v) + 3}" y="${labelY}" fill="${color}" font-size="10">${esc(label)}</text>`,
+    );
+  };
+  parts.push(`<line x1="${x(1)}" y1="${top - 6}" x2="${x(1)}" y2="${plotBottom}" stroke="#333333"/>`);
+  goal(1.1, "warm goal 1.10", "#2e7d32", top - 20);
+  goal(1.25, "cold goal 1.25", "#c62828", top - 8);
+  let y = top;
+  for (const g of groups) {
+    parts.push(`<text x="8" y="${y + 12}" font-weight="bold">${esc(g)}</text>`);
+    y += 20;
+    for (const b of bars.filter((bb) => bb.group === g)) {
+      const w = Math.max(1, x(Number.isFinite(b.value) ? b.value : xMin) - left);
+      parts.push(
+        `<text x="${left - 6}" y="${y + barH - 5}" text-anchor="end">${esc(b.label)}</text>`,
+        `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${b.color}"/>`,
+        `<text x="${left + w + 4}" y="${y + barH - 5}">${Number.isFinite(b.value) ? `${b.value.toFixed(2)}×` : "–"}</text>`,
+      );
+      y += barH + gap;
+    }
+    y += groupGap - 20;
+  }
+  parts.push("</svg>", "");
+  return parts.join("\n");
+}
+
+/** What the console shows at the end of a run. */
+export function renderText(r: BenchResult): string {
+  return `${renderFigures(r)}\n\n${machineTable(r)}\n`;
+}

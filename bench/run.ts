@@ -1,0 +1,614 @@
+// `npm run bench`: the mirror side by side with a direct pull and with CNCF distribution in proxy mode,
+// on the e2e test bed (loopback only; real registry, skopeo, wrangler dev). Prints the figures and
+// writes bench/results/<timestamp>.json, docs/BENCHMARKS.md and docs/benchmarks.svg.
+// Figures are recorded, never asserted.
+//
+// Settings (environment): BENCH_REPS (pull repetitions, default 5), BENCH_WARM (warm pulls per
+// repetition, default 2), BENCH_MEM_REPS (1 GiB repetitions, default 2), BENCH_PHASES (comma list of
+// pulls,counts,memory,cpuprofile; default all), BENCH_OUT (root for results and docs; default this repository),
+// BENCH_MAX_MINUTES (watchdog, default 30).
+import { execFileSync } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { cpus, loadavg, release, totalmem } from "node:os";
+import { join, relative, resolve } from "node:path";
+import { RequestCounter } from "../test/e2e/harness/counting.ts";
+import { startCountingProxy } from "../test/e2e/harness/counting-proxy.ts";
+import { type Mirror, startMirror } from "../test/e2e/harness/mirror.ts";
+import { fetchT, freePort, HOST, sleep } from "../test/e2e/harness/net.ts";
+import { killAllNow, onExit } from "../test/e2e/harness/processes.ts";
+import { ACCEPT_ALL, type ExpectedImage } from "../test/e2e/harness/push.ts";
+import { startFace } from "../test/e2e/harness/registry.ts";
+import { makeContainersEnv } from "../test/e2e/harness/skopeo-env.ts";
+import { ISSUER, makeSigningKey, startTokenServer } from "../test/e2e/harness/token-server.ts";
+import { blobsOf, ensureBenchImages, imageBytes, storageDir } from "./lib/catalog.ts";
+import { type ScenarioCounts, snapshot } from "./lib/counts.ts";
+import { moduleLocator, startCpuProfile, summarize } from "./lib/cpu-profile.ts";
+import { startDistProxy } from "./lib/dist-proxy.ts";
+import {
+  type BlobTiming,
+  type CurlTiming,
+  curlGet,
+  pullToken,
+  round,
+  stats,
+  timedBlobGet,
+  timedPull,
+  waitForHits,
+} from "./lib/measure.ts";
+import { startMirrorWith } from "./lib/mirror.ts";
+import { type ProfileEntry, parseWranglerLog, summarizeProfile } from "./lib/profile.ts";
+import {
+  type BenchResult,
+  evaluateGoals,
+  type MemoryRun,
+  type PullImage,
+  renderMarkdown,
+  renderSvg,
+  renderText,
+  SYSTEMS,
+  type System,
+} from "./lib/report.ts";
+import { cpuSecondsOf, cpuSecondsOfAll, groupMembers, type ProcInfo, RssSampler } from "./lib/rss.ts";
+
+const repoRoot = resolve(import.meta.dirname, "..");
+const outRoot = resolve(process.env.BENCH_OUT ?? repoRoot);
+const REPS = Number(process.env.BENCH_REPS ?? 5);
+const WARM = Number(process.env.BENCH_WARM ?? 2);
+const MEM_REPS = Number(process.env.BENCH_MEM_REPS ?? 2);
+const PHASES = new Set((process.env.BENCH_PHASES ?? "pulls,counts,memory,cpuprofile").split(","));
+const MAX_MINUTES = Number(process.env.BENCH_MAX_MINUTES ?? 30);
+/** tagTtl of the mirror prefix used for the "after TTL expiry" count. */
+const SHORT_TTL = 12;
+const CONCURRENCY = 20;
+const PULL_IMAGES: PullImage[] = ["big", "many"];
+
+const t0 = Date.now();
+const log = (msg: string): void => {
+  console.log(`[bench ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${msg}`);
+};
+
+function version(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })
+      .trim()
+      .split("\n")[0] as string;
+  } catch {
+    return "unknown";
+  }
+}
+
+function pkgVersion(name: string): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(repoRoot, "node_modules", name, "package.json"), "utf8"));
+    return String(pkg.version);
+  } catch {
+    return "unknown";
+  }
+}
+
+/** A process's command line, shortened (which workerd is which). */
+function processArgs(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").slice(0, 160);
+  } catch {
+    return "";
+  }
+}
+
+function machineInfo(): BenchResult["machine"] {
+  const osRelease = existsSync("/etc/os-release") ? readFileSync("/etc/os-release", "utf8") : "";
+  const git = (args: string[]): string => version("git", ["-C", repoRoot, ...args]);
+  return {
+    nproc: cpus().length,
+    cpu: cpus()[0]?.model ?? "unknown",
+    memoryMiB: Math.round(totalmem() / 2 ** 20),
+    kernel: release(),
+    os: /^PRETTY_NAME="?([^"\n]*)"?/m.exec(osRelease)?.[1] ?? "unknown",
+    node: process.version,
+    wrangler: pkgVersion("wrangler"),
+    workerd: pkgVersion("workerd"),
+    skopeo: version("skopeo", ["--version"]),
+    distribution: version("/usr/bin/docker-registry", ["--version"]),
+    curl: version("curl", ["--version"]),
+    commit: git(["rev-parse", "--short", "HEAD"]),
+    dirty: git(["status", "--porcelain", "--", "src"]) !== "",
+  };
+}
+
+async function main(): Promise<void> {
+  const watchdog = setTimeout(() => {
+    console.error(`[bench] watchdog: still running after ${MAX_MINUTES} min, stopping everything`);
+    killAllNow();
+    process.exit(3);
+  }, MAX_MINUTES * 60_000);
+  watchdog.unref();
+  const startedAt = new Date();
+  const loadAtStart = loadavg()[0] ?? 0;
+  if (loadAtStart > 0.7)
+    log(`WARNING: load average ${loadAtStart.toFixed(2)}: other work on this machine skews the figures`);
+  const workDir = join(repoRoot, ".e2e-work", "bench");
+  const runDir = join(workDir, "last-run");
+  rmSync(runDir, { recursive: true, force: true });
+  mkdirSync(runDir, { recursive: true });
+  // Pulled images land on tmpfs when there is one: the disk's write-back noise stays out of the figures.
+  const scratchBase = existsSync("/dev/shm") ? "/dev/shm" : runDir;
+  const scratch = mkdtempSync(join(scratchBase, "bench-pulls-"));
+  onExit(() => rmSync(scratch, { recursive: true, force: true }));
+
+  const closers: (() => Promise<void>)[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const c of closers.reverse()) await c().catch(() => {});
+    closers.length = 0;
+  };
+  try {
+    // ------------------------------------------------------------------ upstream
+    const counter = new RequestCounter();
+    const key = await makeSigningKey(runDir);
+    const tokens = await startTokenServer({ key, counter, users: {}, privatePrefix: "private/" });
+    closers.push(tokens.close);
+    const storage = storageDir(workDir);
+    const faceDir = join(runDir, "faces");
+    // Pushes go through an anonymous face; pulls through a token face on the same storage (registries
+    // such as Docker Hub make every client fetch a token first).
+    const pushFace = await startFace("push", storage, faceDir, { kind: "anonymous" }, runDir);
+    closers.push(() => pushFace.process.stop());
+    const tokenFace = await startFace(
+      "upstream",
+      storage,
+      faceDir,
+      {
+        kind: "token",
+        realm: tokens.realm("upstream"),
+        service: "bench.upstream",
+        issuer: ISSUER,
+        rootCertBundle: key.certFile,
+      },
+      runDir,
+    );
+    closers.push(() => tokenFace.process.stop());
+    const images = await ensureBenchImages(storage, workDir, pushFace.url, log);
+    // Every client and both caches reach the upstream through this counting proxy, so "direct" pays
+    // for it too.
+    const upstream = await startCountingProxy({ name: "upstream", target: tokenFace.url, counter });
+    closers.push(upstream.close);
+    const upstreamHost = `${HOST}:${upstream.port}`;
+    const registryHost = `${HOST}:${tokenFace.port}`;
+    const env = makeContainersEnv(join(runDir, "skopeo"));
+    log(`upstream ${upstream.url} (token auth, counting proxy); pulls to ${scratch}`);
+
+    let mirrorCount = 0;
+    const mirrorOptions = (logFile: string) => ({
+      repoRoot,
+      upstreams: {
+        up: { url: upstream.url, tagTtl: 3600 },
+        ttl: { url: upstream.url, tagTtl: SHORT_TTL },
+      },
+      defaultUpstream: "up",
+      credentials: {},
+      // Extra Worker variables for experiments, e.g. BENCH_MIRROR_VARS='{"MULTIPART_THRESHOLD":"8388608"}'.
+      vars: JSON.parse(process.env.BENCH_MIRROR_VARS ?? "{}") as Record<string, string>,
+      logFile,
+    });
+    const freshMirror = async (label: string): Promise<{ mirror: Mirror; logFile: string }> => {
+      const logFile = join(runDir, `wrangler-${++mirrorCount}-${label}.log`);
+      const t = Date.now();
+      const mirror = await startMirror(mirrorOptions(logFile));
+      closers.push(() => mirror.stop());
+      log(`mirror (${label}) up on ${mirror.url} in ${Date.now() - t} ms`);
+      return { mirror, logFile };
+    };
+    const stopMirror = async (m: Mirror): Promise<void> => {
+      if (m.process.output().includes("Reloading local server")) {
+        log("WARNING: wrangler reloaded the Worker during the run (src/ changed); figures mix versions");
+      }
+      await m.stop();
+    };
+    const freshDist = async (label: string) => {
+      const d = await startDistProxy(upstream.url, join(runDir, "dist"), join(runDir, `dist-${label}.log`));
+      closers.push(() => d.stop());
+      return d;
+    };
+    const mirrorRef = (m: Mirror, img: ExpectedImage, prefix = "up") =>
+      `${HOST}:${m.port}/${prefix}/${img.repo}:${img.tag}`;
+    const mirrorBlobUrl =
+      (m: Mirror, img: ExpectedImage, prefix = "up") =>
+      (digest: string) =>
+        `${m.url}/v2/${prefix}/${img.repo}/blobs/${digest}`;
+    const ref = (host: string, img: ExpectedImage) => `${host}/${img.repo}:${img.tag}`;
+    const dest = (name: string) => join(scratch, name);
+    /** GET the manifest (base is a registry root, or the mirror root plus its prefix). */
+    const getManifest = async (base: string, img: ExpectedImage): Promise<void> => {
+      const url = `${base}/${img.repo}/manifests/${img.tag}`;
+      const res = await fetchT(url, { headers: { accept: ACCEPT_ALL } });
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`GET ${url}: ${res.status}`);
+    };
+    const ttfbLayer = blobsOf(images.ttfb).at(-1)?.digest ?? "";
+    const hugeLayer = blobsOf(images.huge).at(-1)?.digest ?? "";
+
+    // Warm the upstream's page cache (and skopeo's binary) before anything is timed.
+    for (const k of ["big", "many", "fanout", "ttfb"] as const) {
+      await timedPull(env, ref(upstreamHost, images[k]), dest("warmup"));
+    }
+    log("warm-up pulls done");
+
+    const result: BenchResult = {
+      schema: 1,
+      startedAt: startedAt.toISOString(),
+      finishedAt: "",
+      durationSeconds: 0,
+      machine: machineInfo(),
+      settings: {
+        reps: REPS,
+        warmPerRep: WARM,
+        memoryReps: MEM_REPS,
+        shortTagTtlSeconds: SHORT_TTL,
+        concurrency: CONCURRENCY,
+        phases: [...PHASES],
+        images: Object.fromEntries(
+          Object.entries(images).map(([k, img]) => [
+            k,
+            { repo: img.repo, bytes: imageBytes(img), blobs: blobsOf(img).length, format: img.format },
+          ]),
+        ),
+      },
+      pulls: undefined,
+      ttfb: undefined,
+      upstream: undefined,
+      memory: undefined,
+      profile: undefined,
+      goals: [],
+    };
+
+    // ------------------------------------------------------------------ pulls and time to first byte
+    if (PHASES.has("pulls")) {
+      const samples: Record<PullImage, Record<System, number[]>> = {
+        big: Object.fromEntries(SYSTEMS.map((s) => [s, []])) as unknown as Record<System, number[]>,
+        many: Object.fromEntries(SYSTEMS.map((s) => [s, []])) as unknown as Record<System, number[]>,
+      };
+      const settle: Record<PullImage, number[]> = { big: [], many: [] };
+      const ttfb: Record<"direct" | "mirror" | "dist", BlobTiming[]> = { direct: [], mirror: [], dist: [] };
+      const pullCounts: Partial<Record<`${PullImage}-${System}`, ScenarioCounts>> = {};
+      const profile: Record<string, ProfileEntry[]> = {};
+      const cpu: Record<string, number[]> = {};
+      const addCpu = (key: string, seconds: number): void => {
+        cpu[key] = [...(cpu[key] ?? []), seconds];
+      };
+      /** One timed pull; with `server`, also the CPU seconds those processes used meanwhile. */
+      const sample = async (
+        img: PullImage,
+        system: System,
+        refStr: string,
+        server?: ProcInfo[],
+      ): Promise<number> => {
+        counter.reset();
+        const c0 = server ? cpuSecondsOfAll(server) : 0;
+        const s = await timedPull(env, refStr, dest(`${img}-${system}`));
+        samples[img][system].push(s);
+        pullCounts[`${img}-${system}`] ??= snapshot(counter);
+        let note = "";
+        if (server) {
+          const used = cpuSecondsOfAll(server) - c0;
+          addCpu(`${img}-${system}`, used);
+          note = `, server CPU ${used.toFixed(2)} s`;
+        }
+        log(`  ${img.padEnd(4)} ${system.padEnd(10)} ${s.toFixed(2)} s${note}`);
+        return s;
+      };
+
+      for (let rep = 0; rep < REPS; rep++) {
+        log(`pulls: repetition ${rep + 1}/${REPS}`);
+        const registry = [{ pid: tokenFace.process.pid, comm: "registry" }];
+        for (const img of PULL_IMAGES) {
+          for (let w = 0; w < WARM; w++)
+            await sample(img, "direct", ref(registryHost, images[img]), registry);
+          await sample(img, "viaProxy", ref(upstreamHost, images[img]));
+        }
+        const token = await pullToken(tokenFace.url, images.ttfb.repo);
+        ttfb.direct.push(
+          await timedBlobGet(`${tokenFace.url}/v2/${images.ttfb.repo}/blobs/${ttfbLayer}`, token),
+        );
+
+        const viaMirror = async (): Promise<void> => {
+          const { mirror, logFile } = await freshMirror(`pulls-${rep + 1}`);
+          // A client reads the manifest first (the mirror fetches its upstream token then).
+          await getManifest(`${mirror.url}/v2/up`, images.ttfb);
+          const workerd = groupMembers(mirror.process.pid).filter((p) => p.comm.startsWith("workerd"));
+          const c0 = cpuSecondsOfAll(workerd);
+          const t = await timedBlobGet(mirrorBlobUrl(mirror, images.ttfb)(ttfbLayer));
+          ttfb.mirror.push(t);
+          addCpu("ttfb-mirrorCold", cpuSecondsOfAll(workerd) - c0);
+          log(
+            `  ttfb mirror first byte ${t.firstByte.toFixed(3)} s, whole ${t.total.toFixed(2)} s (${t.cache})`,
+          );
+          for (const img of PULL_IMAGES) {
+            const before = statSync(logFile).size;
+            await sample(img, "mirrorCold", mirrorRef(mirror, images[img]), workerd);
+            if (rep === 0) profile[`${img}-mirrorCold`] = parseWranglerLog(logFile, before);
+            const waited = await waitForHits(
+              mirrorBlobUrl(mirror, images[img]),
+              blobsOf(images[img]).map((b) => b.digest),
+            );
+            settle[img].push(waited);
+            for (let w = 0; w < WARM; w++) {
+              const b = statSync(logFile).size;
+              await sample(img, "mirrorWarm", mirrorRef(mirror, images[img]), workerd);
+              if (rep === 0 && w === WARM - 1) profile[`${img}-mirrorWarm`] = parseWranglerLog(logFile, b);
+            }
+          }
+          await stopMirror(mirror);
+        };
+        const viaDist = async (): Promise<void> => {
+          const d = await freshDist(`pulls-${rep + 1}`);
+          const server = [{ pid: d.process.pid, comm: "registry" }];
+          await getManifest(`${d.url}/v2`, images.ttfb);
+          const c0 = cpuSecondsOfAll(server);
+          ttfb.dist.push(await timedBlobGet(`${d.url}/v2/${images.ttfb.repo}/blobs/${ttfbLayer}`));
+          addCpu("ttfb-distCold", cpuSecondsOfAll(server) - c0);
+          for (const img of PULL_IMAGES) {
+            await sample(img, "distCold", ref(d.host, images[img]), server);
+            for (let w = 0; w < WARM; w++) await sample(img, "distWarm", ref(d.host, images[img]), server);
+          }
+          await d.stop();
+        };
+        // Alternate which cache goes first, so neither always runs on a warmer machine.
+        if (rep % 2 === 0) {
+          await viaMirror();
+          await viaDist();
+        } else {
+          await viaDist();
+          await viaMirror();
+        }
+      }
+      result.pulls = {
+        seconds: {
+          big: Object.fromEntries(SYSTEMS.map((s) => [s, stats(samples.big[s])])) as Record<
+            System,
+            ReturnType<typeof stats>
+          >,
+          many: Object.fromEntries(SYSTEMS.map((s) => [s, stats(samples.many[s])])) as Record<
+            System,
+            ReturnType<typeof stats>
+          >,
+        },
+        ratios: {
+          big: Object.fromEntries(
+            SYSTEMS.map((s) => [s, round(stats(samples.big[s]).median / stats(samples.big.direct).median)]),
+          ) as Record<System, number>,
+          many: Object.fromEntries(
+            SYSTEMS.map((s) => [s, round(stats(samples.many[s]).median / stats(samples.many.direct).median)]),
+          ) as Record<System, number>,
+        },
+        mirrorSettleSeconds: { big: stats(settle.big), many: stats(settle.many) },
+        serverCpuSeconds: Object.fromEntries(
+          Object.entries(cpu).map(([k, v]) => [k, stats(v.map((x) => round(x, 2)))]),
+        ),
+        upstreamPerPull: pullCounts,
+      };
+      const tt = (xs: BlobTiming[]) => ({
+        firstByte: stats(xs.map((x) => x.firstByte)),
+        headers: stats(xs.map((x) => x.headers)),
+        total: stats(xs.map((x) => x.total)),
+        bytes: xs[0]?.bytes ?? 0,
+      });
+      result.ttfb = {
+        blobBytes: blobsOf(images.ttfb).at(-1)?.size ?? 0,
+        direct: tt(ttfb.direct),
+        mirror: tt(ttfb.mirror),
+        dist: tt(ttfb.dist),
+      };
+      result.profile = Object.fromEntries(
+        Object.entries(profile).map(([k, entries]) => [
+          k,
+          { summary: summarizeProfile(entries), requests: entries },
+        ]),
+      );
+    }
+
+    // ------------------------------------------------------------------ upstream request counts
+    if (PHASES.has("counts")) {
+      const img = images.many;
+      const scenarios: NonNullable<BenchResult["upstream"]> = { mirror: {}, dist: {} };
+      for (const system of ["mirror", "dist"] as const) {
+        log(`counts: ${system}`);
+        const m = system === "mirror" ? (await freshMirror("counts")).mirror : undefined;
+        const d = system === "dist" ? await freshDist("counts") : undefined;
+        const r = m ? mirrorRef(m, img, "ttl") : ref(d?.host ?? "", img);
+        counter.reset();
+        const tCold = Date.now();
+        await timedPull(env, r, dest("count"));
+        scenarios[system].cold = snapshot(counter);
+        if (m)
+          await waitForHits(
+            mirrorBlobUrl(m, img, "ttl"),
+            blobsOf(img).map((b) => b.digest),
+          );
+        counter.reset();
+        await timedPull(env, r, dest("count"));
+        scenarios[system].warm = { ...snapshot(counter), secondsAfterCold: (Date.now() - tCold) / 1000 };
+        const wait = tCold + (SHORT_TTL + 3) * 1000 - Date.now();
+        if (wait > 0) await sleep(wait);
+        counter.reset();
+        await timedPull(env, r, dest("count"));
+        scenarios[system].expired = { ...snapshot(counter), secondsAfterCold: (Date.now() - tCold) / 1000 };
+        if (m) await stopMirror(m);
+        if (d) await d.stop();
+
+        const m2 = system === "mirror" ? (await freshMirror("concurrent")).mirror : undefined;
+        const d2 = system === "dist" ? await freshDist("concurrent") : undefined;
+        const r2 = m2 ? mirrorRef(m2, images.fanout) : ref(d2?.host ?? "", images.fanout);
+        counter.reset();
+        const tc = performance.now();
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: CONCURRENCY }, (_, i) => timedPull(env, r2, dest(`conc-${i}`))),
+        );
+        const wall = (performance.now() - tc) / 1000;
+        const ok = outcomes.filter((o) => o.status === "fulfilled").map((o) => o.value);
+        const failed = outcomes.flatMap((o) =>
+          o.status === "rejected" ? [String(o.reason).slice(0, 300)] : [],
+        );
+        scenarios[system].concurrent = {
+          ...snapshot(counter),
+          pulls: CONCURRENCY,
+          failed: failed.length,
+          failures: failed.slice(0, 3),
+          wallSeconds: round(wall),
+          pullSeconds: stats(ok),
+        };
+        log(`  ${CONCURRENCY} concurrent pulls in ${wall.toFixed(2)} s, ${failed.length} failed`);
+        if (m2) await stopMirror(m2);
+        if (d2) await d2.stop();
+      }
+      // What the client itself asks for, straight from the upstream (no cache in between).
+      counter.reset();
+      await timedPull(env, ref(upstreamHost, img), dest("count"));
+      scenarios.direct = { pull: snapshot(counter) };
+      result.upstream = scenarios;
+    }
+
+    // ------------------------------------------------------------------ memory while streaming 1 GiB
+    if (PHASES.has("memory")) {
+      const runs: MemoryRun[] = [];
+      for (let rep = 0; rep < MEM_REPS; rep++) {
+        log(`memory: repetition ${rep + 1}/${MEM_REPS}`);
+        const { mirror } = await freshMirror(`memory-${rep + 1}`);
+        await getManifest(`${mirror.url}/v2/up`, images.huge);
+        const members = groupMembers(mirror.process.pid);
+        const workerd = members.filter((p) => p.comm.startsWith("workerd"));
+        if (workerd.length === 0) throw new Error(`no workerd process in group ${mirror.process.pid}`);
+        const url = mirrorBlobUrl(mirror, images.huge)(hugeLayer);
+        await sleep(1000);
+        const measure = async (label: "cold" | "warm"): Promise<void> => {
+          const cpu0 = cpuSecondsOfAll(workerd);
+          const cpuAll0 = cpuSecondsOfAll(members);
+          const all = new RssSampler(members);
+          const sampler = new RssSampler(workerd);
+          let timing: CurlTiming;
+          try {
+            timing = await curlGet(url);
+          } catch (err) {
+            all.stop();
+            sampler.stop();
+            throw err;
+          }
+          const w = sampler.stop();
+          const other = all.stop();
+          const workerdCpuSeconds = round(cpuSecondsOfAll(workerd) - cpu0, 2);
+          const allCpuSeconds = round(cpuSecondsOfAll(members) - cpuAll0, 2);
+          runs.push({
+            rep: rep + 1,
+            phase: label,
+            bytes: timing.bytes,
+            firstByteSeconds: timing.firstByte,
+            totalSeconds: timing.total,
+            workerd: w,
+            allProcesses: other,
+            workerdCpuSeconds,
+            allCpuSeconds,
+          });
+          log(
+            `  1 GiB ${label}: ${timing.total.toFixed(1)} s, workerd RSS ${(w.baselineBytes / 2 ** 20).toFixed(0)} → peak ${(w.peakBytes / 2 ** 20).toFixed(0)} MiB (+${((w.peakBytes - w.baselineBytes) / 2 ** 20).toFixed(0)}), workerd CPU ${workerdCpuSeconds} s`,
+          );
+        };
+        await measure("cold");
+        await waitForHits(mirrorBlobUrl(mirror, images.huge), [hugeLayer], 300_000);
+        await sleep(1000);
+        await measure("warm");
+        await stopMirror(mirror);
+      }
+      result.memory = { blobBytes: blobsOf(images.huge).at(-1)?.size ?? 0, runs };
+    }
+
+    // ------------------------------------------------------------------ CPU profile (opt-in)
+    if (PHASES.has("cpuprofile")) {
+      log("cpuprofile: V8 profile of the Worker while it streams the 128 MiB blob cold, then warm");
+      const inspectorPort = await freePort();
+      const mirror = await startMirrorWith(mirrorOptions(join(runDir, "wrangler-cpuprofile.log")), [
+        "--inspector-port",
+        String(inspectorPort),
+      ]);
+      closers.push(() => mirror.stop());
+      await getManifest(`${mirror.url}/v2/up`, images.ttfb);
+      const members = groupMembers(mirror.process.pid);
+      const url = mirrorBlobUrl(mirror, images.ttfb)(ttfbLayer);
+      const profiles: NonNullable<BenchResult["cpuProfile"]> = {};
+      // The profile names the bundle only by file name; wrangler keeps it under .wrangler/tmp while it runs.
+      const locate = moduleLocator((name) => {
+        const tmp = join(repoRoot, ".wrangler", "tmp");
+        const dirs = readdirSync(tmp)
+          .map((d) => join(tmp, d))
+          .filter((d) => existsSync(join(d, name)))
+          .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+        return join(dirs[0] ?? tmp, name);
+      });
+      for (const phase of ["cold", "warm"] as const) {
+        const before = members.map((p) => cpuSecondsOf(p.pid));
+        const session = await startCpuProfile(inspectorPort);
+        const timing = await curlGet(url);
+        const profile = await session.stop();
+        session.close();
+        writeFileSync(join(runDir, `worker-${phase}.cpuprofile`), JSON.stringify(profile));
+        profiles[phase] = {
+          seconds: timing.total,
+          processCpuSeconds: members.map((p, i) => ({
+            pid: p.pid,
+            comm: p.comm,
+            args: processArgs(p.pid),
+            seconds: round(cpuSecondsOf(p.pid) - (before[i] ?? 0), 2),
+          })),
+          profile: summarize(profile, locate),
+        };
+        log(`  ${phase}: ${timing.total.toFixed(2)} s, profile busy ${profiles[phase]?.profile.busyMs} ms`);
+        if (phase === "cold") await waitForHits(mirrorBlobUrl(mirror, images.ttfb), [ttfbLayer]);
+      }
+      result.cpuProfile = profiles;
+      await mirror.stop();
+    }
+
+    await stopAll();
+    const finishedAt = new Date();
+    result.finishedAt = finishedAt.toISOString();
+    result.durationSeconds = Math.round((finishedAt.getTime() - startedAt.getTime()) / 1000);
+    result.machine.loadAverage = { start: loadAtStart, end: loadavg()[0] ?? 0 };
+    result.goals = evaluateGoals(result);
+
+    const stamp = startedAt
+      .toISOString()
+      .replace(/[-:]/g, "")
+      .replace(/\.\d+Z$/, "Z");
+    const resultsDir = join(outRoot, "bench", "results");
+    mkdirSync(resultsDir, { recursive: true });
+    const jsonFile = join(resultsDir, `${stamp}.json`);
+    writeFileSync(jsonFile, `${JSON.stringify(result, null, 2)}\n`);
+    mkdirSync(join(outRoot, "docs"), { recursive: true });
+    const mdFile = join(outRoot, "docs", "BENCHMARKS.md");
+    const previous = existsSync(mdFile) ? readFileSync(mdFile, "utf8") : "";
+    writeFileSync(mdFile, renderMarkdown(result, relative(join(outRoot, "docs"), jsonFile), previous));
+    writeFileSync(join(outRoot, "docs", "benchmarks.svg"), renderSvg(result));
+    console.log(`\n${renderText(result)}`);
+    log(`wrote ${jsonFile}, ${mdFile}, docs/benchmarks.svg in ${result.durationSeconds} s`);
+  } finally {
+    await stopAll();
+    rmSync(scratch, { recursive: true, force: true });
+    killAllNow();
+    clearTimeout(watchdog);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`[bench] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    killAllNow();
+    process.exit(1);
+  },
+);

@@ -3,7 +3,11 @@ import type { Env } from "../env";
 import { type Digest, parseDigest, toHex, webCryptoName } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
 import { type Services, servicesFor } from "../services";
-import { idleTimeout, lockstepTee, withLength } from "../util/streams";
+import { idleTimeout, lockstepTee, rechunk, withLength } from "../util/streams";
+
+/** Size of the pieces a download is handled in (and of the spool's rows). */
+const CHUNK_BYTES = 1024 * 1024;
+
 import { errorToResponse, FillHeaders } from "./protocol";
 import { Spool } from "./spool";
 
@@ -117,7 +121,9 @@ export class BlobFill extends DurableObject<Env> {
     const linked = restricted
       ? services.blobLinks.add({ upstream: prefix, name }, [digest.value])
       : undefined;
-    const [toStore, toSpool] = lockstepTee(idleTimeout(response.body, upstream.timeout * 1000));
+    // 1 MiB chunks: the tee, the hash and the spool then work per MiB, not per network packet.
+    const body = idleTimeout(rechunk(response.body, CHUNK_BYTES), upstream.timeout * 1000);
+    const [toStore, toSpool] = lockstepTee(body);
     const stored = services.blobStore.put(digest, toStore, size, { restricted });
     const verified = pump(toSpool, spool, digest, size);
     const log = services.log;

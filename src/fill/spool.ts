@@ -1,3 +1,6 @@
+/** SQLite rows are limited to 2 MB: larger chunks are stored as several rows. */
+const ROW_BYTES = 1024 * 1024;
+
 /**
  * One upstream download fanned out to any number of readers that may join at any time. Chunks are
  * appended to the Durable Object's SQLite storage as they arrive; each reader follows at its own pace
@@ -7,13 +10,8 @@
  * bytes are verified against the digest: a wrong body ends every reader with an error (a truncated
  * response the client detects), never with a clean end.
  */
-/** Chunks are gathered into rows of about this size: one SQLite write per row, not per network chunk. */
-const ROW_BYTES = 1024 * 1024;
-
 export class Spool {
   private rows = 0;
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
   private finished = false;
   private verdict: boolean | null = null;
   private failure: Error | null = null;
@@ -35,19 +33,23 @@ export class Spool {
     sql.exec("DELETE FROM chunks");
   }
 
+  /** Stores the chunk at once (SQLite copies it), so the caller may hand the chunk on afterwards. */
   append(chunk: Uint8Array): void {
-    // SQLite rows are limited to 2 MB: a larger network chunk is cut.
     for (let offset = 0; offset < chunk.byteLength; offset += ROW_BYTES) {
       const piece = chunk.subarray(offset, offset + ROW_BYTES);
-      this.pending.push(piece);
-      this.pendingBytes += piece.byteLength;
-      if (this.pendingBytes >= ROW_BYTES) this.flush();
+      const whole = piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength;
+      this.sql.exec(
+        "INSERT INTO chunks (seq, data) VALUES (?, ?)",
+        this.rows,
+        whole ? piece.buffer : piece.slice().buffer,
+      );
+      this.rows++;
     }
+    this.wake();
   }
 
   /** All chunks are in; `verified` says whether they hash to the digest. */
   finish(verified: boolean): void {
-    this.flush();
     this.finished = true;
     this.verdict = verified;
     this.wake();
@@ -112,21 +114,6 @@ export class Spool {
       },
       { highWaterMark: 0 },
     );
-  }
-
-  private flush(): void {
-    if (this.pendingBytes === 0) return;
-    const row = new Uint8Array(this.pendingBytes);
-    let offset = 0;
-    for (const chunk of this.pending) {
-      row.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.sql.exec("INSERT INTO chunks (seq, data) VALUES (?, ?)", this.rows, row.buffer);
-    this.rows++;
-    this.wake();
   }
 
   private read(seq: number): Uint8Array {

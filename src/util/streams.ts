@@ -49,7 +49,9 @@ export function lockstepTee(
       branches.forEach((controller, index) => {
         if (!controller || cancelled[index]) return;
         if (done) controller.close();
-        else controller.enqueue(value);
+        // Each branch owns its bytes: a native sink (R2, a digest) may take over (detach) the buffer
+        // it is given, which would empty the chunk under the other branch.
+        else controller.enqueue(index === 0 ? value : value.slice());
       });
     } catch (error) {
       branches.forEach((controller, index) => {
@@ -141,6 +143,67 @@ export function idleTimeout(source: ReadableStream<Uint8Array>, ms: number): Rea
         }
       },
       cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * Regroups a byte stream into chunks of `size` bytes (the last may be shorter), reading straight into
+ * each chunk's buffer (a BYOB reader) where the source allows. Network bodies arrive in many small
+ * pieces; every later stage (tee, hash, spool, R2) then runs once per chunk instead of once per piece.
+ */
+export function rechunk(source: ReadableStream<Uint8Array>, size: number): ReadableStream<Uint8Array> {
+  let byob: ReadableStreamBYOBReader | null = null;
+  let plain: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  try {
+    byob = source.getReader({ mode: "byob" });
+  } catch {
+    plain = source.getReader(); // Not a byte stream: copy pieces into the chunk instead.
+  }
+  let leftover: Uint8Array | null = null;
+  let ended = false;
+
+  async function fill(chunk: Uint8Array): Promise<number> {
+    let buffer = chunk.buffer as ArrayBuffer;
+    let filled = 0;
+    while (filled < size && !ended) {
+      if (byob) {
+        const { done, value } = await byob.read(new Uint8Array(buffer, filled, size - filled));
+        // The read takes the buffer over and gives it back in `value`, even at the end.
+        if (value) buffer = value.buffer as ArrayBuffer;
+        if (done || !value) ended = true;
+        else filled += value.byteLength;
+        continue;
+      }
+      const piece = leftover ?? (await plain?.read())?.value;
+      leftover = null;
+      if (!piece) {
+        ended = true;
+        continue;
+      }
+      const take = Math.min(piece.byteLength, size - filled);
+      new Uint8Array(buffer, filled, take).set(piece.subarray(0, take));
+      if (take < piece.byteLength) leftover = piece.subarray(take);
+      filled += take;
+    }
+    current = new Uint8Array(buffer, 0, filled);
+    return filled;
+  }
+  let current = new Uint8Array(0);
+
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        try {
+          const filled = await fill(new Uint8Array(size));
+          if (filled > 0) controller.enqueue(current);
+          if (ended) controller.close();
+        } catch (error) {
+          controller.error(error);
+        }
+      },
+      cancel: (reason) => (byob ?? plain)?.cancel(reason),
     },
     { highWaterMark: 0 },
   );

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
-import { type Digest, parseDigest, toHex, webCryptoName } from "../oci/digest";
+import { type Digest, parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
 import { type Services, servicesFor } from "../services";
 import { idleTimeout, lockstepTee, rechunk, withLength } from "../util/streams";
@@ -121,23 +121,21 @@ export class BlobFill extends DurableObject<Env> {
     const linked = restricted
       ? services.blobLinks.add({ upstream: prefix, name }, [digest.value])
       : undefined;
-    // 1 MiB chunks: the tee, the hash and the spool then work per MiB, not per network packet.
+    // 1 MiB chunks: the tee, the store and the spool then work per MiB, not per network packet.
     const body = idleTimeout(rechunk(response.body, CHUNK_BYTES), upstream.timeout * 1000);
     const [toStore, toSpool] = lockstepTee(body);
+    // The store checks length and hash (R2's own check, or its multipart hashing) and keeps nothing
+    // else: its answer is the verdict the readers' last chunk waits for. The bytes are hashed once.
     const stored = services.blobStore.put(digest, toStore, size, { restricted });
-    const verified = pump(toSpool, spool, digest, size);
+    const spooled = pump(toSpool, spool);
     const log = services.log;
     this.ctx.waitUntil(
-      Promise.all([verified, stored, linked]).then(
-        ([ok, kept]) => {
-          log({
-            event: ok && kept ? "blob.stored" : "blob.rejected",
-            digest: digest.value,
-            size,
-            upstream: prefix,
-          });
+      Promise.all([spooled, stored, linked]).then(
+        ([length, kept]) => {
+          const ok = kept && length === size;
+          log({ event: ok ? "blob.stored" : "blob.rejected", digest: digest.value, size, upstream: prefix });
           if (!ok) this.release(spool); // The next request fetches afresh.
-          if (ok && kept) {
+          if (ok) {
             services.stats.blobStored(size);
             this.ctx.waitUntil(services.stats.flushIfDue().catch(() => {}));
           }
@@ -166,24 +164,14 @@ interface Download {
   spool?: Spool | null;
 }
 
-/** Copies the download into the spool while hashing it; resolves whether it matches the digest and size. */
-async function pump(
-  stream: ReadableStream<Uint8Array>,
-  spool: Spool,
-  digest: Digest,
-  size: number,
-): Promise<boolean> {
-  const hasher = new crypto.DigestStream(webCryptoName(digest.algorithm));
-  const writer = hasher.getWriter();
+/** Copies the download into the spool; resolves how many bytes it held. */
+async function pump(stream: ReadableStream<Uint8Array>, spool: Spool): Promise<number> {
   const reader = stream.getReader();
   let length = 0;
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
+    if (done) return length;
     length += value.byteLength;
     spool.append(value);
-    await writer.write(value);
   }
-  await writer.close();
-  return length === size && toHex(await hasher.digest) === digest.hex;
 }

@@ -7,6 +7,8 @@ import { idleTimeout, lockstepTee, rechunk, withLength } from "../util/streams";
 
 /** Size of the pieces a download is handled in (and of the spool's rows). */
 const CHUNK_BYTES = 1024 * 1024;
+/** The first piece is small, so the first bytes reach clients without waiting for a whole MiB. */
+const FIRST_CHUNK_BYTES = 64 * 1024;
 
 import { errorToResponse, FillHeaders } from "./protocol";
 import { Spool } from "./spool";
@@ -122,7 +124,7 @@ export class BlobFill extends DurableObject<Env> {
       ? services.blobLinks.add({ upstream: prefix, name }, [digest.value])
       : undefined;
     // 1 MiB chunks: the tee, the store and the spool then work per MiB, not per network packet.
-    const body = idleTimeout(rechunk(response.body, CHUNK_BYTES), upstream.timeout * 1000);
+    const body = idleTimeout(rechunk(response.body, CHUNK_BYTES, FIRST_CHUNK_BYTES), upstream.timeout * 1000);
     const [toStore, toSpool] = lockstepTee(body);
     // The store checks length and hash (R2's own check, or its multipart hashing) and keeps nothing
     // else: its answer is the verdict the readers' last chunk waits for. The bytes are hashed once.

@@ -6,12 +6,12 @@ const ROW_BYTES = 1024 * 1024;
  * appended to the Durable Object's SQLite storage as they arrive; each reader follows at its own pace
  * from the first chunk on, so memory stays flat however large the blob and however slow a reader.
  *
- * The newest chunk is held back from readers until the next one arrives, and the final chunk until the
- * bytes are verified against the digest: a wrong body ends every reader with an error (a truncated
- * response the client detects), never with a clean end.
+ * The final chunk is held back from readers until the bytes are verified against the digest: a wrong
+ * body ends every reader with an error (a truncated response the client detects), never with a clean end.
  */
 export class Spool {
   private rows = 0;
+  private appended = 0;
   private finished = false;
   private verdict: boolean | null = null;
   private failure: Error | null = null;
@@ -37,6 +37,7 @@ export class Spool {
   append(chunk: Uint8Array): void {
     for (let offset = 0; offset < chunk.byteLength; offset += ROW_BYTES) {
       const piece = chunk.subarray(offset, offset + ROW_BYTES);
+      this.appended += piece.byteLength;
       const whole = piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength;
       this.sql.exec(
         "INSERT INTO chunks (seq, data) VALUES (?, ?)",
@@ -90,8 +91,9 @@ export class Spool {
               controller.error(this.failure);
               return;
             }
-            // Everything but the newest chunk is safe; the last one waits for the verdict.
-            const readable = this.finished ? this.rows : this.rows - 1;
+            // Every chunk but the last is safe at once; the last one waits for the verdict.
+            const lastIsIn = this.appended >= this.size;
+            const readable = this.finished || !lastIsIn ? this.rows : this.rows - 1;
             if (seq < readable) {
               if (this.finished && seq === this.rows - 1 && this.verdict === false) {
                 release();

@@ -153,7 +153,12 @@ export function idleTimeout(source: ReadableStream<Uint8Array>, ms: number): Rea
  * each chunk's buffer (a BYOB reader) where the source allows. Network bodies arrive in many small
  * pieces; every later stage (tee, hash, spool, R2) then runs once per chunk instead of once per piece.
  */
-export function rechunk(source: ReadableStream<Uint8Array>, size: number): ReadableStream<Uint8Array> {
+export function rechunk(
+  source: ReadableStream<Uint8Array>,
+  size: number,
+  /** A smaller first chunk, so the first bytes reach readers sooner. */
+  firstSize = size,
+): ReadableStream<Uint8Array> {
   let byob: ReadableStreamBYOBReader | null = null;
   let plain: ReadableStreamDefaultReader<Uint8Array> | null = null;
   try {
@@ -164,12 +169,13 @@ export function rechunk(source: ReadableStream<Uint8Array>, size: number): Reada
   let leftover: Uint8Array | null = null;
   let ended = false;
 
-  async function fill(chunk: Uint8Array): Promise<number> {
-    let buffer = chunk.buffer as ArrayBuffer;
+  /** Reads until `length` bytes are in (or the source ends); the chunk may be shorter at the end. */
+  async function fill(length: number): Promise<Uint8Array> {
+    let buffer = new ArrayBuffer(length);
     let filled = 0;
-    while (filled < size && !ended) {
+    while (filled < length && !ended) {
       if (byob) {
-        const { done, value } = await byob.read(new Uint8Array(buffer, filled, size - filled));
+        const { done, value } = await byob.read(new Uint8Array(buffer, filled, length - filled));
         // The read takes the buffer over and gives it back in `value`, even at the end.
         if (value) buffer = value.buffer as ArrayBuffer;
         if (done || !value) ended = true;
@@ -182,22 +188,22 @@ export function rechunk(source: ReadableStream<Uint8Array>, size: number): Reada
         ended = true;
         continue;
       }
-      const take = Math.min(piece.byteLength, size - filled);
+      const take = Math.min(piece.byteLength, length - filled);
       new Uint8Array(buffer, filled, take).set(piece.subarray(0, take));
       if (take < piece.byteLength) leftover = piece.subarray(take);
       filled += take;
     }
-    current = new Uint8Array(buffer, 0, filled);
-    return filled;
+    return new Uint8Array(buffer, 0, filled);
   }
-  let current = new Uint8Array(0);
+  let first = true;
 
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
         try {
-          const filled = await fill(new Uint8Array(size));
-          if (filled > 0) controller.enqueue(current);
+          const chunk = await fill(first ? firstSize : size);
+          first = false;
+          if (chunk.byteLength > 0) controller.enqueue(chunk);
           if (ended) controller.close();
         } catch (error) {
           controller.error(error);

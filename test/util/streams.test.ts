@@ -4,6 +4,7 @@ import {
   idleTimeout,
   lockstepTee,
   readLimited,
+  rechunk,
   StalledError,
 } from "../../src/util/streams";
 
@@ -244,5 +245,37 @@ describe("idleTimeout: a source that stops sending is given up", () => {
     expect((await reader.read()).value).toEqual(new Uint8Array([1]));
     await expect(reader.read()).rejects.toThrow(StalledError);
     expect(cancelled).toBe(true);
+  });
+});
+
+describe("rechunk: a body regrouped into chunks of a given size", () => {
+  const bytes = Uint8Array.from({ length: 10_000 }, (_, index) => index % 251);
+
+  async function chunksOf(stream: ReadableStream<Uint8Array>): Promise<Uint8Array[]> {
+    const chunks: Uint8Array[] = [];
+    const reader = stream.getReader();
+    for (let read = await reader.read(); !read.done; read = await reader.read()) chunks.push(read.value);
+    return chunks;
+  }
+
+  it("regroups a byte stream (a fetch body) into chunks of the size, the first one smaller, bytes unchanged", async () => {
+    const body = new Response(bytes).body as ReadableStream<Uint8Array>;
+    const chunks = await chunksOf(rechunk(body, 4096, 1000));
+    expect(chunks.map((chunk) => chunk.byteLength)).toEqual([1000, 4096, 4096, 808]);
+    expect(new Uint8Array(await new Blob(chunks).arrayBuffer())).toEqual(bytes);
+  });
+
+  it("regroups a plain stream of small pieces the same way", async () => {
+    const pieces = Array.from({ length: 100 }, (_, index) => bytes.slice(index * 100, index * 100 + 100));
+    const source = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const piece = pieces.shift();
+        if (piece) controller.enqueue(piece);
+        else controller.close();
+      },
+    });
+    const chunks = await chunksOf(rechunk(source, 3000));
+    expect(chunks.map((chunk) => chunk.byteLength)).toEqual([3000, 3000, 3000, 1000]);
+    expect(new Uint8Array(await new Blob(chunks).arrayBuffer())).toEqual(bytes);
   });
 });

@@ -44,7 +44,6 @@ import {
   timedPull,
   waitForHits,
 } from "./lib/measure.ts";
-import { startMirrorWith } from "./lib/mirror.ts";
 import { type ProfileEntry, parseWranglerLog, summarizeProfile } from "./lib/profile.ts";
 import {
   type BenchResult,
@@ -532,10 +531,10 @@ async function main(): Promise<void> {
     if (PHASES.has("cpuprofile")) {
       log("cpuprofile: V8 profile of the Worker while it streams the 128 MiB blob cold, then warm");
       const inspectorPort = await freePort();
-      const mirror = await startMirrorWith(mirrorOptions(join(runDir, "wrangler-cpuprofile.log")), [
-        "--inspector-port",
-        String(inspectorPort),
-      ]);
+      const mirror = await startMirror({
+        ...mirrorOptions(join(runDir, "wrangler-cpuprofile.log")),
+        extraArgs: ["--inspector-port", String(inspectorPort)],
+      });
       closers.push(() => mirror.stop());
       await getManifest(`${mirror.url}/v2/up`, images.ttfb);
       const members = groupMembers(mirror.process.pid);

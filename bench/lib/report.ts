@@ -562,7 +562,8 @@ export function renderSvg(r: BenchResult): string {
   const width = left + plotW + 70;
   const parts: string[] = [];
   parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12" role="img">`,
+    `<title>Pull time as a ratio to a direct pull: mirror and distribution proxy, cold and warm</title>`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="${left}" y="20" font-size="14" font-weight="bold">Pull time ÷ direct pull (median, log scale, lower is better)</text>`,
     `<text x="${left}" y="36" fill="#555555">${esc(`${r.startedAt.slice(0, 10)} · ${r.machine.nproc} CPU · skopeo to dir: over loopback · ${r.settings.reps} repetitions`)}</text>`,

@@ -145,14 +145,17 @@ export class ManifestMirror implements ManifestResolver {
       }
     }
     const manifest = await this.fetchManifest(request, tag);
-    await this.store.putManifest(repository, manifest);
     const fresh: TagEntry = {
       digest: manifest.digest,
       mediaType: manifest.mediaType,
       size: manifest.body.byteLength,
       checkedAt: this.now(),
     };
-    await this.store.putTag(repository, tag, variant, fresh, this.retention(request));
+    // Independent writes: one round trip, not two.
+    await Promise.all([
+      this.store.putManifest(repository, manifest),
+      this.store.putTag(repository, tag, variant, fresh, this.retention(request)),
+    ]);
     return fromStored(manifest, request.method, "MISS");
   }
 

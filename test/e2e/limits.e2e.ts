@@ -14,13 +14,11 @@ import {
   type ServerResponse,
 } from "node:http";
 import { createServer as createTcpServer, type Server as TcpServer } from "node:net";
-import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { Prefix } from "./harness/bed.ts";
-import { admin, bed } from "./harness/context.ts";
+import { admin, bed, startBedMirror } from "./harness/context.ts";
 import type { LoggedRequest } from "./harness/counting.ts";
 import type { Fault } from "./harness/faults.ts";
-import { type Mirror, startMirror, type UpstreamConfig } from "./harness/mirror.ts";
+import type { Mirror } from "./harness/mirror.ts";
 import { fetchT, HOST, listenLoopback, sleep } from "./harness/net.ts";
 import { ACCEPT_ALL } from "./harness/push.ts";
 
@@ -110,21 +108,7 @@ describe("rate limiting (RATE_LIMIT on, one anonymous client)", () => {
   let mirror: Mirror;
 
   beforeAll(async () => {
-    const upstreams = Object.fromEntries(
-      Object.entries(b.upstreams).map(([p, u]) => [p, u.config]),
-    ) as Record<Prefix, UpstreamConfig>;
-    mirror = await startMirror({
-      repoRoot: b.repoRoot,
-      upstreams,
-      defaultUpstream: "hub",
-      credentials: Object.fromEntries(
-        (Object.entries(b.upstreams) as [Prefix, (typeof b.upstreams)[Prefix]][])
-          .filter(([, u]) => u.credentials)
-          .map(([p]) => [p, b.user]),
-      ),
-      vars: { RATE_LIMIT: "on" },
-      logFile: join(b.workDir, "wrangler-limits.log"),
-    });
+    mirror = await startBedMirror({ vars: { RATE_LIMIT: "on" }, logFile: "wrangler-limits.log" });
   });
   afterAll(async () => {
     await mirror?.stop();

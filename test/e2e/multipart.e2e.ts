@@ -4,12 +4,10 @@
 
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Prefix } from "./harness/bed.ts";
-import { admin, bed } from "./harness/context.ts";
+import { admin, bed, startBedMirror } from "./harness/context.ts";
 import { blobFile } from "./harness/images.ts";
-import { type Mirror, startMirror } from "./harness/mirror.ts";
+import type { Mirror } from "./harness/mirror.ts";
 import { fetchT } from "./harness/net.ts";
 
 const b = bed();
@@ -20,17 +18,10 @@ const size = statSync(blobFile({ layout: big.layout }, layer.digest)).size;
 let mirror: Mirror;
 
 beforeAll(async () => {
-  const upstreams = Object.fromEntries(Object.entries(b.upstreams).map(([p, u]) => [p, u.config])) as Record<
-    Prefix,
-    (typeof b.upstreams)[Prefix]["config"]
-  >;
-  mirror = await startMirror({
-    repoRoot: b.repoRoot,
-    upstreams,
-    defaultUpstream: "hub",
-    credentials: {},
+  mirror = await startBedMirror({
+    credentials: false,
     vars: { MULTIPART_THRESHOLD: String(5 * 1024 * 1024) },
-    logFile: join(b.workDir, "wrangler-multipart.log"),
+    logFile: "wrangler-multipart.log",
   });
 });
 afterAll(async () => {

@@ -7,12 +7,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import type { Prefix } from "./harness/bed.ts";
 import { type PulledDir, readDir, skopeoCopy } from "./harness/clients.ts";
-import { admin, bed } from "./harness/context.ts";
+import { admin, bed, startBedMirror } from "./harness/context.ts";
 import type { LoggedRequest } from "./harness/counting.ts";
 import { blobsOf, expectFullCopy, expectSingleCopy, platformManifest } from "./harness/expect-image.ts";
-import { logEvents, type Mirror, startMirror, type UpstreamConfig } from "./harness/mirror.ts";
+import { logEvents, type Mirror } from "./harness/mirror.ts";
 import { fetchT, sleep, waitFor } from "./harness/net.ts";
 import type { ExpectedImage } from "./harness/push.ts";
 import { ACCEPT_ALL } from "./harness/push.ts";
@@ -38,19 +37,7 @@ let env: SkopeoEnv;
 
 beforeAll(async () => {
   env = makeContainersEnv(mkdtempSync(join(b.workDir, "operations-")));
-  const upstreams = Object.fromEntries(Object.entries(b.upstreams).map(([p, u]) => [p, u.config])) as Record<
-    Prefix,
-    UpstreamConfig
-  >;
-  mirror = await startMirror({
-    repoRoot: b.repoRoot,
-    upstreams,
-    defaultUpstream: "hub",
-    credentials: Object.fromEntries(
-      (Object.entries(b.upstreams) as [Prefix, (typeof b.upstreams)[Prefix]][])
-        .filter(([, u]) => u.credentials)
-        .map(([p]) => [p, b.user]),
-    ),
+  mirror = await startBedMirror({
     vars: {
       ADMIN_TOKEN,
       STATS_FLUSH_SECONDS: "0",
@@ -60,7 +47,7 @@ beforeAll(async () => {
       ]),
     },
     extraArgs: ["--test-scheduled"],
-    logFile: join(b.workDir, "wrangler-operations.log"),
+    logFile: "wrangler-operations.log",
   });
   host = new URL(mirror.url).host;
 });

@@ -1,7 +1,10 @@
 // What a test file sees of the test bed: the BedInfo from globalSetup and an admin client.
+
+import { join } from "node:path";
 import { inject } from "vitest";
 import { AdminClient } from "./admin.ts";
-import type { BedInfo } from "./bed.ts";
+import type { BedInfo, Prefix } from "./bed.ts";
+import { type Mirror, startMirror } from "./mirror.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -15,4 +18,30 @@ export function bed(): BedInfo {
 
 export function admin(): AdminClient {
   return new AdminClient(bed().adminUrl);
+}
+
+/**
+ * Another mirror in front of the bed's upstreams (same configs, and the bed's credentials for the
+ * upstreams that take them unless `credentials` is false), with its own variables, flags and log.
+ */
+export function startBedMirror(options: {
+  logFile: string;
+  vars?: Record<string, string>;
+  extraArgs?: string[];
+  credentials?: boolean;
+}): Promise<Mirror> {
+  const b = bed();
+  const entries = Object.entries(b.upstreams) as [Prefix, BedInfo["upstreams"][Prefix]][];
+  return startMirror({
+    repoRoot: b.repoRoot,
+    upstreams: Object.fromEntries(entries.map(([p, u]) => [p, u.config])),
+    defaultUpstream: "hub",
+    credentials:
+      options.credentials === false
+        ? {}
+        : Object.fromEntries(entries.filter(([, u]) => u.credentials).map(([p]) => [p, b.user])),
+    vars: options.vars,
+    extraArgs: options.extraArgs,
+    logFile: join(b.workDir, options.logFile),
+  });
 }

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { UpstreamConfig } from "../config";
 import type { Env } from "../env";
 import { type Digest, parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
@@ -34,7 +35,7 @@ export class BlobFill extends DurableObject<Env> {
       const prefix = request.headers.get(FillHeaders.upstream) ?? "";
       const upstream = services.config.upstreams.get(prefix);
       if (!upstream) throw nameUnknown(`unknown upstream prefix "${prefix.slice(0, 64)}"`);
-      const me: Owner = { upstream: prefix, name: request.headers.get(FillHeaders.name) ?? "" };
+      const me: Owner = { upstream, name: request.headers.get(FillHeaders.name) ?? "" };
       const digest = parseDigest(request.headers.get(FillHeaders.digest) ?? "");
 
       const spool = await this.join(services, me, digest);
@@ -74,7 +75,7 @@ export class BlobFill extends DurableObject<Env> {
         );
       }
       const { owner, fill } = this.current;
-      const mine = owner.upstream === me.upstream && owner.name === me.name;
+      const mine = owner.upstream.prefix === me.upstream.prefix && owner.name === me.name;
       let spool: Spool | null;
       try {
         spool = await fill;
@@ -83,9 +84,7 @@ export class BlobFill extends DurableObject<Env> {
         continue;
       }
       if (spool?.restricted && !mine) {
-        const upstream = services.config.upstreams.get(me.upstream);
-        if (!upstream) throw nameUnknown(`unknown upstream prefix "${me.upstream}"`);
-        await services.blobs.confirm(services.client(upstream), me.name, digest);
+        await services.blobs.confirm(services.client(me.upstream), me.name, digest);
       }
       // A download that ended while we were confirming is in the store (or gone): the Worker looks there.
       return spool?.disposed ? null : spool;
@@ -95,10 +94,9 @@ export class BlobFill extends DurableObject<Env> {
 
   /** Starts the upstream download; null when the blob turned out to be stored already. */
   private async start(services: Services, owner: Owner, digest: Digest): Promise<Spool | null> {
-    const { upstream: prefix, name } = owner;
+    const { upstream, name } = owner;
+    const prefix = upstream.prefix;
     if (await services.blobStore.head(digest)) return null;
-    const upstream = services.config.upstreams.get(prefix);
-    if (!upstream) throw nameUnknown(`unknown upstream prefix "${prefix}"`);
     const client = services.client(upstream);
     const response = await client.request({ name, path: `blobs/${digest.value}`, method: "GET" });
     if (!response.ok) throw await client.errorFor(response, name, "blob");
@@ -155,7 +153,7 @@ export class BlobFill extends DurableObject<Env> {
 }
 
 interface Owner {
-  readonly upstream: string;
+  readonly upstream: UpstreamConfig;
   readonly name: string;
 }
 

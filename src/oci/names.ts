@@ -1,4 +1,4 @@
-import { nameInvalid, RegistryError } from "./errors";
+import { manifestInvalid, nameInvalid } from "./errors";
 
 /** A repository name component per the OCI distribution spec. */
 const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
@@ -26,7 +26,7 @@ export function isValidTag(tag: string): boolean {
 
 export function assertValidTag(tag: string): void {
   if (!isValidTag(tag)) {
-    throw new RegistryError(400, "MANIFEST_INVALID", `invalid tag "${truncate(tag)}"`);
+    throw manifestInvalid(`invalid tag "${truncate(tag)}"`);
   }
 }
 

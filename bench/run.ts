@@ -489,20 +489,37 @@ async function main(): Promise<void> {
         const measure = async (label: "cold" | "warm"): Promise<void> => {
           const cpu0 = cpuSecondsOfAll(workerd);
           const cpuAll0 = cpuSecondsOfAll(members);
+          const started = performance.now();
           const all = new RssSampler(members);
           const sampler = new RssSampler(workerd);
+          const fill = label === "cold" ? new RssSampler(workerd) : undefined;
           let timing: CurlTiming;
           try {
             timing = await curlGet(url);
           } catch (err) {
             all.stop();
             sampler.stop();
+            fill?.stop();
             throw err;
           }
           const w = sampler.stop();
           const other = all.stop();
           const workerdCpuSeconds = round(cpuSecondsOfAll(workerd) - cpu0, 2);
           const allCpuSeconds = round(cpuSecondsOfAll(members) - cpuAll0, 2);
+          let untilStored: MemoryRun["untilStored"];
+          if (fill) {
+            // The upload to R2 follows the client: watch it until the blob is stored.
+            try {
+              await waitForHits(mirrorBlobUrl(mirror, images.huge), [hugeLayer], 300_000);
+            } finally {
+              const window = fill.stop();
+              untilStored = {
+                seconds: round((performance.now() - started) / 1000, 2),
+                workerd: window,
+                workerdCpuSeconds: round(cpuSecondsOfAll(workerd) - cpu0, 2),
+              };
+            }
+          }
           runs.push({
             rep: rep + 1,
             phase: label,
@@ -513,13 +530,16 @@ async function main(): Promise<void> {
             allProcesses: other,
             workerdCpuSeconds,
             allCpuSeconds,
+            untilStored,
           });
           log(
-            `  1 GiB ${label}: ${timing.total.toFixed(1)} s, workerd RSS ${(w.baselineBytes / 2 ** 20).toFixed(0)} → peak ${(w.peakBytes / 2 ** 20).toFixed(0)} MiB (+${((w.peakBytes - w.baselineBytes) / 2 ** 20).toFixed(0)}), workerd CPU ${workerdCpuSeconds} s`,
+            `  1 GiB ${label}: ${timing.total.toFixed(1)} s, workerd RSS ${(w.baselineBytes / 2 ** 20).toFixed(0)} → peak ${(w.peakBytes / 2 ** 20).toFixed(0)} MiB (+${((w.peakBytes - w.baselineBytes) / 2 ** 20).toFixed(0)}), workerd CPU ${workerdCpuSeconds} s` +
+              (untilStored
+                ? `; stored after ${untilStored.seconds} s, +${((untilStored.workerd.peakBytes - untilStored.workerd.baselineBytes) / 2 ** 20).toFixed(0)} MiB`
+                : ""),
           );
         };
         await measure("cold");
-        await waitForHits(mirrorBlobUrl(mirror, images.huge), [hugeLayer], 300_000);
         await sleep(1000);
         await measure("warm");
         await stopMirror(mirror);

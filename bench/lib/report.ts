@@ -33,6 +33,11 @@ export interface MemoryRun {
   allCpuSeconds: number;
   /** Every process of wrangler dev's group (wrangler's Node process too). */
   allProcesses: RssWindow;
+  /**
+   * Cold only: from the request until the blob is stored (the mirror uploads it to R2 from its spool
+   * after the clients have their bytes), so the store's own cost is counted too.
+   */
+  untilStored?: { seconds: number; workerd: RssWindow; workerdCpuSeconds: number };
 }
 
 export interface Goal {
@@ -186,10 +191,13 @@ export function evaluateGoals(r: BenchResult): Goal[] {
   }
   if (r.memory && r.memory.runs.length > 0) {
     const worst = Math.max(...r.memory.runs.map((x) => growth(x.workerd)));
+    const stored = r.memory.runs.flatMap((x) => (x.untilStored ? [growth(x.untilStored.workerd)] : []));
+    const worstStored =
+      stored.length > 0 ? `; until stored in R2: ${(Math.max(...stored) / MiB).toFixed(0)} MiB` : "";
     goals.push({
       goal: "workerd memory growth streaming 1 GiB (cold and warm)",
       target: "< 64 MiB",
-      mirror: `${(worst / MiB).toFixed(0)} MiB (worst run)`,
+      mirror: `${(worst / MiB).toFixed(0)} MiB while streaming (worst run)${worstStored}`,
       dist: "–",
       met: worst < 64 * MiB,
     });
@@ -364,7 +372,9 @@ export function renderFigures(r: BenchResult): string {
     out.push(
       `\n## Memory while streaming a 1 GiB blob\n\n\`curl\` of one ${mib(r.memory.blobBytes)} blob through a fresh ` +
         "mirror (cold), then again once stored (warm). Resident memory (VmRSS, sampled every 20 ms) of the " +
-        "`workerd` process of `wrangler dev`; growth = peak − value just before the request.\n",
+        "`workerd` process of `wrangler dev`; growth = peak − value just before the request. The cold fill " +
+        "goes on after the client is done (the upload from the spool to R2): the last three columns watch " +
+        "it until the blob answers HEAD with `X-Mirror-Cache: HIT`.\n",
     );
     out.push(
       table(
@@ -380,6 +390,9 @@ export function renderFigures(r: BenchResult): string {
           "of which file-backed",
           "VmHWM after",
           "wrangler+workerd growth",
+          "until stored (s)",
+          "workerd CPU s until stored",
+          "growth until stored",
         ],
         r.memory.runs.map((x) => [
           `${x.rep} ${x.phase}`,
@@ -393,6 +406,9 @@ export function renderFigures(r: BenchResult): string {
           mib((x.workerd.filePeakBytes ?? 0) - (x.workerd.fileBaselineBytes ?? 0)),
           mib(x.workerd.hwmAfterBytes),
           mib(growth(x.allProcesses)),
+          x.untilStored ? fx(x.untilStored.seconds) : "–",
+          x.untilStored ? fx(x.untilStored.workerdCpuSeconds) : "–",
+          x.untilStored ? `**${mib(growth(x.untilStored.workerd))}**` : "–",
         ]),
       ),
     );

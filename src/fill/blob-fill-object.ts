@@ -1,24 +1,29 @@
 import { DurableObject } from "cloudflare:workers";
 import type { UpstreamConfig } from "../config";
 import type { Env } from "../env";
-import { type Digest, parseDigest } from "../oci/digest";
+import { type Digest, DigestVerifier, parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
 import { type Services, servicesFor } from "../services";
-import { idleTimeout, lockstepTee, rechunk, withLength } from "../util/streams";
+import { idleTimeout, rechunk, withLength, yieldingEach } from "../util/streams";
 
 /** Size of the pieces a download is handled in (and of the spool's rows). */
 const CHUNK_BYTES = 1024 * 1024;
 /** The first piece is small, so the first bytes reach clients without waiting for a whole MiB. */
 const FIRST_CHUNK_BYTES = 64 * 1024;
+/** How long the upload to the store waits for the clients still reading the spool to finish. */
+const UPLOAD_WAIT_MS = 30_000;
+/** How long the download waits at most for its leading reader before each chunk. */
+const READER_WAIT_MS = 200;
 
 import { errorToResponse, FillHeaders } from "./protocol";
 import { Spool } from "./spool";
 
 /**
  * One instance per blob digest (`idFromName(digest)`): concurrent misses of the same blob, from any
- * Worker isolate anywhere, share a single upstream download. The download streams into R2 and into a
- * spool in this object's storage at once; every client reads the spool from the start at its own pace,
- * receiving bytes as they arrive. The fill goes on when a client goes away.
+ * Worker isolate anywhere, share a single upstream download. The download streams into a spool in this
+ * object's storage; every client reads the spool from the start at its own pace, receiving bytes as
+ * they arrive, and once the bytes are verified the spool is uploaded to R2. The fill goes on when a
+ * client goes away.
  */
 export class BlobFill extends DurableObject<Env> {
   /** The download in progress (or being started), and for which repository it was started. */
@@ -114,41 +119,67 @@ export class BlobFill extends DurableObject<Env> {
     const size = Number(length);
     // Fetched with credentials, the blob may be private: only repositories known to hold it serve it.
     const restricted = client.authenticated;
-    const spool: Spool = new Spool(this.ctx.storage.sql, size, restricted, () => {
-      if (spool.succeeded) this.release(spool);
-    });
+    // Idle once finished and every reader (the store's upload too) is done: the next request starts
+    // afresh or finds the blob stored.
+    const spool: Spool = new Spool(this.ctx.storage.sql, size, restricted, () => this.release(spool));
     // The upstream just confirmed that this repository holds it.
     const linked = restricted
       ? services.blobLinks.add({ upstream: prefix, name }, [digest.value])
-      : undefined;
-    // 1 MiB chunks: the tee, the store and the spool then work per MiB, not per network packet.
+      : Promise.resolve();
+    // 1 MiB chunks: the hash, the spool and the readers then work per MiB, not per network packet.
     const body = idleTimeout(rechunk(response.body, CHUNK_BYTES, FIRST_CHUNK_BYTES), upstream.timeout * 1000);
-    const [toStore, toSpool] = lockstepTee(body);
-    // The store checks length and hash (R2's own check, or its multipart hashing) and keeps nothing
-    // else: its answer is the verdict the readers' last chunk waits for. The bytes are hashed once.
-    const stored = services.blobStore.put(digest, toStore, size, { restricted });
-    const spooled = pump(toSpool, spool);
-    const log = services.log;
-    this.ctx.waitUntil(
-      Promise.all([spooled, stored, linked]).then(
-        ([length, kept]) => {
-          const ok = kept && length === size;
-          log({ event: ok ? "blob.stored" : "blob.rejected", digest: digest.value, size, upstream: prefix });
-          if (!ok) this.release(spool); // The next request fetches afresh.
-          if (ok) {
-            services.stats.blobStored(size);
-            this.ctx.waitUntil(services.stats.flushIfDue().catch(() => {}));
-          }
-          spool.finish(ok);
-        },
-        (error: unknown) => {
-          log({ event: "blob.fill_failed", digest: digest.value, upstream: prefix, error: String(error) });
-          this.release(spool);
-          spool.fail(error instanceof Error ? error : new Error("fill failed"));
-        },
-      ),
-    );
+    this.ctx.waitUntil(this.complete(services, prefix, digest, spool, download(body, spool, digest), linked));
     return spool;
+  }
+
+  /**
+   * Ends the fill: the verdict on the downloaded bytes releases (or fails) the readers' last chunk,
+   * then the verified blob is uploaded to the store from the spool. Clients never wait for the store:
+   * they stream at the upstream's pace, and the upload starts once they are done (or after
+   * UPLOAD_WAIT_MS), so it does not compete with them for the object's CPU.
+   */
+  private async complete(
+    services: Services,
+    prefix: string,
+    digest: Digest,
+    spool: Spool,
+    downloaded: Promise<boolean>,
+    linked: Promise<void>,
+  ): Promise<void> {
+    const { log } = services;
+    const size = spool.size;
+    let verified: boolean;
+    try {
+      verified = await downloaded;
+    } catch (error) {
+      log({ event: "blob.fill_failed", digest: digest.value, upstream: prefix, error: String(error) });
+      this.release(spool);
+      spool.fail(error instanceof Error ? error : new Error("fill failed"));
+      return;
+    }
+    spool.finish(verified, true);
+    if (!verified) {
+      log({ event: "blob.rejected", digest: digest.value, size, upstream: prefix });
+      this.release(spool); // The next request fetches afresh.
+      return;
+    }
+    await spool.readersDone(UPLOAD_WAIT_MS);
+    // The store checks length and hash once more on its side and keeps nothing else.
+    const upload = yieldingEach(spool.reader());
+    spool.release();
+    const [stored] = await Promise.all([
+      services.blobStore.put(digest, upload, size, { restricted: spool.restricted }),
+      linked,
+    ]);
+    log({
+      event: stored ? "blob.stored" : "blob.store_failed",
+      digest: digest.value,
+      size,
+      upstream: prefix,
+    });
+    if (!stored) return;
+    services.stats.blobStored(size);
+    await services.stats.flushIfDue().catch(() => {});
   }
 }
 
@@ -164,14 +195,26 @@ interface Download {
   spool?: Spool | null;
 }
 
-/** Copies the download into the spool; resolves how many bytes it held. */
-async function pump(stream: ReadableStream<Uint8Array>, spool: Spool): Promise<number> {
-  const reader = stream.getReader();
+/**
+ * Copies the download into the spool, hashing it on the way; resolves whether it is exactly `size`
+ * bytes with the digest. Appending first lets readers have each chunk before it is hashed: the spool
+ * holds back the last one until the verdict.
+ */
+async function download(body: ReadableStream<Uint8Array>, spool: Spool, digest: Digest): Promise<boolean> {
+  const verifier = new DigestVerifier(digest);
+  const reader = body.getReader();
   let length = 0;
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) return length;
+    if (done) break;
     length += value.byteLength;
+    if (length > spool.size) {
+      await reader.cancel();
+      return false;
+    }
+    await spool.room(READER_WAIT_MS);
     spool.append(value);
+    await verifier.update(value);
   }
+  return (await verifier.matches()) && length === spool.size;
 }

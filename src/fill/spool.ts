@@ -1,10 +1,15 @@
 /** SQLite rows are limited to 2 MB: larger chunks are stored as several rows. */
 const ROW_BYTES = 1024 * 1024;
+/** How many of the newest rows are also kept in memory, for readers keeping up with the download. */
+const RECENT_ROWS = 16;
+/** The download waits for the leading reader when it is this many rows behind (see `room`). */
+const LEAD_ROWS = RECENT_ROWS / 2;
 
 /**
  * One upstream download fanned out to any number of readers that may join at any time. Chunks are
  * appended to the Durable Object's SQLite storage as they arrive; each reader follows at its own pace
  * from the first chunk on, so memory stays flat however large the blob and however slow a reader.
+ * Readers that keep up get the newest rows from memory and never wait for SQLite to read them back.
  *
  * The final chunk is held back from readers until the bytes are verified against the digest: a wrong
  * body ends every reader with an error (a truncated response the client detects), never with a clean end.
@@ -16,7 +21,14 @@ export class Spool {
   private verdict: boolean | null = null;
   private failure: Error | null = null;
   private wakers: Array<() => void> = [];
-  private readers = 0;
+  /** Where each reader is: the next row it reads. */
+  private readonly positions = new Set<{ seq: number }>();
+  /** Woken whenever a reader moves on or goes away. */
+  private moved: Array<() => void> = [];
+  /** The rows are still needed by the fill itself (to upload them), readers or not. */
+  private held = false;
+  /** The newest rows, by sequence number (at most RECENT_ROWS). */
+  private readonly recent = new Map<number, Uint8Array>();
   /** The rows are gone: no new reader can start. */
   disposed = false;
 
@@ -33,7 +45,7 @@ export class Spool {
     sql.exec("DELETE FROM chunks");
   }
 
-  /** Stores the chunk at once (SQLite copies it), so the caller may hand the chunk on afterwards. */
+  /** Stores the chunk (SQLite copies it); the chunk is kept a while for readers, so it must not change. */
   append(chunk: Uint8Array): void {
     for (let offset = 0; offset < chunk.byteLength; offset += ROW_BYTES) {
       const piece = chunk.subarray(offset, offset + ROW_BYTES);
@@ -44,16 +56,28 @@ export class Spool {
         this.rows,
         whole ? piece.buffer : piece.slice().buffer,
       );
+      this.recent.set(this.rows, piece);
+      this.recent.delete(this.rows - RECENT_ROWS);
       this.rows++;
     }
     this.wake();
   }
 
-  /** All chunks are in; `verified` says whether they hash to the digest. */
-  finish(verified: boolean): void {
+  /**
+   * All chunks are in; `verified` says whether they hash to the digest. `hold` keeps the rows after the
+   * last reader is gone, until `release` (the fill still has to upload them).
+   */
+  finish(verified: boolean, hold = false): void {
     this.finished = true;
     this.verdict = verified;
+    this.held = verified && hold;
     this.wake();
+    this.idleCheck();
+  }
+
+  /** The fill no longer needs the rows: they go when the last reader does. */
+  release(): void {
+    this.held = false;
     this.idleCheck();
   }
 
@@ -67,19 +91,52 @@ export class Spool {
     return this.failure !== null || this.finished;
   }
 
-  get succeeded(): boolean {
-    return this.verdict === true;
+  private get readers(): number {
+    return this.positions.size;
+  }
+
+  /** Resolves once no reader is left, or after `ms` at the latest. */
+  readersDone(ms: number): Promise<void> {
+    return this.until(() => this.readers === 0, ms);
+  }
+
+  /**
+   * Resolves when the leading reader is close behind the newest row (or there is none), or after
+   * `ms` at the latest. The download awaits it before each chunk: in a Durable Object everything
+   * shares one thread, and a download that never waits starves its own readers, who then fall behind
+   * and read back from SQLite what they could have had from memory. A stalled reader holds nothing up
+   * for longer than `ms`, and a slow one never holds up a faster one.
+   */
+  room(ms: number): Promise<void> {
+    return this.until(() => {
+      let lead = -1;
+      for (const position of this.positions) lead = Math.max(lead, position.seq);
+      return lead < 0 || lead >= this.rows - LEAD_ROWS;
+    }, ms);
+  }
+
+  private async until(ready: () => boolean, ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    while (!ready() && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        this.moved.push(resolve);
+        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      });
+      clearTimeout(timer);
+    }
   }
 
   /** A new reader from the first byte. */
   reader(): ReadableStream<Uint8Array> {
-    let seq = 0;
+    const position = { seq: 0 };
     let released = false;
-    this.readers++;
+    this.positions.add(position);
     const release = () => {
       if (released) return;
       released = true;
-      this.readers--;
+      this.positions.delete(position);
+      this.wakeWriter();
       this.idleCheck();
     };
     return new ReadableStream<Uint8Array>(
@@ -94,13 +151,14 @@ export class Spool {
             // Every chunk but the last is safe at once; the last one waits for the verdict.
             const lastIsIn = this.appended >= this.size;
             const readable = this.finished || !lastIsIn ? this.rows : this.rows - 1;
-            if (seq < readable) {
-              if (this.finished && seq === this.rows - 1 && this.verdict === false) {
+            if (position.seq < readable) {
+              if (this.finished && position.seq === this.rows - 1 && this.verdict === false) {
                 release();
                 controller.error(new Error("upstream bytes do not match the digest"));
                 return;
               }
-              controller.enqueue(this.read(seq++));
+              controller.enqueue(this.read(position.seq++));
+              this.wakeWriter();
               return;
             }
             if (this.finished) {
@@ -119,8 +177,15 @@ export class Spool {
   }
 
   private read(seq: number): Uint8Array {
+    // Each reader gets its own copy: the stream it feeds may take the buffer over.
+    const recent = this.recent.get(seq);
+    if (recent) return recent.slice();
     const row = this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE seq = ?", seq).one();
     return new Uint8Array(row.data);
+  }
+
+  private wakeWriter(): void {
+    for (const resolve of this.moved.splice(0)) resolve();
   }
 
   private wake(): void {
@@ -130,8 +195,9 @@ export class Spool {
   }
 
   private idleCheck(): void {
-    if (this.done && this.readers === 0 && !this.disposed) {
+    if (this.done && !this.held && this.readers === 0 && !this.disposed) {
       this.disposed = true;
+      this.recent.clear();
       this.sql.exec("DELETE FROM chunks");
       this.onIdle();
     }

@@ -48,3 +48,27 @@ export async function digestOf(bytes: ArrayBuffer | Uint8Array, algorithm: Diges
 export function toHex(buffer: ArrayBuffer): string {
   return [...new Uint8Array(buffer)].map((byte) => byte.toString(16).padStart(2, "0")).join("");
 }
+
+/**
+ * Checks bytes against a digest as they stream past, without holding them: `update` each chunk in
+ * order, then `matches` says whether they hash to the digest.
+ */
+export class DigestVerifier {
+  private readonly hasher: DigestStream;
+  private readonly writer: WritableStreamDefaultWriter<ArrayBuffer | ArrayBufferView>;
+
+  constructor(private readonly digest: Digest) {
+    this.hasher = new crypto.DigestStream(webCryptoName(digest.algorithm));
+    this.writer = this.hasher.getWriter();
+  }
+
+  /** Hashes the chunk; the chunk stays the caller's (it is neither kept nor detached). */
+  update(chunk: Uint8Array): Promise<void> {
+    return this.writer.write(chunk);
+  }
+
+  async matches(): Promise<boolean> {
+    await this.writer.close();
+    return toHex(await this.hasher.digest) === this.digest.hex;
+  }
+}

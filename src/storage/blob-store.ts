@@ -1,4 +1,4 @@
-import { type Digest, toHex, webCryptoName } from "../oci/digest";
+import { type Digest, DigestVerifier } from "../oci/digest";
 import { withLength } from "../util/streams";
 
 export interface BlobInfo {
@@ -86,10 +86,9 @@ export class R2BlobStore implements BlobStore {
       httpMetadata: { contentType: "application/octet-stream" },
       customMetadata,
     });
-    const hasher = new crypto.DigestStream(webCryptoName(digest.algorithm));
-    const hashWriter = hasher.getWriter();
+    const verifier = new DigestVerifier(digest);
     const partSize = Math.max(MIN_PART_SIZE, Math.ceil(size / MAX_PARTS));
-    const source = new PartReader(body.getReader(), hashWriter);
+    const source = new PartReader(body.getReader(), verifier);
     try {
       const parts: R2UploadedPart[] = [];
       for (let offset = 0, number = 1; offset < size; offset += partSize, number++) {
@@ -97,8 +96,7 @@ export class R2BlobStore implements BlobStore {
         parts.push(await upload.uploadPart(number, withLength(source.next(length), length)));
       }
       if (!(await source.atEnd())) throw new Error("upstream body is longer than its Content-Length");
-      await hashWriter.close();
-      if (toHex(await hasher.digest) !== digest.hex) throw new Error("digest mismatch");
+      if (!(await verifier.matches())) throw new Error("digest mismatch");
       await upload.complete(parts);
       return true;
     } catch {
@@ -118,7 +116,7 @@ class PartReader {
 
   constructor(
     private readonly reader: ReadableStreamDefaultReader<Uint8Array>,
-    private readonly hash: WritableStreamDefaultWriter<ArrayBuffer | ArrayBufferView>,
+    private readonly hash: DigestVerifier,
   ) {}
 
   next(length: number): ReadableStream<Uint8Array> {
@@ -145,7 +143,7 @@ class PartReader {
             chunk = chunk.subarray(0, remaining);
           }
           remaining -= chunk.byteLength;
-          await this.hash.write(chunk);
+          await this.hash.update(chunk);
           controller.enqueue(chunk);
           if (remaining === 0) controller.close();
         },

@@ -29,82 +29,6 @@ export async function readLimited(body: ReadableStream<Uint8Array>, limit: numbe
 }
 
 /**
- * Splits a stream in two that advance together: a chunk is read from the source only when every
- * branch still reading has asked for more. Unlike `tee()`, which buffers without bound for the slower
- * branch, memory stays at a chunk or two per branch. A branch that is cancelled (a client that went
- * away) is dropped and the other one goes on alone, so a cache fill outlives its first reader.
- */
-export function lockstepTee(
-  source: ReadableStream<Uint8Array>,
-): [ReadableStream<Uint8Array>, ReadableStream<Uint8Array>] {
-  const reader = source.getReader();
-  const branches: Array<ReadableStreamDefaultController<Uint8Array> | null> = [null, null];
-  const cancelled = [false, false];
-  const waiting: Array<(() => void) | null> = [null, null];
-  let reading: Promise<void> | null = null;
-
-  const readOnce = async () => {
-    try {
-      const { done, value } = await reader.read();
-      branches.forEach((controller, index) => {
-        if (!controller || cancelled[index]) return;
-        if (done) controller.close();
-        // Each branch owns its bytes: a native sink (R2, a digest) may take over (detach) the buffer
-        // it is given, which would empty the chunk under the other branch.
-        else controller.enqueue(index === 0 ? value : value.slice());
-      });
-    } catch (error) {
-      branches.forEach((controller, index) => {
-        if (controller && !cancelled[index]) controller.error(error);
-      });
-    }
-  };
-
-  // Each branch's pull resolves once the source has advanced; the source advances only when all live
-  // branches are waiting, so the faster one is held back to the pace of the slower one.
-  const pull = (index: number) =>
-    new Promise<void>((resolve) => {
-      waiting[index] = resolve;
-      advanceIfAllWaiting();
-    });
-
-  function advanceIfAllWaiting() {
-    if (reading) return;
-    const live = [0, 1].filter((index) => !cancelled[index]);
-    if (live.length === 0 || !live.every((index) => waiting[index])) return;
-    reading = readOnce().then(() => {
-      reading = null;
-      for (const index of live) {
-        const resolve = waiting[index];
-        waiting[index] = null;
-        resolve?.();
-      }
-    });
-  }
-
-  const branch = (index: number) =>
-    new ReadableStream<Uint8Array>(
-      {
-        start(controller) {
-          branches[index] = controller;
-        },
-        pull: () => pull(index),
-        cancel: async (reason) => {
-          cancelled[index] = true;
-          const resolve = waiting[index];
-          waiting[index] = null;
-          resolve?.();
-          if (cancelled.every(Boolean)) await reader.cancel(reason);
-          else advanceIfAllWaiting();
-        },
-      },
-      { highWaterMark: 0 },
-    );
-
-  return [branch(0), branch(1)];
-}
-
-/**
  * The stream with its length declared (so responses and R2 get a Content-Length). A failure of the
  * source reaches the reader as an error; it is not also reported as an unhandled rejection.
  */
@@ -119,30 +43,51 @@ export class StalledError extends Error {
 }
 
 /**
- * Errors the stream when no chunk arrives for `ms` (and cancels the source): an upstream that stops
- * sending mid-body must not hold a fill, or the clients waiting on it, forever.
+ * Errors the stream when a read waits more than `ms` for a chunk (and cancels the source): an upstream
+ * that stops sending mid-body must not hold a fill, or the clients waiting on it, forever. One timer
+ * watches the whole stream rather than one per read, which would cost more than the read itself.
  */
 export function idleTimeout(source: ReadableStream<Uint8Array>, ms: number): ReadableStream<Uint8Array> {
   const reader = source.getReader();
+  /** When the pending read started; null while no read is pending (a slow consumer is not a stall). */
+  let waitingSince: number | null = null;
+  let stalled: StalledError | null = null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const watch = () => {
+    const waited = waitingSince === null ? 0 : Date.now() - waitingSince;
+    if (waited < ms) {
+      timer = setTimeout(watch, ms - waited);
+      return;
+    }
+    stalled = new StalledError(`no data for ${ms} ms`);
+    reader.cancel(stalled).catch(() => {}); // Ends the pending read.
+  };
+  const stop = () => clearTimeout(timer);
   return new ReadableStream<Uint8Array>(
     {
+      start() {
+        timer = setTimeout(watch, ms);
+      },
       async pull(controller) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const stalled = new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new StalledError(`no data for ${ms} ms`)), ms);
-        });
+        waitingSince = Date.now();
         try {
-          const { done, value } = await Promise.race([reader.read(), stalled]);
-          if (done) controller.close();
-          else controller.enqueue(value);
+          const { done, value } = await reader.read();
+          waitingSince = null;
+          if (stalled) throw stalled;
+          if (done) {
+            stop();
+            controller.close();
+          } else controller.enqueue(value);
         } catch (error) {
+          stop();
           reader.cancel(error).catch(() => {});
-          controller.error(error);
-        } finally {
-          clearTimeout(timer);
+          controller.error(stalled ?? error);
         }
       },
-      cancel: (reason) => reader.cancel(reason),
+      cancel: (reason) => {
+        stop();
+        return reader.cancel(reason);
+      },
     },
     { highWaterMark: 0 },
   );
@@ -210,6 +155,31 @@ export function rechunk(
         }
       },
       cancel: (reason) => (byob ?? plain)?.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * Passes each chunk on only after a turn of the event loop. A long copy inside one Durable Object
+ * (the upload of a spool) otherwise keeps the thread long enough to starve the object's other
+ * streams, such as the clients still receiving the same blob.
+ */
+export function yieldingEach(source: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        try {
+          const { done, value } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } catch (error) {
+          controller.error(error);
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
     },
     { highWaterMark: 0 },
   );

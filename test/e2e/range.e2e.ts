@@ -3,7 +3,7 @@ import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { admin, bed } from "./harness/context.ts";
 import { blobFile } from "./harness/images.ts";
-import { describeResponse, fetchBlob } from "./harness/mirror-client.ts";
+import { describeResponse, fetchBlob, waitUntilStored } from "./harness/mirror-client.ts";
 
 const b = bed();
 const { ranged } = b.images;
@@ -26,10 +26,11 @@ function slice(start: number, endInclusive: number): Buffer {
 }
 
 beforeAll(async () => {
-  // The first GET puts the blob in R2.
+  // The first GET puts the blob in R2 (right after streaming it).
   const r = await fetchBlob(path);
   expect(r.status, describeResponse(`GET ${path}`, r)).toBe(200);
   expect(r.digest).toBe(layer.digest);
+  await waitUntilStored(path);
   await admin().reset();
 });
 

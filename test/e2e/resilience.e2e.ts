@@ -94,6 +94,23 @@ describe(`tag revalidation after the TTL (prefix "ttl", tagTtl ${TTL_MS / 1000} 
   });
 });
 
+/**
+ * Waits for the end of the fill of `digest`: a `blob.stored` line in the Worker's log (or
+ * `blob.rejected`). Clients get their bytes first; the upload to R2 from the spool follows.
+ */
+async function fillOutcome(digest: string): Promise<string> {
+  const logFile = join(b.workDir, "wrangler.log");
+  return waitFor(
+    "the fill to end (blob.stored / blob.rejected in wrangler's log)",
+    async () => {
+      const log = existsSync(logFile) ? readFileSync(logFile, "utf8") : "";
+      return log.split("\n").find((l) => l.includes(digest) && /"event":"blob\.(stored|rejected)"/.test(l));
+    },
+    60_000,
+    250,
+  ).catch((err: unknown) => `no outcome: ${String(err)}`);
+}
+
 describe("a client that hangs up early does not cancel the fill", () => {
   const layer = abandon.manifests[0]?.layers[0];
   if (!layer) throw new Error("abandon image has no layer");
@@ -107,20 +124,7 @@ describe("a client that hangs up early does not cancel the fill", () => {
     const cut = await getAndHangUp(b.mirrorHost, path, 1);
     expect(cut.status, `GET ${path}`).toBe(200);
     expect(cut.received, "bytes before hanging up").toBeLessThan(layer.size);
-    // The fill ends with a `blob.stored` line in the Worker's log (or `blob.rejected`).
-    const logFile = join(b.workDir, "wrangler.log");
-    const outcome = await waitFor(
-      "the fill to end (blob.stored / blob.rejected in wrangler's log)",
-      async () => {
-        const log = existsSync(logFile) ? readFileSync(logFile, "utf8") : "";
-        const line = log
-          .split("\n")
-          .find((l) => l.includes(layer.digest) && /"event":"blob\.(stored|rejected)"/.test(l));
-        return line;
-      },
-      60_000,
-      250,
-    ).catch((err: unknown) => `no outcome: ${String(err)}`);
+    const outcome = await fillOutcome(layer.digest);
     const upstream = (await admin().requests("anon")).filter((r) => r.kind === "blob-get");
     expect(outcome, `fill outcome; upstream blob GETs:\n${show(upstream)}`).toMatch(/"event":"blob\.stored"/);
     expect(upstream, "one upstream download, read to the end").toMatchObject([{ status: 200 }]);
@@ -145,6 +149,7 @@ describe("a client that hangs up early does not cancel the fill", () => {
     expect(full.digest, "the reader that stayed got the whole blob").toBe(second.digest);
     const gets = (await admin().requests("anon")).filter((r) => r.kind === "blob-get");
     expect(gets, show(gets)).toHaveLength(1);
+    expect(await fillOutcome(second.digest)).toMatch(/"event":"blob\.stored"/);
     await admin().reset();
     const again = await fetchBlob(p2);
     expect(again.digest).toBe(second.digest);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { digestOf, looksLikeDigest, parseDigest, toHex } from "../../src/oci/digest";
+import { DigestVerifier, digestOf, looksLikeDigest, parseDigest, toHex } from "../../src/oci/digest";
 import { RegistryError } from "../../src/oci/errors";
 
 const SHA256_EMPTY = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -94,5 +94,34 @@ describe("small helpers", () => {
 
   it("writes bytes as two lower-case hex digits each", () => {
     expect(toHex(new Uint8Array([0, 1, 15, 16, 171, 255]).buffer)).toBe("00010f10abff");
+  });
+});
+
+describe("DigestVerifier: bytes checked against a digest as they stream past", () => {
+  const data = new TextEncoder().encode("streamed in pieces");
+
+  it("matches when the pieces hash to the digest, and leaves the pieces intact", async () => {
+    const verifier = new DigestVerifier(parseDigest(await digestOf(data)));
+    const first = data.subarray(0, 5);
+    await verifier.update(first);
+    await verifier.update(data.subarray(5));
+    expect(first.byteLength).toBe(5);
+    expect(await verifier.matches()).toBe(true);
+  });
+
+  it("does not match when a byte differs or is missing", async () => {
+    const digest = parseDigest(await digestOf(data));
+    const changed = new DigestVerifier(digest);
+    await changed.update(new TextEncoder().encode("streamed in pieceS"));
+    expect(await changed.matches()).toBe(false);
+    const short = new DigestVerifier(digest);
+    await short.update(data.subarray(1));
+    expect(await short.matches()).toBe(false);
+  });
+
+  it("checks sha512 digests too", async () => {
+    const verifier = new DigestVerifier(parseDigest(await digestOf(data, "sha512")));
+    await verifier.update(data);
+    expect(await verifier.matches()).toBe(true);
   });
 });

@@ -88,6 +88,22 @@ export async function fetchBlob(
   };
 }
 
+/**
+ * Waits until the mirror holds the blob at `pathAndQuery` in R2 (HEAD answers `X-Mirror-Cache: HIT`).
+ * A cold GET streams the blob to its clients first and uploads it to R2 right after.
+ */
+export async function waitUntilStored(pathAndQuery: string): Promise<void> {
+  await waitFor(
+    `${pathAndQuery} stored in R2`,
+    async () => {
+      const res = await fetchT(`${bed().mirrorUrl}${pathAndQuery}`, { method: "HEAD" }, 10_000);
+      return res.headers.get("x-mirror-cache") === "HIT" || undefined;
+    },
+    60_000,
+    100,
+  );
+}
+
 /** Short description of a failed raw request, for assertion messages. */
 export function describeResponse(what: string, r: { status: number; body: string | Buffer }): string {
   const text = typeof r.body === "string" ? r.body : r.body.subarray(0, 500).toString("utf8");

@@ -5,6 +5,8 @@ import { type Digest, DigestVerifier, parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
 import { type Services, servicesFor } from "../services";
 import { idleTimeout, rechunk, withLength, yieldingEach } from "../util/streams";
+import { errorToResponse, FillHeaders } from "./protocol";
+import { Spool } from "./spool";
 
 /** Size of the pieces a download is handled in (and of the spool's rows). */
 const CHUNK_BYTES = 1024 * 1024;
@@ -14,9 +16,6 @@ const FIRST_CHUNK_BYTES = 64 * 1024;
 const UPLOAD_WAIT_MS = 30_000;
 /** How long the download waits at most for its leading reader before each chunk. */
 const READER_WAIT_MS = 200;
-
-import { errorToResponse, FillHeaders } from "./protocol";
-import { Spool } from "./spool";
 
 /**
  * One instance per blob digest (`idFromName(digest)`): concurrent misses of the same blob, from any

@@ -38,7 +38,7 @@ export class Spool {
     readonly size: number,
     /** Downloaded with upstream credentials: readers from other repositories need confirmation. */
     readonly restricted: boolean,
-    /** Called once the spool is finished and no reader is left: the rows can go. */
+    /** Called once the spool is finished, released by the fill and left by every reader: the rows are gone. */
     private readonly onIdle: () => void,
   ) {
     sql.exec("CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");

@@ -3,8 +3,10 @@ import type { UpstreamConfig } from "../config";
 import type { Env } from "../env";
 import { type Digest, DigestVerifier, parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
+import { parseRange, resolveRange } from "../oci/range";
 import { type Services, servicesFor } from "../services";
-import { idleTimeout, rechunk, withLength, yieldingEach } from "../util/streams";
+import { givingWayToClients } from "../util/foreground";
+import { idleTimeout, rechunk, withLength } from "../util/streams";
 import { errorToResponse, FillHeaders } from "./protocol";
 import { Spool } from "./spool";
 
@@ -12,8 +14,11 @@ import { Spool } from "./spool";
 const CHUNK_BYTES = 1024 * 1024;
 /** The first piece is small, so the first bytes reach clients without waiting for a whole MiB. */
 const FIRST_CHUNK_BYTES = 64 * 1024;
-/** How long the upload to the store waits for the clients still reading the spool to finish. */
-const UPLOAD_WAIT_MS = 30_000;
+/**
+ * How long the upload to the store waits at most, before each chunk, for this isolate's clients to be
+ * done: it gives way to them, yet keeps moving (≥ 1 chunk per this long) however busy the isolate is.
+ */
+const UPLOAD_PAUSE_MS = 250;
 /** How long the download waits at most for its leading reader before each chunk. */
 const READER_WAIT_MS = 200;
 
@@ -41,14 +46,23 @@ export class BlobFill extends DurableObject<Env> {
       if (!upstream) throw nameUnknown(`unknown upstream prefix "${prefix.slice(0, 64)}"`);
       const me: Owner = { upstream, name: request.headers.get(FillHeaders.name) ?? "" };
       const digest = parseDigest(request.headers.get(FillHeaders.digest) ?? "");
+      // A HEAD, or a Range request, only joins a download in progress; a whole GET starts one.
+      const joinOnly = request.method === "HEAD" || request.headers.has("Range");
 
-      const spool = await this.join(services, me, digest);
+      const spool = await this.join(services, me, digest, !joinOnly);
       if (!spool) {
-        // Stored meanwhile: the Worker serves it from the store, checking the repository may see it.
+        // Stored meanwhile (or, for joinOnly, no download in progress): the Worker looks elsewhere.
         return new Response(null, { status: 409, headers: { [FillHeaders.stored]: "1" } });
       }
-      return new Response(withLength(spool.reader(), spool.size), {
-        headers: { [FillHeaders.size]: String(spool.size) },
+      const headers = { [FillHeaders.size]: String(spool.size) };
+      if (request.method === "HEAD") return new Response(null, { headers });
+      const spec = parseRange(request.headers.get("Range"));
+      if (!spec) return new Response(withLength(spool.reader(), spool.size), { headers });
+      const range = resolveRange(spec, spool.size);
+      const length = range.end - range.start + 1;
+      return new Response(withLength(spool.reader({ range }), length), {
+        status: 206,
+        headers: { ...headers, "Content-Range": `bytes ${range.start}-${range.end}/${spool.size}` },
       });
     } catch (error) {
       return errorToResponse(error);
@@ -60,9 +74,10 @@ export class BlobFill extends DurableObject<Env> {
    * from another repository only once the upstream confirms that repository holds the blob: the bytes
    * may be private. If a download started for another repository fails, this one tries its own.
    */
-  private async join(services: Services, me: Owner, digest: Digest): Promise<Spool | null> {
+  private async join(services: Services, me: Owner, digest: Digest, start: boolean): Promise<Spool | null> {
     // At most two rounds: our own download is started on the second at the latest.
     for (let attempt = 0; attempt < 2; attempt++) {
+      if (!this.current && !start) return null;
       // Set before the first await, so requests arriving meanwhile join this download.
       if (!this.current) {
         const fill = this.start(services, me, digest);
@@ -85,6 +100,7 @@ export class BlobFill extends DurableObject<Env> {
         spool = await fill;
       } catch (error) {
         if (mine || attempt > 0) throw error;
+        if (!start) return null;
         continue;
       }
       if (spool?.restricted && !mine) {
@@ -134,8 +150,8 @@ export class BlobFill extends DurableObject<Env> {
   /**
    * Ends the fill: the verdict on the downloaded bytes releases (or fails) the readers' last chunk,
    * then the verified blob is uploaded to the store from the spool. Clients never wait for the store:
-   * they stream at the upstream's pace, and the upload starts once they are done (or after
-   * UPLOAD_WAIT_MS), so it does not compete with them for the object's CPU.
+   * they stream at the upstream's pace, and the upload gives way to every client streaming from this
+   * isolate (UPLOAD_PAUSE_MS), so it does not compete with them for the thread.
    */
   private async complete(
     services: Services,
@@ -162,14 +178,15 @@ export class BlobFill extends DurableObject<Env> {
       this.release(spool); // The next request fetches afresh.
       return;
     }
-    await spool.readersDone(UPLOAD_WAIT_MS);
     // The store checks length and hash once more on its side and keeps nothing else.
-    const upload = yieldingEach(spool.reader());
-    spool.release();
+    const upload = givingWayToClients(spool.reader({ background: true }), UPLOAD_PAUSE_MS);
     const [stored] = await Promise.all([
       services.blobStore.put(digest, upload, size, { restricted: spool.restricted }),
-      linked,
+      linked.catch((error) => log({ event: "blob.link_failed", digest: digest.value, error: String(error) })),
     ]);
+    // Until the store has answered, requests join the spool: a request that found neither would
+    // fetch the blob from the upstream a second time.
+    spool.release();
     log({
       event: stored ? "blob.stored" : "blob.store_failed",
       digest: digest.value,

@@ -1,5 +1,6 @@
 import type { BlobFiller, BlobResult } from "../mirror/blobs";
 import type { Digest } from "../oci/digest";
+import type { ByteRange, RangeSpec } from "../oci/range";
 import type { RegistryClient } from "../upstream/client";
 import { withLength } from "../util/streams";
 import { errorFromResponse, FillHeaders } from "./protocol";
@@ -9,17 +10,52 @@ export class DurableBlobFiller implements BlobFiller {
   constructor(private readonly fills: DurableObjectNamespace) {}
 
   async fill(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult | null> {
-    const stub = this.fills.get(this.fills.idFromName(digest.value));
-    const response = await stub.fetch("https://blob-fill.internal/", {
-      headers: {
-        [FillHeaders.upstream]: client.upstream.prefix,
-        [FillHeaders.name]: name,
-        [FillHeaders.digest]: digest.value,
-      },
-    });
-    if (response.status === 409 && response.headers.get(FillHeaders.stored)) return null;
-    if (!response.ok || !response.body) throw await errorFromResponse(response);
+    const response = await this.ask(client, name, digest, "GET");
+    if (!response) return null;
     const size = Number(response.headers.get(FillHeaders.size));
-    return { size, body: withLength(response.body, size), cache: "MISS" };
+    return { size, body: withLength(response.body ?? new ReadableStream(), size), cache: "MISS" };
   }
+
+  async inFlight(
+    client: RegistryClient,
+    name: string,
+    digest: Digest,
+    range: RangeSpec | null,
+  ): Promise<BlobResult | null> {
+    const header = range ? rangeHeader(range) : undefined;
+    const response = await this.ask(client, name, digest, range ? "GET" : "HEAD", header);
+    if (!response) return null;
+    const size = Number(response.headers.get(FillHeaders.size));
+    if (!range) return { size, body: null, cache: "MISS" };
+    const match = /^bytes (\d+)-(\d+)\//.exec(response.headers.get("Content-Range") ?? "");
+    if (!match || !response.body) throw new Error("fill answered a range without Content-Range");
+    const byteRange: ByteRange = { start: Number(match[1]), end: Number(match[2]) };
+    const body = withLength(response.body, byteRange.end - byteRange.start + 1);
+    return { size, body, range: byteRange, cache: "MISS" };
+  }
+
+  /** Null when the object has no download for us (stored meanwhile, or none in progress). */
+  private async ask(
+    client: RegistryClient,
+    name: string,
+    digest: Digest,
+    method: "GET" | "HEAD",
+    range?: string,
+  ): Promise<Response | null> {
+    const stub = this.fills.get(this.fills.idFromName(digest.value));
+    const headers: Record<string, string> = {
+      [FillHeaders.upstream]: client.upstream.prefix,
+      [FillHeaders.name]: name,
+      [FillHeaders.digest]: digest.value,
+    };
+    if (range) headers.Range = range;
+    const response = await stub.fetch("https://blob-fill.internal/", { method, headers });
+    if (response.status === 409 && response.headers.get(FillHeaders.stored)) return null;
+    if (!response.ok) throw await errorFromResponse(response);
+    return response;
+  }
+}
+
+function rangeHeader(spec: RangeSpec): string {
+  return spec.kind === "suffix" ? `bytes=-${spec.length}` : `bytes=${spec.start}-${spec.end ?? ""}`;
 }

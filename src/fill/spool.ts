@@ -1,3 +1,5 @@
+import { beginForeground } from "../util/foreground";
+
 /** SQLite rows are limited to 2 MB: larger chunks are stored as several rows. */
 const ROW_BYTES = 1024 * 1024;
 /** How many of the newest rows are also kept in memory, for readers keeping up with the download. */
@@ -27,6 +29,8 @@ export class Spool {
   private moved: Array<() => void> = [];
   /** The rows are still needed by the fill itself (to upload them), readers or not. */
   private held = false;
+  /** Where each row starts in the blob: readers of a range find their first row here. */
+  private readonly rowStarts: number[] = [];
   /** The newest rows, by sequence number (at most RECENT_ROWS). */
   private readonly recent = new Map<number, Uint8Array>();
   /** The rows are gone: no new reader can start. */
@@ -56,6 +60,7 @@ export class Spool {
         this.rows,
         whole ? piece.buffer : piece.slice().buffer,
       );
+      this.rowStarts.push(this.appended - piece.byteLength);
       this.recent.set(this.rows, piece);
       this.recent.delete(this.rows - RECENT_ROWS);
       this.rows++;
@@ -95,11 +100,6 @@ export class Spool {
     return this.positions.size;
   }
 
-  /** Resolves once no reader is left, or after `ms` at the latest. */
-  readersDone(ms: number): Promise<void> {
-    return this.until(() => this.readers === 0, ms);
-  }
-
   /**
    * Resolves when the leading reader is close behind the newest row (or there is none), or after
    * `ms` at the latest. The download awaits it before each chunk: in a Durable Object everything
@@ -127,18 +127,33 @@ export class Spool {
     }
   }
 
-  /** A new reader from the first byte. */
-  reader(): ReadableStream<Uint8Array> {
+  /**
+   * A new reader of the whole blob, or of the bytes `range.start`–`range.end` (inclusive; the caller
+   * has checked them against the size). A client's reader counts as this isolate's foreground traffic;
+   * the fill's own upload (`background`) does not.
+   */
+  reader(
+    options: { range?: { start: number; end: number }; background?: boolean } = {},
+  ): ReadableStream<Uint8Array> {
+    const start = options.range?.start ?? 0;
+    const end = options.range?.end ?? this.size - 1;
     const position = { seq: 0 };
+    /** Bytes of the next row to skip (the range starts inside it). */
+    let skip = start;
+    let remaining = end - start + 1;
     let released = false;
+    let located = start === 0;
     this.positions.add(position);
+    const endForeground = options.background ? () => {} : beginForeground();
     const release = () => {
       if (released) return;
       released = true;
+      endForeground();
       this.positions.delete(position);
       this.wakeWriter();
       this.idleCheck();
     };
+    const mismatch = () => new Error("upstream bytes do not match the digest");
     return new ReadableStream<Uint8Array>(
       {
         pull: async (controller) => {
@@ -148,23 +163,46 @@ export class Spool {
               controller.error(this.failure);
               return;
             }
+            if (remaining === 0) {
+              release();
+              controller.close();
+              return;
+            }
+            if (!located) {
+              // The first row that holds `start`, once it has arrived.
+              const seq = this.rowAt(start);
+              if (seq !== null) {
+                position.seq = seq;
+                skip = start - (this.rowStarts[seq] ?? 0);
+                located = true;
+              }
+            }
             // Every chunk but the last is safe at once; the last one waits for the verdict.
             const lastIsIn = this.appended >= this.size;
             const readable = this.finished || !lastIsIn ? this.rows : this.rows - 1;
-            if (position.seq < readable) {
-              if (this.finished && position.seq === this.rows - 1 && this.verdict === false) {
+            // A reader's own last bytes wait for the verdict too: nothing ends cleanly unverified.
+            const rowEnd = this.rowStarts[position.seq + 1] ?? this.appended;
+            const endsHere = located && rowEnd - (this.rowStarts[position.seq] ?? 0) - skip >= remaining;
+            if (located && position.seq < readable && (!endsHere || this.finished)) {
+              if (this.finished && this.verdict === false) {
                 release();
-                controller.error(new Error("upstream bytes do not match the digest"));
+                controller.error(mismatch());
                 return;
               }
-              controller.enqueue(this.read(position.seq++));
+              let chunk = this.read(position.seq++);
+              if (skip > 0 || chunk.byteLength - skip > remaining) {
+                chunk = chunk.subarray(skip, skip + Math.min(remaining, chunk.byteLength - skip));
+              }
+              skip = 0;
+              remaining -= chunk.byteLength;
+              controller.enqueue(chunk);
               this.wakeWriter();
               return;
             }
             if (this.finished) {
               release();
-              if (this.verdict) controller.close();
-              else controller.error(new Error("upstream bytes do not match the digest"));
+              if (this.verdict && remaining === 0) controller.close();
+              else controller.error(this.verdict ? new Error("the spool ended early") : mismatch());
               return;
             }
             await new Promise<void>((resolve) => this.wakers.push(resolve));
@@ -174,6 +212,20 @@ export class Spool {
       },
       { highWaterMark: 0 },
     );
+  }
+
+  /** The row holding byte `offset`, or null while it has not arrived. */
+  private rowAt(offset: number): number | null {
+    if (offset >= this.appended) return null;
+    // Binary search: rows are in order of their start.
+    let low = 0;
+    let high = this.rows - 1;
+    while (low < high) {
+      const middle = Math.ceil((low + high) / 2);
+      if ((this.rowStarts[middle] ?? 0) <= offset) low = middle;
+      else high = middle - 1;
+    }
+    return low;
   }
 
   private read(seq: number): Uint8Array {

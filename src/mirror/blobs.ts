@@ -4,6 +4,7 @@ import { type ByteRange, type RangeSpec, resolveRange } from "../oci/range";
 import type { BlobLinks } from "../storage/blob-links";
 import type { BlobInfo, BlobStore } from "../storage/blob-store";
 import type { RegistryClient } from "../upstream/client";
+import { foregroundBody } from "../util/foreground";
 import { withLength } from "../util/streams";
 import type { CacheStatus } from "./types";
 
@@ -21,6 +22,16 @@ export interface BlobResult {
 export interface BlobFiller {
   /** Null when the blob turned out to be stored meanwhile: serve it from the store. */
   fill(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult | null>;
+  /**
+   * From a download in progress only (never starting one): its size (no range: a HEAD), or the range
+   * as its bytes arrive. Null when there is none.
+   */
+  inFlight(
+    client: RegistryClient,
+    name: string,
+    digest: Digest,
+    range: RangeSpec | null,
+  ): Promise<BlobResult | null>;
 }
 
 /**
@@ -44,6 +55,9 @@ export class BlobMirror {
       await this.checkLink(client, name, digest, stored);
       return { size: stored.size, body: null, cache: "HIT" };
     }
+    // A blob being fetched right now: its size is known without asking the upstream.
+    const filling = await this.filler.inFlight(client, name, digest, null);
+    if (filling) return filling;
     return { size: await this.upstreamSize(client, name, digest), body: null, cache: "MISS" };
   }
 
@@ -107,7 +121,10 @@ export class BlobMirror {
       ? await this.getRange(client, name, digest, rangeSpec)
       : await this.getWhole(client, name, digest);
     if (cached) return cached;
-    if (rangeSpec) return this.fetchRange(client, name, digest, rangeSpec);
+    if (rangeSpec) {
+      const filling = await this.filler.inFlight(client, name, digest, rangeSpec);
+      return filling ?? this.fetchRange(client, name, digest, rangeSpec);
+    }
     const filled = await this.filler.fill(client, name, digest);
     if (filled) return filled;
     const stored = await this.getWhole(client, name, digest);
@@ -124,7 +141,7 @@ export class BlobMirror {
       await stored.body.cancel();
       throw error;
     }
-    return { size: stored.size, body: stored.body, cache: "HIT" };
+    return { size: stored.size, body: foregroundBody(stored.body, stored.size), cache: "HIT" };
   }
 
   private async getRange(
@@ -137,8 +154,11 @@ export class BlobMirror {
     if (!info) return null;
     await this.checkLink(client, name, digest, info);
     const range = resolveRange(spec, info.size);
-    const stored = await this.store.get(digest, { offset: range.start, length: range.end - range.start + 1 });
-    return stored ? { size: info.size, body: stored.body, range, cache: "HIT" } : null;
+    const length = range.end - range.start + 1;
+    const stored = await this.store.get(digest, { offset: range.start, length });
+    return stored
+      ? { size: info.size, body: foregroundBody(stored.body, length), range, cache: "HIT" }
+      : null;
   }
 
   /** A part of an uncached blob: passed through from the upstream, not cached (a later whole GET fills). */

@@ -27,9 +27,26 @@ export interface BlobStore {
   put(digest: Digest, body: ReadableStream<Uint8Array>, size: number, options: PutOptions): Promise<boolean>;
 }
 
-/** R2 allows at most this many parts per multipart upload. */
-const MAX_PARTS = 10_000;
-const MIN_PART_SIZE = 5 * 1024 ** 2;
+const MIB = 1024 ** 2;
+/** R2's smallest part (all but the last part must be at least this) and its largest. */
+const MIN_PART_SIZE = 5 * MIB;
+const MAX_PART_SIZE = 5 * 1024 * MIB;
+/**
+ * An upload runs in one Durable Object invocation, which may make about 1,000 subrequests (R2 calls
+ * included): create + parts + complete (or abort) must stay below that. R2 itself allows 10,000 parts.
+ */
+const MAX_PARTS = 900;
+
+/**
+ * Equal parts (R2 wants every part but the last of one size), as few as the limits allow, in whole
+ * MiB: a blob just over the multipart threshold takes 5 MiB parts, a 50 GiB one ~57 MiB parts.
+ */
+export function partPlan(size: number): { partSize: number; parts: number } {
+  const wanted = Math.max(MIN_PART_SIZE, Math.ceil(size / MAX_PARTS / MIB) * MIB);
+  if (wanted > MAX_PART_SIZE)
+    throw new Error(`a blob of ${size} bytes is larger than a multipart upload takes`);
+  return { partSize: wanted, parts: Math.max(1, Math.ceil(size / wanted)) };
+}
 
 /**
  * R2 implementation. Up to the multipart threshold, one put that R2 itself checks against the hash
@@ -82,12 +99,20 @@ export class R2BlobStore implements BlobStore {
     size: number,
     customMetadata: Record<string, string>,
   ): Promise<boolean> {
-    const upload = await this.bucket.createMultipartUpload(blobKey(digest), {
-      httpMetadata: { contentType: "application/octet-stream" },
-      customMetadata,
-    });
+    let upload: R2MultipartUpload;
+    let partSize: number;
+    try {
+      partSize = partPlan(size).partSize;
+      upload = await this.bucket.createMultipartUpload(blobKey(digest), {
+        httpMetadata: { contentType: "application/octet-stream" },
+        customMetadata,
+      });
+    } catch {
+      // Too large, or R2 refused (a 429, an outage): nothing was stored, and the caller goes on.
+      await body.cancel().catch(() => {});
+      return false;
+    }
     const verifier = new DigestVerifier(digest);
-    const partSize = Math.max(MIN_PART_SIZE, Math.ceil(size / MAX_PARTS));
     const source = new PartReader(body.getReader(), verifier);
     try {
       const parts: R2UploadedPart[] = [];

@@ -159,28 +159,3 @@ export function rechunk(
     { highWaterMark: 0 },
   );
 }
-
-/**
- * Passes each chunk on only after a turn of the event loop. A long copy inside one Durable Object
- * (the upload of a spool) otherwise keeps the thread long enough to starve the object's other
- * streams, such as the clients still receiving the same blob.
- */
-export function yieldingEach(source: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-  const reader = source.getReader();
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        try {
-          const { done, value } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        } catch (error) {
-          controller.error(error);
-        }
-      },
-      cancel: (reason) => reader.cancel(reason),
-    },
-    { highWaterMark: 0 },
-  );
-}

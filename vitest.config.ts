@@ -35,6 +35,9 @@ export default defineConfig({
     }),
   ],
   test: {
+    // workerd starts objects and compiles the Worker on a file's first request: on a loaded 2-core
+    // machine that alone can take seconds.
+    testTimeout: 20_000,
     include: ["test/**/*.test.ts"],
     exclude: ["test/e2e/**"],
   },

@@ -109,6 +109,49 @@ describe("blobs", () => {
     expect(upstreams.quay.count("blob", "GET")).toBe(1);
   });
 
+  it("answers HEAD and Range of a blob in flight from the fill, without asking the upstream", async () => {
+    const layer = pseudoRandomBytes(3 * 1024 * 1024 + 17, 500 + seed);
+    const digest = await sha256(layer);
+    upstreams.quay.addBlob(layer, digest);
+    upstreams.quay.blobPauseMs = 400;
+    const first = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    expect(first.status).toBe(200);
+
+    const head = await mirror(`/v2/quay/org/app/blobs/${digest}`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("Content-Length")).toBe(String(layer.length));
+    const cases: Array<[string, number, number]> = [
+      ["bytes=0-99", 0, 99],
+      // In the half still to come: answered once those bytes arrive (and are verified).
+      ["bytes=-10", layer.length - 10, layer.length - 1],
+      [`bytes=${1024 * 1024 - 5}-${2 * 1024 * 1024 + 5}`, 1024 * 1024 - 5, 2 * 1024 * 1024 + 5],
+    ];
+    const ranges = await Promise.all(
+      cases.map(([range]) => mirror(`/v2/quay/org/app/blobs/${digest}`, { headers: { Range: range } })),
+    );
+    for (const [index, [, start, end]] of cases.entries()) {
+      const response = ranges[index] as Response;
+      expect(response.status).toBe(206);
+      expect(response.headers.get("Content-Range")).toBe(`bytes ${start}-${end}/${layer.length}`);
+      expect(await sha256(await bytesOf(response))).toBe(await sha256(layer.slice(start, end + 1)));
+    }
+    expect(await sha256(await bytesOf(first))).toBe(digest);
+    expect(upstreams.quay.count("blob")).toBe(1);
+    expect(upstreams.quay.count("blob", "GET")).toBe(1);
+  }, 20_000);
+
+  it("asks the upstream for HEAD and Range of a blob that is neither stored nor in flight", async () => {
+    const digest = image.layerDigests[1] ?? "";
+    const layer = image.layers[1] ?? new Uint8Array();
+    const head = await mirror(`/v2/quay/org/app/blobs/${digest}`, { method: "HEAD" });
+    expect(head.headers.get("Content-Length")).toBe(String(layer.length));
+    const range = await mirror(`/v2/quay/org/app/blobs/${digest}`, { headers: { Range: "bytes=5-9" } });
+    expect(range.status).toBe(206);
+    expect(await bytesOf(range)).toEqual(layer.slice(5, 10));
+    expect(upstreams.quay.count("blob", "HEAD")).toBe(1);
+    expect(upstreams.quay.count("blob", "GET")).toBe(1);
+  });
+
   it("keeps filling the cache when the client that started the download goes away", async () => {
     const digest = image.layerDigests[1] ?? "";
     const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);

@@ -49,6 +49,8 @@ export class FakeRegistry {
   /** Set to make the upstream misbehave for one test. */
   corruptBlobs = false;
   failWith: number | null = null;
+  /** Whole blob bodies send their first half, then pause this long before the rest (a fill in flight). */
+  blobPauseMs = 0;
 
   constructor(private readonly options: FakeRegistryOptions) {
     this.auth = options.auth ?? { kind: "none" };
@@ -203,7 +205,7 @@ export class FakeRegistry {
         headers: { Location: `${this.options.cdnOrigin}/blobs/${digest}?signature=abc` },
       });
     }
-    return blobBody(request, bytes, digest, this.corruptBlobs);
+    return blobBody(request, bytes, digest, this.corruptBlobs, this.blobPauseMs);
   }
 
   private cdn(request: Request, url: URL): Response {
@@ -231,7 +233,13 @@ export class FakeRegistry {
   }
 }
 
-function blobBody(request: Request, bytes: Uint8Array, digest: string, corrupt: boolean): Response {
+function blobBody(
+  request: Request,
+  bytes: Uint8Array,
+  digest: string,
+  corrupt: boolean,
+  pauseMs = 0,
+): Response {
   const body = corrupt ? bytes.map((byte) => byte ^ 0xff) : bytes;
   const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.get("Range") ?? "");
   const headers: Record<string, string> = {
@@ -249,7 +257,21 @@ function blobBody(request: Request, bytes: Uint8Array, digest: string, corrupt: 
     });
   }
   headers["Content-Length"] = String(bytes.length);
-  return new Response(request.method === "HEAD" ? null : body, { headers });
+  if (request.method === "HEAD") return new Response(null, { headers });
+  if (pauseMs === 0) return new Response(body, { headers });
+  const half = Math.floor(body.length / 2);
+  const pieces = [body.slice(0, half), body.slice(half)];
+  let sent = 0;
+  const paused = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      // The timer runs in the reader's context (the fill object), where it may.
+      if (sent === 1) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      const piece = pieces[sent++];
+      if (piece) controller.enqueue(piece);
+      if (sent === pieces.length) controller.close();
+    },
+  });
+  return new Response(paused, { headers });
 }
 
 function error(

@@ -1,0 +1,120 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { Spool } from "../../src/fill/spool";
+import { pseudoRandomBytes } from "../support/fake-registry";
+
+const MIB = 1024 * 1024;
+
+/** Runs `body` with a fresh spool in a fill object's own storage (each test its own object). */
+async function withSpool(
+  size: number,
+  body: (spool: Spool, idle: () => boolean) => Promise<void>,
+): Promise<void> {
+  const stub = env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(crypto.randomUUID()));
+  await runInDurableObject(stub, async (_instance, state) => {
+    let idle = false;
+    const spool = new Spool(state.storage.sql, size, false, () => {
+      idle = true;
+    });
+    await body(spool, () => idle);
+  });
+}
+
+/** Byte equality without a deep diff (which takes seconds for MiBs). */
+function same(actual: Uint8Array | undefined, expected: Uint8Array): boolean {
+  if (!actual || actual.byteLength !== expected.byteLength) return false;
+  for (let index = 0; index < expected.byteLength; index++)
+    if (actual[index] !== expected[index]) return false;
+  return true;
+}
+
+async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** Resolves true if the promise settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  const timeout = new Promise<false>((resolve) => setTimeout(() => resolve(false), ms));
+  return Promise.race([
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    timeout,
+  ]);
+}
+
+describe("spool", () => {
+  it("gives a reader every byte as it arrives, and the last chunk only once the bytes are verified", async () => {
+    const bytes = pseudoRandomBytes(3 * MIB + 10, 1);
+    await withSpool(bytes.length, async (spool) => {
+      const reader = spool.reader().getReader();
+      spool.append(bytes.slice(0, MIB));
+      expect(same((await reader.read()).value, bytes.slice(0, MIB))).toBe(true);
+      spool.append(bytes.slice(MIB, 3 * MIB));
+      spool.append(bytes.slice(3 * MIB));
+      expect(same((await reader.read()).value, bytes.slice(MIB, 2 * MIB))).toBe(true);
+      expect(same((await reader.read()).value, bytes.slice(2 * MIB, 3 * MIB))).toBe(true);
+      const last = reader.read();
+      expect(await settlesWithin(last, 50)).toBe(false);
+      spool.finish(true);
+      expect(same((await last).value, bytes.slice(3 * MIB))).toBe(true);
+      expect((await reader.read()).done).toBe(true);
+    });
+  });
+
+  it("serves a range that starts and ends inside rows, ending it only after the verdict", async () => {
+    const bytes = pseudoRandomBytes(2 * MIB + 500, 2);
+    await withSpool(bytes.length, async (spool) => {
+      const range = { start: MIB - 7, end: MIB + 9 };
+      const ranged = collect(spool.reader({ range }));
+      spool.append(bytes.slice(0, MIB));
+      spool.append(bytes.slice(MIB, 2 * MIB));
+      // All of the range is in, but nothing of the blob is verified yet.
+      expect(await settlesWithin(ranged, 50)).toBe(false);
+      spool.append(bytes.slice(2 * MIB));
+      spool.finish(true, true); // held, as the fill holds it for its upload
+      expect(same(await ranged, bytes.slice(range.start, range.end + 1))).toBe(true);
+      const tail = await collect(spool.reader({ range: { start: bytes.length - 3, end: bytes.length - 1 } }));
+      expect(same(tail, bytes.slice(-3))).toBe(true);
+    });
+  });
+
+  it("breaks every reader off, never ending cleanly, when the bytes do not match the digest", async () => {
+    const bytes = pseudoRandomBytes(MIB + 1, 3);
+    await withSpool(bytes.length, async (spool) => {
+      const whole = collect(spool.reader());
+      const ranged = collect(spool.reader({ range: { start: 0, end: 9 } }));
+      spool.append(bytes.slice(0, MIB));
+      spool.append(bytes.slice(MIB));
+      spool.finish(false);
+      await expect(whole).rejects.toThrow(/do not match/);
+      await expect(ranged).rejects.toThrow(/do not match/);
+    });
+  });
+
+  it("lets a reader join after the download, reading back from storage what memory no longer holds", async () => {
+    const bytes = pseudoRandomBytes(20 * MIB + 3, 4);
+    await withSpool(bytes.length, async (spool) => {
+      for (let offset = 0; offset < bytes.length; offset += MIB)
+        spool.append(bytes.slice(offset, offset + MIB));
+      spool.finish(true, true);
+      expect(same(await collect(spool.reader()), bytes)).toBe(true);
+    });
+  });
+
+  it("drops its rows once finished, released by the fill and left by every reader", async () => {
+    const bytes = pseudoRandomBytes(1000, 5);
+    await withSpool(bytes.length, async (spool, idle) => {
+      const reader = spool.reader();
+      spool.append(bytes);
+      spool.finish(true, true);
+      await collect(reader);
+      expect(idle()).toBe(false); // the fill still holds it (its upload)
+      spool.release();
+      expect(idle()).toBe(true);
+      expect(spool.disposed).toBe(true);
+    });
+  });
+});

@@ -1,0 +1,74 @@
+import { describe, expect, it } from "vitest";
+import {
+  beginForeground,
+  foregroundBody,
+  foregroundCount,
+  foregroundQuiet,
+  givingWayToClients,
+} from "../../src/util/foreground";
+
+function chunks(count: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      controller.enqueue(new Uint8Array([sent++]));
+      if (sent === count) controller.close();
+    },
+  });
+}
+
+describe("foreground traffic", () => {
+  it("counts a client body until its last byte is taken", async () => {
+    const body = foregroundBody(chunks(3), 3);
+    expect(foregroundCount()).toBe(1);
+    expect(new Uint8Array(await new Response(body).arrayBuffer())).toEqual(new Uint8Array([0, 1, 2]));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(foregroundCount()).toBe(0);
+  });
+
+  it("stops counting a body whose client went away", async () => {
+    const body = foregroundBody(chunks(1000), 1000);
+    await body.cancel();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(foregroundCount()).toBe(0);
+  });
+
+  it("lets background work wait for quiet, but never longer than its bound", async () => {
+    const started = Date.now();
+    await foregroundQuiet(1000);
+    expect(Date.now() - started).toBeLessThan(50);
+
+    const end = beginForeground();
+    const waiting = foregroundQuiet(5000).then(() => Date.now());
+    const endedAt = await new Promise<number>((resolve) =>
+      setTimeout(() => {
+        end();
+        resolve(Date.now());
+      }, 100),
+    );
+    expect(await waiting).toBeGreaterThanOrEqual(endedAt);
+
+    const busy = beginForeground();
+    const boundedStart = Date.now();
+    await foregroundQuiet(80);
+    expect(Date.now() - boundedStart).toBeGreaterThanOrEqual(75);
+    busy();
+  });
+
+  it("passes a background copy on only while no client streams (or past the bound)", async () => {
+    const end = beginForeground();
+    const reader = givingWayToClients(chunks(2), 10_000).getReader();
+    let first: number | null = null;
+    const read = reader.read().then(() => {
+      first = Date.now();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(first).toBeNull();
+    const endedAt = Date.now();
+    end();
+    await read;
+    expect(first).toBeGreaterThanOrEqual(endedAt);
+    expect((await reader.read()).value).toEqual(new Uint8Array([1]));
+    expect((await reader.read()).done).toBe(true);
+  });
+});

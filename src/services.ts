@@ -1,3 +1,4 @@
+import { waitUntil } from "cloudflare:workers";
 import { type Config, configFor, type UpstreamConfig } from "./config";
 import type { Env } from "./env";
 import { CoalescingManifests } from "./fill/coalescing-manifests";
@@ -40,7 +41,11 @@ export function servicesFor(env: Env): Services {
   const config = configFor(env);
   let tokens = tokenCaches.get(env.MANIFESTS);
   if (!tokens) {
-    tokens = new TokenCache(new KvTokenStore(env.MANIFESTS));
+    // Token writes run after the response (waitUntil): a request never waits for KV, and a failed
+    // write only means another isolate exchanges a token of its own.
+    tokens = new TokenCache(new KvTokenStore(env.MANIFESTS), Date.now, waitUntil, (error) =>
+      log({ event: "token.store_failed", error: describe(error) }),
+    );
     tokenCaches.set(env.MANIFESTS, tokens);
   }
   const cache = tokens;

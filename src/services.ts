@@ -1,3 +1,4 @@
+import { waitUntil } from "cloudflare:workers";
 import { type Config, configFor, type UpstreamConfig } from "./config";
 import type { Env } from "./env";
 import { CoalescingManifests } from "./fill/coalescing-manifests";
@@ -9,8 +10,9 @@ import { recorderFor, type StatsRecorder } from "./ops/stats";
 import { type BlobLinks, KvBlobLinks } from "./storage/blob-links";
 import { type BlobStore, R2BlobStore } from "./storage/blob-store";
 import { KvManifestStore, type ManifestStore } from "./storage/manifest-store";
-import { KvServedDays, type ServedDays } from "./storage/served-days";
+import { TagCheckMemory, TagChecks } from "./storage/tag-check-memory";
 import { KvTokenStore } from "./storage/token-store";
+import { TolerantManifestStore } from "./storage/tolerant-manifest-store";
 import { RegistryClient } from "./upstream/client";
 import { TokenCache } from "./upstream/tokens";
 
@@ -21,7 +23,6 @@ export interface Services {
   readonly blobStore: BlobStore;
   readonly blobLinks: BlobLinks;
   readonly manifestStore: ManifestStore;
-  readonly servedDays: ServedDays;
   /** Manifests as the HTTP layer asks for them: cache first, misses coalesced. */
   readonly manifests: ManifestResolver;
   /** The manifest policy itself, run where misses are coalesced. */
@@ -35,19 +36,40 @@ export interface Services {
 
 /** Token caches live as long as the isolate, one per KV namespace (one per test file in tests). */
 const tokenCaches = new WeakMap<KVNamespace, TokenCache>();
+/** Tag checks not yet written, likewise per isolate and KV namespace. */
+const tagChecks = new WeakMap<KVNamespace, TagChecks>();
+
+function tagChecksFor(kv: KVNamespace): TagChecks {
+  let checks = tagChecks.get(kv);
+  if (!checks) {
+    checks = new TagChecks();
+    tagChecks.set(kv, checks);
+  }
+  return checks;
+}
 
 export function servicesFor(env: Env): Services {
   const config = configFor(env);
   let tokens = tokenCaches.get(env.MANIFESTS);
   if (!tokens) {
-    tokens = new TokenCache(new KvTokenStore(env.MANIFESTS));
+    // Token writes run after the response (waitUntil): a request never waits for KV, and a failed
+    // write only means another isolate exchanges a token of its own.
+    tokens = new TokenCache(new KvTokenStore(env.MANIFESTS), Date.now, waitUntil, (error) =>
+      log({ event: "token.store_failed", error: describe(error) }),
+    );
     tokenCaches.set(env.MANIFESTS, tokens);
   }
   const cache = tokens;
   const upstreamStatuses: number[] = [];
   const stats = recorderFor(env.STATS, config.statsFlushMs);
-  const blobLinks = new KvBlobLinks(env.MANIFESTS);
-  const manifestStore = new KvManifestStore(env.MANIFESTS);
+  const blobLinks = new KvBlobLinks(env.MANIFESTS, (operation, error) =>
+    log({ event: "blob_links.failed", operation, error: describe(error) }),
+  );
+  // Outermost, failures: a storage failure never fails a pull the upstream can serve.
+  const manifestStore = new TolerantManifestStore(
+    new TagCheckMemory(new KvManifestStore(env.MANIFESTS), tagChecksFor(env.MANIFESTS)),
+    (operation, error) => log({ event: "manifest_store.failed", operation, error: describe(error) }),
+  );
   const manifestMirror = new ManifestMirror(manifestStore, blobLinks, log);
   const blobStore = new R2BlobStore(env.BLOBS, config.multipartThreshold);
   return {
@@ -55,7 +77,6 @@ export function servicesFor(env: Env): Services {
     blobs: new BlobMirror(blobStore, new DurableBlobFiller(env.BLOB_FILLS), blobLinks),
     blobLinks,
     manifestStore,
-    servedDays: new KvServedDays(env.MANIFESTS),
     blobStore,
     manifests: new CoalescingManifests(manifestMirror, env.MANIFEST_FILLS),
     manifestMirror,

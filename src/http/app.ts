@@ -234,7 +234,8 @@ async function blobs(c: Context<AppEnv>): Promise<Response> {
       ? await blobs.head(upstream, repository.name, digest)
       : await blobs.get(upstream, repository.name, digest, parseRange(c.req.header("Range") ?? null));
   recordResult(c, digest.value, result.cache);
-  if (result.body) c.executionCtx.waitUntil(c.var.services.servedDays.mark(digest.value).catch(() => {}));
+  // Remembered in the isolate and sent with the stats batch (for retention): no write per blob.
+  if (result.body) c.var.services.stats.served(digest.value);
   return blobResponse(result, digest.value);
 }
 

@@ -221,11 +221,11 @@ export class ManifestMirror implements ManifestResolver {
         `upstream "${request.client.upstream.prefix}" broke off the manifest`,
       );
     }
-    if (request.client.authenticated) await this.linkBlobs(request, body);
     const claimed = response.headers.get("Docker-Content-Digest");
     const claimedAlgorithm = claimed?.startsWith("sha512:") ? "sha512" : "sha256";
     const digest = await digestOf(body, algorithm ?? claimedAlgorithm);
     if (claimed?.startsWith(digest.split(":")[0] ?? "") && claimed !== digest) throw mismatch(request);
+    if (request.client.authenticated) await this.linkBlobs(request, digest, body);
     return {
       body: body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer,
       mediaType: manifestMediaType(response.headers.get("Content-Type"), body),
@@ -235,11 +235,11 @@ export class ManifestMirror implements ManifestResolver {
 
   /**
    * Records that this repository holds the blobs its manifest names (config and layers), so blobs
-   * fetched with credentials are served through it without asking the upstream again.
+   * fetched with credentials are served through it without asking the upstream again. One record per
+   * manifest (not a write per blob); a failed write is logged by the links and costs a confirmation later.
    */
-  private async linkBlobs(request: ManifestRequest, body: Uint8Array): Promise<void> {
-    const digests = imageBlobDigests(body);
-    if (digests.length > 0) await this.links.add(repositoryOf(request), digests);
+  private async linkBlobs(request: ManifestRequest, digest: string, body: Uint8Array): Promise<void> {
+    await this.links.addManifest(repositoryOf(request), digest, imageBlobDigests(body));
   }
 
   /** A HEAD on the manifest; null when the upstream's answer lacks what we need (then we GET). */

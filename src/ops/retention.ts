@@ -1,5 +1,5 @@
 import type { Log } from "../mirror/types";
-import type { ServedDays } from "../storage/served-days";
+import type { ServedDays } from "./served-days";
 import type { StatsRecorder } from "./stats";
 
 export interface RetentionOptions {

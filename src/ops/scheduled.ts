@@ -2,6 +2,8 @@ import { configFor } from "../config";
 import type { Env } from "../env";
 import { servicesFor } from "../services";
 import { runRetention } from "./retention";
+import { StatsServedDays } from "./served-days";
+import { statsStub } from "./stats";
 import { warmImage } from "./warm";
 import { parseWarmImages } from "./warm-list";
 
@@ -24,9 +26,17 @@ export async function runScheduled(env: Env): Promise<void> {
       });
     }
   }
-  await runRetention(
-    { bucket: env.BLOBS, served: services.servedDays, stats: services.stats, log: services.log },
-    { days: config.retentionDays, maxBytes: config.retentionMaxBytes },
-  );
+  const stats = statsStub(env.STATS);
+  if (stats) {
+    // What this isolate served counts too.
+    await services.stats.flush().catch(() => {});
+    await runRetention(
+      { bucket: env.BLOBS, served: new StatsServedDays(stats), stats: services.stats, log: services.log },
+      { days: config.retentionDays, maxBytes: config.retentionMaxBytes },
+    );
+  } else {
+    // The served days live in the stats object: without it every blob would look unserved.
+    services.log({ event: "retention.skipped", reason: "no STATS binding" });
+  }
   await services.stats.flush();
 }

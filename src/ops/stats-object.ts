@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
+import type { ServedBatch } from "./served-digests";
 
 /** Counters gathered in an isolate and added to the totals in one call. */
 export interface StatsBatch {
@@ -8,6 +9,15 @@ export interface StatsBatch {
   readonly repositories: Readonly<Record<string, number>>;
   /** prefix → the last rate-limit headers seen from it. */
   readonly rateLimits: Readonly<Record<string, { limit: string; remaining: string; seenAt: string }>>;
+  /** Blobs served on `day` (UTC, YYYY-MM-DD) that the isolate had not reported yet that day. */
+  readonly served?: ServedBatch;
+}
+
+/** A page of the blobs' last served days, in digest order. */
+export interface ServedPage {
+  readonly entries: Array<{ digest: string; day: string }>;
+  /** The digest to continue after; absent on the last page. */
+  readonly cursor?: string;
 }
 
 export interface StatsSnapshot {
@@ -32,7 +42,8 @@ export interface StatsSnapshot {
 
 /**
  * The mirror's totals: one instance (`idFromName("global")`), SQLite-backed. Isolates send batches of
- * counters (not one call per request); the repositories table doubles as the catalog.
+ * counters (not one call per request); the repositories table doubles as the catalog. The served table
+ * keeps the day each blob was last served, for retention: one row per blob, written at most once a day.
  */
 export class MirrorStats extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
@@ -41,6 +52,7 @@ export class MirrorStats extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS repositories (repository TEXT PRIMARY KEY, pulls INTEGER NOT NULL, last_pulled INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS rate_limits (upstream TEXT PRIMARY KEY, rate_limit TEXT, remaining TEXT, seen_at TEXT);
+      CREATE TABLE IF NOT EXISTS served (digest TEXT PRIMARY KEY, day TEXT NOT NULL);
       INSERT OR IGNORE INTO counters (key, value) VALUES ('since', CAST(strftime('%s','now') AS INTEGER) * 1000);
     `);
   }
@@ -72,6 +84,32 @@ export class MirrorStats extends DurableObject<Env> {
         seen.seenAt,
       );
     }
+    const served = batch.served;
+    for (const digest of served?.digests ?? []) {
+      // Isolates report a blob once a day each; the row changes only when the day does.
+      sql.exec(
+        "INSERT INTO served (digest, day) VALUES (?, ?) ON CONFLICT(digest) DO UPDATE SET day = excluded.day WHERE excluded.day > served.day",
+        digest,
+        served?.day ?? "",
+      );
+    }
+  }
+
+  /** The blobs' last served days, `limit` digests after `after`. */
+  servedPage(after: string | null, limit: number): ServedPage {
+    const rows = this.ctx.storage.sql
+      .exec<{ digest: string; day: string }>(
+        "SELECT digest, day FROM served WHERE digest > ? ORDER BY digest LIMIT ?",
+        after ?? "",
+        limit + 1,
+      )
+      .toArray();
+    const entries = rows.slice(0, limit).map((row) => ({ digest: row.digest, day: row.day }));
+    return rows.length > limit ? { entries, cursor: entries.at(-1)?.digest } : { entries };
+  }
+
+  forgetServed(digests: readonly string[]): void {
+    for (const digest of digests) this.ctx.storage.sql.exec("DELETE FROM served WHERE digest = ?", digest);
   }
 
   snapshot(top = 10): StatsSnapshot {

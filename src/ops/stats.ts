@@ -1,4 +1,5 @@
 import type { UpstreamEvent } from "../upstream/client";
+import { MAX_PENDING, ServedDigests, utcDay } from "./served-digests";
 import type { MirrorStats, StatsBatch } from "./stats-object";
 
 /** Where the totals live; null when the binding is absent (stats off). */
@@ -16,20 +17,29 @@ export interface RequestFacts {
 /**
  * Counts in the isolate and sends the counts to the `MirrorStats` object at most every `flushMs`, so a
  * busy mirror does not make one Durable Object call per request. Counts not yet sent when an isolate is
- * evicted are lost: the figures are for operating the mirror, not for billing.
+ * evicted are lost: the figures are for operating the mirror, not for billing. The blobs served travel
+ * in the same batches (for retention), each digest at most once a day per isolate.
  */
 export class StatsRecorder {
   private counters: Record<string, number> = {};
   private repositories: Record<string, number> = {};
   private rateLimits: StatsBatch["rateLimits"] = {};
+  private readonly servedDigests: ServedDigests;
   private lastFlush = 0;
   private empty = true;
 
   constructor(
     private readonly namespace: StatsNamespace,
-    private readonly flushMs: number,
+    private flushMs: number,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.servedDigests = new ServedDigests(() => utcDay(this.now()));
+  }
+
+  /** The interval comes from the configuration, which may differ between calls (tests set it per request). */
+  flushEvery(flushMs: number): void {
+    this.flushMs = flushMs;
+  }
 
   request(facts: RequestFacts): void {
     this.add("requests");
@@ -59,6 +69,11 @@ export class StatsRecorder {
       };
   }
 
+  /** A blob body was served: its day is sent with a later flush, unless it was already sent today. */
+  served(digest: string): void {
+    if (this.servedDigests.mark(digest)) this.empty = false;
+  }
+
   blobStored(bytes: number): void {
     this.add("storage.blobs");
     this.add("storage.bytes", bytes);
@@ -71,22 +86,35 @@ export class StatsRecorder {
 
   /** Sends what was counted if it is time; resolves when sent (give it to `waitUntil`). */
   async flushIfDue(): Promise<void> {
-    if (this.now() - this.lastFlush >= this.flushMs) await this.flush();
+    if (this.now() - this.lastFlush >= this.flushMs || this.servedDigests.size >= MAX_PENDING)
+      await this.flush();
   }
 
+  /** Rejects when the stats object cannot be reached; the blobs served are then sent with the next flush. */
   async flush(): Promise<void> {
     if (this.empty || !this.namespace) return;
+    const served = this.servedDigests.take();
     const batch: StatsBatch = {
       counters: this.counters,
       repositories: this.repositories,
       rateLimits: this.rateLimits,
+      ...(served ? { served } : {}),
     };
     this.counters = {};
     this.repositories = {};
     this.rateLimits = {};
     this.empty = true;
     this.lastFlush = this.now();
-    await statsStub(this.namespace)?.record(batch);
+    try {
+      await statsStub(this.namespace)?.record(batch);
+    } catch (error) {
+      // Retention needs the days; the counters are only figures and are let go.
+      if (served) {
+        this.servedDigests.putBack(served);
+        this.empty = false;
+      }
+      throw error;
+    }
   }
 
   private add(key: string, value = 1): void {
@@ -109,5 +137,6 @@ export function recorderFor(namespace: StatsNamespace, flushMs: number): StatsRe
     recorder = new StatsRecorder(namespace, flushMs);
     recorders.set(key, recorder);
   }
+  recorder.flushEvery(flushMs);
   return recorder;
 }

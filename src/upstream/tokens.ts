@@ -29,6 +29,14 @@ export type KnownChallenge =
   | { readonly scheme: "bearer"; readonly realm: string; readonly service: string }
   | { readonly scheme: "basic" };
 
+/** Runs a task after the caller has moved on (a Worker's `waitUntil`); the task never rejects. */
+export type Background = (task: Promise<void>) => void;
+
+/** Without a `waitUntil` to hand, the task simply runs on. */
+const runOn: Background = (task) => {
+  task.catch(() => {});
+};
+
 export class TokenCache {
   private readonly memory = new Map<string, { token: string; expiresAt: number }>();
   private readonly challenges = new Map<string, KnownChallenge>();
@@ -36,6 +44,9 @@ export class TokenCache {
   constructor(
     private readonly shared?: TokenStore,
     private readonly now: () => number = Date.now,
+    /** Where shared-store writes run: a request never waits for one, and a failed one only costs a token exchange elsewhere. */
+    private readonly background: Background = runOn,
+    private readonly onWriteFailed: (error: unknown) => void = () => {},
   ) {}
 
   async get(key: TokenKey): Promise<string | null> {
@@ -56,7 +67,10 @@ export class TokenCache {
       if (oldest !== undefined) this.memory.delete(oldest);
     }
     this.memory.set(id, { token, expiresAt: this.now() + ttl * 1000 });
-    if (this.shared && ttl >= MIN_SHARED_TTL_SECONDS) await this.shared.put(id, token, Math.floor(ttl));
+    if (this.shared && ttl >= MIN_SHARED_TTL_SECONDS) {
+      const written = this.shared.put(id, token, Math.floor(ttl));
+      this.background(written.catch((error: unknown) => this.onWriteFailed(error)));
+    }
   }
 
   /** Registries use one realm and service for all repositories: remember the challenge per upstream. */

@@ -1,24 +1,12 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { runRetention } from "../../src/ops/retention";
+import { StatsServedDays } from "../../src/ops/served-days";
 import { StatsRecorder } from "../../src/ops/stats";
-import type { ServedDays } from "../../src/storage/served-days";
+import type { MirrorStats } from "../../src/ops/stats-object";
 import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
 
 const DAY = 24 * 3600 * 1000;
-
-/** Served days as the retention job reads them, set by the test. */
-class FakeServedDays implements ServedDays {
-  readonly days = new Map<string, string>();
-  readonly forgotten: string[] = [];
-  async mark(): Promise<void> {}
-  async list() {
-    return { entries: [...this.days].map(([digest, day]) => ({ digest, day })) };
-  }
-  async forget(digests: readonly string[]): Promise<void> {
-    this.forgotten.push(...digests);
-  }
-}
 
 async function storeBlob(seed: number, size: number): Promise<string> {
   const bytes = pseudoRandomBytes(size, seed);
@@ -30,12 +18,23 @@ async function storeBlob(seed: number, size: number): Promise<string> {
 const exists = async (digest: string) => (await env.BLOBS.head(`blobs/sha256/${digest.slice(7)}`)) !== null;
 const day = (time: number) => new Date(time).toISOString().slice(0, 10);
 
-let served: FakeServedDays;
+let stats: DurableObjectStub<MirrorStats>;
+let served: StatsServedDays;
+let test = 0;
 beforeEach(async () => {
   const listed = await env.BLOBS.list({ prefix: "blobs/" });
   await env.BLOBS.delete(listed.objects.map((object) => object.key));
-  served = new FakeServedDays();
+  // A stats object of its own per test: served days as isolates report them.
+  const namespace = env.STATS as DurableObjectNamespace<MirrorStats>;
+  stats = namespace.get(namespace.idFromName(`retention-${++test}`));
+  served = new StatsServedDays(stats);
 });
+
+/** What an isolate's stats flush reports when it served `digests` on `day`. */
+const markServed = (day: string, ...digests: string[]) =>
+  stats.record({ counters: {}, repositories: {}, rateLimits: {}, served: { day, digests } });
+
+const listedDays = async () => (await served.list()).entries;
 
 const deps = (now: number) => ({
   bucket: env.BLOBS,
@@ -51,8 +50,8 @@ describe("retention", () => {
     const recent = await storeBlob(1, 1000);
     const stale = await storeBlob(2, 2000);
     const never = await storeBlob(3, 3000);
-    served.days.set(recent, day(now - 2 * DAY));
-    served.days.set(stale, day(now - 35 * DAY));
+    await markServed(day(now - 2 * DAY), recent);
+    await markServed(day(now - 35 * DAY), stale);
     const report = await runRetention(deps(now), { days: 30, maxBytes: null });
     expect(report).toMatchObject({
       examined: 3,
@@ -64,7 +63,7 @@ describe("retention", () => {
     expect(await exists(recent)).toBe(true);
     expect(await exists(stale)).toBe(false);
     expect(await exists(never)).toBe(false);
-    expect(served.forgotten.sort()).toEqual([stale, never].sort());
+    expect(await listedDays()).toEqual([{ digest: recent, day: day(now - 2 * DAY) }]);
   });
 
   it("keeps blobs stored recently even if never served", async () => {
@@ -79,13 +78,36 @@ describe("retention", () => {
     const oldest = await storeBlob(5, 1000);
     const middle = await storeBlob(6, 1000);
     const newest = await storeBlob(7, 1000);
-    served.days.set(oldest, day(now - 5 * DAY));
-    served.days.set(middle, day(now - 3 * DAY));
-    served.days.set(newest, day(now));
+    await markServed(day(now - 5 * DAY), oldest);
+    await markServed(day(now - 3 * DAY), middle);
+    await markServed(day(now), newest);
     const report = await runRetention(deps(now), { days: 30, maxBytes: 2000 });
     expect(report.deleted).toBe(1);
     expect(await exists(oldest)).toBe(false);
     expect(await exists(middle)).toBe(true);
     expect(await exists(newest)).toBe(true);
+  });
+});
+
+describe("served days in the stats object", () => {
+  it("keep each blob's latest day: a late report of an earlier day does not move it back", async () => {
+    await markServed("2026-11-20", "sha256:aa");
+    await markServed("2026-11-18", "sha256:aa");
+    await markServed("2026-11-21", "sha256:bb");
+    await markServed("2026-11-22", "sha256:bb");
+    expect(await listedDays()).toEqual([
+      { digest: "sha256:aa", day: "2026-11-20" },
+      { digest: "sha256:bb", day: "2026-11-22" },
+    ]);
+  });
+
+  it("are listed page by page, with a cursor until the last page", async () => {
+    const digests = Array.from({ length: 1001 }, (_, i) => `sha256:${String(i).padStart(4, "0")}`);
+    await markServed("2026-11-20", ...digests);
+    const first = await served.list();
+    expect(first.entries).toHaveLength(1000);
+    expect(first.cursor).toBe("sha256:0999");
+    const second = await served.list(first.cursor);
+    expect(second).toEqual({ entries: [{ digest: "sha256:1000", day: "2026-11-20" }] });
   });
 });

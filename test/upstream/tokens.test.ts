@@ -183,6 +183,43 @@ describe("TokenCache shares long-lived tokens through a shared store", () => {
   });
 });
 
+describe("TokenCache never makes a request wait for the shared store", () => {
+  it("returns before a slow shared write has finished, and hands the write to the background", async () => {
+    let finish = () => {};
+    const store = new RecordingStore();
+    store.put = (id, token, ttlSeconds) => {
+      store.puts.push({ key: id, token, ttlSeconds });
+      return new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+    };
+    const background: Array<Promise<void>> = [];
+    const cache = new TokenCache(store, clock().now, (task) => background.push(task));
+    await cache.put(key, "tok", 300); // would hang here if the write were awaited
+    expect(await cache.get(key)).toBe("tok");
+    expect(background).toHaveLength(1);
+    finish();
+    await background[0];
+  });
+
+  it("logs a failed shared write (KV's 429) and keeps the token in memory", async () => {
+    const store = new RecordingStore();
+    store.put = () => Promise.reject(new Error("KV PUT failed: 429 Too Many Requests"));
+    const failures: unknown[] = [];
+    const background: Array<Promise<void>> = [];
+    const cache = new TokenCache(
+      store,
+      clock().now,
+      (task) => background.push(task),
+      (error) => failures.push(error),
+    );
+    await cache.put(key, "tok", 300);
+    await Promise.all(background); // the background task itself never rejects
+    expect(failures).toEqual([new Error("KV PUT failed: 429 Too Many Requests")]);
+    expect(await cache.get(key)).toBe("tok");
+  });
+});
+
 describe("TokenCache remembers how each upstream challenged", () => {
   it("knows nothing about an upstream it has not seen", () => {
     expect(new TokenCache().knownChallenge("https://registry.test")).toBeUndefined();

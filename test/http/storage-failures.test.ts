@@ -1,0 +1,113 @@
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { MirrorStats } from "../../src/ops/stats-object";
+import { countStorage, type StorageCounts } from "../support/counting-env";
+import { pushImage, sha256, type TestImage } from "../support/fake-registry";
+import { ACCEPT_ALL, fakeUpstreams } from "../support/mirror";
+import { send } from "../support/pull";
+
+/** What KV throws past one write per second per key, or past the plan's daily writes. */
+const KV_429 = new Error("KV PUT failed: 429 Too Many Requests");
+
+let upstreams: ReturnType<typeof fakeUpstreams>;
+let counts: StorageCounts;
+let image: TestImage;
+let test = 0;
+let name = "";
+beforeEach(async () => {
+  upstreams = fakeUpstreams();
+  name = `faults/app${++test}`;
+  image = await pushImage(upstreams.quay, name, "1.0", 900 + test);
+  vi.spyOn(console, "log").mockImplementation(() => {});
+  counts = countStorage();
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+});
+
+const getTag = (base = `/v2/quay/${name}`) =>
+  send(`${base}/manifests/1.0`, {}, { headers: { Accept: ACCEPT_ALL } });
+
+async function expectIndex(pending: ReturnType<typeof getTag>, digest = image.indexDigest) {
+  const { response, body } = await pending;
+  expect(response.status).toBe(200);
+  expect(response.headers.get("Docker-Content-Digest")).toBe(digest);
+  expect(await sha256(body)).toBe(digest);
+  return response;
+}
+
+describe("KV writes failing with 429", () => {
+  beforeEach(() => counts.fail("kv.put", KV_429));
+
+  it("do not fail a cold manifest pull, nor the next one", async () => {
+    await expectIndex(getTag());
+    await expectIndex(getTag());
+    expect(counts.count("kv.put")).toBeGreaterThan(0); // the writes were tried, and failed
+  });
+
+  it("do not fail a revalidation that must write (a day later)", async () => {
+    counts.heal();
+    await expectIndex(getTag());
+    counts.fail("kv.put", KV_429);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 25 * 3600_000);
+    const response = await expectIndex(getTag());
+    expect(response.headers.get("X-Mirror-Cache")).toBe("REVALIDATED");
+  });
+
+  it("do not fail a revalidation that finds the tag moved", async () => {
+    counts.heal();
+    await expectIndex(getTag());
+    counts.fail("kv.put", KV_429);
+    const moved = await pushImage(upstreams.quay, name, "1.0", 950 + test);
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(Date.now() + 301_000);
+    await expectIndex(getTag(), moved.indexDigest);
+  });
+
+  it("do not fail a private pull: token and blob-link writes are dropped", async () => {
+    const secret = await pushImage(upstreams.tokens, `private/${name}`, "1.0", 970 + test);
+    const base = `/v2/private/private/${name}`;
+    await expectIndex(getTag(base), secret.indexDigest);
+    const manifest = await send(
+      `${base}/manifests/${secret.manifestDigests[0]}`,
+      {},
+      {
+        headers: { Accept: ACCEPT_ALL },
+      },
+    );
+    expect(manifest.response.status).toBe(200);
+    const layer = secret.layerDigests[0] ?? "";
+    const blob = await send(`${base}/blobs/${layer}`);
+    expect(blob.response.status).toBe(200);
+    expect(await sha256(blob.body)).toBe(layer);
+  });
+});
+
+describe("KV reads failing", () => {
+  it("fall back to the upstream for a cached tag", async () => {
+    await expectIndex(getTag());
+    upstreams.quay.reset();
+    for (const read of ["kv.get", "kv.getWithMetadata", "kv.list"] as const)
+      counts.fail(read, new Error("KV GET failed: 503"));
+    await expectIndex(getTag());
+    expect(upstreams.quay.count("manifest", "GET")).toBe(1);
+  });
+});
+
+describe("the stats object failing", () => {
+  it("fails no pull, and the blobs served reach it with the next flush", async () => {
+    const layer = image.layerDigests[0] ?? "";
+    counts.fail("do.STATS.record", new Error("Durable Object reset because its code was updated"));
+    const blob = await send(`/v2/quay/${name}/blobs/${layer}`);
+    expect(blob.response.status).toBe(200);
+    expect(await sha256(blob.body)).toBe(layer);
+    await expectIndex(getTag());
+    counts.heal();
+    await expectIndex(getTag()); // flushes (every request in tests)
+    const namespace = env.STATS as DurableObjectNamespace<MirrorStats>;
+    const page = await namespace.get(namespace.idFromName("global")).servedPage(null, 1000);
+    expect(page.entries.map((entry) => entry.digest)).toContain(layer);
+  });
+});

@@ -93,6 +93,9 @@ export function idleTimeout(source: ReadableStream<Uint8Array>, ms: number): Rea
   );
 }
 
+/** The least a read of `rechunk` waits for (where the runtime lets it wait): a quarter of a MiB. */
+const MIN_READ_BYTES = 256 * 1024;
+
 /**
  * Regroups a byte stream into chunks of `size` bytes (the last may be shorter), reading straight into
  * each chunk's buffer (a BYOB reader) where the source allows. Network bodies arrive in many small
@@ -120,7 +123,13 @@ export function rechunk(
     let filled = 0;
     while (filled < length && !ended) {
       if (byob) {
-        const { done, value } = await byob.read(new Uint8Array(buffer, filled, length - filled));
+        const view = new Uint8Array(buffer, filled, length - filled);
+        // workerd can wait for a minimum: a few reads per chunk instead of one per network packet (each
+        // read costs the isolate a promise and a buffer transfer). Not the whole chunk: a read that
+        // waits for a MiB would look like a stall to `idleTimeout` on a slow upstream.
+        const { done, value } = await (byob.readAtLeast
+          ? byob.readAtLeast(Math.min(view.byteLength, MIN_READ_BYTES), view)
+          : byob.read(view));
         // The read takes the buffer over and gives it back in `value`, even at the end.
         if (value) buffer = value.buffer as ArrayBuffer;
         if (done || !value) ended = true;

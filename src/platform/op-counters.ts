@@ -15,7 +15,7 @@ export interface OpCounts {
   doRequests: number;
   /** Durable Object SQLite rows written (reported by the storage code through countRowsWritten). */
   doRowsWritten: number;
-  /** Calls per operation, e.g. "r2.put", "kv.get", "do.BLOB_FILLS.fetch". */
+  /** Calls per operation, e.g. "r2.put", "kv.get tag" (KV: per key kind), "do.BLOB_FILLS.fetch". */
   byOp: Record<string, number>;
 }
 
@@ -62,7 +62,7 @@ const KV_WRITES = new Set(["put", "delete"]);
  */
 function counting<T extends object>(
   target: T,
-  onCall: (name: string) => void,
+  onCall: (name: string, args: unknown[]) => void,
   wrapResult: (name: string, result: unknown) => unknown = (_name, result) => result,
 ): T {
   return new Proxy(target, {
@@ -70,7 +70,7 @@ function counting<T extends object>(
       const value: unknown = Reflect.get(t, prop, t);
       if (typeof value !== "function" || typeof prop !== "string") return value;
       return (...args: unknown[]) => {
-        onCall(prop);
+        onCall(prop, args);
         return wrapResult(prop, Reflect.apply(value as (...a: unknown[]) => unknown, t, args));
       };
     },
@@ -100,10 +100,20 @@ export function countR2(bucket: R2Bucket): R2Bucket {
   );
 }
 
+/** The kind of a KV key: its first path segment (tag, manifest, link, served, token). */
+function keyKind(args: unknown[]): string {
+  const key = args[0];
+  if (typeof key === "string") return key.split("/")[0] ?? "";
+  if (Array.isArray(key)) return "(batch)";
+  const prefix = (key as { prefix?: unknown } | undefined)?.prefix;
+  return typeof prefix === "string" ? prefix.split("/")[0] || "(all)" : "(all)";
+}
+
+/** KV operations, per kind of key in `byOp` (e.g. "kv.put tag"), so the benchmark can tell what was written. */
 export function countKv(kv: KVNamespace): KVNamespace {
-  return counting(kv, (name) => {
-    if (KV_READS.has(name)) count("kvReads", `kv.${name}`);
-    else if (KV_WRITES.has(name)) count("kvWrites", `kv.${name}`);
+  return counting(kv, (name, args) => {
+    if (KV_READS.has(name)) count("kvReads", `kv.${name} ${keyKind(args)}`);
+    else if (KV_WRITES.has(name)) count("kvWrites", `kv.${name} ${keyKind(args)}`);
   });
 }
 

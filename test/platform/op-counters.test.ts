@@ -55,7 +55,7 @@ describe("withOpCounters", () => {
 
   it("counts KV reads and writes and passes results through", async () => {
     const kv = on().MANIFESTS;
-    const key = `ops-test-${n}`;
+    const key = `tag/ops-test-${n}`;
     await kv.put(key, "value", { metadata: { m: 1 } });
     expect(await kv.get(key)).toBe("value");
     expect((await kv.getWithMetadata(key)).metadata).toEqual({ m: 1 });
@@ -65,6 +65,7 @@ describe("withOpCounters", () => {
     const c = opCounts();
     expect(c.kvReads).toBe(3);
     expect(c.kvWrites).toBe(2);
+    expect(c.byOp).toMatchObject({ "kv.put tag": 1, "kv.get tag": 1, "kv.list tag": 1, "kv.delete tag": 1 });
     expect(c.r2ClassA + c.r2ClassB).toBe(0);
   });
 

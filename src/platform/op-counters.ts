@@ -144,6 +144,9 @@ function once<T extends object>(binding: T, wrap: (b: T) => T): T {
   return w;
 }
 
+/** The env objects already wrapped (workerd hands the same env to every request of an isolate). */
+const wrappedEnvs = new WeakMap<object, object>();
+
 const isNamespace = (v: unknown): v is DurableObjectNamespace =>
   typeof v === "object" &&
   v !== null &&
@@ -157,6 +160,8 @@ const isNamespace = (v: unknown): v is DurableObjectNamespace =>
 export function withOpCounters<E extends { readonly [key: string]: unknown }>(env: E): E {
   if (env.OP_COUNTERS !== "on") return env;
   enabled = true;
+  const known = wrappedEnvs.get(env);
+  if (known) return known as E;
   const out: Record<string, unknown> = { ...env };
   for (const [key, value] of Object.entries(env)) {
     if (key === "BLOBS" && typeof value === "object" && value !== null)
@@ -165,5 +170,6 @@ export function withOpCounters<E extends { readonly [key: string]: unknown }>(en
       out[key] = once(value as KVNamespace, countKv);
     else if (isNamespace(value)) out[key] = once(value, (ns) => countDurableObjects(ns, key));
   }
+  wrappedEnvs.set(env, out);
   return out as E;
 }

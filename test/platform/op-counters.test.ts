@@ -17,6 +17,11 @@ describe("withOpCounters", () => {
     expect(withOpCounters(plain)).toBe(plain);
   });
 
+  it("wraps an env once", () => {
+    const vars = { ...env, OP_COUNTERS: "on" };
+    expect(withOpCounters(vars)).toBe(withOpCounters(vars));
+  });
+
   it("wraps each binding once, so caches keyed by a binding keep working", () => {
     expect(on().MANIFESTS).toBe(on().MANIFESTS);
     expect(on().BLOBS).toBe(on().BLOBS);

@@ -263,6 +263,7 @@ async function main(): Promise<void> {
       counter,
       images,
       log,
+      runDir,
       dest,
       probedMirror,
       stopMirror: async (pm) => {

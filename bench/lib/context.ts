@@ -20,6 +20,8 @@ export interface BenchContext {
   counter: RequestCounter;
   images: BenchImages;
   log(msg: string): void;
+  /** This run's scratch directory (logs, CPU profiles). */
+  runDir: string;
   /** A scratch path for a pull's destination. */
   dest(name: string): string;
   probedMirror(label: string): Promise<ProbedMirror>;

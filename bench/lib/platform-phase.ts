@@ -1,9 +1,12 @@
 // The mirror's side of the "counts" phase: per scenario (cold, follow-on, until stored, warm, after TTL,
 // concurrent cold), its platform operations, upstream requests, isolate CPU and JS heap, on one mirror
 // with OP_COUNTERS on and the inspector attached; and the isolate CPU of warm blob hits.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fetchT, sleep } from "../../test/e2e/harness/net.ts";
 import { blobsOf } from "./catalog.ts";
 import type { BenchContext } from "./context.ts";
+import type { CpuProfile } from "./cpu-profile.ts";
 import { round, stats, timedPull, waitForHits } from "./measure.ts";
 import { Probe } from "./probe.ts";
 import {
@@ -13,6 +16,7 @@ import {
   type PlatformScenario,
   type Scenario,
 } from "./report.ts";
+import { cpuSecondsOfAll, groupMembers } from "./rss.ts";
 
 type UpstreamScenarios = NonNullable<BenchResult["upstream"]>["mirror"];
 
@@ -34,9 +38,15 @@ export async function platformPhase(
   const m = pm.mirror;
   const probe = new Probe(pm.inspector, m.url, pm.adminToken, ctx.counter);
   const rows: PlatformRow[] = [];
+  // Each scenario's V8 profile is kept in the run directory (open it in Chrome's DevTools).
+  const keep = (name: string) => (profile: CpuProfile) =>
+    writeFileSync(
+      join(ctx.runDir, `scenario-${name.replace(/\W+/g, "-")}.cpuprofile`),
+      JSON.stringify(profile),
+    );
   const upstream: UpstreamScenarios = {};
   const done = async (image: string, scenario: PlatformScenario, pulls = 1): Promise<PlatformRow> => {
-    const row: PlatformRow = { image, scenario, pulls, ...(await probe.end()) };
+    const row: PlatformRow = { image, scenario, pulls, ...(await probe.end(keep(`${image}-${scenario}`))) };
     rows.push(row);
     const o = row.ops;
     log(
@@ -92,7 +102,9 @@ export async function platformPhase(
 
     // Warm hits: GETs of the 20-layer image's stored blobs, one after another.
     const blobs = blobsOf(images.many);
+    const workerd = groupMembers(m.process.pid).filter((p) => p.comm.startsWith("workerd"));
     await probe.begin();
+    const cpu0 = cpuSecondsOfAll(workerd);
     for (let pass = 0; pass < WARM_HIT_PASSES; pass++) {
       for (const b of blobs) {
         const res = await fetchT(ctx.mirrorBlobUrl(m, images.many)(b.digest));
@@ -100,14 +112,19 @@ export async function platformPhase(
         if (res.status !== 200) throw new Error(`warm GET ${b.digest}: ${res.status}`);
       }
     }
-    const hits = await probe.end();
+    const workerdMs = (cpuSecondsOfAll(workerd) - cpu0) * 1000;
+    const hits = await probe.end(keep("warm-hits"));
     const requests = blobs.length * WARM_HIT_PASSES;
     const warmHit = {
       requests,
       cpuBusyMs: hits.cpuBusyMs,
       perRequestMs: round(hits.cpuBusyMs / requests, 3),
+      workerdCpuMsPerRequest: round(workerdMs / requests, 2),
     };
-    log(`  warm hits: ${requests} GETs, isolate CPU ${hits.cpuBusyMs} ms (${warmHit.perRequestMs} ms each)`);
+    log(
+      `  warm hits: ${requests} GETs, isolate CPU ${hits.cpuBusyMs} ms (${warmHit.perRequestMs} ms each), ` +
+        `workerd processes ${warmHit.workerdCpuMsPerRequest} ms each`,
+    );
 
     // Concurrent cold pulls of an image this mirror has not seen.
     const fanRef = ctx.mirrorRef(m, images.fanout);

@@ -154,7 +154,13 @@ export interface BenchResult {
   platform?: {
     rows: PlatformRow[];
     /** Isolate CPU per warm blob request (GETs of stored blobs, one after another). */
-    warmHit?: { requests: number; cpuBusyMs: number; perRequestMs: number };
+    warmHit?: {
+      requests: number;
+      cpuBusyMs: number;
+      perRequestMs: number;
+      /** CPU (user + system) of wrangler dev's workerd processes per request, its proxy hop included. */
+      workerdCpuMsPerRequest?: number;
+    };
   };
   memory?: { blobBytes: number; runs: MemoryRun[] };
   profile?: Record<string, { summary: ProfileSummary; requests: ProfileEntry[] }>;
@@ -419,7 +425,10 @@ function renderPlatform(r: BenchResult): string {
   if (p.warmHit)
     out.push(
       `\nWarm hits: ${p.warmHit.requests} GETs of stored blobs one after another: isolate CPU ${fx(p.warmHit.cpuBusyMs, 1)} ms, ` +
-        `**${fx(p.warmHit.perRequestMs)} ms per request**.`,
+        `**${fx(p.warmHit.perRequestMs)} ms per request**` +
+        (p.warmHit.workerdCpuMsPerRequest !== undefined
+          ? ` (process CPU of wrangler dev's workerd processes, its proxy hop included: ${fx(p.warmHit.workerdCpuMsPerRequest)} ms per request).`
+          : "."),
     );
   return out.join("\n");
 }

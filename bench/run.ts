@@ -3,10 +3,12 @@
 // writes bench/results/<timestamp>.json, docs/BENCHMARKS.md and docs/benchmarks.svg.
 // Figures are recorded, never asserted.
 //
-// Settings (environment): BENCH_REPS (pull repetitions, default 5), BENCH_WARM (warm pulls per
-// repetition, default 2), BENCH_MEM_REPS (1 GiB repetitions, default 2), BENCH_PHASES (comma list of
-// pulls,counts,memory,cpuprofile; default all), BENCH_OUT (root for results and docs; default this repository),
-// BENCH_MAX_MINUTES (watchdog, default 30).
+// `npm run bench -- --quick`: one repetition of everything (development; figures are noisier).
+// Settings (environment, over the defaults and --quick): BENCH_REPS (pull repetitions, default 3),
+// BENCH_WARM (direct and warm pulls per repetition, default 2), BENCH_MEM_REPS (1 GiB repetitions,
+// default 1), BENCH_MEM_CLIENTS (clients of the cold 1 GiB fan-out, default 20; 0 or 1 skips it),
+// BENCH_PHASES (comma list of pulls,counts,memory,cpuprofile; default all), BENCH_OUT (root for results
+// and docs; default this repository), BENCH_MAX_MINUTES (watchdog, default 30).
 import { execFileSync } from "node:child_process";
 import {
   existsSync,
@@ -22,7 +24,7 @@ import { cpus, loadavg, release, totalmem } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { RequestCounter } from "../test/e2e/harness/counting.ts";
 import { startCountingProxy } from "../test/e2e/harness/counting-proxy.ts";
-import { type Mirror, startMirror } from "../test/e2e/harness/mirror.ts";
+import { type Mirror, type MirrorOptions, startMirror } from "../test/e2e/harness/mirror.ts";
 import { fetchT, freePort, HOST, sleep } from "../test/e2e/harness/net.ts";
 import { killAllNow, onExit } from "../test/e2e/harness/processes.ts";
 import { ACCEPT_ALL, type ExpectedImage } from "../test/e2e/harness/push.ts";
@@ -30,12 +32,13 @@ import { startFace } from "../test/e2e/harness/registry.ts";
 import { makeContainersEnv } from "../test/e2e/harness/skopeo-env.ts";
 import { ISSUER, makeSigningKey, startTokenServer } from "../test/e2e/harness/token-server.ts";
 import { blobsOf, ensureBenchImages, imageBytes, storageDir } from "./lib/catalog.ts";
+import type { BenchContext, ProbedMirror } from "./lib/context.ts";
 import { type ScenarioCounts, snapshot } from "./lib/counts.ts";
 import { moduleLocator, startCpuProfile, summarize } from "./lib/cpu-profile.ts";
 import { startDistProxy } from "./lib/dist-proxy.ts";
+import { connectInspector } from "./lib/inspector.ts";
 import {
   type BlobTiming,
-  type CurlTiming,
   curlGet,
   pullToken,
   round,
@@ -44,11 +47,13 @@ import {
   timedPull,
   waitForHits,
 } from "./lib/measure.ts";
+import { memoryPhase } from "./lib/memory-phase.ts";
+import { platformPhase } from "./lib/platform-phase.ts";
 import { type ProfileEntry, parseWranglerLog, summarizeProfile } from "./lib/profile.ts";
 import {
   type BenchResult,
   evaluateGoals,
-  type MemoryRun,
+  FOLLOW_ON_GAP_SECONDS,
   type PullImage,
   renderMarkdown,
   renderSvg,
@@ -56,13 +61,17 @@ import {
   SYSTEMS,
   type System,
 } from "./lib/report.ts";
-import { cpuSecondsOf, cpuSecondsOfAll, groupMembers, type ProcInfo, RssSampler } from "./lib/rss.ts";
+import { cpuSecondsOf, cpuSecondsOfAll, groupMembers, type ProcInfo } from "./lib/rss.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");
 const outRoot = resolve(process.env.BENCH_OUT ?? repoRoot);
-const REPS = Number(process.env.BENCH_REPS ?? 5);
-const WARM = Number(process.env.BENCH_WARM ?? 2);
-const MEM_REPS = Number(process.env.BENCH_MEM_REPS ?? 2);
+const QUICK = process.argv.includes("--quick");
+const REPS = Number(process.env.BENCH_REPS ?? (QUICK ? 1 : 3));
+const WARM = Number(process.env.BENCH_WARM ?? (QUICK ? 1 : 2));
+const MEM_REPS = Number(process.env.BENCH_MEM_REPS ?? 1);
+const MEM_CLIENTS = Number(process.env.BENCH_MEM_CLIENTS ?? 20);
+/** The admin token of the mirrors that count operations (loopback only). */
+const ADMIN_TOKEN = "bench-admin-token";
 const PHASES = new Set((process.env.BENCH_PHASES ?? "pulls,counts,memory,cpuprofile").split(","));
 const MAX_MINUTES = Number(process.env.BENCH_MAX_MINUTES ?? 30);
 /** tagTtl of the mirror prefix used for the "after TTL expiry" count. */
@@ -185,7 +194,7 @@ async function main(): Promise<void> {
     log(`upstream ${upstream.url} (token auth, counting proxy); pulls to ${scratch}`);
 
     let mirrorCount = 0;
-    const mirrorOptions = (logFile: string) => ({
+    const mirrorOptions = (logFile: string): MirrorOptions => ({
       repoRoot,
       upstreams: {
         up: { url: upstream.url, tagTtl: 3600 },
@@ -232,7 +241,39 @@ async function main(): Promise<void> {
       if (res.status !== 200) throw new Error(`GET ${url}: ${res.status}`);
     };
     const ttfbLayer = blobsOf(images.ttfb).at(-1)?.digest ?? "";
-    const hugeLayer = blobsOf(images.huge).at(-1)?.digest ?? "";
+    /** A mirror that counts its platform operations (GET /_/ops), with the inspector attached. */
+    const probedMirror = async (label: string): Promise<ProbedMirror> => {
+      const logFile = join(runDir, `wrangler-${++mirrorCount}-${label}.log`);
+      const inspectorPort = await freePort();
+      const t = Date.now();
+      const base = mirrorOptions(logFile);
+      const mirror = await startMirror({
+        ...base,
+        vars: { ...base.vars, OP_COUNTERS: "on", ADMIN_TOKEN },
+        extraArgs: ["--inspector-port", String(inspectorPort)],
+      });
+      closers.push(() => mirror.stop());
+      const inspector = await connectInspector(inspectorPort);
+      closers.push(async () => inspector.close());
+      log(`mirror (${label}, counters and inspector) up on ${mirror.url} in ${Date.now() - t} ms`);
+      return { mirror, inspector, adminToken: ADMIN_TOKEN, logFile };
+    };
+    const ctx: BenchContext = {
+      env,
+      counter,
+      images,
+      log,
+      runDir,
+      dest,
+      probedMirror,
+      stopMirror: async (pm) => {
+        pm.inspector.close();
+        await stopMirror(pm.mirror);
+      },
+      mirrorRef,
+      mirrorBlobUrl,
+      getManifest,
+    };
 
     // Warm the upstream's page cache (and skopeo's binary) before anything is timed.
     for (const k of ["big", "many", "fanout", "ttfb"] as const) {
@@ -241,7 +282,7 @@ async function main(): Promise<void> {
     log("warm-up pulls done");
 
     const result: BenchResult = {
-      schema: 1,
+      schema: 2,
       startedAt: startedAt.toISOString(),
       finishedAt: "",
       durationSeconds: 0,
@@ -250,6 +291,8 @@ async function main(): Promise<void> {
         reps: REPS,
         warmPerRep: WARM,
         memoryReps: MEM_REPS,
+        memoryClients: MEM_CLIENTS,
+        quick: QUICK,
         shortTagTtlSeconds: SHORT_TTL,
         concurrency: CONCURRENCY,
         phases: [...PHASES],
@@ -263,6 +306,7 @@ async function main(): Promise<void> {
       pulls: undefined,
       ttfb: undefined,
       upstream: undefined,
+      platform: undefined,
       memory: undefined,
       profile: undefined,
       goals: [],
@@ -333,6 +377,11 @@ async function main(): Promise<void> {
             const before = statSync(logFile).size;
             await sample(img, "mirrorCold", mirrorRef(mirror, images[img]), workerd);
             if (rep === 0) profile[`${img}-mirrorCold`] = parseWranglerLog(logFile, before);
+            // Follow-on: the same pull again shortly after, while the uploads to R2 may still run.
+            await sleep(FOLLOW_ON_GAP_SECONDS * 1000);
+            const bf = statSync(logFile).size;
+            await sample(img, "mirrorFollow", mirrorRef(mirror, images[img]), workerd);
+            if (rep === 0) profile[`${img}-mirrorFollow`] = parseWranglerLog(logFile, bf);
             const waited = await waitForHits(
               mirrorBlobUrl(mirror, images[img]),
               blobsOf(images[img]).map((b) => b.digest),
@@ -355,6 +404,8 @@ async function main(): Promise<void> {
           addCpu("ttfb-distCold", cpuSecondsOfAll(server) - c0);
           for (const img of PULL_IMAGES) {
             await sample(img, "distCold", ref(d.host, images[img]), server);
+            await sleep(FOLLOW_ON_GAP_SECONDS * 1000);
+            await sample(img, "distFollow", ref(d.host, images[img]), server);
             for (let w = 0; w < WARM; w++) await sample(img, "distWarm", ref(d.host, images[img]), server);
           }
           await d.stop();
@@ -413,60 +464,54 @@ async function main(): Promise<void> {
       );
     }
 
-    // ------------------------------------------------------------------ upstream request counts
+    // ------------------------------------------------------------------ per scenario: operations, upstream requests
     if (PHASES.has("counts")) {
+      log("counts: mirror (operation counters, isolate CPU and JS heap per scenario)");
+      const mirrorSide = await platformPhase(ctx, { shortTtlSeconds: SHORT_TTL, concurrency: CONCURRENCY });
+      result.platform = mirrorSide.platform;
+      const scenarios: NonNullable<BenchResult["upstream"]> = { mirror: mirrorSide.upstream, dist: {} };
+      // distribution in proxy mode: the same scenarios, upstream requests only.
+      log("counts: distribution");
       const img = images.many;
-      const scenarios: NonNullable<BenchResult["upstream"]> = { mirror: {}, dist: {} };
-      for (const system of ["mirror", "dist"] as const) {
-        log(`counts: ${system}`);
-        const m = system === "mirror" ? (await freshMirror("counts")).mirror : undefined;
-        const d = system === "dist" ? await freshDist("counts") : undefined;
-        const r = m ? mirrorRef(m, img, "ttl") : ref(d?.host ?? "", img);
-        counter.reset();
-        const tCold = Date.now();
-        await timedPull(env, r, dest("count"));
-        scenarios[system].cold = snapshot(counter);
-        if (m)
-          await waitForHits(
-            mirrorBlobUrl(m, img, "ttl"),
-            blobsOf(img).map((b) => b.digest),
-          );
+      const d = await freshDist("counts");
+      const r = ref(d.host, img);
+      const counted = async (): Promise<ScenarioCounts> => {
         counter.reset();
         await timedPull(env, r, dest("count"));
-        scenarios[system].warm = { ...snapshot(counter), secondsAfterCold: (Date.now() - tCold) / 1000 };
-        const wait = tCold + (SHORT_TTL + 3) * 1000 - Date.now();
-        if (wait > 0) await sleep(wait);
-        counter.reset();
-        await timedPull(env, r, dest("count"));
-        scenarios[system].expired = { ...snapshot(counter), secondsAfterCold: (Date.now() - tCold) / 1000 };
-        if (m) await stopMirror(m);
-        if (d) await d.stop();
+        return snapshot(counter);
+      };
+      const tCold = Date.now();
+      scenarios.dist.cold = await counted();
+      await sleep(FOLLOW_ON_GAP_SECONDS * 1000);
+      scenarios.dist.follow = await counted();
+      scenarios.dist.warm = { ...(await counted()), secondsAfterCold: (Date.now() - tCold) / 1000 };
+      const wait = tCold + (SHORT_TTL + 3) * 1000 - Date.now();
+      if (wait > 0) await sleep(wait);
+      scenarios.dist.expired = { ...(await counted()), secondsAfterCold: (Date.now() - tCold) / 1000 };
+      await d.stop();
 
-        const m2 = system === "mirror" ? (await freshMirror("concurrent")).mirror : undefined;
-        const d2 = system === "dist" ? await freshDist("concurrent") : undefined;
-        const r2 = m2 ? mirrorRef(m2, images.fanout) : ref(d2?.host ?? "", images.fanout);
-        counter.reset();
-        const tc = performance.now();
-        const outcomes = await Promise.allSettled(
-          Array.from({ length: CONCURRENCY }, (_, i) => timedPull(env, r2, dest(`conc-${i}`))),
-        );
-        const wall = (performance.now() - tc) / 1000;
-        const ok = outcomes.filter((o) => o.status === "fulfilled").map((o) => o.value);
-        const failed = outcomes.flatMap((o) =>
-          o.status === "rejected" ? [String(o.reason).slice(0, 300)] : [],
-        );
-        scenarios[system].concurrent = {
-          ...snapshot(counter),
-          pulls: CONCURRENCY,
-          failed: failed.length,
-          failures: failed.slice(0, 3),
-          wallSeconds: round(wall),
-          pullSeconds: stats(ok),
-        };
-        log(`  ${CONCURRENCY} concurrent pulls in ${wall.toFixed(2)} s, ${failed.length} failed`);
-        if (m2) await stopMirror(m2);
-        if (d2) await d2.stop();
-      }
+      const d2 = await freshDist("concurrent");
+      const r2 = ref(d2.host, images.fanout);
+      counter.reset();
+      const tc = performance.now();
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: CONCURRENCY }, (_, i) => timedPull(env, r2, dest(`conc-${i}`))),
+      );
+      const wall = (performance.now() - tc) / 1000;
+      const ok = outcomes.filter((o) => o.status === "fulfilled").map((o) => o.value);
+      const failed = outcomes.flatMap((o) =>
+        o.status === "rejected" ? [String(o.reason).slice(0, 300)] : [],
+      );
+      scenarios.dist.concurrent = {
+        ...snapshot(counter),
+        pulls: CONCURRENCY,
+        failed: failed.length,
+        failures: failed.slice(0, 3),
+        wallSeconds: round(wall),
+        pullSeconds: stats(ok),
+      };
+      log(`  ${CONCURRENCY} concurrent pulls in ${wall.toFixed(2)} s, ${failed.length} failed`);
+      await d2.stop();
       // What the client itself asks for, straight from the upstream (no cache in between).
       counter.reset();
       await timedPull(env, ref(upstreamHost, img), dest("count"));
@@ -474,77 +519,9 @@ async function main(): Promise<void> {
       result.upstream = scenarios;
     }
 
-    // ------------------------------------------------------------------ memory while streaming 1 GiB
+    // ------------------------------------------------------------------ memory and CPU streaming 1 GiB
     if (PHASES.has("memory")) {
-      const runs: MemoryRun[] = [];
-      for (let rep = 0; rep < MEM_REPS; rep++) {
-        log(`memory: repetition ${rep + 1}/${MEM_REPS}`);
-        const { mirror } = await freshMirror(`memory-${rep + 1}`);
-        await getManifest(`${mirror.url}/v2/up`, images.huge);
-        const members = groupMembers(mirror.process.pid);
-        const workerd = members.filter((p) => p.comm.startsWith("workerd"));
-        if (workerd.length === 0) throw new Error(`no workerd process in group ${mirror.process.pid}`);
-        const url = mirrorBlobUrl(mirror, images.huge)(hugeLayer);
-        await sleep(1000);
-        const measure = async (label: "cold" | "warm"): Promise<void> => {
-          const cpu0 = cpuSecondsOfAll(workerd);
-          const cpuAll0 = cpuSecondsOfAll(members);
-          const started = performance.now();
-          const all = new RssSampler(members);
-          const sampler = new RssSampler(workerd);
-          const fill = label === "cold" ? new RssSampler(workerd) : undefined;
-          let timing: CurlTiming;
-          try {
-            timing = await curlGet(url);
-          } catch (err) {
-            all.stop();
-            sampler.stop();
-            fill?.stop();
-            throw err;
-          }
-          const w = sampler.stop();
-          const other = all.stop();
-          const workerdCpuSeconds = round(cpuSecondsOfAll(workerd) - cpu0, 2);
-          const allCpuSeconds = round(cpuSecondsOfAll(members) - cpuAll0, 2);
-          let untilStored: MemoryRun["untilStored"];
-          if (fill) {
-            // The upload to R2 follows the client: watch it until the blob is stored.
-            try {
-              await waitForHits(mirrorBlobUrl(mirror, images.huge), [hugeLayer], 300_000);
-            } finally {
-              const window = fill.stop();
-              untilStored = {
-                seconds: round((performance.now() - started) / 1000, 2),
-                workerd: window,
-                workerdCpuSeconds: round(cpuSecondsOfAll(workerd) - cpu0, 2),
-              };
-            }
-          }
-          runs.push({
-            rep: rep + 1,
-            phase: label,
-            bytes: timing.bytes,
-            firstByteSeconds: timing.firstByte,
-            totalSeconds: timing.total,
-            workerd: w,
-            allProcesses: other,
-            workerdCpuSeconds,
-            allCpuSeconds,
-            untilStored,
-          });
-          log(
-            `  1 GiB ${label}: ${timing.total.toFixed(1)} s, workerd RSS ${(w.baselineBytes / 2 ** 20).toFixed(0)} → peak ${(w.peakBytes / 2 ** 20).toFixed(0)} MiB (+${((w.peakBytes - w.baselineBytes) / 2 ** 20).toFixed(0)}), workerd CPU ${workerdCpuSeconds} s` +
-              (untilStored
-                ? `; stored after ${untilStored.seconds} s, +${((untilStored.workerd.peakBytes - untilStored.workerd.baselineBytes) / 2 ** 20).toFixed(0)} MiB`
-                : ""),
-          );
-        };
-        await measure("cold");
-        await sleep(1000);
-        await measure("warm");
-        await stopMirror(mirror);
-      }
-      result.memory = { blobBytes: blobsOf(images.huge).at(-1)?.size ?? 0, runs };
+      result.memory = await memoryPhase(ctx, { reps: MEM_REPS, clients: MEM_CLIENTS, runDir });
     }
 
     // ------------------------------------------------------------------ CPU profile (opt-in)
@@ -556,6 +533,7 @@ async function main(): Promise<void> {
         extraArgs: ["--inspector-port", String(inspectorPort)],
       });
       closers.push(() => mirror.stop());
+      const inspector = await connectInspector(inspectorPort);
       await getManifest(`${mirror.url}/v2/up`, images.ttfb);
       const members = groupMembers(mirror.process.pid);
       const url = mirrorBlobUrl(mirror, images.ttfb)(ttfbLayer);
@@ -571,10 +549,9 @@ async function main(): Promise<void> {
       });
       for (const phase of ["cold", "warm"] as const) {
         const before = members.map((p) => cpuSecondsOf(p.pid));
-        const session = await startCpuProfile(inspectorPort);
+        const session = await startCpuProfile(inspector);
         const timing = await curlGet(url);
         const profile = await session.stop();
-        session.close();
         writeFileSync(join(runDir, `worker-${phase}.cpuprofile`), JSON.stringify(profile));
         profiles[phase] = {
           seconds: timing.total,
@@ -590,6 +567,7 @@ async function main(): Promise<void> {
         if (phase === "cold") await waitForHits(mirrorBlobUrl(mirror, images.ttfb), [ttfbLayer]);
       }
       result.cpuProfile = profiles;
+      inspector.close();
       await mirror.stop();
     }
 

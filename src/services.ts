@@ -7,6 +7,7 @@ import { BlobMirror } from "./mirror/blobs";
 import { ManifestMirror, type ManifestResolver } from "./mirror/manifests";
 import type { Log } from "./mirror/types";
 import { recorderFor, type StatsRecorder } from "./ops/stats";
+import { withOpCounters } from "./platform/op-counters";
 import { type BlobLinks, KvBlobLinks } from "./storage/blob-links";
 import { type BlobStore, R2BlobStore } from "./storage/blob-store";
 import { KvManifestStore, type ManifestStore } from "./storage/manifest-store";
@@ -48,7 +49,9 @@ function tagChecksFor(kv: KVNamespace): TagChecks {
   return checks;
 }
 
-export function servicesFor(env: Env): Services {
+export function servicesFor(plainEnv: Env): Services {
+  // OP_COUNTERS = "on" (benchmarks): the bindings below are counted, see GET /_/ops.
+  const env = withOpCounters(plainEnv);
   const config = configFor(env);
   let tokens = tokenCaches.get(env.MANIFESTS);
   if (!tokens) {

@@ -1,7 +1,7 @@
 // A V8 CPU profile of the Worker under `wrangler dev`, taken through wrangler's inspector proxy
 // (Chrome DevTools protocol over WebSocket), summarised as self time per function.
 import { readFileSync } from "node:fs";
-import { fetchT } from "../../test/e2e/harness/net.ts";
+import type { Inspector } from "./inspector.ts";
 
 interface CallFrame {
   functionName: string;
@@ -25,71 +25,29 @@ export interface CpuProfile {
 
 export interface ProfileSession {
   stop(): Promise<CpuProfile>;
-  close(): void;
 }
 
-/** Connects to the first target of the inspector on `port` and starts sampling every `intervalUs`. */
-export async function startCpuProfile(port: number, intervalUs = 200): Promise<ProfileSession> {
-  const res = await fetchT(`http://127.0.0.1:${port}/json`, {}, 10_000);
-  const targets = (await res.json()) as { webSocketDebuggerUrl?: string; title?: string }[];
-  const target = targets.find((t) => t.webSocketDebuggerUrl)?.webSocketDebuggerUrl;
-  if (!target) throw new Error(`no inspector target on port ${port}: ${JSON.stringify(targets)}`);
-  // miniflare's inspector proxy insists on a loopback Origin (undici's WebSocket takes headers).
-  const ws = new WebSocket(target, { headers: { origin: "http://127.0.0.1" } } as unknown as string[]);
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("inspector connection timed out")), 10_000);
-    ws.addEventListener("open", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    ws.addEventListener("error", () => {
-      clearTimeout(timer);
-      reject(new Error(`inspector connection to ${target} failed`));
-    });
-  });
-  let nextId = 1;
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  ws.addEventListener("message", (event) => {
-    const msg = JSON.parse(String(event.data)) as {
-      id?: number;
-      result?: unknown;
-      error?: { message: string };
-    };
-    if (msg.id === undefined) return;
-    const p = pending.get(msg.id);
-    pending.delete(msg.id);
-    if (msg.error) p?.reject(new Error(msg.error.message));
-    else p?.resolve(msg.result);
-  });
-  const call = (method: string, params: Record<string, unknown> = {}): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      const id = nextId++;
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        reject(new Error(`${method}: no answer from the inspector`));
-      }, 60_000);
-      pending.set(id, {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
-      ws.send(JSON.stringify({ id, method, params }));
-    });
-  await call("Profiler.enable");
-  await call("Profiler.setSamplingInterval", { interval: intervalUs });
-  await call("Profiler.start");
+/** Starts sampling the isolate every `intervalUs` on an open inspector session. */
+export async function startCpuProfile(inspector: Inspector, intervalUs = 200): Promise<ProfileSession> {
+  await inspector.call("Profiler.enable");
+  await inspector.call("Profiler.setSamplingInterval", { interval: intervalUs });
+  await inspector.call("Profiler.start");
   return {
     async stop() {
-      const result = (await call("Profiler.stop")) as { profile: CpuProfile };
+      const result = (await inspector.call("Profiler.stop")) as { profile: CpuProfile };
       return result.profile;
     },
-    close: () => ws.close(),
   };
+}
+
+/** Milliseconds of non-idle samples: the isolate's CPU time (Worker and Durable Objects share it). */
+export function busyMs(profile: CpuProfile): number {
+  const idle = new Set(profile.nodes.filter((n) => n.callFrame.functionName === "(idle)").map((n) => n.id));
+  let us = 0;
+  profile.samples.forEach((id, i) => {
+    if (!idle.has(id)) us += profile.timeDeltas[i] ?? 0;
+  });
+  return Math.round(us / 100) / 10;
 }
 
 export interface SelfTime {

@@ -1,13 +1,24 @@
-// The benchmark's result shape, the goals from issue 7, and its renderings: docs/BENCHMARKS.md, the
+// The benchmark's result shape, the goals (issues 7 and 11), and its renderings: docs/BENCHMARKS.md, the
 // SVG chart of the ratios, and the text printed at the end of a run.
 import type { Counts } from "../../test/e2e/harness/counting.ts";
 import type { ScenarioCounts } from "./counts.ts";
 import type { summarize } from "./cpu-profile.ts";
+import type { HeapWindow } from "./heap.ts";
 import type { Stats } from "./measure.ts";
+import type { ProbeResult } from "./probe.ts";
 import type { ProfileEntry, ProfileSummary } from "./profile.ts";
 import type { RssWindow } from "./rss.ts";
 
-export const SYSTEMS = ["direct", "viaProxy", "mirrorCold", "mirrorWarm", "distCold", "distWarm"] as const;
+export const SYSTEMS = [
+  "direct",
+  "viaProxy",
+  "mirrorCold",
+  "mirrorFollow",
+  "mirrorWarm",
+  "distCold",
+  "distFollow",
+  "distWarm",
+] as const;
 export type System = (typeof SYSTEMS)[number];
 export type PullImage = "big" | "many";
 
@@ -15,10 +26,21 @@ const SYSTEM_LABEL: Record<System, string> = {
   direct: "direct",
   viaProxy: "direct via counting proxy",
   mirrorCold: "mirror cold",
+  mirrorFollow: "mirror follow-on",
   mirrorWarm: "mirror warm",
   distCold: "distribution cold",
+  distFollow: "distribution follow-on",
   distWarm: "distribution warm",
 };
+
+/** Seconds between the end of a cold pull and the follow-on pull. */
+export const FOLLOW_ON_GAP_SECONDS = 2;
+
+export const PLATFORM_SCENARIOS = ["cold", "follow", "stored", "warm", "expired", "concurrent"] as const;
+export type PlatformScenario = (typeof PLATFORM_SCENARIOS)[number];
+
+/** One scenario's platform operations, upstream requests, isolate CPU and heap (mirror only). */
+export type PlatformRow = ProbeResult & { image: string; scenario: PlatformScenario; pulls: number };
 
 export interface MemoryRun {
   rep: number;
@@ -37,7 +59,21 @@ export interface MemoryRun {
    * Cold only: from the request until the blob is stored (the mirror uploads it to R2 from its spool
    * after the clients have their bytes), so the store's own cost is counted too.
    */
-  untilStored?: { seconds: number; workerd: RssWindow; workerdCpuSeconds: number };
+  untilStored?: {
+    seconds: number;
+    workerd: RssWindow;
+    workerdCpuSeconds: number;
+    /** Isolate CPU from the V8 profile over the whole fill (client and deferred upload), ms. */
+    isolateBusyMs?: number;
+    heap?: HeapWindow;
+    /** workerd's VmRSS after the blob is stored and ~10 s idle (does it give memory back?). */
+    rssAfterIdleBytes?: number;
+    idleSeconds?: number;
+  };
+  /** The isolate's JS heap while the client streamed. */
+  heap?: HeapWindow;
+  /** Concurrent clients of the one blob (1 unless the fan-out scenario). */
+  clients?: number;
 }
 
 export interface Goal {
@@ -49,7 +85,7 @@ export interface Goal {
 }
 
 type Timing = { firstByte: Stats; headers: Stats; total: Stats; bytes: number };
-type Scenario = ScenarioCounts & {
+export type Scenario = ScenarioCounts & {
   secondsAfterCold?: number;
   pulls?: number;
   failed?: number;
@@ -59,7 +95,7 @@ type Scenario = ScenarioCounts & {
 };
 
 export interface BenchResult {
-  schema: 1;
+  schema: 1 | 2;
   startedAt: string;
   finishedAt: string;
   durationSeconds: number;
@@ -85,6 +121,10 @@ export interface BenchResult {
     reps: number;
     warmPerRep: number;
     memoryReps: number;
+    /** Clients of the one cold 1 GiB blob in the fan-out run. */
+    memoryClients?: number;
+    /** `--quick`: one repetition of everything. */
+    quick?: boolean;
     shortTagTtlSeconds: number;
     concurrency: number;
     phases: string[];
@@ -106,9 +146,21 @@ export interface BenchResult {
   };
   ttfb?: { blobBytes: number; direct: Timing; mirror: Timing; dist: Timing };
   upstream?: {
-    mirror: Partial<Record<"cold" | "warm" | "expired" | "concurrent", Scenario>>;
-    dist: Partial<Record<"cold" | "warm" | "expired" | "concurrent", Scenario>>;
+    mirror: Partial<Record<"cold" | "follow" | "warm" | "expired" | "concurrent", Scenario>>;
+    dist: Partial<Record<"cold" | "follow" | "warm" | "expired" | "concurrent", Scenario>>;
     direct?: { pull: ScenarioCounts };
+  };
+  /** Per scenario: the mirror's platform operations (OP_COUNTERS), isolate CPU and heap. */
+  platform?: {
+    rows: PlatformRow[];
+    /** Isolate CPU per warm blob request (GETs of stored blobs, one after another). */
+    warmHit?: {
+      requests: number;
+      cpuBusyMs: number;
+      perRequestMs: number;
+      /** CPU (user + system) of wrangler dev's workerd processes per request, its proxy hop included. */
+      workerdCpuMsPerRequest?: number;
+    };
   };
   memory?: { blobBytes: number; runs: MemoryRun[] };
   profile?: Record<string, { summary: ProfileSummary; requests: ProfileEntry[] }>;
@@ -137,34 +189,129 @@ function gets(c: Counts | undefined): number {
   return c ? c["manifest-get"] + c["blob-get"] : Number.NaN;
 }
 
-function growth(w: RssWindow): number {
+export function growth(w: RssWindow): number {
   return w.peakBytes - w.baselineBytes;
 }
+
+const GiB = 2 ** 30;
+
+/** What a scenario wrote: KV writes, R2 class A, SQLite rows. */
+function writes(o: ProbeResult["ops"]): number {
+  return o.kvWrites + o.r2ClassA + o.doRowsWritten;
+}
+
+function upstreamTotal(c: ScenarioCounts): number {
+  return Object.values(c.byKind).reduce((a, b) => a + b, 0);
+}
+
+/** KV writes by key kind ("tag", "manifest", "link", …) from the counters' per-operation names. */
+export function kvWriteKinds(o: ProbeResult["ops"]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [op, n] of Object.entries(o.byOp)) {
+    const m = /^kv\.(?:put|delete) (.*)$/.exec(op);
+    if (m) out[m[1] ?? ""] = (out[m[1] ?? ""] ?? 0) + n;
+  }
+  return out;
+}
+
+const kinds = (k: Record<string, number>): string =>
+  Object.entries(k)
+    .map(([kind, n]) => `${kind} ${n}`)
+    .join(", ") || "none";
 
 export function evaluateGoals(r: BenchResult): Goal[] {
   const goals: Goal[] = [];
   const imgName: Record<PullImage, string> = { big: "~305 MiB image", many: "20-layer image" };
   if (r.pulls) {
-    for (const img of ["big", "many"] as const) {
-      const q = r.pulls.ratios[img];
-      goals.push({
-        goal: `warm pull, ${imgName[img]}`,
-        target: "≤ 1.10× direct",
-        mirror: ratio(q.mirrorWarm),
-        dist: ratio(q.distWarm),
-        met: q.mirrorWarm <= 1.1,
-      });
+    const pulls = r.pulls;
+    const pullGoal = (what: string, target: number, mirror: System, dist: System): void => {
+      for (const img of ["big", "many"] as const) {
+        const q = pulls.ratios[img];
+        goals.push({
+          goal: `${what}, ${imgName[img]}`,
+          target: `≤ ${target.toFixed(2)}× direct`,
+          mirror: ratio(q[mirror]),
+          dist: ratio(q[dist]),
+          met: q[mirror] === undefined || Number.isNaN(q[mirror]) ? null : q[mirror] <= target,
+        });
+      }
+    };
+    pullGoal("cold pull", 1.25, "mirrorCold", "distCold");
+    pullGoal(`follow-on pull (${FOLLOW_ON_GAP_SECONDS} s after cold)`, 1.1, "mirrorFollow", "distFollow");
+    pullGoal("warm pull (blobs stored)", 1.1, "mirrorWarm", "distWarm");
+  }
+  const fan = r.memory?.runs.filter((x) => (x.clients ?? 1) > 1) ?? [];
+  if (fan.length > 0) {
+    const worst = Math.max(
+      ...fan.map((x) => x.untilStored?.heap?.usedPeakBytes ?? x.heap?.usedPeakBytes ?? 0),
+    );
+    const backing = Math.max(
+      ...fan.map((x) => x.untilStored?.heap?.backingStoragePeakBytes ?? x.heap?.backingStoragePeakBytes ?? 0),
+    );
+    goals.push({
+      goal: `JS heap, ${fan[0]?.clients} clients streaming one cold 1 GiB blob (until stored)`,
+      target: "< 32 MiB (usedSize peak)",
+      mirror: `${mib(worst)}${backing ? ` (ArrayBuffer backing stores, outside it: peak ${mib(backing)})` : ""}`,
+      dist: "–",
+      met: worst > 0 ? worst < 32 * MiB : null,
+    });
+  }
+  const single = r.memory?.runs.filter((x) => x.phase === "cold" && (x.clients ?? 1) === 1) ?? [];
+  const perGiB = single.flatMap((x) =>
+    x.untilStored?.isolateBusyMs !== undefined ? [x.untilStored.isolateBusyMs / (x.bytes / GiB)] : [],
+  );
+  if (perGiB.length > 0) {
+    const worst = Math.max(...perGiB);
+    goals.push({
+      goal: "isolate CPU per GiB of cold fill (Worker + Durable Objects, until stored)",
+      target: "≤ 1.5 s/GiB",
+      mirror: `${(worst / 1000).toFixed(2)} s/GiB (worst run)`,
+      dist: "–",
+      met: worst <= 1500,
+    });
+  }
+  const hit = r.platform?.warmHit;
+  if (hit) {
+    goals.push({
+      goal: "isolate CPU per warm blob request",
+      target: "< 2 ms",
+      mirror: `${hit.perRequestMs.toFixed(2)} ms (${hit.requests} requests)`,
+      dist: "–",
+      met: hit.perRequestMs < 2,
+    });
+  }
+  const rows = r.platform?.rows ?? [];
+  const warm = rows.filter((x) => x.scenario === "warm");
+  if (warm.length > 0) {
+    goals.push({
+      goal: "warm pull writes nothing and sends nothing upstream",
+      target: "0 writes, 0 upstream requests",
+      mirror: warm
+        .map((x) => `${x.image}: ${writes(x.ops)} writes, ${upstreamTotal(x.upstream)} upstream`)
+        .join("; "),
+      dist: "–",
+      met: warm.every((x) => writes(x.ops) === 0 && upstreamTotal(x.upstream) === 0),
+    });
+  }
+  const cold = rows.filter(
+    (x) => x.scenario === "cold" || x.scenario === "follow" || x.scenario === "stored",
+  );
+  if (cold.length > 0) {
+    const byImage = new Map<string, Record<string, number>>();
+    for (const x of cold) {
+      const k = byImage.get(x.image) ?? {};
+      for (const [kind, n] of Object.entries(kvWriteKinds(x.ops))) k[kind] = (k[kind] ?? 0) + n;
+      byImage.set(x.image, k);
     }
-    for (const img of ["big", "many"] as const) {
-      const q = r.pulls.ratios[img];
-      goals.push({
-        goal: `cold pull, ${imgName[img]}`,
-        target: "≤ 1.25× direct",
-        mirror: ratio(q.mirrorCold),
-        dist: ratio(q.distCold),
-        met: q.mirrorCold <= 1.25,
-      });
-    }
+    goals.push({
+      goal: "cold pull (until stored): KV writes only for manifests and tags",
+      target: "KV writes of tag/manifest keys only",
+      mirror: [...byImage].map(([img, k]) => `${img}: ${kinds(k)}`).join("; "),
+      dist: "–",
+      met: [...byImage.values()].every((k) =>
+        Object.keys(k).every((kind) => kind === "tag" || kind === "manifest"),
+      ),
+    });
   }
   const up = r.upstream;
   if (up) {
@@ -189,25 +336,101 @@ export function evaluateGoals(r: BenchResult): Goal[] {
       met: mc ? mc.maxGetsPerBlob === 1 && mc.failed === 0 : null,
     });
   }
-  if (r.memory && r.memory.runs.length > 0) {
-    const worst = Math.max(...r.memory.runs.map((x) => growth(x.workerd)));
-    const stored = r.memory.runs.flatMap((x) => (x.untilStored ? [growth(x.untilStored.workerd)] : []));
-    const worstStored =
-      stored.length > 0 ? `; until stored in R2: ${(Math.max(...stored) / MiB).toFixed(0)} MiB` : "";
-    goals.push({
-      goal: "workerd memory growth streaming 1 GiB (cold and warm)",
-      target: "< 64 MiB",
-      mirror: `${(worst / MiB).toFixed(0)} MiB while streaming (worst run)${worstStored}`,
-      dist: "–",
-      met: worst < 64 * MiB,
-    });
-  }
   return goals;
 }
 
 function table(head: string[], rows: string[][]): string {
   const line = (cells: string[]): string => `| ${cells.join(" | ")} |`;
   return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+const CPU_SYSTEMS = [
+  "direct",
+  "mirrorCold",
+  "mirrorFollow",
+  "mirrorWarm",
+  "distCold",
+  "distFollow",
+  "distWarm",
+] as const;
+
+/** Peaks of ArrayBuffer backing stores and embedder memory, when V8 reports them. */
+function heapBacking(h: HeapWindow | undefined): string {
+  if (h?.backingStoragePeakBytes === undefined) return "–";
+  const embedder =
+    h.embedderPeakBytes !== undefined ? ` (embedder ${fx(h.embedderPeakBytes / MiB, 1)} MiB)` : "";
+  return `${mib(h.backingStoragePeakBytes)}${embedder}`;
+}
+
+const PLATFORM_LABEL: Record<PlatformScenario, string> = {
+  cold: `cold pull (+ ${FOLLOW_ON_GAP_SECONDS} s)`,
+  follow: "follow-on pull",
+  stored: "until stored (HEAD polls)",
+  warm: "warm pull",
+  expired: "after TTL expiry",
+  concurrent: "concurrent cold pulls",
+};
+
+/** The per-scenario table: the mirror's platform operations, upstream requests, isolate CPU, heap. */
+function renderPlatform(r: BenchResult): string {
+  const p = r.platform;
+  if (!p) return "";
+  const out: string[] = [
+    '\n## Platform operations per scenario\n\nOne fresh mirror with `OP_COUNTERS = "on"` (counting Proxies around ' +
+      "R2, KV and the Durable Object namespaces, read at `GET /_/ops`) and the inspector attached. Per " +
+      "scenario: R2 class A (put, multipart, delete, list) and B (head, get), KV reads and writes, Durable " +
+      "Object requests (stub fetch/RPC calls) and SQLite rows written (as the fill code reports them), " +
+      "requests reaching the upstream, the isolate's CPU (non-idle samples of a V8 profile, 1 ms interval) " +
+      `and its JS heap peak (usedSize). "cold" runs from the cold pull until the follow-on starts ` +
+      `${FOLLOW_ON_GAP_SECONDS} s after it; "until stored" from the end of the follow-on until every blob ` +
+      "answers HEAD with HIT (those HEADs count too: R2 head, KV reads); after TTL pulls a second prefix " +
+      `(\`tagTtl = ${r.settings.shortTagTtlSeconds}\`) ${r.settings.shortTagTtlSeconds + 3} s after its first pull; ` +
+      `concurrent = ${r.settings.concurrency} skopeo pulls of ${r.settings.images.fanout?.repo} at once. ` +
+      "The benchmark's own `/_/ops` requests are in the figures (no binding calls of their own).\n",
+  ];
+  out.push(
+    table(
+      [
+        "image",
+        "scenario",
+        "seconds",
+        "KV reads",
+        "KV writes",
+        "R2 class A",
+        "R2 class B",
+        "DO requests",
+        "DO rows written",
+        "upstream requests (GETs)",
+        "isolate CPU ms",
+        "JS heap peak / backing stores peak",
+        "KV writes by key",
+      ],
+      p.rows.map((x) => [
+        x.image,
+        `${PLATFORM_LABEL[x.scenario]}${x.pulls > 1 ? ` ×${x.pulls}` : ""}`,
+        fx(x.seconds),
+        String(x.ops.kvReads),
+        String(x.ops.kvWrites),
+        String(x.ops.r2ClassA),
+        String(x.ops.r2ClassB),
+        String(x.ops.doRequests),
+        String(x.ops.doRowsWritten),
+        `${upstreamTotal(x.upstream)} (${gets(x.upstream.byKind)})`,
+        x.cpuBusyMs.toFixed(0),
+        `${mib(x.heap.usedPeakBytes)} / ${x.heap.backingStoragePeakBytes !== undefined ? mib(x.heap.backingStoragePeakBytes) : "–"}`,
+        kinds(kvWriteKinds(x.ops)),
+      ]),
+    ),
+  );
+  if (p.warmHit)
+    out.push(
+      `\nWarm hits: ${p.warmHit.requests} GETs of stored blobs one after another: isolate CPU ${fx(p.warmHit.cpuBusyMs, 1)} ms, ` +
+        `**${fx(p.warmHit.perRequestMs)} ms per request**` +
+        (p.warmHit.workerdCpuMsPerRequest !== undefined
+          ? ` (process CPU of wrangler dev's workerd processes, its proxy hop included: ${fx(p.warmHit.workerdCpuMsPerRequest)} ms per request).`
+          : "."),
+    );
+  return out.join("\n");
 }
 
 function statCell(s: Stats | undefined, d = 2): string {
@@ -251,19 +474,16 @@ export function renderFigures(r: BenchResult): string {
     const c = p.serverCpuSeconds ?? {};
     const cpuRows: string[][] = [];
     for (const img of ["big", "many"] as const) {
-      cpuRows.push([
-        imgs[img]?.repo ?? img,
-        ...(["direct", "mirrorCold", "mirrorWarm", "distCold", "distWarm"] as const).map((s) =>
-          statCell(c[`${img}-${s}`]),
-        ),
-      ]);
+      cpuRows.push([imgs[img]?.repo ?? img, ...CPU_SYSTEMS.map((s) => statCell(c[`${img}-${s}`]))]);
     }
     cpuRows.push([
       `bench/ttfb blob (${mib(r.ttfb?.blobBytes ?? 0)}), cold`,
       "–",
       statCell(c["ttfb-mirrorCold"]),
       "–",
+      "–",
       statCell(c["ttfb-distCold"]),
+      "–",
       "–",
     ]);
     out.push(
@@ -277,17 +497,21 @@ export function renderFigures(r: BenchResult): string {
           "image",
           "direct (registry)",
           "mirror cold (workerd)",
+          "mirror follow-on",
           "mirror warm",
           "distribution cold",
+          "distribution follow-on",
           "distribution warm",
         ],
         cpuRows,
       ),
     );
     out.push(
-      `\nAfter each cold pull through the mirror, the benchmark waits until every blob answers HEAD with ` +
-        `\`X-Mirror-Cache: HIT\` (the fill has landed in R2) before the warm pulls: ` +
-        `${statCell(p.mirrorSettleSeconds.big)} s for the big image, ${statCell(p.mirrorSettleSeconds.many)} s for the 20-layer one.`,
+      `\nThe follow-on pull starts ${FOLLOW_ON_GAP_SECONDS} s after the cold pull ends (the mirror may still be ` +
+        "uploading the blobs to R2). After it, the benchmark waits until every blob answers HEAD with " +
+        "`X-Mirror-Cache: HIT` (the fill has landed in R2) before the warm pulls: " +
+        `${statCell(p.mirrorSettleSeconds.big)} s for the big image, ${statCell(p.mirrorSettleSeconds.many)} s for the 20-layer one. ` +
+        "distribution gets the same follow-on pull; its warm pulls follow at once.",
     );
   }
   if (r.ttfb) {
@@ -368,18 +592,27 @@ export function renderFigures(r: BenchResult): string {
       ),
     );
   }
+  if (r.platform) out.push(renderPlatform(r));
   if (r.memory) {
     out.push(
       `\n## Memory while streaming a 1 GiB blob\n\n\`curl\` of one ${mib(r.memory.blobBytes)} blob through a fresh ` +
-        "mirror (cold), then again once stored (warm). Resident memory (VmRSS, sampled every 20 ms) of the " +
+        "mirror (cold), then again once stored (warm); in the fan-out run, several `curl` clients fetch the " +
+        "same cold blob at once on another fresh mirror. Resident memory (VmRSS, sampled every 20 ms) of the " +
         "`workerd` process of `wrangler dev`; growth = peak − value just before the request. The cold fill " +
-        "goes on after the client is done (the upload from the spool to R2): the last three columns watch " +
-        "it until the blob answers HEAD with `X-Mirror-Cache: HIT`.\n",
+        'goes on after the clients are done (the upload from the spool to R2): the "until stored" columns ' +
+        "watch it until the blob answers HEAD with `X-Mirror-Cache: HIT`. JS heap: `Runtime.getHeapUsage` " +
+        "of the Worker's isolate through wrangler's inspector every ~50 ms (usedSize; ArrayBuffer backing " +
+        "stores apart when V8 reports them). Isolate CPU: non-idle samples of a V8 CPU profile (1 ms " +
+        "interval) from the request until stored, Worker and Durable Objects together (one isolate under " +
+        "`wrangler dev`), per GiB of blob. The profile counts wall time between samples, so it includes " +
+        "synchronous native calls (SQLite) and time the thread waits for a core when the machine is " +
+        "oversubscribed: compare with workerd's process CPU. RSS after idle: workerd's VmRSS ~10 s after the blob was stored.\n",
     );
     out.push(
       table(
         [
           "run",
+          "clients",
           "seconds",
           "first byte (s)",
           "workerd CPU s",
@@ -393,9 +626,15 @@ export function renderFigures(r: BenchResult): string {
           "until stored (s)",
           "workerd CPU s until stored",
           "growth until stored",
+          "RSS after idle",
+          "JS heap peak (streaming)",
+          "JS heap peak until stored",
+          "backing stores peak (embedder)",
+          "isolate CPU until stored",
         ],
         r.memory.runs.map((x) => [
           `${x.rep} ${x.phase}`,
+          String(x.clients ?? 1),
           fx(x.totalSeconds),
           fx(x.firstByteSeconds, 3),
           fx(x.workerdCpuSeconds),
@@ -409,6 +648,13 @@ export function renderFigures(r: BenchResult): string {
           x.untilStored ? fx(x.untilStored.seconds) : "–",
           x.untilStored ? fx(x.untilStored.workerdCpuSeconds) : "–",
           x.untilStored ? `**${mib(growth(x.untilStored.workerd))}**` : "–",
+          x.untilStored?.rssAfterIdleBytes ? mib(x.untilStored.rssAfterIdleBytes) : "–",
+          x.heap ? mib(x.heap.usedPeakBytes) : "–",
+          x.untilStored?.heap ? `**${mib(x.untilStored.heap.usedPeakBytes)}**` : "–",
+          heapBacking(x.untilStored?.heap ?? x.heap),
+          x.untilStored?.isolateBusyMs !== undefined
+            ? `${fx(x.untilStored.isolateBusyMs / 1000)} s (${fx(x.untilStored.isolateBusyMs / 1000 / (x.bytes / GiB))} s/GiB)`
+            : "–",
         ]),
       ),
     );
@@ -503,16 +749,18 @@ ${machineTable(r)}
 \`\`\`sh
 bash scripts/e2e-setup.sh   # once, as root: docker-registry, skopeo, curl, …
 npm install
-npm run bench               # ~10–15 min on 2 cores; writes bench/results/<time>.json, docs/BENCHMARKS.md, docs/benchmarks.svg
+npm run bench               # writes bench/results/<time>.json, docs/BENCHMARKS.md, docs/benchmarks.svg
+npm run bench -- --quick    # one repetition of everything, for development
 \`\`\`
 
 \`wrangler dev\` watches \`src/\` and reloads (cutting open responses) when it changes; to keep editing
 while it runs, run it from a copy:
 \`rsync -a --delete --exclude node_modules --exclude .wrangler --exclude .e2e-work ./ /tmp/bench-copy/ &&
 ln -sfn "$PWD/node_modules" /tmp/bench-copy/node_modules && (cd /tmp/bench-copy && BENCH_OUT="$OLDPWD" npm run bench)\`.
-Settings: \`BENCH_REPS\` (default 5), \`BENCH_WARM\` (direct and warm pulls per repetition, default 2),
-\`BENCH_MEM_REPS\` (default 2), \`BENCH_PHASES=pulls,counts,memory,cpuprofile\` (default: all). \`node bench/report.ts <json>\`
-re-renders this file and the chart from a result.
+Settings: \`BENCH_REPS\` (default 3; 1 with \`--quick\`), \`BENCH_WARM\` (direct and warm pulls per repetition,
+default 2; 1 with \`--quick\`), \`BENCH_MEM_REPS\` (single-client 1 GiB runs, default 1), \`BENCH_MEM_CLIENTS\` (clients of
+the cold 1 GiB fan-out, default 20), \`BENCH_PHASES=pulls,counts,memory,cpuprofile\` (default: all).
+\`node bench/report.ts <json>\` re-renders this file and the chart from a result.
 
 ## Method
 
@@ -524,10 +772,16 @@ re-renders this file and the chart from a result.
   Objects on disk) with a fresh \`--persist-to\` directory and a new process for every cold repetition.
   **Distribution proxy**: \`docker-registry\` with \`proxy: remoteurl:\` at the upstream, fresh storage per
   cold repetition.
-- Each repetition: direct pulls, then a fresh mirror (time to first byte, cold pull, wait until stored,
-  warm pulls, for each image) and a fresh distribution proxy (the same), alternating which cache goes
-  first. Pulls go to a \`dir:\` destination on tmpfs, deleted after each pull. Medians over all repetitions.
+- Each repetition: direct pulls, then a fresh mirror (time to first byte, cold pull, follow-on pull
+  ${FOLLOW_ON_GAP_SECONDS} s after it, wait until stored, warm pulls, for each image) and a fresh distribution proxy (cold,
+  follow-on, warm), alternating which cache goes first. Pulls go to a \`dir:\` destination on tmpfs,
+  deleted after each pull. Medians over all repetitions.
 - Upstream counts come from the counting proxy and the token server, reset before each scenario.
+- Platform operations: the Worker's own counters (\`src/platform/op-counters.ts\`, on with the var
+  \`OP_COUNTERS = "on"\`, read at \`GET /_/ops\`); Worker and Durable Objects run in one isolate under
+  \`wrangler dev\`, so one counter sees both. Isolate CPU and JS heap come through wrangler's inspector
+  (V8 CPU profile, \`Runtime.getHeapUsage\`); profiling slows the mirror a little, so the pull times come
+  from mirrors without it.
 - Memory: VmRSS of the \`workerd\` process(es) in wrangler dev's process group, sampled every 20 ms while
   \`curl\` downloads the 1 GiB blob to /dev/null.
 
@@ -545,8 +799,10 @@ export function renderSvg(r: BenchResult): string {
     direct: "#999999",
     viaProxy: "#bbbbbb",
     mirrorCold: "#d9822b",
+    mirrorFollow: "#e89c3c",
     mirrorWarm: "#f2b134",
     distCold: "#3b6ea5",
+    distFollow: "#6690c4",
     distWarm: "#8fb3e0",
   };
   if (r.pulls) {
@@ -574,12 +830,13 @@ export function renderSvg(r: BenchResult): string {
     return Number((left + (Math.log(c / xMin) / Math.log(xMax / xMin)) * plotW).toFixed(1));
   };
   const groups = [...new Set(bars.map((b) => b.group))];
-  const height = top + groups.length * (4 * (barH + gap) + groupGap) + 30;
+  const perGroup = Math.max(1, ...groups.map((g) => bars.filter((b) => b.group === g).length));
+  const height = top + groups.length * (perGroup * (barH + gap) + groupGap) + 30;
   const width = left + plotW + 70;
   const parts: string[] = [];
   parts.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12" role="img">`,
-    `<title>Pull time as a ratio to a direct pull: mirror and distribution proxy, cold and warm</title>`,
+    `<title>Pull time as a ratio to a direct pull: mirror and distribution proxy, cold, follow-on and warm</title>`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="${left}" y="20" font-size="14" font-weight="bold">Pull time ÷ direct pull (median, log scale, lower is better)</text>`,
     `<text x="${left}" y="36" fill="#555555">${esc(`${r.startedAt.slice(0, 10)} · ${r.machine.nproc} CPU · skopeo to dir: over loopback · ${r.settings.reps} repetitions`)}</text>`,
@@ -599,7 +856,7 @@ export function renderSvg(r: BenchResult): string {
     );
   };
   parts.push(`<line x1="${x(1)}" y1="${top - 6}" x2="${x(1)}" y2="${plotBottom}" stroke="#333333"/>`);
-  goal(1.1, "warm goal 1.10", "#2e7d32", top - 20);
+  goal(1.1, "follow-on and warm goal 1.10", "#2e7d32", top - 20);
   goal(1.25, "cold goal 1.25", "#c62828", top - 8);
   let y = top;
   for (const g of groups) {

@@ -5,12 +5,13 @@ import { isValidName, isValidTag } from "../oci/names";
 import { statsStub } from "../ops/stats";
 import { warmImage } from "../ops/warm";
 import { parseWarmImage } from "../ops/warm-list";
+import { opCounts } from "../platform/op-counters";
 import { timingSafeEqual } from "../util/bytes";
 import type { AppEnv } from "./context";
 
 /**
  * Operators' endpoints under `/_/`, behind `Authorization: Bearer <ADMIN_TOKEN>`: stats, warming an
- * image now, listing cached tags, purging a tag or a repository.
+ * image now, listing cached tags, purging a tag or a repository, platform operation counts (benchmarks).
  */
 export function registerAdmin(app: Hono<AppEnv>): void {
   app.use("/_/*", async function adminOnly(c, next) {
@@ -35,6 +36,13 @@ export function registerAdmin(app: Hono<AppEnv>): void {
     return c.json(await stub.snapshot(Number.isInteger(top) ? top : 10), 200, {
       "Cache-Control": "no-store",
     });
+  });
+
+  // Platform operations counted in this isolate since the last reset (OP_COUNTERS = "on" only).
+  app.get("/_/ops", (c) => {
+    if (c.env.OP_COUNTERS !== "on")
+      throw new RegistryError(404, "UNSUPPORTED", "operation counters are off: set OP_COUNTERS=on");
+    return c.json(opCounts(c.req.query("reset") === "1"), 200, { "Cache-Control": "no-store" });
   });
 
   app.post("/_/warm", async (c) => {

@@ -1,0 +1,34 @@
+// What the phases of a benchmark run share: the upstream's request counter, the images, skopeo's
+// environment, and ways to start and address mirrors.
+import type { RequestCounter } from "../../test/e2e/harness/counting.ts";
+import type { Mirror } from "../../test/e2e/harness/mirror.ts";
+import type { ExpectedImage } from "../../test/e2e/harness/push.ts";
+import type { SkopeoEnv } from "../../test/e2e/harness/skopeo-env.ts";
+import type { BenchImages } from "./catalog.ts";
+import type { Inspector } from "./inspector.ts";
+
+/** A mirror with OP_COUNTERS on, an admin token and an open inspector session. */
+export interface ProbedMirror {
+  mirror: Mirror;
+  inspector: Inspector;
+  adminToken: string;
+  logFile: string;
+}
+
+export interface BenchContext {
+  env: SkopeoEnv;
+  counter: RequestCounter;
+  images: BenchImages;
+  log(msg: string): void;
+  /** This run's scratch directory (logs, CPU profiles). */
+  runDir: string;
+  /** A scratch path for a pull's destination. */
+  dest(name: string): string;
+  probedMirror(label: string): Promise<ProbedMirror>;
+  stopMirror(m: ProbedMirror): Promise<void>;
+  /** `host:port/prefix/repo:tag` of an image through the mirror. */
+  mirrorRef(m: Mirror, img: ExpectedImage, prefix?: string): string;
+  mirrorBlobUrl(m: Mirror, img: ExpectedImage, prefix?: string): (digest: string) => string;
+  /** GET the manifest (base is a registry root, or the mirror root plus its prefix). */
+  getManifest(base: string, img: ExpectedImage): Promise<void>;
+}

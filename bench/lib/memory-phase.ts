@@ -1,0 +1,145 @@
+// Memory and CPU of streaming one 1 GiB blob: one client cold (until stored, then ~10 s idle) and warm,
+// per repetition; then several clients of the same cold blob at once. workerd's RSS from /proc, the
+// isolate's JS heap and a V8 CPU profile through the inspector.
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { sleep } from "../../test/e2e/harness/net.ts";
+import { blobsOf } from "./catalog.ts";
+import type { BenchContext, ProbedMirror } from "./context.ts";
+import { busyMs, startCpuProfile } from "./cpu-profile.ts";
+import { HeapSampler } from "./heap.ts";
+import { type CurlTiming, curlGet, round, waitForHits } from "./measure.ts";
+import { type BenchResult, growth, type MemoryRun } from "./report.ts";
+import { cpuSecondsOfAll, groupMembers, memoryOf, RssSampler } from "./rss.ts";
+
+/** Seconds of idle after the blob is stored before workerd's RSS is read again. */
+const IDLE_SECONDS = 10;
+const MiB = 2 ** 20;
+
+async function measure(
+  ctx: BenchContext,
+  pm: ProbedMirror,
+  rep: number,
+  phase: "cold" | "warm",
+  clients: number,
+  profileFile: string,
+): Promise<MemoryRun> {
+  const { mirror, inspector } = pm;
+  const huge = ctx.images.huge;
+  const layer = blobsOf(huge).at(-1)?.digest ?? "";
+  const members = groupMembers(mirror.process.pid);
+  const workerd = members.filter((p) => p.comm.startsWith("workerd"));
+  if (workerd.length === 0) throw new Error(`no workerd process in group ${mirror.process.pid}`);
+  const url = ctx.mirrorBlobUrl(mirror, huge)(layer);
+  const cpu0 = cpuSecondsOfAll(workerd);
+  const cpuAll0 = cpuSecondsOfAll(members);
+  const started = performance.now();
+  const all = new RssSampler(members);
+  const sampler = new RssSampler(workerd);
+  const fill = phase === "cold" ? new RssSampler(workerd) : undefined;
+  const heap = new HeapSampler(inspector);
+  const profile = phase === "cold" ? await startCpuProfile(inspector, 1000) : undefined;
+  let timings: CurlTiming[];
+  try {
+    timings = await Promise.all(Array.from({ length: clients }, () => curlGet(url)));
+  } catch (err) {
+    all.stop();
+    sampler.stop();
+    fill?.stop();
+    await heap.stop().catch(() => undefined);
+    await profile?.stop().catch(() => undefined);
+    throw err;
+  }
+  const w = sampler.stop();
+  const other = all.stop();
+  const streamingHeap = heap.window();
+  const workerdCpuSeconds = round(cpuSecondsOfAll(workerd) - cpu0, 2);
+  const allCpuSeconds = round(cpuSecondsOfAll(members) - cpuAll0, 2);
+  let untilStored: MemoryRun["untilStored"];
+  if (fill && profile) {
+    // The upload to R2 follows the clients: watch it until the blob is stored.
+    try {
+      await waitForHits(ctx.mirrorBlobUrl(mirror, huge), [layer], 300_000);
+    } finally {
+      const window = fill.stop();
+      const storedHeap = await heap.stop();
+      const cpuProfile = await profile.stop();
+      writeFileSync(profileFile, JSON.stringify(cpuProfile));
+      untilStored = {
+        seconds: round((performance.now() - started) / 1000, 2),
+        workerd: window,
+        workerdCpuSeconds: round(cpuSecondsOfAll(workerd) - cpu0, 2),
+        isolateBusyMs: busyMs(cpuProfile),
+        heap: storedHeap,
+      };
+    }
+    await sleep(IDLE_SECONDS * 1000);
+    untilStored.rssAfterIdleBytes = workerd.reduce((n, p) => n + (memoryOf(p.pid)?.rss ?? 0), 0);
+    untilStored.idleSeconds = IDLE_SECONDS;
+  } else {
+    await heap.stop();
+  }
+  const total = Math.max(...timings.map((t) => t.total));
+  const run: MemoryRun = {
+    rep,
+    phase,
+    clients,
+    bytes: timings[0]?.bytes ?? 0,
+    firstByteSeconds: Math.max(...timings.map((t) => t.firstByte)),
+    totalSeconds: total,
+    workerd: w,
+    allProcesses: other,
+    workerdCpuSeconds,
+    allCpuSeconds,
+    untilStored,
+    heap: streamingHeap,
+  };
+  const s = untilStored;
+  ctx.log(
+    `  1 GiB ${phase} ×${clients}: ${total.toFixed(1)} s, workerd RSS +${(growth(w) / MiB).toFixed(0)} MiB, ` +
+      `JS heap peak ${(streamingHeap.usedPeakBytes / MiB).toFixed(1)} MiB, workerd CPU ${workerdCpuSeconds} s` +
+      (s
+        ? `; stored after ${s.seconds} s, +${(growth(s.workerd) / MiB).toFixed(0)} MiB, heap peak ` +
+          `${((s.heap?.usedPeakBytes ?? 0) / MiB).toFixed(1)} MiB, isolate CPU ${s.isolateBusyMs} ms, ` +
+          `RSS after ${IDLE_SECONDS} s idle ${((s.rssAfterIdleBytes ?? 0) / MiB).toFixed(0)} MiB`
+        : ""),
+  );
+  return run;
+}
+
+export async function memoryPhase(
+  ctx: BenchContext,
+  opts: { reps: number; clients: number; runDir: string },
+): Promise<NonNullable<BenchResult["memory"]>> {
+  const runs: MemoryRun[] = [];
+  const huge = ctx.images.huge;
+  for (let rep = 1; rep <= opts.reps; rep++) {
+    ctx.log(`memory: repetition ${rep}/${opts.reps}`);
+    const pm = await ctx.probedMirror(`memory-${rep}`);
+    try {
+      await ctx.getManifest(`${pm.mirror.url}/v2/up`, huge);
+      await sleep(1000);
+      runs.push(
+        await measure(ctx, pm, rep, "cold", 1, join(opts.runDir, `worker-1gib-cold-${rep}.cpuprofile`)),
+      );
+      await sleep(1000);
+      runs.push(await measure(ctx, pm, rep, "warm", 1, ""));
+    } finally {
+      await ctx.stopMirror(pm);
+    }
+  }
+  if (opts.clients > 1) {
+    ctx.log(`memory: ${opts.clients} clients of one cold 1 GiB blob`);
+    const pm = await ctx.probedMirror("memory-fanout");
+    try {
+      await ctx.getManifest(`${pm.mirror.url}/v2/up`, huge);
+      await sleep(1000);
+      runs.push(
+        await measure(ctx, pm, 1, "cold", opts.clients, join(opts.runDir, "worker-1gib-fanout.cpuprofile")),
+      );
+    } finally {
+      await ctx.stopMirror(pm);
+    }
+  }
+  return { blobBytes: blobsOf(huge).at(-1)?.size ?? 0, runs };
+}

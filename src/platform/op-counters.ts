@@ -1,0 +1,175 @@
+// Instrumented bindings for the benchmark: counts of the platform operations the Worker and its
+// Durable Objects cause (R2 class A/B, KV reads/writes, Durable Object requests, SQLite rows written),
+// kept per isolate in module memory and read at `GET /_/ops`. Only when the var OP_COUNTERS = "on";
+// otherwise servicesFor gets the bindings untouched (no Proxy, no cost in production).
+//
+// R2 classes follow Cloudflare's pricing page: class A = writes and lists (put, multipart create /
+// part / complete / abort, delete, list), class B = reads (head, get).
+
+export interface OpCounts {
+  kvReads: number;
+  kvWrites: number;
+  r2ClassA: number;
+  r2ClassB: number;
+  /** Stub fetch() and RPC calls on Durable Object namespaces. */
+  doRequests: number;
+  /** Durable Object SQLite rows written (reported by the storage code through countRowsWritten). */
+  doRowsWritten: number;
+  /** Calls per operation, e.g. "r2.put", "kv.get tag" (KV: per key kind), "do.BLOB_FILLS.fetch". */
+  byOp: Record<string, number>;
+}
+
+const counts: OpCounts = emptyCounts();
+let enabled = false;
+
+function emptyCounts(): OpCounts {
+  return { kvReads: 0, kvWrites: 0, r2ClassA: 0, r2ClassB: 0, doRequests: 0, doRowsWritten: 0, byOp: {} };
+}
+
+type Total = Exclude<keyof OpCounts, "byOp">;
+
+function count(total: Total, op: string): void {
+  counts[total]++;
+  counts.byOp[op] = (counts.byOp[op] ?? 0) + 1;
+}
+
+/** A copy of the counts so far; with `reset`, they start again from zero. */
+export function opCounts(reset = false): OpCounts {
+  const copy: OpCounts = { ...counts, byOp: { ...counts.byOp } };
+  if (reset) Object.assign(counts, emptyCounts());
+  return copy;
+}
+
+/**
+ * SQLite rows written by a Durable Object (INSERT/UPDATE/REPLACE/DELETE statements, `n` rows).
+ * Costs one comparison when counting is off.
+ */
+export function countRowsWritten(n = 1): void {
+  if (!enabled) return;
+  counts.doRowsWritten += n;
+  counts.byOp["do.sql.rowsWritten"] = (counts.byOp["do.sql.rowsWritten"] ?? 0) + n;
+}
+
+const R2_CLASS_A = new Set(["put", "createMultipartUpload", "delete", "list"]);
+const R2_CLASS_B = new Set(["head", "get"]);
+const R2_UPLOAD_OPS = new Set(["uploadPart", "complete", "abort"]);
+const KV_READS = new Set(["get", "getWithMetadata", "list"]);
+const KV_WRITES = new Set(["put", "delete"]);
+
+/**
+ * A Proxy over `target` whose methods call `onCall(name)` before the real method (bound to the real
+ * object, so native bindings keep working) and hand their result to `wrapResult`. Everything else passes through.
+ */
+function counting<T extends object>(
+  target: T,
+  onCall: (name: string, args: unknown[]) => void,
+  wrapResult: (name: string, result: unknown) => unknown = (_name, result) => result,
+): T {
+  return new Proxy(target, {
+    get(t, prop) {
+      const value: unknown = Reflect.get(t, prop, t);
+      if (typeof value !== "function" || typeof prop !== "string") return value;
+      return (...args: unknown[]) => {
+        onCall(prop, args);
+        return wrapResult(prop, Reflect.apply(value as (...a: unknown[]) => unknown, t, args));
+      };
+    },
+  });
+}
+
+function wrapUpload(upload: R2MultipartUpload): R2MultipartUpload {
+  return counting(upload, (name) => {
+    if (R2_UPLOAD_OPS.has(name)) count("r2ClassA", `r2.${name}`);
+  });
+}
+
+export function countR2(bucket: R2Bucket): R2Bucket {
+  return counting(
+    bucket,
+    (name) => {
+      if (R2_CLASS_A.has(name)) count("r2ClassA", `r2.${name}`);
+      else if (R2_CLASS_B.has(name)) count("r2ClassB", `r2.${name}`);
+    },
+    (name, result) => {
+      if (name === "createMultipartUpload" && result instanceof Promise)
+        return result.then((u: R2MultipartUpload) => wrapUpload(u));
+      if (name === "resumeMultipartUpload" && result && typeof result === "object")
+        return wrapUpload(result as R2MultipartUpload);
+      return result;
+    },
+  );
+}
+
+/** The kind of a KV key: its first path segment (tag, manifest, link, served, token). */
+function keyKind(args: unknown[]): string {
+  const key = args[0];
+  if (typeof key === "string") return key.split("/")[0] ?? "";
+  if (Array.isArray(key)) return "(batch)";
+  const prefix = (key as { prefix?: unknown } | undefined)?.prefix;
+  return typeof prefix === "string" ? prefix.split("/")[0] || "(all)" : "(all)";
+}
+
+/** KV operations, per kind of key in `byOp` (e.g. "kv.put tag"), so the benchmark can tell what was written. */
+export function countKv(kv: KVNamespace): KVNamespace {
+  return counting(kv, (name, args) => {
+    if (KV_READS.has(name)) count("kvReads", `kv.${name} ${keyKind(args)}`);
+    else if (KV_WRITES.has(name)) count("kvWrites", `kv.${name} ${keyKind(args)}`);
+  });
+}
+
+/** Every method call on the stub (fetch or RPC) is one request to the object. */
+function countStub<S extends object>(stub: S, binding: string): S {
+  return counting(stub, (name) => count("doRequests", `do.${binding}.${name}`));
+}
+
+export function countDurableObjects<N extends DurableObjectNamespace>(ns: N, binding: string): N {
+  return counting(
+    ns,
+    () => {},
+    (name, result) =>
+      (name === "get" || name === "getByName") && result && typeof result === "object"
+        ? countStub(result, binding)
+        : result,
+  );
+}
+
+/** Bindings already wrapped, so that caches keyed by a binding (token caches) keep working. */
+const wrapped = new WeakMap<object, unknown>();
+
+function once<T extends object>(binding: T, wrap: (b: T) => T): T {
+  const known = wrapped.get(binding);
+  if (known) return known as T;
+  const w = wrap(binding);
+  wrapped.set(binding, w);
+  return w;
+}
+
+/** The env objects already wrapped (workerd hands the same env to every request of an isolate). */
+const wrappedEnvs = new WeakMap<object, object>();
+
+const isNamespace = (v: unknown): v is DurableObjectNamespace =>
+  typeof v === "object" &&
+  v !== null &&
+  typeof (v as { idFromName?: unknown }).idFromName === "function" &&
+  typeof (v as { get?: unknown }).get === "function";
+
+/**
+ * `env` with BLOBS, MANIFESTS and every Durable Object namespace counted, when OP_COUNTERS is "on";
+ * `env` itself otherwise.
+ */
+export function withOpCounters<E extends { readonly [key: string]: unknown }>(env: E): E {
+  if (env.OP_COUNTERS !== "on") return env;
+  enabled = true;
+  const known = wrappedEnvs.get(env);
+  if (known) return known as E;
+  const out: Record<string, unknown> = { ...env };
+  for (const [key, value] of Object.entries(env)) {
+    if (key === "BLOBS" && typeof value === "object" && value !== null)
+      out[key] = once(value as R2Bucket, countR2);
+    else if (key === "MANIFESTS" && typeof value === "object" && value !== null)
+      out[key] = once(value as KVNamespace, countKv);
+    else if (isNamespace(value)) out[key] = once(value, (ns) => countDurableObjects(ns, key));
+  }
+  wrappedEnvs.set(env, out);
+  return out as E;
+}

@@ -1,0 +1,125 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it } from "vitest";
+import worker from "../../src/index";
+import { countRowsWritten, opCounts, withOpCounters } from "../../src/platform/op-counters";
+
+const on = () => withOpCounters({ ...env, OP_COUNTERS: "on" });
+let n = 0;
+beforeEach(() => {
+  n++;
+  opCounts(true);
+});
+
+describe("withOpCounters", () => {
+  it("leaves env alone when OP_COUNTERS is not on", () => {
+    const plain = { ...env, OP_COUNTERS: "off" };
+    expect(withOpCounters(plain)).toBe(plain);
+  });
+
+  it("wraps an env once", () => {
+    const vars = { ...env, OP_COUNTERS: "on" };
+    expect(withOpCounters(vars)).toBe(withOpCounters(vars));
+  });
+
+  it("wraps each binding once, so caches keyed by a binding keep working", () => {
+    expect(on().MANIFESTS).toBe(on().MANIFESTS);
+    expect(on().BLOBS).toBe(on().BLOBS);
+    expect(on().MANIFESTS).not.toBe(env.MANIFESTS);
+  });
+
+  it("counts R2 class A and B operations and passes results through", async () => {
+    const bucket = on().BLOBS;
+    const key = `ops-test/${n}`;
+    await bucket.put(key, "hello");
+    const head = await bucket.head(key);
+    const got = await bucket.get(key);
+    const listed = await bucket.list({ prefix: "ops-test/" });
+    expect(head?.size).toBe(5);
+    expect(await got?.text()).toBe("hello");
+    expect(listed.objects.map((o) => o.key)).toContain(key);
+    expect(await bucket.get(`${key}-missing`)).toBeNull();
+
+    const upload = await bucket.createMultipartUpload(`${key}-mp`);
+    const part = await upload.uploadPart(1, "multi");
+    await upload.complete([part]);
+    expect(await (await env.BLOBS.get(`${key}-mp`))?.text()).toBe("multi");
+    const aborted = await bucket.createMultipartUpload(`${key}-aborted`);
+    await aborted.abort();
+    await bucket.delete([key, `${key}-mp`]);
+    expect(await env.BLOBS.head(key)).toBeNull();
+
+    const c = opCounts();
+    // put, list, create ×2, uploadPart, complete, abort, delete
+    expect(c.r2ClassA).toBe(8);
+    // head, get ×2
+    expect(c.r2ClassB).toBe(3);
+    expect(c.byOp).toMatchObject({ "r2.put": 1, "r2.uploadPart": 1, "r2.complete": 1, "r2.get": 2 });
+    expect(c.kvReads + c.kvWrites + c.doRequests).toBe(0);
+  });
+
+  it("counts KV reads and writes and passes results through", async () => {
+    const kv = on().MANIFESTS;
+    const key = `tag/ops-test-${n}`;
+    await kv.put(key, "value", { metadata: { m: 1 } });
+    expect(await kv.get(key)).toBe("value");
+    expect((await kv.getWithMetadata(key)).metadata).toEqual({ m: 1 });
+    expect((await kv.list({ prefix: key })).keys.map((k) => k.name)).toEqual([key]);
+    await kv.delete(key);
+    expect(await env.MANIFESTS.get(key)).toBeNull();
+    const c = opCounts();
+    expect(c.kvReads).toBe(3);
+    expect(c.kvWrites).toBe(2);
+    expect(c.byOp).toMatchObject({ "kv.put tag": 1, "kv.get tag": 1, "kv.list tag": 1, "kv.delete tag": 1 });
+    expect(c.r2ClassA + c.r2ClassB).toBe(0);
+  });
+
+  it("counts Durable Object requests (RPC and fetch) and rows written", async () => {
+    const stats = on().STATS;
+    if (!stats) throw new Error("no STATS binding");
+    const id = stats.idFromName("global");
+    const counted = await stats.get(id).snapshot(5);
+    const plain = await env.STATS?.get(env.STATS.idFromName("global")).snapshot(5);
+    expect(counted).toEqual(plain);
+    const fills = on().BLOB_FILLS;
+    const response = await fills.get(fills.idFromName("not-a-digest")).fetch("https://blob-fill.internal/");
+    await response.arrayBuffer();
+    countRowsWritten(3);
+    const c = opCounts(true);
+    expect(c.doRequests).toBe(2);
+    expect(c.byOp).toMatchObject({ "do.STATS.snapshot": 1, "do.BLOB_FILLS.fetch": 1 });
+    expect(c.doRowsWritten).toBe(3);
+    expect(opCounts().doRequests).toBe(0);
+  });
+});
+
+describe("GET /_/ops", () => {
+  const ADMIN = "admin-token-for-tests";
+  const get = async (path: string, vars: Record<string, string>, token = ADMIN) => {
+    const ctx = createExecutionContext();
+    const response = await worker.fetch(
+      new Request(`http://mirror.test${path}`, { headers: { Authorization: `Bearer ${token}` } }) as Request<
+        unknown,
+        IncomingRequestCfProperties
+      >,
+      { ...env, ADMIN_TOKEN: ADMIN, ...vars },
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    return response;
+  };
+
+  it("answers the counts to the admin, and resets them on request", async () => {
+    await on().MANIFESTS.get("ops-endpoint");
+    expect((await get("/_/ops", { OP_COUNTERS: "on" }, "wrong")).status).toBe(401);
+    const first = await get("/_/ops?reset=1", { OP_COUNTERS: "on" });
+    expect(first.status).toBe(200);
+    expect(await first.json()).toMatchObject({ kvReads: 1, kvWrites: 0 });
+    const second = await get("/_/ops", { OP_COUNTERS: "on" });
+    expect(await second.json()).toMatchObject({ kvReads: 0 });
+  });
+
+  it("is not there when OP_COUNTERS is off", async () => {
+    expect((await get("/_/ops", { OP_COUNTERS: "off" })).status).not.toBe(200);
+  });
+});

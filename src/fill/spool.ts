@@ -1,3 +1,4 @@
+import { countRowsWritten } from "../platform/op-counters";
 import { beginForeground } from "../util/foreground";
 
 /** SQLite rows are limited to 2 MB: larger chunks are stored as several rows. */
@@ -60,6 +61,7 @@ export class Spool {
         this.rows,
         whole ? piece.buffer : piece.slice().buffer,
       );
+      countRowsWritten();
       this.rowStarts.push(this.appended - piece.byteLength);
       this.recent.set(this.rows, piece);
       this.recent.delete(this.rows - RECENT_ROWS);
@@ -251,6 +253,7 @@ export class Spool {
       this.disposed = true;
       this.recent.clear();
       this.sql.exec("DELETE FROM chunks");
+      countRowsWritten(this.rows);
       this.onIdle();
     }
   }

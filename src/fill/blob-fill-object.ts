@@ -21,17 +21,42 @@ const FIRST_CHUNK_BYTES = 64 * 1024;
 const UPLOAD_PAUSE_MS = 250;
 /** How long the download waits at most for its leading reader before each chunk. */
 const READER_WAIT_MS = 200;
+/** Tries of the upload of a verified spool (R2 trouble) before it is dropped; the next pull refetches. */
+const UPLOAD_ATTEMPTS = 3;
+/** Wait before trying a failed upload again. */
+const UPLOAD_RETRY_MS = 5_000;
+
+/** The verified spool waiting for its upload, as kept in storage (it outlives a restart of the object). */
+interface PendingUpload {
+  readonly digest: string;
+  readonly size: number;
+  readonly restricted: number;
+  readonly upstream: string;
+  readonly name: string;
+  readonly attempts: number;
+}
 
 /**
  * One instance per blob digest (`idFromName(digest)`): concurrent misses of the same blob, from any
  * Worker isolate anywhere, share a single upstream download. The download streams into a spool in this
  * object's storage; every client reads the spool from the start at its own pace, receiving bytes as
- * they arrive, and once the bytes are verified the spool is uploaded to R2. The fill goes on when a
- * client goes away.
+ * they arrive, and once the bytes are verified the spool is uploaded to R2 by the object's alarm. The
+ * fill goes on when a client goes away.
+ *
+ * The upload runs in an alarm, not in the request that started the download: it is retried if R2
+ * fails, it resumes from storage if the object is restarted, and under `wrangler dev` the request's
+ * connection is free for the client's next request (it waits for what the request started).
  */
 export class BlobFill extends DurableObject<Env> {
   /** The download in progress (or being started), and for which repository it was started. */
   private current: Download | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec(
+      "CREATE TABLE IF NOT EXISTS pending_upload (id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL, size INTEGER NOT NULL, restricted INTEGER NOT NULL, upstream TEXT NOT NULL, name TEXT NOT NULL, attempts INTEGER NOT NULL)",
+    );
+  }
 
   /** Forgets a finished download, so the next request starts afresh (or finds the blob stored). */
   private release(spool: Spool): void {
@@ -77,6 +102,8 @@ export class BlobFill extends DurableObject<Env> {
   private async join(services: Services, me: Owner, digest: Digest, start: boolean): Promise<Spool | null> {
     // At most two rounds: our own download is started on the second at the latest.
     for (let attempt = 0; attempt < 2; attempt++) {
+      // A verified spool an earlier instance left (restarted before its upload ended) serves at once.
+      if (!this.current) this.resumePending(services);
       if (!this.current && !start) return null;
       // Set before the first await, so requests arriving meanwhile join this download.
       if (!this.current) {
@@ -136,33 +163,32 @@ export class BlobFill extends DurableObject<Env> {
     const restricted = client.authenticated;
     // Idle once finished and every reader (the store's upload too) is done: the next request starts
     // afresh or finds the blob stored.
-    const spool: Spool = new Spool(this.ctx.storage.sql, size, restricted, () => this.release(spool));
+    const spool: Spool = Spool.create(this.ctx.storage.sql, size, restricted, () => this.release(spool));
     // The upstream just confirmed that this repository holds it.
     const linked = restricted
       ? services.blobLinks.add({ upstream: prefix, name }, [digest.value])
       : Promise.resolve();
     // 1 MiB chunks: the hash, the spool and the readers then work per MiB, not per network packet.
     const body = idleTimeout(rechunk(response.body, CHUNK_BYTES, FIRST_CHUNK_BYTES), upstream.timeout * 1000);
-    this.ctx.waitUntil(this.complete(services, prefix, digest, spool, download(body, spool, digest), linked));
+    this.ctx.waitUntil(this.complete(services, owner, digest, spool, download(body, spool, digest), linked));
     return spool;
   }
 
   /**
-   * Ends the fill: the verdict on the downloaded bytes releases (or fails) the readers' last chunk,
-   * then the verified blob is uploaded to the store from the spool. Clients never wait for the store:
-   * they stream at the upstream's pace, and the upload gives way to every client streaming from this
-   * isolate (UPLOAD_PAUSE_MS), so it does not compete with them for the thread.
+   * Ends the download: the verdict on the downloaded bytes releases (or fails) the readers' last chunk,
+   * and a verified spool is handed to the alarm for its upload. Clients never wait for the store: they
+   * stream at the upstream's pace.
    */
   private async complete(
     services: Services,
-    prefix: string,
+    owner: Owner,
     digest: Digest,
     spool: Spool,
     downloaded: Promise<boolean>,
     linked: Promise<void>,
   ): Promise<void> {
     const { log } = services;
-    const size = spool.size;
+    const prefix = owner.upstream.prefix;
     let verified: boolean;
     try {
       verified = await downloaded;
@@ -174,28 +200,114 @@ export class BlobFill extends DurableObject<Env> {
     }
     spool.finish(verified, true);
     if (!verified) {
-      log({ event: "blob.rejected", digest: digest.value, size, upstream: prefix });
+      log({ event: "blob.rejected", digest: digest.value, size: spool.size, upstream: prefix });
       this.release(spool); // The next request fetches afresh.
       return;
     }
-    // The store checks length and hash once more on its side and keeps nothing else.
+    await linked.catch((error) =>
+      log({ event: "blob.link_failed", digest: digest.value, error: String(error) }),
+    );
+    try {
+      this.sql(
+        "INSERT OR REPLACE INTO pending_upload (id, digest, size, restricted, upstream, name, attempts) VALUES (1, ?, ?, ?, ?, ?, 0)",
+        digest.value,
+        spool.size,
+        spool.restricted ? 1 : 0,
+        prefix,
+        owner.name,
+      );
+      await this.ctx.storage.setAlarm(Date.now());
+    } catch (error) {
+      // Storage refused: nothing is stored, the readers still got every byte; the next pull refetches.
+      log({ event: "blob.store_failed", digest: digest.value, upstream: prefix, error: String(error) });
+      this.dropPending(spool);
+    }
+  }
+
+  /**
+   * Uploads the verified spool to the store. It gives way to every client streaming from this isolate
+   * (UPLOAD_PAUSE_MS), so it does not compete with them for the thread; the store checks length and hash
+   * once more on its side and keeps nothing else. Until the store has answered, requests join the spool:
+   * one that found neither would fetch the blob from the upstream a second time.
+   */
+  override async alarm(): Promise<void> {
+    const services = servicesFor(this.env);
+    const { log } = services;
+    const pending = this.pending();
+    if (!pending) return;
+    if (!this.current?.spool) this.resumePending(services);
+    const spool = this.current?.spool;
+    if (!spool || spool.disposed) {
+      this.dropPending(null);
+      return;
+    }
+    const digest = parseDigest(pending.digest);
     const upload = givingWayToClients(spool.reader({ background: true }), UPLOAD_PAUSE_MS);
-    const [stored] = await Promise.all([
-      services.blobStore.put(digest, upload, size, { restricted: spool.restricted }),
-      linked.catch((error) => log({ event: "blob.link_failed", digest: digest.value, error: String(error) })),
-    ]);
-    // Until the store has answered, requests join the spool: a request that found neither would
-    // fetch the blob from the upstream a second time.
-    spool.release();
+    const stored = await services.blobStore.put(digest, upload, pending.size, {
+      restricted: spool.restricted,
+    });
     log({
       event: stored ? "blob.stored" : "blob.store_failed",
       digest: digest.value,
-      size,
-      upstream: prefix,
+      size: pending.size,
+      upstream: pending.upstream,
     });
+    if (!stored && pending.attempts + 1 < UPLOAD_ATTEMPTS) {
+      this.sql("UPDATE pending_upload SET attempts = attempts + 1");
+      await this.ctx.storage.setAlarm(Date.now() + UPLOAD_RETRY_MS);
+      return;
+    }
+    this.dropPending(spool);
     if (!stored) return;
-    services.stats.blobStored(size);
+    services.stats.blobStored(pending.size);
     await services.stats.flushIfDue().catch(() => {});
+  }
+
+  /** The upload waiting in storage, if any. */
+  private pending(): PendingUpload | null {
+    const row = this.sql("SELECT * FROM pending_upload WHERE id = 1").toArray()[0];
+    if (!row) return null;
+    return {
+      digest: String(row.digest),
+      size: Number(row.size),
+      restricted: Number(row.restricted),
+      upstream: String(row.upstream),
+      name: String(row.name),
+      attempts: Number(row.attempts),
+    };
+  }
+
+  /** Takes up a verified spool an earlier instance of this object left with its upload pending. */
+  private resumePending(services: Services): void {
+    const pending = this.pending();
+    if (!pending) return;
+    const upstream = services.config.upstreams.get(pending.upstream);
+    const spool: Spool | null = upstream
+      ? Spool.resume(this.ctx.storage.sql, pending.size, pending.restricted === 1, () =>
+          this.release(spool as Spool),
+        )
+      : null;
+    if (!upstream || !spool) {
+      this.dropPending(null);
+      return;
+    }
+    this.current = { owner: { upstream, name: pending.name }, fill: Promise.resolve(spool), spool };
+    // An alarm that was lost with the old instance: set again (setting it twice is harmless).
+    this.ctx.waitUntil(this.ctx.storage.setAlarm(Date.now()).catch(() => {}));
+  }
+
+  /** Forgets the pending upload; its rows go once no reader is left. */
+  private dropPending(spool: Spool | null): void {
+    this.sql("DELETE FROM pending_upload");
+    if (spool) spool.release();
+    else Spool.clear(this.ctx.storage.sql);
+  }
+
+  private sql(
+    query: string,
+    ...bindings: Array<string | number>
+  ): SqlStorageCursor<Record<string, SqlStorageValue>> {
+    return this.ctx.storage.sql.exec(query, ...bindings);
   }
 }
 

@@ -2,7 +2,7 @@ import type { BlobFiller, BlobResult } from "../mirror/blobs";
 import type { Digest } from "../oci/digest";
 import type { ByteRange, RangeSpec } from "../oci/range";
 import type { RegistryClient } from "../upstream/client";
-import { withLength } from "../util/streams";
+import { foregroundBody } from "../util/foreground";
 import { errorFromResponse, FillHeaders } from "./protocol";
 
 /** The Worker's side of the blob fill Durable Object: one object per digest. */
@@ -13,7 +13,9 @@ export class DurableBlobFiller implements BlobFiller {
     const response = await this.ask(client, name, digest, "GET");
     if (!response) return null;
     const size = Number(response.headers.get(FillHeaders.size));
-    return { size, body: withLength(response.body ?? new ReadableStream(), size), cache: "MISS" };
+    // Counted as foreground until the Worker has handed the last byte on: the fill object's own reader
+    // ends earlier, while its bytes still wait in the pipes between the object and the client.
+    return { size, body: foregroundBody(response.body ?? new ReadableStream(), size), cache: "MISS" };
   }
 
   async inFlight(
@@ -30,7 +32,7 @@ export class DurableBlobFiller implements BlobFiller {
     const match = /^bytes (\d+)-(\d+)\//.exec(response.headers.get("Content-Range") ?? "");
     if (!match || !response.body) throw new Error("fill answered a range without Content-Range");
     const byteRange: ByteRange = { start: Number(match[1]), end: Number(match[2]) };
-    const body = withLength(response.body, byteRange.end - byteRange.start + 1);
+    const body = foregroundBody(response.body, byteRange.end - byteRange.start + 1);
     return { size, body, range: byteRange, cache: "MISS" };
   }
 

@@ -37,7 +37,7 @@ export class Spool {
   /** The rows are gone: no new reader can start. */
   disposed = false;
 
-  constructor(
+  private constructor(
     private readonly sql: SqlStorage,
     /** Length of the whole body. */
     readonly size: number,
@@ -45,7 +45,39 @@ export class Spool {
     readonly restricted: boolean,
     /** Called once the spool is finished, released by the fill and left by every reader: the rows are gone. */
     private readonly onIdle: () => void,
-  ) {
+  ) {}
+
+  /** An empty spool, for a download about to start (rows of an earlier one are dropped). */
+  static create(sql: SqlStorage, size: number, restricted: boolean, onIdle: () => void): Spool {
+    sql.exec("CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+    sql.exec("DELETE FROM chunks");
+    return new Spool(sql, size, restricted, onIdle);
+  }
+
+  /**
+   * The verified, complete spool an earlier instance of the object left in storage (it was restarted
+   * before its upload ended); held for the upload. Null when the rows are not exactly `size` bytes.
+   */
+  static resume(sql: SqlStorage, size: number, restricted: boolean, onIdle: () => void): Spool | null {
+    sql.exec("CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+    const spool = new Spool(sql, size, restricted, onIdle);
+    for (const row of sql.exec<{ seq: number; bytes: number }>(
+      "SELECT seq, length(data) AS bytes FROM chunks ORDER BY seq",
+    )) {
+      if (row.seq !== spool.rows) return null;
+      spool.rowStarts.push(spool.appended);
+      spool.appended += row.bytes;
+      spool.rows++;
+    }
+    if (spool.appended !== size) return null;
+    spool.finished = true;
+    spool.verdict = true;
+    spool.held = true;
+    return spool;
+  }
+
+  /** Drops whatever rows a spool left in storage. */
+  static clear(sql: SqlStorage): void {
     sql.exec("CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
     sql.exec("DELETE FROM chunks");
   }

@@ -14,7 +14,7 @@ async function withSpool(
   const stub = env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(crypto.randomUUID()));
   await runInDurableObject(stub, async (_instance, state) => {
     let idle = false;
-    const spool = new Spool(state.storage.sql, size, false, () => {
+    const spool = Spool.create(state.storage.sql, size, false, () => {
       idle = true;
     });
     await body(spool, () => idle);

@@ -1,0 +1,105 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { countStorage } from "../support/counting-env";
+import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
+import { bytesOf, fakeUpstreams, mirror } from "../support/mirror";
+
+const MIB = 1024 * 1024;
+let upstreams: ReturnType<typeof fakeUpstreams>;
+beforeEach(() => {
+  upstreams = fakeUpstreams();
+});
+afterEach(() => vi.restoreAllMocks());
+
+/**
+ * Leaves in a fill object's storage what an instance restarted between its download and its upload
+ * leaves: the verified spool's rows and the pending upload.
+ */
+async function leaveVerifiedSpool(bytes: Uint8Array, digest: string): Promise<DurableObjectStub> {
+  const stub = env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest));
+  await runInDurableObject(stub, async (_instance, state) => {
+    const sql = state.storage.sql;
+    sql.exec("CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+    for (let seq = 0; seq * MIB < bytes.length; seq++) {
+      sql.exec(
+        "INSERT INTO chunks (seq, data) VALUES (?, ?)",
+        seq,
+        bytes.slice(seq * MIB, (seq + 1) * MIB).buffer,
+      );
+    }
+    sql.exec(
+      "INSERT INTO pending_upload (id, digest, size, restricted, upstream, name, attempts) VALUES (1, ?, ?, 0, 'quay', 'org/app', 0)",
+      digest,
+      bytes.length,
+    );
+    // The alarm the old instance set (later than now here, so the test runs it when it chooses).
+    await state.storage.setAlarm(Date.now() + 60_000);
+  });
+  return stub;
+}
+
+function storedKey(digest: string): string {
+  const [algorithm, hex] = digest.split(":");
+  return `blobs/${algorithm}/${hex}`;
+}
+
+describe("a verified spool whose upload is pending", () => {
+  it("is uploaded by the object's alarm after a restart, and its rows are dropped", async () => {
+    const bytes = pseudoRandomBytes(2 * MIB + 99, 71);
+    const digest = await sha256(bytes);
+    const stub = await leaveVerifiedSpool(bytes, digest);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const stored = await env.BLOBS.get(storedKey(digest));
+    expect(stored?.size).toBe(bytes.length);
+    expect(await sha256(new Uint8Array(await (stored as R2ObjectBody).arrayBuffer()))).toBe(digest);
+    await runInDurableObject(stub, (_instance, state) => {
+      expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM chunks").one().n).toBe(0);
+      expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM pending_upload").one().n).toBe(0);
+    });
+    expect(upstreams.quay.requests).toEqual([]);
+  });
+
+  it("serves clients from the spool meanwhile, without asking the upstream", async () => {
+    const bytes = pseudoRandomBytes(MIB + 5, 72);
+    const digest = await sha256(bytes);
+    await leaveVerifiedSpool(bytes, digest);
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Length")).toBe(String(bytes.length));
+    expect(await sha256(await bytesOf(response))).toBe(digest);
+    expect(upstreams.quay.requests).toEqual([]);
+  });
+
+  it("is dropped, never uploaded, when its rows are not the whole blob", async () => {
+    const bytes = pseudoRandomBytes(2 * MIB, 73);
+    const digest = await sha256(bytes);
+    const stub = await leaveVerifiedSpool(bytes.slice(0, MIB), digest);
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec("UPDATE pending_upload SET size = ?", bytes.length);
+    });
+    await runDurableObjectAlarm(stub);
+    expect(await env.BLOBS.head(storedKey(digest))).toBeNull();
+    await runInDurableObject(stub, (_instance, state) => {
+      expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM pending_upload").one().n).toBe(0);
+    });
+  });
+
+  it("is tried again by a later alarm when R2 refuses it, and then stored", async () => {
+    const bytes = pseudoRandomBytes(MIB + 7, 74);
+    const digest = await sha256(bytes);
+    const stub = await leaveVerifiedSpool(bytes, digest);
+    const storage = countStorage();
+    storage.fail("r2.put", new Error("R2 put failed: 429 Too Many Requests"));
+    await runDurableObjectAlarm(stub);
+    expect(await env.BLOBS.head(storedKey(digest))).toBeNull();
+    storage.heal();
+    // Meanwhile the spool still serves.
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    expect(await sha256(await bytesOf(response))).toBe(digest);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await env.BLOBS.head(storedKey(digest)))?.size).toBe(bytes.length);
+    expect(storage.count("r2.put")).toBe(2);
+    expect(upstreams.quay.requests).toEqual([]);
+  });
+});

@@ -74,7 +74,9 @@ export function servicesFor(plainEnv: Env): Services {
     (operation, error) => log({ event: "manifest_store.failed", operation, error: describe(error) }),
   );
   const manifestMirror = new ManifestMirror(manifestStore, blobLinks, log);
-  const blobStore = new R2BlobStore(env.BLOBS, config.multipartThreshold);
+  const blobStore = new R2BlobStore(env.BLOBS, config.multipartThreshold, (operation, error) =>
+    log({ event: "blob_store.failed", operation, error: describe(error) }),
+  );
   return {
     config,
     blobs: new BlobMirror(blobStore, new DurableBlobFiller(env.BLOB_FILLS), blobLinks),

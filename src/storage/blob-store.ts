@@ -1,5 +1,6 @@
 import { type Digest, DigestVerifier } from "../oci/digest";
 import { withLength } from "../util/streams";
+import type { StorageFailure } from "./tolerant-manifest-store";
 
 export interface BlobInfo {
   readonly size: number;
@@ -57,17 +58,29 @@ export class R2BlobStore implements BlobStore {
   constructor(
     private readonly bucket: R2Bucket,
     private readonly multipartThreshold: number,
+    /** Told of reads that failed: they answer as misses, so the upstream serves the pull instead. */
+    private readonly failed: StorageFailure = () => {},
   ) {}
 
   async head(digest: Digest): Promise<BlobInfo | null> {
-    const object = await this.bucket.head(blobKey(digest));
-    return object ? { size: object.size, restricted: isRestricted(object) } : null;
+    try {
+      const object = await this.bucket.head(blobKey(digest));
+      return object ? { size: object.size, restricted: isRestricted(object) } : null;
+    } catch (error) {
+      this.failed("head", error);
+      return null;
+    }
   }
 
   async get(digest: Digest, range?: { offset: number; length: number }): Promise<StoredBlob | null> {
-    const object = await this.bucket.get(blobKey(digest), range ? { range } : undefined);
-    if (!object) return null;
-    return { size: object.size, restricted: isRestricted(object), body: object.body };
+    try {
+      const object = await this.bucket.get(blobKey(digest), range ? { range } : undefined);
+      if (!object) return null;
+      return { size: object.size, restricted: isRestricted(object), body: object.body };
+    } catch (error) {
+      this.failed("get", error);
+      return null;
+    }
   }
 
   async put(

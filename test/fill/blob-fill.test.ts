@@ -103,3 +103,23 @@ describe("a verified spool whose upload is pending", () => {
     expect(upstreams.quay.requests).toEqual([]);
   });
 });
+
+describe("R2 trouble on the blob path", () => {
+  it("serves a blob from the upstream when R2 reads fail, and stores it once R2 is back", async () => {
+    const bytes = pseudoRandomBytes(MIB + 3, 75);
+    const digest = await sha256(bytes);
+    upstreams.quay.addBlob(bytes, digest);
+    const storage = countStorage();
+    storage.fail("r2.head", new Error("R2 head failed: 503"));
+    storage.fail("r2.get", new Error("R2 get failed: 503"));
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    expect(response.status).toBe(200);
+    expect(await sha256(await bytesOf(response))).toBe(digest);
+    storage.heal();
+    for (let attempt = 0; attempt < 50 && !(await env.BLOBS.head(storedKey(digest))); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect((await env.BLOBS.head(storedKey(digest)))?.size).toBe(bytes.length);
+    expect(upstreams.quay.count("blob", "GET")).toBe(1);
+  });
+});

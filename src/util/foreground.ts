@@ -52,36 +52,60 @@ export async function foregroundQuiet(ms: number): Promise<void> {
   }
 }
 
+/** A background copy has a chunk in its sink: copies take turns, so together they take half the thread. */
+let backgroundChunkInFlight = false;
+let turnStartedAt = 0;
+/** A turn longer than this is taken over: a copy whose sink failed without telling must not block the rest. */
+const MAX_TURN_MS = 10_000;
+
 /**
  * Passes `source` on chunk by chunk, each one only once this isolate's clients are quiet (or after
- * `ms`), and never faster than half the sink's pace: for copies nobody waits on. The pause after each
- * chunk matters because a request that has just arrived is not counted yet: under `wrangler dev`, the
- * local R2 took the thread so fully that a client's next request waited for the whole upload.
+ * `ms`), one background copy's chunk at a time, and never faster than half the sink's pace: for copies
+ * nobody waits on. The pause after each chunk matters because a request that has just arrived is not
+ * counted yet: under `wrangler dev`, the local R2 took the thread so fully that a client's next request
+ * waited for the whole upload.
  */
 export function givingWayToClients(
   source: ReadableStream<Uint8Array>,
   ms: number,
 ): ReadableStream<Uint8Array> {
   const reader = source.getReader();
+  /** When this copy's last chunk went to the sink; 0 while it holds no turn. */
   let handedOn = 0;
+  const endTurn = (): number => {
+    if (!handedOn) return 0;
+    const busy = Date.now() - handedOn;
+    handedOn = 0;
+    backgroundChunkInFlight = false;
+    return busy;
+  };
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        // As long again as the sink took for the last chunk: the copy never holds the thread for more
-        // than half the time, so requests arriving meanwhile get through before they are counted.
-        const busy = handedOn ? Date.now() - handedOn : 0;
+        // As long again as the sink took for the last chunk.
+        const busy = endTurn();
         if (busy > 0) await new Promise((resolve) => setTimeout(resolve, busy));
         await foregroundQuiet(ms);
-        handedOn = Date.now();
+        while (backgroundChunkInFlight && Date.now() - turnStartedAt < MAX_TURN_MS) {
+          await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        }
+        backgroundChunkInFlight = true;
+        handedOn = turnStartedAt = Date.now();
         try {
           const { done, value } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
+          if (done) {
+            endTurn();
+            controller.close();
+          } else controller.enqueue(value);
         } catch (error) {
+          endTurn();
           controller.error(error);
         }
       },
-      cancel: (reason) => reader.cancel(reason),
+      cancel: (reason) => {
+        endTurn();
+        return reader.cancel(reason);
+      },
     },
     { highWaterMark: 0 },
   );

@@ -72,3 +72,26 @@ describe("foreground traffic", () => {
     expect((await reader.read()).done).toBe(true);
   });
 });
+
+describe("background copies together", () => {
+  it("take turns chunk by chunk, so two copies never have a chunk in their sinks at once", async () => {
+    const events: string[] = [];
+    const copy = async (name: string) => {
+      const reader = givingWayToClients(chunks(3), 1000).getReader();
+      for (;;) {
+        const { done } = await reader.read();
+        if (done) return;
+        events.push(`${name}+`);
+        await new Promise((resolve) => setTimeout(resolve, 5)); // the sink at work
+        events.push(`${name}-`);
+      }
+    };
+    await Promise.all([copy("a"), copy("b")]);
+    // Each chunk's work ends before the other copy's next chunk starts.
+    for (let index = 0; index < events.length; index += 2) {
+      expect(events[index]?.[0]).toBe(events[index + 1]?.[0]);
+      expect(events[index]?.endsWith("+")).toBe(true);
+    }
+    expect(events.filter((event) => event.endsWith("+"))).toHaveLength(6);
+  });
+});

@@ -230,6 +230,12 @@ export class Spool {
               skip = 0;
               remaining -= chunk.byteLength;
               controller.enqueue(chunk);
+              // Done at once: a consumer that knows the length (a FixedLengthStream, R2) may never
+              // ask for the end, and the rows must not wait for it.
+              if (remaining === 0) {
+                release();
+                controller.close();
+              }
               this.wakeWriter();
               return;
             }

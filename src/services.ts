@@ -1,4 +1,3 @@
-import { waitUntil } from "cloudflare:workers";
 import { type Config, configFor, type UpstreamConfig } from "./config";
 import type { Env } from "./env";
 import { CoalescingManifests } from "./fill/coalescing-manifests";
@@ -12,7 +11,6 @@ import { type BlobLinks, KvBlobLinks } from "./storage/blob-links";
 import { type BlobStore, R2BlobStore } from "./storage/blob-store";
 import { KvManifestStore, type ManifestStore } from "./storage/manifest-store";
 import { TagCheckMemory, TagChecks } from "./storage/tag-check-memory";
-import { KvTokenStore } from "./storage/token-store";
 import { TolerantManifestStore } from "./storage/tolerant-manifest-store";
 import { RegistryClient } from "./upstream/client";
 import { TokenCache } from "./upstream/tokens";
@@ -55,11 +53,9 @@ export function servicesFor(plainEnv: Env): Services {
   const config = configFor(env);
   let tokens = tokenCaches.get(env.MANIFESTS);
   if (!tokens) {
-    // Token writes run after the response (waitUntil): a request never waits for KV, and a failed
-    // write only means another isolate exchanges a token of its own.
-    tokens = new TokenCache(new KvTokenStore(env.MANIFESTS), Date.now, waitUntil, (error) =>
-      log({ event: "token.store_failed", error: describe(error) }),
-    );
+    // Tokens stay in the isolate's memory. Sharing them through KV cost a KV write per scope every few
+    // minutes (KV's free plan allows 1,000 writes a day) to save token requests, which cost no quota.
+    tokens = new TokenCache();
     tokenCaches.set(env.MANIFESTS, tokens);
   }
   const cache = tokens;

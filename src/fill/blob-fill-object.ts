@@ -50,6 +50,8 @@ interface PendingUpload {
 export class BlobFill extends DurableObject<Env> {
   /** The download in progress (or being started), and for which repository it was started. */
   private current: Download | null = null;
+  /** The alarm is uploading the verified spool. */
+  private uploading = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -231,6 +233,17 @@ export class BlobFill extends DurableObject<Env> {
    * one that found neither would fetch the blob from the upstream a second time.
    */
   override async alarm(): Promise<void> {
+    // One upload at a time: a second one would read the same spool and store the blob twice.
+    if (this.uploading) return;
+    this.uploading = true;
+    try {
+      await this.upload();
+    } finally {
+      this.uploading = false;
+    }
+  }
+
+  private async upload(): Promise<void> {
     const services = servicesFor(this.env);
     const { log } = services;
     const pending = this.pending();
@@ -292,8 +305,14 @@ export class BlobFill extends DurableObject<Env> {
       return;
     }
     this.current = { owner: { upstream, name: pending.name }, fill: Promise.resolve(spool), spool };
-    // An alarm that was lost with the old instance: set again (setting it twice is harmless).
-    this.ctx.waitUntil(this.ctx.storage.setAlarm(Date.now()).catch(() => {}));
+    // The old instance's alarm normally still stands; set one only if it was lost.
+    const storage = this.ctx.storage;
+    this.ctx.waitUntil(
+      storage
+        .getAlarm()
+        .then((at) => (at === null ? storage.setAlarm(Date.now()) : undefined))
+        .catch(() => {}),
+    );
   }
 
   /** Forgets the pending upload; its rows go once no reader is left. */

@@ -123,3 +123,29 @@ describe("R2 trouble on the blob path", () => {
     expect(upstreams.quay.count("blob", "GET")).toBe(1);
   });
 });
+
+describe("a fill's spool after its upload", () => {
+  it("is gone from the object's storage once the blob is stored", async () => {
+    const bytes = pseudoRandomBytes(3 * MIB + 1, 76);
+    const digest = await sha256(bytes);
+    upstreams.quay.addBlob(bytes, digest);
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    expect(await sha256(await bytesOf(response))).toBe(digest);
+    for (let attempt = 0; attempt < 100 && !(await env.BLOBS.head(storedKey(digest))); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect((await env.BLOBS.head(storedKey(digest)))?.size).toBe(bytes.length);
+    const stub = env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest));
+    const left = () =>
+      runInDurableObject(stub, (_instance, state) => {
+        const sql = state.storage.sql;
+        const rows = sql.exec("SELECT COUNT(*) AS n FROM chunks").one().n;
+        return Number(rows) + Number(sql.exec("SELECT COUNT(*) AS n FROM pending_upload").one().n);
+      });
+    // The object drops them right after the store answered (no reader keeps them).
+    for (let attempt = 0; attempt < 100 && (await left()) > 0; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(await left()).toBe(0);
+  });
+});

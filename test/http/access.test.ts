@@ -376,6 +376,7 @@ describe("private content stays private though blobs are stored once by digest",
       admin,
     );
     expect(purge.status).toBe(200);
+    expect(await purge.json()).toMatchObject({ complete: true });
     upstreams.tokens.reset();
     const again = await request(`/v2/private/private/app/blobs/${layer}`, { headers: auth });
     expect(again.status).toBe(200);

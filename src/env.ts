@@ -3,7 +3,7 @@ export interface Env {
   readonly BLOBS: R2Bucket;
   readonly MANIFESTS: KVNamespace;
   /** Durable Objects that share one upstream download per blob among concurrent misses. */
-  readonly BLOB_FILLS: DurableObjectNamespace;
+  readonly BLOB_FILLS: DurableObjectNamespace<import("./fill/blob-fill-object").BlobFill>;
   /** Durable Objects that make concurrent manifest misses share one upstream request. */
   readonly MANIFEST_FILLS: DurableObjectNamespace<import("./fill/manifest-fill-object").ManifestFill>;
   /** prefix → upstream, as a JSON string or an object (TOML table). */

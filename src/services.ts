@@ -7,7 +7,7 @@ import { ManifestMirror, type ManifestResolver } from "./mirror/manifests";
 import type { Log } from "./mirror/types";
 import { recorderFor, type StatsRecorder } from "./ops/stats";
 import { withOpCounters } from "./platform/op-counters";
-import { type BlobLinks, KvBlobLinks } from "./storage/blob-links";
+import { type BlobLinks, DurableBlobLinks } from "./storage/blob-links";
 import { type BlobStore, R2BlobStore } from "./storage/blob-store";
 import { KvManifestStore, type ManifestStore } from "./storage/manifest-store";
 import { TagCheckMemory, TagChecks } from "./storage/tag-check-memory";
@@ -61,15 +61,18 @@ export function servicesFor(plainEnv: Env): Services {
   const cache = tokens;
   const upstreamStatuses: number[] = [];
   const stats = recorderFor(env.STATS, config.statsFlushMs);
-  const blobLinks = new KvBlobLinks(env.MANIFESTS, (operation, error) =>
-    log({ event: "blob_links.failed", operation, error: describe(error) }),
+  // Links live in each digest's fill object (no KV write per blob); purges are marked in KV.
+  const blobLinks = new DurableBlobLinks(
+    (digest) => env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)),
+    env.MANIFESTS,
+    (operation, error) => log({ event: "blob_links.failed", operation, error: describe(error) }),
   );
   // Outermost, failures: a storage failure never fails a pull the upstream can serve.
   const manifestStore = new TolerantManifestStore(
     new TagCheckMemory(new KvManifestStore(env.MANIFESTS), tagChecksFor(env.MANIFESTS)),
     (operation, error) => log({ event: "manifest_store.failed", operation, error: describe(error) }),
   );
-  const manifestMirror = new ManifestMirror(manifestStore, blobLinks, log);
+  const manifestMirror = new ManifestMirror(manifestStore, log);
   const blobStore = new R2BlobStore(env.BLOBS, config.multipartThreshold, (operation, error) =>
     log({ event: "blob_store.failed", operation, error: describe(error) }),
   );

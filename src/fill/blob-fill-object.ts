@@ -5,8 +5,10 @@ import { type Digest, DigestVerifier, parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
 import { parseRange, resolveRange } from "../oci/range";
 import { type Services, servicesFor } from "../services";
+import { repositoryName } from "../storage/blob-links";
 import { givingWayToClients } from "../util/foreground";
 import { idleTimeout, rechunk, withLength } from "../util/streams";
+import { LinkTable } from "./link-table";
 import { errorToResponse, FillHeaders } from "./protocol";
 import { Spool } from "./spool";
 
@@ -52,12 +54,25 @@ export class BlobFill extends DurableObject<Env> {
   private current: Download | null = null;
   /** The alarm is uploading the verified spool. */
   private uploading = false;
+  /** Repositories this digest is linked to (see BlobLinks). */
+  private readonly links: LinkTable;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.links = new LinkTable(ctx.storage.sql);
     ctx.storage.sql.exec(
       "CREATE TABLE IF NOT EXISTS pending_upload (id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL, size INTEGER NOT NULL, restricted INTEGER NOT NULL, upstream TEXT NOT NULL, name TEXT NOT NULL, attempts INTEGER NOT NULL)",
     );
+  }
+
+  /** When a repository (`upstream/name`) was last linked to this digest (RPC from DurableBlobLinks). */
+  linkedAt(repository: string): number | null {
+    return this.links.linkedAt(repository);
+  }
+
+  /** Links a repository the upstream confirmed this digest for (RPC from DurableBlobLinks). */
+  link(repository: string): void {
+    this.links.link(repository);
   }
 
   /** Forgets a finished download, so the next request starts afresh (or finds the blob stored). */
@@ -133,7 +148,10 @@ export class BlobFill extends DurableObject<Env> {
         continue;
       }
       if (spool?.restricted && !mine) {
-        await services.blobs.confirm(services.client(me.upstream), me.name, digest);
+        // The link goes straight into this object's table: no call to ourselves.
+        await services.blobs.confirm(services.client(me.upstream), me.name, digest, {
+          add: async (repository) => this.links.link(repositoryName(repository)),
+        });
       }
       // A download that ended while we were confirming is in the store (or gone): the Worker looks there.
       return spool?.disposed ? null : spool;
@@ -166,13 +184,11 @@ export class BlobFill extends DurableObject<Env> {
     // Idle once finished and every reader (the store's upload too) is done: the next request starts
     // afresh or finds the blob stored.
     const spool: Spool = Spool.create(this.ctx.storage.sql, size, restricted, () => this.release(spool));
-    // The upstream just confirmed that this repository holds it.
-    const linked = restricted
-      ? services.blobLinks.add({ upstream: prefix, name }, [digest.value])
-      : Promise.resolve();
+    // The upstream just served it for this repository: a link (no KV write, no call: our own table).
+    if (restricted) this.links.link(repositoryName({ upstream: prefix, name }));
     // 1 MiB chunks: the hash, the spool and the readers then work per MiB, not per network packet.
     const body = idleTimeout(rechunk(response.body, CHUNK_BYTES, FIRST_CHUNK_BYTES), upstream.timeout * 1000);
-    this.ctx.waitUntil(this.complete(services, owner, digest, spool, download(body, spool, digest), linked));
+    this.ctx.waitUntil(this.complete(services, owner, digest, spool, download(body, spool, digest)));
     return spool;
   }
 
@@ -187,7 +203,6 @@ export class BlobFill extends DurableObject<Env> {
     digest: Digest,
     spool: Spool,
     downloaded: Promise<boolean>,
-    linked: Promise<void>,
   ): Promise<void> {
     const { log } = services;
     const prefix = owner.upstream.prefix;
@@ -206,9 +221,6 @@ export class BlobFill extends DurableObject<Env> {
       this.release(spool); // The next request fetches afresh.
       return;
     }
-    await linked.catch((error) =>
-      log({ event: "blob.link_failed", digest: digest.value, error: String(error) }),
-    );
     try {
       this.sql(
         "INSERT OR REPLACE INTO pending_upload (id, digest, size, restricted, upstream, name, attempts) VALUES (1, ?, ?, ?, ?, ?, 0)",

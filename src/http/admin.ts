@@ -5,6 +5,7 @@ import { isValidName, isValidTag } from "../oci/names";
 import { statsStub } from "../ops/stats";
 import { warmImage } from "../ops/warm";
 import { parseWarmImage } from "../ops/warm-list";
+import { ADMIN_OPERATIONS, OpBudget } from "../platform/op-budget";
 import { opCounts } from "../platform/op-counters";
 import { timingSafeEqual } from "../util/bytes";
 import type { AppEnv } from "./context";
@@ -86,6 +87,7 @@ export function registerAdmin(app: Hono<AppEnv>): void {
   });
 
   // DELETE /_/images/<prefix>/<name>:<tag> purges a tag; /_/images/<prefix>/<name> the whole repository.
+  // One call stays within the platform's subrequests: `complete: false` says "call again to go on".
   app.delete("/_/images/:prefix/:rest{.+}", async (c) => {
     const prefix = c.req.param("prefix");
     const rest = c.req.param("rest");
@@ -98,19 +100,24 @@ export function registerAdmin(app: Hono<AppEnv>): void {
       throw new RegistryError(400, "NAME_INVALID", "invalid name or tag");
     const { services } = c.var;
     const repository = { upstream: prefix, name };
-    const purged = await services.manifestStore.purge(repository, tag);
+    const budget = new OpBudget(ADMIN_OPERATIONS);
     if (tag === null) {
+      // First, however many calls the entries take: the repository loses its blob links and catalog
+      // entry at once (2 operations).
+      budget.take(2);
       await services.blobLinks.purge(repository);
       await statsStub(c.env.STATS)?.forget(`${prefix}/${name}`);
     }
+    const { deleted: purged, complete } = await services.manifestStore.purge(repository, tag, budget);
     services.log({
       event: "purge",
       upstream: prefix,
       repository: name,
       tag: tag ?? undefined,
       entries: purged,
+      complete,
     });
-    return c.json({ purged });
+    return c.json({ purged, complete });
   });
 }
 

@@ -229,13 +229,16 @@ async function blobs(c: Context<AppEnv>): Promise<Response> {
   const repository = target(c, "blob", digest.value);
   const { blobs, client } = c.var.services;
   const upstream = client(repository.upstream);
+  const range = c.req.method === "HEAD" ? null : parseRange(c.req.header("Range") ?? null);
   const result =
     c.req.method === "HEAD"
       ? await blobs.head(upstream, repository.name, digest)
-      : await blobs.get(upstream, repository.name, digest, parseRange(c.req.header("Range") ?? null));
+      : await blobs.get(upstream, repository.name, digest, range);
   recordResult(c, digest.value, result.cache);
-  // Remembered in the isolate and sent with the stats batch (for retention): no write per blob.
-  if (result.body) c.var.services.stats.served(digest.value);
+  // Remembered in the isolate and sent with the stats batch (for retention): no write per blob. A part
+  // of a blob not stored (passed through, or read from a fill in flight) is no use of a stored blob: a
+  // row for it would only grow the table, and a blob being filled is new anyway.
+  if (result.body && (range === null || result.cache === "HIT")) c.var.services.stats.served(digest.value);
   return blobResponse(result, digest.value);
 }
 

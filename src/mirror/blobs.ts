@@ -40,7 +40,8 @@ export interface BlobFiller {
  *
  * The store is shared by every repository. A blob fetched with upstream credentials may be private, so
  * it is served through a repository only when that repository is known to hold it (a link written when
- * the blob was fetched for it or its manifest named it), or the upstream confirms it for that repository.
+ * the upstream served it for that repository or confirmed it), or the upstream confirms it now. A
+ * manifest naming the digest links nothing: its author need not have access to the blob.
  */
 export class BlobMirror {
   constructor(
@@ -73,10 +74,18 @@ export class BlobMirror {
     await this.confirm(client, name, digest);
   }
 
-  /** Asks the upstream whether this repository holds the blob; links it if so, throws (BLOB_UNKNOWN, …) if not. */
-  async confirm(client: RegistryClient, name: string, digest: Digest): Promise<void> {
+  /**
+   * Asks the upstream whether this repository holds the blob; links it if so, throws (BLOB_UNKNOWN, …) if
+   * not. `links`: where the link goes (the fill object passes its own table).
+   */
+  async confirm(
+    client: RegistryClient,
+    name: string,
+    digest: Digest,
+    links: Pick<BlobLinks, "add"> = this.links,
+  ): Promise<void> {
     await this.upstreamSize(client, name, digest);
-    await this.links.add({ upstream: client.upstream.prefix, name }, [digest.value]);
+    await links.add({ upstream: client.upstream.prefix, name }, digest.value);
   }
 
   /** Asks the upstream whether this repository has the blob, and its size. */

@@ -1,8 +1,6 @@
 import { type Digest, type DigestAlgorithm, digestOf, parseDigest } from "../oci/digest";
 import { RegistryError } from "../oci/errors";
-import { imageBlobDigests } from "../oci/manifest";
 import { type AcceptSet, accepts, baseType, manifestMediaType } from "../oci/media-types";
-import type { BlobLinks } from "../storage/blob-links";
 import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry } from "../storage/manifest-store";
 import type { RegistryClient } from "../upstream/client";
 import { BodyTooLargeError, idleTimeout, readLimited } from "../util/streams";
@@ -45,7 +43,6 @@ export interface ManifestRequest {
 export class ManifestMirror implements ManifestResolver {
   constructor(
     private readonly store: ManifestStore,
-    private readonly links: BlobLinks,
     private readonly log: Log,
     private readonly now: () => number = Date.now,
   ) {}
@@ -225,21 +222,11 @@ export class ManifestMirror implements ManifestResolver {
     const claimedAlgorithm = claimed?.startsWith("sha512:") ? "sha512" : "sha256";
     const digest = await digestOf(body, algorithm ?? claimedAlgorithm);
     if (claimed?.startsWith(digest.split(":")[0] ?? "") && claimed !== digest) throw mismatch(request);
-    if (request.client.authenticated) await this.linkBlobs(request, digest, body);
     return {
       body: body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer,
       mediaType: manifestMediaType(response.headers.get("Content-Type"), body),
       digest,
     };
-  }
-
-  /**
-   * Records that this repository holds the blobs its manifest names (config and layers), so blobs
-   * fetched with credentials are served through it without asking the upstream again. One record per
-   * manifest (not a write per blob); a failed write is logged by the links and costs a confirmation later.
-   */
-  private async linkBlobs(request: ManifestRequest, digest: string, body: Uint8Array): Promise<void> {
-    await this.links.addManifest(repositoryOf(request), digest, imageBlobDigests(body));
   }
 
   /** A HEAD on the manifest; null when the upstream's answer lacks what we need (then we GET). */

@@ -1,12 +1,17 @@
 import type { Log } from "../mirror/types";
+import { OpBudget } from "../platform/op-budget";
 import type { ServedDays } from "./served-days";
 import type { StatsRecorder } from "./stats";
 
 export interface RetentionOptions {
   readonly days: number;
   readonly maxBytes: number | null;
-  /** Bounds one run (R2 and KV list 1,000 keys a page); what is left waits for the next run. */
+  /** Pages of blobs one run examines at most. */
   readonly maxPages?: number;
+  /** Blobs per page (R2 lists at most 1,000). */
+  readonly pageSize?: number;
+  /** Platform operations one run may spend (R2 lists and deletes, stats-object calls). */
+  readonly maxOperations?: number;
 }
 
 export interface RetentionReport {
@@ -14,83 +19,164 @@ export interface RetentionReport {
   readonly deleted: number;
   readonly deletedBytes: number;
   readonly keptBytes: number;
+  /** The listing reached the store's end (and the size cap, if any, was applied): the next run starts over. */
   readonly complete: boolean;
 }
 
+export interface RetentionDeps {
+  readonly bucket: R2Bucket;
+  readonly served: ServedDays;
+  readonly stats: StatsRecorder;
+  readonly log: Log;
+  readonly now?: () => number;
+}
+
+interface Blob {
+  readonly key: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly lastServed: number;
+}
+
 const DAY_MS = 24 * 3600 * 1000;
-/** R2 deletes at most this many keys per call. */
-const DELETE_BATCH = 1000;
+/** R2 lists and deletes at most this many keys per call. */
+const BATCH = 1000;
+/**
+ * The cron's share of the ~1,000 subrequests of an invocation (the warm-up before it takes the rest):
+ * 100 pages of 1,000 blobs at 4 operations each, and the resume point read and written.
+ */
+const DEFAULT_OPERATIONS = 402;
+/** A page costs a list, a lookup of its served days, and for its doomed blobs a delete and a forget. */
+const PAGE_OPERATIONS = 4;
 
 /**
  * Deletes blobs not served for `days` (by the day recorded when served, else the day they were stored),
  * then, with a size cap, the least recently served until the rest fits. Deleting never breaks a pull: a
  * later request simply fetches the blob again.
+ *
+ * Bounded per run: each page of the store's listing is judged by the served days of exactly its blobs
+ * (looked up, not taken from a listing that may have been cut short), so a blob is deleted only when its
+ * record says it was not served within `days`. A run that runs out of pages or operations saves where
+ * it stopped and the next run goes on from there. A blob and its served-day row go together, or neither.
  */
-export async function runRetention(
-  deps: { bucket: R2Bucket; served: ServedDays; stats: StatsRecorder; log: Log; now?: () => number },
-  options: RetentionOptions,
-): Promise<RetentionReport> {
+export async function runRetention(deps: RetentionDeps, options: RetentionOptions): Promise<RetentionReport> {
   const now = deps.now?.() ?? Date.now();
-  const maxPages = options.maxPages ?? 100;
-  const served = new Map<string, number>();
-  let cursor: string | undefined;
-  let complete = true;
-  for (let page = 0; page < maxPages; page++) {
-    const listed = await deps.served.list(cursor);
-    for (const entry of listed.entries) served.set(entry.digest, Date.parse(entry.day));
-    cursor = listed.cursor;
-    if (!cursor) break;
-    if (page === maxPages - 1) complete = false;
-  }
-
-  const blobs: Array<{ key: string; digest: string; size: number; lastServed: number }> = [];
-  let r2Cursor: string | undefined;
-  for (let page = 0; page < maxPages; page++) {
-    const listed = await deps.bucket.list({ prefix: "blobs/", cursor: r2Cursor, limit: 1000 });
-    for (const object of listed.objects) {
-      const [, algorithm, hex] = object.key.split("/");
-      const digest = `${algorithm}:${hex}`;
-      blobs.push({
-        key: object.key,
-        digest,
-        size: object.size,
-        lastServed: Math.max(served.get(digest) ?? 0, object.uploaded.getTime()),
-      });
-    }
-    r2Cursor = listed.truncated ? listed.cursor : undefined;
-    if (!r2Cursor) break;
-    if (page === maxPages - 1) complete = false;
-  }
-
   const oldest = now - options.days * DAY_MS;
-  const doomed = blobs.filter((blob) => blob.lastServed < oldest);
-  let keptBytes = blobs.reduce((total, blob) => total + blob.size, 0) - sum(doomed);
-  if (options.maxBytes !== null && keptBytes > options.maxBytes) {
-    const survivors = blobs
-      .filter((blob) => blob.lastServed >= oldest)
-      .sort((a, b) => a.lastServed - b.lastServed);
-    for (const blob of survivors) {
-      if (keptBytes <= options.maxBytes) break;
-      doomed.push(blob);
-      keptBytes -= blob.size;
+  const budget = new OpBudget(options.maxOperations ?? DEFAULT_OPERATIONS);
+  const maxPages = options.maxPages ?? 100;
+  const pageSize = Math.min(options.pageSize ?? BATCH, BATCH);
+  const deleted: Blob[] = [];
+  const survivors: Blob[] = [];
+  let examined = 0;
+  let keptBytes = 0;
+
+  budget.take(1);
+  const start = await deps.served.resumeAfter();
+  let after = start;
+  let reachedEnd = false;
+  // Room is kept for saving where the run stopped (1 operation).
+  for (let page = 0; page < maxPages && budget.left >= PAGE_OPERATIONS + 1; page++) {
+    budget.take(2);
+    const listed = await deps.bucket.list({
+      prefix: "blobs/",
+      startAfter: after ?? undefined,
+      limit: pageSize,
+    });
+    const blobs = await judge(deps.served, listed.objects);
+    examined += blobs.length;
+    const doomed = blobs.filter((blob) => blob.lastServed < oldest);
+    if (doomed.length > 0) {
+      budget.take(2);
+      await deleteBlobs(deps, doomed);
+      deleted.push(...doomed);
+    }
+    const kept = blobs.filter((blob) => blob.lastServed >= oldest);
+    keptBytes += sum(kept);
+    if (options.maxBytes !== null) survivors.push(...kept);
+    after = listed.objects.at(-1)?.key ?? after;
+    if (!listed.truncated) {
+      reachedEnd = true;
+      break;
     }
   }
+  budget.take(1);
+  await deps.served.setResumeAfter(reachedEnd ? null : after);
 
-  for (let start = 0; start < doomed.length; start += DELETE_BATCH) {
-    const batch = doomed.slice(start, start + DELETE_BATCH);
-    await deps.bucket.delete(batch.map((blob) => blob.key));
-    await deps.served.forget(batch.map((blob) => blob.digest));
-    deps.stats.blobsDeleted(batch.length, sum(batch));
+  // The size cap needs every blob's day at once: applied by a run that examined the whole store.
+  let capped = true;
+  if (options.maxBytes !== null) {
+    if (start === null && reachedEnd) {
+      const evicted = await applyCap(deps, survivors, options.maxBytes, budget);
+      deleted.push(...evicted.blobs);
+      keptBytes -= sum(evicted.blobs);
+      capped = evicted.fits;
+    } else {
+      capped = false;
+      deps.log({ event: "retention.cap_deferred", reason: "the store was not examined whole in this run" });
+    }
   }
   const report = {
-    examined: blobs.length,
-    deleted: doomed.length,
-    deletedBytes: sum(doomed),
+    examined,
+    deleted: deleted.length,
+    deletedBytes: sum(deleted),
     keptBytes,
-    complete,
+    complete: reachedEnd && capped,
   };
   deps.log({ event: "retention", ...report });
   return report;
+}
+
+/** Each listed blob with its last served day, from the served-day rows of exactly these digests. */
+async function judge(served: ServedDays, objects: readonly R2Object[]): Promise<Blob[]> {
+  const blobs = objects.map((object) => {
+    const [, algorithm, hex] = object.key.split("/");
+    return { object, digest: `${algorithm}:${hex}` };
+  });
+  const days = blobs.length > 0 ? await served.daysOf(blobs.map((blob) => blob.digest)) : {};
+  return blobs.map(({ object, digest }) => {
+    const day = days[digest];
+    return {
+      key: object.key,
+      digest,
+      size: object.size,
+      lastServed: Math.max(day ? Date.parse(day) : 0, object.uploaded.getTime()),
+    };
+  });
+}
+
+/** Evicts the least recently served until the rest fits, as far as the budget goes. */
+async function applyCap(
+  deps: RetentionDeps,
+  survivors: Blob[],
+  maxBytes: number,
+  budget: OpBudget,
+): Promise<{ blobs: Blob[]; fits: boolean }> {
+  const deleted: Blob[] = [];
+  let keptBytes = sum(survivors);
+  const doomed: Blob[] = [];
+  for (const blob of [...survivors].sort((a, b) => a.lastServed - b.lastServed)) {
+    if (keptBytes <= maxBytes) break;
+    doomed.push(blob);
+    keptBytes -= blob.size;
+  }
+  for (let start = 0; start < doomed.length; start += BATCH) {
+    if (!budget.take(2)) return { blobs: deleted, fits: false };
+    const batch = doomed.slice(start, start + BATCH);
+    await deleteBlobs(deps, batch);
+    deleted.push(...batch);
+  }
+  return { blobs: deleted, fits: true };
+}
+
+/**
+ * Deletes blobs (≤ 1,000) and then their served-day rows: 2 operations. The blob goes first, so a
+ * failure between the two leaves a row without its blob (ignored: a blob stored again is judged by its
+ * new upload), never a blob without its row (which would look unserved since it was stored).
+ */
+async function deleteBlobs(deps: RetentionDeps, blobs: readonly Blob[]): Promise<void> {
+  await deps.bucket.delete(blobs.map((blob) => blob.key));
+  deps.stats.blobsDeleted(blobs.length, sum(blobs));
+  await deps.served.forget(blobs.map((blob) => blob.digest));
 }
 
 function sum(blobs: ReadonlyArray<{ size: number }>): number {

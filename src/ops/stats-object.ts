@@ -53,6 +53,7 @@ export class MirrorStats extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS repositories (repository TEXT PRIMARY KEY, pulls INTEGER NOT NULL, last_pulled INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS rate_limits (upstream TEXT PRIMARY KEY, rate_limit TEXT, remaining TEXT, seen_at TEXT);
       CREATE TABLE IF NOT EXISTS served (digest TEXT PRIMARY KEY, day TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS retention (id INTEGER PRIMARY KEY CHECK (id = 1), after TEXT NOT NULL);
       INSERT OR IGNORE INTO counters (key, value) VALUES ('since', CAST(strftime('%s','now') AS INTEGER) * 1000);
     `);
   }
@@ -106,6 +107,32 @@ export class MirrorStats extends DurableObject<Env> {
       .toArray();
     const entries = rows.slice(0, limit).map((row) => ({ digest: row.digest, day: row.day }));
     return rows.length > limit ? { entries, cursor: entries.at(-1)?.digest } : { entries };
+  }
+
+  /** The last served day of each of these digests that has one (a page of blobs retention examines). */
+  servedDays(digests: readonly string[]): Record<string, string> {
+    const days: Record<string, string> = {};
+    // One point lookup each: local SQLite, and no limit on bound parameters to mind.
+    for (const digest of digests) {
+      const row = this.ctx.storage.sql
+        .exec<{ day: string }>("SELECT day FROM served WHERE digest = ?", digest)
+        .toArray()[0];
+      if (row) days[digest] = row.day;
+    }
+    return days;
+  }
+
+  /** The store key retention's next run starts after; null: from the beginning. */
+  retentionCursor(): string | null {
+    const row = this.ctx.storage.sql
+      .exec<{ after: string }>("SELECT after FROM retention WHERE id = 1")
+      .toArray()[0];
+    return row?.after ?? null;
+  }
+
+  setRetentionCursor(after: string | null): void {
+    if (after === null) this.ctx.storage.sql.exec("DELETE FROM retention");
+    else this.ctx.storage.sql.exec("INSERT OR REPLACE INTO retention (id, after) VALUES (1, ?)", after);
   }
 
   forgetServed(digests: readonly string[]): void {

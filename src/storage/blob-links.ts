@@ -1,112 +1,116 @@
-import { deleteByPrefix, type RepositoryKey } from "./manifest-store";
+import type { RepositoryKey } from "./manifest-store";
 import type { StorageFailure } from "./tolerant-manifest-store";
 
 /**
  * Which repositories are known to hold which blobs. Blobs are stored once by digest for everyone, so a
  * blob fetched with upstream credentials (possibly private) is served through a repository only when a
- * link says that repository holds it.
+ * link says the upstream served or confirmed it for that repository. A manifest naming a digest is no
+ * such evidence: anyone who can push to some repository of the upstream could name a private digest.
  */
 export interface BlobLinks {
   has(repository: RepositoryKey, digest: string): Promise<boolean>;
-  /** Links blobs the upstream confirmed one by one; those already linked are left alone. Never rejects. */
-  add(repository: RepositoryKey, digests: readonly string[]): Promise<void>;
-  /** Links every blob a manifest names, as one record. Never rejects. */
-  addManifest(repository: RepositoryKey, manifestDigest: string, digests: readonly string[]): Promise<void>;
-  /** Forgets every link of a repository. */
+  /** Links a blob the upstream confirmed for the repository. Never rejects. */
+  add(repository: RepositoryKey, digest: string): Promise<void>;
+  /** Forgets every link of a repository (links made afterwards count again). */
   purge(repository: RepositoryKey): Promise<void>;
 }
 
-/** Manifest records read in this isolate; a record's content never changes (its key names the manifest). */
-const MAX_REMEMBERED_RECORDS = 2000;
-const records = new Map<string, readonly string[]>();
+/** The links of one digest, kept by that digest's fill object (`BlobFill`). */
+export interface DigestLinks {
+  /** When the repository (`upstream/name`) was last linked, in ms; null if never. */
+  linkedAt(repository: string): Promise<number | null>;
+  link(repository: string): Promise<void>;
+}
+
+/** How long a link found is trusted by an isolate without asking again: a purge reaches every isolate within it. */
+export const LINK_CACHE_MS = 60_000;
+/** Bounds the isolate's memory of links found. */
+const MAX_CACHED = 10_000;
+/** `upstream/name@digest` → until when the link is trusted without asking. */
+const cached = new Map<string, number>();
 
 /**
- * KV implementation. A manifest's links are one value (`links/<upstream>/<name>@<manifest digest>` →
- * its blob digests), so caching an image costs one write per manifest, not one per blob; a blob the
- * upstream confirmed on its own gets a key of its own (`link/…@<blob digest>`, as links used to be).
- * `has` lists the repository's manifest records (reads are cheap, writes are the budget) and reads each
- * once per isolate.
+ * Links live in the per-digest fill object's SQLite table (repositories it downloaded the blob for or
+ * that the upstream confirmed), so a cold pull writes no KV per blob: the fill object records the link
+ * beside the download it already runs. `has` is one call to that object (plus one KV read of the
+ * repository's purge mark), cached per isolate for LINK_CACHE_MS when true.
+ *
+ * A purge writes one KV record, `linkpurge/<upstream>/<name>` → the time of the purge: links older than
+ * it no longer count. That is one write however many blobs the repository has, where deleting each link
+ * would mean one call per digest object and a list of them we do not keep.
  */
-export class KvBlobLinks implements BlobLinks {
+export class DurableBlobLinks implements BlobLinks {
   constructor(
+    private readonly linksOf: (digest: string) => DigestLinks,
     private readonly kv: KVNamespace,
     private readonly failed: StorageFailure = () => {},
+    private readonly now: () => number = Date.now,
   ) {}
 
   async has(repository: RepositoryKey, digest: string): Promise<boolean> {
-    return (
-      (await this.inManifestRecord(repository, digest)) ||
-      (await this.kv.get(linkKey(repository, digest))) !== null
-    );
+    const key = cacheKey(repository, digest);
+    const until = cached.get(key);
+    if (until !== undefined && until > this.now()) return true;
+    const [linkedAt, purgedAt] = await Promise.all([
+      this.linkedAt(repository, digest),
+      this.purgedAt(repository),
+    ]);
+    if (linkedAt === null || linkedAt <= purgedAt) {
+      cached.delete(key);
+      return false;
+    }
+    if (cached.size >= MAX_CACHED) cached.clear();
+    cached.set(key, this.now() + LINK_CACHE_MS);
+    return true;
   }
 
-  async add(repository: RepositoryKey, digests: readonly string[]): Promise<void> {
+  async add(repository: RepositoryKey, digest: string): Promise<void> {
     try {
-      for (const digest of digests) {
-        if (!(await this.has(repository, digest))) await this.kv.put(linkKey(repository, digest), "1");
-      }
+      await this.linksOf(digest).link(repositoryName(repository));
     } catch (error) {
       // A lost link costs one upstream confirmation later, never a wrong answer.
       this.failed("link", error);
     }
   }
 
-  async addManifest(
-    repository: RepositoryKey,
-    manifestDigest: string,
-    digests: readonly string[],
-  ): Promise<void> {
-    if (digests.length === 0) return;
-    const key = recordKey(repository, manifestDigest);
-    try {
-      await this.kv.put(key, JSON.stringify(digests));
-      remember(key, digests);
-    } catch (error) {
-      this.failed("links", error);
-    }
-  }
-
   async purge(repository: RepositoryKey): Promise<void> {
-    await deleteByPrefix(this.kv, `link/${repository.upstream}/${repository.name}@`);
-    await deleteByPrefix(this.kv, recordPrefix(repository));
+    await this.kv.put(purgeKey(repository), String(this.now()));
+    const prefix = `${repositoryName(repository)}@`;
+    for (const key of cached.keys()) if (key.startsWith(prefix)) cached.delete(key);
   }
 
-  private async inManifestRecord(repository: RepositoryKey, digest: string): Promise<boolean> {
-    let cursor: string | undefined;
-    // Bounded: 10 pages of 1,000 manifests of one repository.
-    for (let page = 0; page < 10; page++) {
-      const listed = await this.kv.list({ prefix: recordPrefix(repository), cursor });
-      for (const { name } of listed.keys) if ((await this.record(name)).includes(digest)) return true;
-      if (listed.list_complete) return false;
-      cursor = listed.cursor;
+  /** A failed read is no link: the upstream is asked instead, never a 500. */
+  private async linkedAt(repository: RepositoryKey, digest: string): Promise<number | null> {
+    try {
+      return await this.linksOf(digest).linkedAt(repositoryName(repository));
+    } catch (error) {
+      this.failed("link_read", error);
+      return null;
     }
-    return false;
   }
 
-  private async record(key: string): Promise<readonly string[]> {
-    const known = records.get(key);
-    if (known) return known;
-    const value = await this.kv.get<unknown>(key, "json");
-    if (!Array.isArray(value)) return []; // gone meanwhile (purged): nothing to remember
-    const digests = value.filter((item): item is string => typeof item === "string");
-    remember(key, digests);
-    return digests;
+  /** When the repository's links were last purged (0: never). A failed read counts as "just now". */
+  private async purgedAt(repository: RepositoryKey): Promise<number> {
+    try {
+      const value = await this.kv.get(purgeKey(repository));
+      return value === null ? 0 : Number(value) || 0;
+    } catch (error) {
+      // Unknown: trust no link (the upstream is asked instead) rather than one that may be purged.
+      this.failed("link_purge", error);
+      return Number.POSITIVE_INFINITY;
+    }
   }
 }
 
-function remember(key: string, digests: readonly string[]): void {
-  if (records.size >= MAX_REMEMBERED_RECORDS) records.clear();
-  records.set(key, digests);
+/** `upstream/name`, the form links are kept in. */
+export function repositoryName(repository: RepositoryKey): string {
+  return `${repository.upstream}/${repository.name}`;
 }
 
-function linkKey(repository: RepositoryKey, digest: string): string {
-  return `link/${repository.upstream}/${repository.name}@${digest}`;
+function cacheKey(repository: RepositoryKey, digest: string): string {
+  return `${repositoryName(repository)}@${digest}`;
 }
 
-function recordPrefix(repository: RepositoryKey): string {
-  return `links/${repository.upstream}/${repository.name}@`;
-}
-
-function recordKey(repository: RepositoryKey, manifestDigest: string): string {
-  return `${recordPrefix(repository)}${manifestDigest}`;
+function purgeKey(repository: RepositoryKey): string {
+  return `linkpurge/${repository.upstream}/${repository.name}`;
 }

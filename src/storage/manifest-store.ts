@@ -1,3 +1,5 @@
+import type { OpBudget } from "../platform/op-budget";
+
 /** A manifest body with what is needed to serve it again exactly as the upstream did. */
 export interface StoredManifest {
   readonly body: ArrayBuffer;
@@ -29,8 +31,11 @@ export interface ManifestStore {
   getTagVariants(repository: RepositoryKey, tag: string): Promise<TagEntry[]>;
   /** Cached tags, all or of one upstream, a page at a time. */
   listTags(upstream: string | null, cursor?: string): Promise<TagPage>;
-  /** Forgets a tag (every variant), or a whole repository (tags and manifests); resolves how many entries went. */
-  purge(repository: RepositoryKey, tag: string | null): Promise<number>;
+  /**
+   * Forgets a tag (every variant), or a whole repository (tags and manifests), within `budget`; says how
+   * many entries went and whether all did (else call again: it continues where it stopped).
+   */
+  purge(repository: RepositoryKey, tag: string | null, budget: OpBudget): Promise<PurgeResult>;
   /** Keeps the entry for `retainSeconds` (its freshness is decided by the caller from `checkedAt`). */
   putTag(
     repository: RepositoryKey,
@@ -39,6 +44,11 @@ export interface ManifestStore {
     entry: TagEntry,
     retainSeconds: number,
   ): Promise<void>;
+}
+
+export interface PurgeResult {
+  readonly deleted: number;
+  readonly complete: boolean;
 }
 
 export interface TagPage {
@@ -106,7 +116,7 @@ export class KvManifestStore implements ManifestStore {
     return { tags, cursor: page.list_complete ? undefined : page.cursor };
   }
 
-  async purge(repository: RepositoryKey, tag: string | null): Promise<number> {
+  async purge(repository: RepositoryKey, tag: string | null, budget: OpBudget): Promise<PurgeResult> {
     const prefixes = tag
       ? [tagKey(repository, tag, "")]
       : [
@@ -114,8 +124,12 @@ export class KvManifestStore implements ManifestStore {
           `manifest/${repository.upstream}/${repository.name}@`,
         ];
     let deleted = 0;
-    for (const prefix of prefixes) deleted += await deleteByPrefix(this.kv, prefix);
-    return deleted;
+    for (const prefix of prefixes) {
+      const result = await deleteByPrefix(this.kv, prefix, budget);
+      deleted += result.deleted;
+      if (!result.complete) return { deleted, complete: false };
+    }
+    return { deleted, complete: true };
   }
 
   async getTagVariants(repository: RepositoryKey, tag: string): Promise<TagEntry[]> {
@@ -124,18 +138,29 @@ export class KvManifestStore implements ManifestStore {
   }
 }
 
-/** Deletes every key under a prefix, a page at a time (bounded: 100 pages of 1,000). */
-export async function deleteByPrefix(kv: KVNamespace, prefix: string): Promise<number> {
+/**
+ * Deletes the keys under a prefix, a page at a time, as far as `budget` goes (a list and a delete per
+ * key each count); what is left is found by the next call, since deleted keys are no longer listed.
+ */
+export async function deleteByPrefix(
+  kv: KVNamespace,
+  prefix: string,
+  budget: OpBudget,
+): Promise<PurgeResult> {
   let deleted = 0;
   let cursor: string | undefined;
-  for (let page = 0; page < 100; page++) {
-    const listed = await kv.list({ prefix, cursor });
+  // A page is worth listing only if at least one of its keys can be deleted too.
+  while (budget.left >= 2) {
+    budget.take(1);
+    const listed = await kv.list({ prefix, cursor, limit: Math.min(1000, budget.left) });
+    // The page's limit is what the budget still allows: every key listed is deleted.
+    budget.take(listed.keys.length);
     await Promise.all(listed.keys.map((key) => kv.delete(key.name)));
     deleted += listed.keys.length;
-    if (listed.list_complete) break;
+    if (listed.list_complete) return { deleted, complete: true };
     cursor = listed.cursor;
   }
-  return deleted;
+  return { deleted, complete: false };
 }
 
 function manifestKey(repository: RepositoryKey, digest: string): string {

@@ -1,4 +1,12 @@
-import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry, TagPage } from "./manifest-store";
+import type { OpBudget } from "../platform/op-budget";
+import type {
+  ManifestStore,
+  PurgeResult,
+  RepositoryKey,
+  StoredManifest,
+  TagEntry,
+  TagPage,
+} from "./manifest-store";
 
 /** A confirmed tag is written again at least this often (KV's free plan allows 1,000 writes a day). */
 const PERSIST_INTERVAL_MS = 24 * 3600 * 1000;
@@ -104,10 +112,10 @@ export class TagCheckMemory implements ManifestStore {
     return this.inner.listTags(upstream, cursor);
   }
 
-  async purge(repository: RepositoryKey, tag: string | null): Promise<number> {
+  async purge(repository: RepositoryKey, tag: string | null, budget: OpBudget): Promise<PurgeResult> {
     const prefix = tag === null ? `${repository.upstream}/${repository.name}:` : tagKey(repository, tag, "");
     this.checks.forget(prefix);
-    return this.inner.purge(repository, tag);
+    return this.inner.purge(repository, tag, budget);
   }
 }
 

@@ -1,4 +1,12 @@
-import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry, TagPage } from "./manifest-store";
+import type { OpBudget } from "../platform/op-budget";
+import type {
+  ManifestStore,
+  PurgeResult,
+  RepositoryKey,
+  StoredManifest,
+  TagEntry,
+  TagPage,
+} from "./manifest-store";
 
 /** Told of a storage call that failed and was passed over. */
 export type StorageFailure = (operation: string, error: unknown) => void;
@@ -49,8 +57,8 @@ export class TolerantManifestStore implements ManifestStore {
     return this.inner.listTags(upstream, cursor);
   }
 
-  purge(repository: RepositoryKey, tag: string | null): Promise<number> {
-    return this.inner.purge(repository, tag);
+  purge(repository: RepositoryKey, tag: string | null, budget: OpBudget): Promise<PurgeResult> {
+    return this.inner.purge(repository, tag, budget);
   }
 
   private async passOver<T>(operation: string, call: () => Promise<T>, fallback: T): Promise<T> {

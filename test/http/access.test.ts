@@ -2,7 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { pushImage, sha256, type TestImage } from "../support/fake-registry";
+import { pushImage, pushManifest, sha256, type TestImage } from "../support/fake-registry";
 import { ACCEPT_ALL, fakeUpstreams, storedBlob, UPSTREAM_CREDENTIALS } from "../support/mirror";
 
 const USERS = {
@@ -300,20 +300,87 @@ describe("private content stays private though blobs are stored once by digest",
     expect(upstreams.tokens.requests).toEqual([]);
   });
 
-  it("links a private manifest's layers to its repository when the manifest is fetched", async () => {
+  it("does not link the blobs a manifest names: a manifest pushed elsewhere grants no private blob", async () => {
     const secret = await pushImage(upstreams.tokens, "private/app", tag, 90 + test);
     const auth = { Authorization: basic("ci", USERS.ci), Accept: ACCEPT_ALL };
-    const manifest = secret.manifestDigests[0] ?? "";
-    await (await request(`/v2/private/private/app/manifests/${manifest}`, { headers: auth })).arrayBuffer();
+    const [layer = "", other = ""] = secret.layerDigests;
+    for (const digest of [layer, other]) {
+      await (await request(`/v2/private/private/app/blobs/${digest}`, { headers: auth })).arrayBuffer();
+      expect(await storedBlob(digest)).not.toBeNull();
+    }
+    // Someone who may push to another repository of the upstream names the private digests, one of
+    // them as a foreign layer (with `urls`), in a manifest of their own.
+    const body = new TextEncoder().encode(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: other, size: 1 },
+        layers: [
+          { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: layer, size: 1 },
+          {
+            mediaType: "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+            digest: other,
+            size: 1,
+            urls: ["https://example.test/layer"],
+          },
+        ],
+      }),
+    );
+    const mediaType = "application/vnd.oci.image.manifest.v1+json";
+    const digest = await pushManifest(upstreams.tokens, "private/evil", "latest", body, mediaType);
+    for (const reference of ["latest", digest]) {
+      const manifest = await request(`/v2/private/private/evil/manifests/${reference}`, { headers: auth });
+      expect(manifest.status).toBe(200);
+      await manifest.arrayBuffer();
+    }
+    for (const blob of [layer, other]) {
+      for (const method of ["GET", "HEAD"]) {
+        const response = await request(`/v2/private/private/evil/blobs/${blob}`, { headers: auth, method });
+        expect(response.status, `${method} ${blob}`).toBe(404);
+        await response.arrayBuffer();
+      }
+    }
+  });
+
+  it("links a stored private blob to another repository once the upstream confirms it there", async () => {
+    const secret = await pushImage(upstreams.tokens, "private/app", tag, 95 + test);
+    const auth = { Authorization: basic("ci", USERS.ci) };
     // Another repository of the same upstream pulls the layer first, then the private one asks for it.
     const layer = secret.layerDigests[0] ?? "";
     upstreams.tokens.addBlob(secret.layers[0] ?? new Uint8Array(), layer, "private/fork");
     await (await request(`/v2/private/private/fork/blobs/${layer}`, { headers: auth })).arrayBuffer();
     await storedBlob(layer);
     upstreams.tokens.reset();
-    const response = await request(`/v2/private/private/app/blobs/${layer}`, { headers: auth });
-    expect(response.status).toBe(200);
-    await response.arrayBuffer();
-    expect(upstreams.tokens.requests).toEqual([]);
+    const first = await request(`/v2/private/private/app/blobs/${layer}`, { headers: auth });
+    expect(first.status).toBe(200);
+    await first.arrayBuffer();
+    expect(upstreams.tokens.count("blob", "HEAD")).toBeGreaterThan(0); // the confirmation
+    expect(upstreams.tokens.count("blob", "GET")).toBe(0); // served from the store
+    upstreams.tokens.reset();
+    const again = await request(`/v2/private/private/app/blobs/${layer}`, { headers: auth });
+    expect(again.status).toBe(200);
+    await again.arrayBuffer();
+    expect(upstreams.tokens.requests).toEqual([]); // linked now
+  });
+
+  it("forgets a repository's links when it is purged: the upstream is asked again", async () => {
+    const secret = await pushImage(upstreams.tokens, "private/app", tag, 97 + test);
+    const auth = { Authorization: basic("ci", USERS.ci) };
+    const admin = { ADMIN_TOKEN: "admin-token" };
+    const layer = secret.layerDigests[0] ?? "";
+    await (await request(`/v2/private/private/app/blobs/${layer}`, { headers: auth })).arrayBuffer();
+    await storedBlob(layer);
+    const purge = await request(
+      "/_/images/private/private/app",
+      { method: "DELETE", headers: { Authorization: "Bearer admin-token" } },
+      admin,
+    );
+    expect(purge.status).toBe(200);
+    expect(await purge.json()).toMatchObject({ complete: true });
+    upstreams.tokens.reset();
+    const again = await request(`/v2/private/private/app/blobs/${layer}`, { headers: auth });
+    expect(again.status).toBe(200);
+    await again.arrayBuffer();
+    expect(upstreams.tokens.count("blob", "HEAD")).toBeGreaterThan(0);
   });
 });

@@ -1,7 +1,9 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { MirrorStats } from "../../src/ops/stats-object";
 import { pseudoRandomBytes, pushImage, sha256, type TestImage } from "../support/fake-registry";
 import { bytesOf, fakeUpstreams, mirror, storedBlob } from "../support/mirror";
+import { send } from "../support/pull";
 
 let upstreams: ReturnType<typeof fakeUpstreams>;
 let image: TestImage;
@@ -13,6 +15,13 @@ beforeEach(async () => {
   await pushImage(upstreams.hub, "library/alpine", "1.0", seed);
 });
 afterEach(() => vi.restoreAllMocks());
+
+/** The digests the stats object holds a served day for (every request flushes in tests). */
+async function servedDigests(): Promise<string[]> {
+  const namespace = env.STATS as DurableObjectNamespace<MirrorStats>;
+  const page = await namespace.get(namespace.idFromName("global")).servedPage(null, 10_000);
+  return page.entries.map((entry) => entry.digest);
+}
 
 describe("blobs", () => {
   it("on a miss streams the upstream's blob to the client and stores it in R2 under its digest", async () => {
@@ -60,6 +69,16 @@ describe("blobs", () => {
       expect(response.headers.get("Content-Range")).toBe(`bytes ${start}-${end}/${layer.length}`);
       expect(await bytesOf(response)).toEqual(layer.slice(start, end + 1));
     }
+  });
+
+  it("does not mark a blob served (for retention) for a Range request while it is not stored", async () => {
+    const digest = image.layerDigests[0] ?? "";
+    const ranged = await send(`/v2/quay/org/app/blobs/${digest}`, {}, { headers: { Range: "bytes=0-9" } });
+    expect(ranged.response.status).toBe(206);
+    expect(await servedDigests()).not.toContain(digest);
+    // A whole GET, which stores it, does.
+    await send(`/v2/quay/org/app/blobs/${digest}`);
+    expect(await servedDigests()).toContain(digest);
   });
 
   it("answers 416 for a range outside the blob or a malformed Range", async () => {

@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
 import type { StatsSnapshot } from "../../src/ops/stats-object";
+import { countStorage } from "../support/counting-env";
 import { pushImage, sha256, type TestImage } from "../support/fake-registry";
 import { ACCEPT_ALL, fakeUpstreams, storedBlob } from "../support/mirror";
 
@@ -160,6 +161,32 @@ describe("catalog and cached images", () => {
     ).arrayBuffer();
     expect(upstreams.quay.count("manifest")).toBe(1);
   });
+});
+
+describe("purge at scale", () => {
+  it("purges a repository of any size a bounded call at a time, each within the platform's subrequests", async () => {
+    const big = `ops/big${test}`;
+    const keys = Array.from(
+      { length: 1050 },
+      (_, i) => `manifest/quay/${big}@sha256:${String(i).padStart(64, "0")}`,
+    );
+    await Promise.all(keys.map((key) => env.MANIFESTS.put(key, "{}")));
+    const counts = countStorage();
+    const answers: Array<{ purged: number; complete: boolean }> = [];
+    for (let call = 0; call < 3; call++) {
+      counts.reset();
+      const response = await admin(`/_/images/quay/${big}`, { method: "DELETE" });
+      expect(response.status).toBe(200);
+      const answer = (await response.json()) as { purged: number; complete: boolean };
+      answers.push(answer);
+      expect(counts.log.length).toBeLessThanOrEqual(1000);
+      if (answer.complete) break;
+    }
+    expect(answers[0]?.complete).toBe(false);
+    expect(answers.at(-1)?.complete).toBe(true);
+    expect(answers.reduce((total, answer) => total + answer.purged, 0)).toBe(keys.length);
+    expect((await env.MANIFESTS.list({ prefix: `manifest/quay/${big}@` })).keys).toEqual([]);
+  }, 120_000); // a thousand KV writes and deletes take a while in workerd
 });
 
 describe("warming", () => {

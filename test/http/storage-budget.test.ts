@@ -22,7 +22,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-/** KV keys written, by kind: `manifest`, `tag`, `links`, `link`, `served`, `token`. */
+/** KV keys written, by kind: `manifest`, `tag`, `linkpurge`, `served`, `token` (once: `links`, `link`). */
 function writtenKinds(): Record<string, number> {
   const kinds: Record<string, number> = {};
   for (const key of counts.kvKeysWritten) {
@@ -33,7 +33,7 @@ function writtenKinds(): Record<string, number> {
 }
 
 describe("a cold pull", () => {
-  it("writes KV once per manifest and tag, plus one link record per image manifest: nothing per blob", async () => {
+  it("writes KV once per manifest and tag and nothing per blob: blob links stay in the fill objects", async () => {
     // The private upstream fetches with credentials: tokens and blob links are written too.
     const base = `/v2/private/private/${name}`;
     image = await pushImage(upstreams.tokens, `private/${name}`, "1.0", 500 + test);
@@ -42,19 +42,22 @@ describe("a cold pull", () => {
     expect(pulled.manifests).toHaveLength(3); // the index and two platforms' manifests
     expect(pulled.blobs).toHaveLength(4); // a config and a layer each
     const kinds = writtenKinds();
-    expect(kinds).toMatchObject({ manifest: 3, tag: 1, links: image.manifestDigests.length });
+    expect(kinds).toMatchObject({ manifest: 3, tag: 1 });
+    expect(image.manifestDigests).toHaveLength(2);
+    // No link record of any kind: a manifest links nothing, a download links in its own object.
+    expect(kinds.links).toBeUndefined();
     expect(kinds.link).toBeUndefined();
     expect(kinds.served).toBeUndefined();
+    expect(counts.count("do.BLOB_FILLS.link")).toBe(0);
     const manifestsAndTags = pulled.manifests.length + 1;
-    const linkRecords = pulled.manifests.length;
-    expect(counts.kvWrites - (kinds.token ?? 0)).toBeLessThanOrEqual(manifestsAndTags + linkRecords);
+    expect(counts.kvWrites - (kinds.token ?? 0)).toBeLessThanOrEqual(manifestsAndTags);
     // A token per token cache that asked (the Worker's and the fill objects'), not per blob.
     expect(kinds.token ?? 0).toBeLessThanOrEqual(2);
     // Each blob is written to R2 once.
     expect(counts.count("r2.put")).toBe(pulled.blobs.length);
   });
 
-  it("still serves the private blobs through the repository its manifest linked", async () => {
+  it("still serves the private blobs through the repository the upstream served them to", async () => {
     const base = `/v2/private/private/${name}`;
     await pushImage(upstreams.tokens, `private/${name}`, "1.0", 600 + test);
     const pulled = await pullImage(base, "1.0", HOURLY_FLUSH);

@@ -1,9 +1,10 @@
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { runRetention } from "../../src/ops/retention";
 import { StatsServedDays } from "../../src/ops/served-days";
 import { StatsRecorder } from "../../src/ops/stats";
 import type { MirrorStats } from "../../src/ops/stats-object";
+import { countStorage, type StorageCounts } from "../support/counting-env";
 import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
 
 const DAY = 24 * 3600 * 1000;
@@ -21,6 +22,8 @@ const day = (time: number) => new Date(time).toISOString().slice(0, 10);
 let stats: DurableObjectStub<MirrorStats>;
 let served: StatsServedDays;
 let test = 0;
+let counts: StorageCounts;
+afterEach(() => vi.restoreAllMocks());
 beforeEach(async () => {
   const listed = await env.BLOBS.list({ prefix: "blobs/" });
   await env.BLOBS.delete(listed.objects.map((object) => object.key));
@@ -86,6 +89,63 @@ describe("retention", () => {
     expect(await exists(oldest)).toBe(false);
     expect(await exists(middle)).toBe(true);
     expect(await exists(newest)).toBe(true);
+  });
+});
+
+describe("retention at scale", () => {
+  it("never deletes a blob whose served day lies beyond the first pages of served-day rows", async () => {
+    const now = Date.now() + 40 * DAY; // stored 40 days before "now"
+    const blob = await storeBlob(8, 500);
+    // A thousand rows that sort before the blob's digest, then the blob's own row: served yesterday.
+    const others = Array.from({ length: 1000 }, (_, i) => `sha256:000000${String(i).padStart(58, "0")}`);
+    await markServed(day(now - 40 * DAY), ...others);
+    await markServed(day(now - DAY), blob);
+    const report = await runRetention(deps(now), { days: 30, maxBytes: null, maxPages: 1 });
+    expect(report.deleted).toBe(0);
+    expect(await exists(blob)).toBe(true);
+  });
+
+  it("stays within its operation budget per run and goes on where it stopped in the next", async () => {
+    const now = Date.now() + 40 * DAY;
+    const stale = [];
+    for (let seed = 20; seed < 25; seed++) stale.push(await storeBlob(seed, 100));
+    const kept = await storeBlob(25, 100);
+    await markServed(day(now - DAY), kept);
+    counts = countStorage();
+    // A stub made while counting, so its calls are counted.
+    const namespace = env.STATS as DurableObjectNamespace<MirrorStats>;
+    const counted = {
+      ...deps(now),
+      served: new StatsServedDays(namespace.get(namespace.idFromName(`retention-${test}`))),
+    };
+    const options = { days: 30, maxBytes: null, pageSize: 2, maxOperations: 7 };
+    const reports = [];
+    for (let run = 0; run < 5; run++) {
+      counts.reset();
+      const report = await runRetention(counted, options);
+      reports.push(report);
+      expect(counts.log.length, counts.log.join(", ")).toBeLessThanOrEqual(options.maxOperations);
+      if (report.complete) break;
+    }
+    expect(reports[0]).toMatchObject({ examined: 2, complete: false });
+    expect(reports.at(-1)?.complete).toBe(true);
+    expect(reports.reduce((total, report) => total + report.deleted, 0)).toBe(stale.length);
+    for (const digest of stale) expect(await exists(digest)).toBe(false);
+    expect(await exists(kept)).toBe(true);
+  });
+
+  it("with a size cap evicts only after a run that examined the whole store", async () => {
+    const now = Date.now() + DAY;
+    const blobs = [await storeBlob(30, 1000), await storeBlob(31, 1000), await storeBlob(32, 1000)];
+    const options = { days: 30, maxBytes: 1000, pageSize: 1, maxPages: 2 };
+    const first = await runRetention(deps(now), options);
+    expect(first).toMatchObject({ deleted: 0, complete: false });
+    // The next run starts where the first stopped: still not the whole store, so still no eviction.
+    const second = await runRetention(deps(now), options);
+    expect(second).toMatchObject({ deleted: 0, complete: false });
+    const whole = await runRetention(deps(now), { ...options, maxPages: 10 });
+    expect(whole).toMatchObject({ deleted: 2, keptBytes: 1000, complete: true });
+    expect((await Promise.all(blobs.map(exists))).filter(Boolean)).toHaveLength(1);
   });
 });
 

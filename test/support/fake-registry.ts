@@ -379,6 +379,19 @@ export async function pushImage(
   return { indexDigest, manifestDigests, layerDigests, layers };
 }
 
+/** A manifest of the caller's own making under `reference` (and its digest); resolves the digest. */
+export async function pushManifest(
+  registry: FakeRegistry,
+  name: string,
+  reference: string,
+  body: Uint8Array,
+  mediaType: string,
+): Promise<string> {
+  const digest = await sha256(body);
+  await addManifest(registry, name, reference, body, mediaType, digest);
+  return digest;
+}
+
 async function addManifest(
   registry: FakeRegistry,
   name: string,

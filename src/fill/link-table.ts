@@ -1,0 +1,29 @@
+/**
+ * The repositories (`upstream/name`) a blob fill object's digest is linked to: those the upstream served
+ * the blob to (a download started for them) or confirmed it for (a HEAD). Kept in the object's own
+ * SQLite storage, so linking during a pull costs no KV write and no extra call.
+ */
+export class LinkTable {
+  constructor(
+    private readonly sql: SqlStorage,
+    private readonly now: () => number = Date.now,
+  ) {
+    sql.exec("CREATE TABLE IF NOT EXISTS links (repository TEXT PRIMARY KEY, linked_at INTEGER NOT NULL)");
+  }
+
+  /** Links anew (a later time outlives a purge of the repository made meanwhile). */
+  link(repository: string): void {
+    this.sql.exec(
+      "INSERT INTO links (repository, linked_at) VALUES (?, ?) ON CONFLICT(repository) DO UPDATE SET linked_at = excluded.linked_at",
+      repository,
+      this.now(),
+    );
+  }
+
+  linkedAt(repository: string): number | null {
+    const row = this.sql
+      .exec<{ linked_at: number }>("SELECT linked_at FROM links WHERE repository = ?", repository)
+      .toArray()[0];
+    return row ? Number(row.linked_at) : null;
+  }
+}

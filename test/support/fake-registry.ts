@@ -51,6 +51,8 @@ export class FakeRegistry {
   failWith: number | null = null;
   /** Whole blob bodies send their first half, then pause this long before the rest (a fill in flight). */
   blobPauseMs = 0;
+  /** When set, the CDN answers every request 401 with this `WWW-Authenticate` (a hostile redirect target). */
+  cdnChallenge: string | null = null;
 
   constructor(private readonly options: FakeRegistryOptions) {
     this.auth = options.auth ?? { kind: "none" };
@@ -210,6 +212,9 @@ export class FakeRegistry {
 
   private cdn(request: Request, url: URL): Response {
     this.record(request, url, "cdn");
+    if (this.cdnChallenge !== null) {
+      return error(401, "UNAUTHORIZED", "log in here", { "WWW-Authenticate": this.cdnChallenge });
+    }
     if (request.headers.has("Authorization")) return new Response("no Authorization here", { status: 400 });
     // Like S3 signed URLs: signed for GET, so a HEAD does not match the signature.
     if (request.method !== "GET") return new Response(null, { status: 403 });

@@ -51,6 +51,8 @@ export class FakeRegistry {
   failWith: number | null = null;
   /** Whole blob bodies send their first half, then pause this long before the rest (a fill in flight). */
   blobPauseMs = 0;
+  /** The configured credentials stop working (a rotated password): Basic auth and the token service refuse them. */
+  credentialsRevoked = false;
   /** When set, the CDN answers every request 401 with this `WWW-Authenticate` (a hostile redirect target). */
   cdnChallenge: string | null = null;
 
@@ -142,7 +144,7 @@ export class FakeRegistry {
     if (this.auth.kind === "none") return null;
     if (this.auth.kind === "basic") {
       const expected = `Basic ${btoa(`${this.auth.user}:${this.auth.password}`)}`;
-      return header === expected
+      return header === expected && !this.credentialsRevoked
         ? null
         : error(401, "UNAUTHORIZED", "authentication required", {
             "WWW-Authenticate": `Basic realm="fake registry"`,
@@ -159,7 +161,8 @@ export class FakeRegistry {
   private token(request: Request, url: URL, auth: BearerAuth): Response {
     this.record(request, url, "token");
     const header = request.headers.get("Authorization");
-    const authenticated = header === `Basic ${btoa(`${auth.user}:${auth.password}`)}`;
+    const authenticated =
+      header === `Basic ${btoa(`${auth.user}:${auth.password}`)}` && !this.credentialsRevoked;
     if (header && !authenticated) return error(401, "UNAUTHORIZED", "bad credentials");
     if (url.searchParams.get("service") !== auth.service) return error(400, "UNSUPPORTED", "wrong service");
     const scope = url.searchParams.get("scope") ?? "";

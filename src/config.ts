@@ -26,6 +26,11 @@ export interface UpstreamConfig {
   readonly allow: readonly RegExp[];
   /** Repository patterns that may never be pulled (checked first). */
   readonly deny: readonly RegExp[];
+  /**
+   * Token realm hosts, besides the upstream's own registrable domain, that may receive its credentials
+   * (e.g. `auth.docker.io`). A realm anywhere else is never asked.
+   */
+  readonly authHosts: readonly string[];
   readonly credentials?: Credentials;
 }
 
@@ -89,6 +94,16 @@ const upstreamSchema = z.strictObject({
   timeout: z.number().positive().max(300).default(DEFAULT_TIMEOUT),
   allow: z.array(z.string().refine(isValidGlob, "must be patterns like library/*")).default([]),
   deny: z.array(z.string().refine(isValidGlob, "must be patterns like library/*")).default([]),
+  authHosts: z
+    .array(
+      z
+        .string()
+        .regex(
+          /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/i,
+          "must be host names",
+        ),
+    )
+    .default([]),
   /**
    * An upstream with credentials may reach private repositories: anyone who can reach the mirror could
    * pull them. Say so explicitly when that is intended and neither client auth nor `allow` protects it.
@@ -147,6 +162,7 @@ export function parseConfig(env: ConfigEnv): Config {
       timeout: value.timeout,
       allow: value.allow.map(compileGlob),
       deny: value.deny.map(compileGlob),
+      authHosts: value.authHosts.map((host) => host.toLowerCase()),
       credentials: readCredentials(env, prefix),
     };
     upstreams.set(prefix, upstream);

@@ -45,6 +45,7 @@ describe("parseConfig reads UPSTREAMS", () => {
       timeout: 20,
       allow: [],
       deny: [],
+      authHosts: [],
       credentials: undefined,
     });
     expect([DEFAULT_TAG_TTL, DEFAULT_MAX_STALE, DEFAULT_TIMEOUT]).toEqual([300, 604800, 20]);
@@ -100,6 +101,13 @@ describe("parseConfig reads UPSTREAMS", () => {
     expect([...config.upstreams.keys()].sort()).toEqual(["0", "my-reg_2"]);
   });
 
+  it("reads authHosts, lower-cased", () => {
+    const hub = parseConfig({
+      UPSTREAMS: { hub: { url: "https://registry-1.docker.io", authHosts: ["Auth.Docker.IO"] } },
+    }).upstreams.get("hub");
+    expect(hub?.authHosts).toEqual(["auth.docker.io"]);
+  });
+
   it("has no default upstream unless DEFAULT_UPSTREAM names one", () => {
     expect(parseConfig({ UPSTREAMS: { quay: QUAY } }).defaultUpstream).toBeUndefined();
     expect(parseConfig({ UPSTREAMS: { quay: QUAY }, DEFAULT_UPSTREAM: "" }).defaultUpstream).toBeUndefined();
@@ -132,6 +140,21 @@ describe("parseConfig refuses a bad configuration with a ConfigError naming the 
       "a bad host",
       { UPSTREAMS: { quay: { ...QUAY, hosts: ["https://quay.io"] } } },
       "UPSTREAMS.quay.hosts.0",
+    ],
+    [
+      "an authHosts entry that is a URL",
+      { UPSTREAMS: { quay: { ...QUAY, authHosts: ["https://auth.quay.io"] } } },
+      "UPSTREAMS.quay.authHosts.0",
+    ],
+    [
+      "an authHosts entry with a port",
+      { UPSTREAMS: { quay: { ...QUAY, authHosts: ["auth.quay.io:443"] } } },
+      "UPSTREAMS.quay.authHosts.0",
+    ],
+    [
+      "an authHosts string",
+      { UPSTREAMS: { quay: { ...QUAY, authHosts: "auth.quay.io" } } },
+      "UPSTREAMS.quay.authHosts",
     ],
     ["an unknown field", { UPSTREAMS: { quay: { ...QUAY, tagTTL: 5 } } }, "UPSTREAMS.quay"],
     ["an upper-case prefix", { UPSTREAMS: { Quay: QUAY } }, "UPSTREAMS"],

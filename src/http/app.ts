@@ -10,7 +10,7 @@ import { statsStub } from "../ops/stats";
 import { describe, servicesFor } from "../services";
 import { checkAccess } from "./access";
 import { registerAdmin } from "./admin";
-import { authenticate } from "./auth";
+import { authenticate, forClient } from "./auth";
 import type { AppEnv, AuditEntry } from "./context";
 import { renderLandingPage } from "./landing/page";
 import { resolveRepository } from "./resolve";
@@ -161,7 +161,8 @@ export function createApp(): Hono<AppEnv> {
 
   app.notFound(() => errorResponse(new RegistryError(404, "UNSUPPORTED", "not a registry API path")));
   app.onError((error, c) => {
-    if (error instanceof RegistryError) return errorResponse(error);
+    if (error instanceof RegistryError)
+      return errorResponse(forClient(error, c.req.raw, c.get("services")?.config));
     if (error instanceof ConfigError) {
       console.error(JSON.stringify({ event: "config.invalid", error: error.message }));
       return errorResponse(new RegistryError(500, "UNKNOWN", error.message));

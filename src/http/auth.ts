@@ -41,6 +41,26 @@ export function unauthorized(request: Request): RegistryError {
   });
 }
 
+/**
+ * What a client gets for an error that is a 401 without a challenge: that can only be an upstream's
+ * refusal (bad upstream credentials, a private repository), since the mirror's own 401s carry one, and
+ * the upstream's challenge is never passed on (it names the upstream's realm). A client answers a 401
+ * by logging in, so: with client authentication on, the mirror's own challenge; with it off there is
+ * nothing to log in to, so `403 DENIED` (naming the upstream), which Docker and containerd report as a
+ * denied pull instead of looping on a login.
+ */
+export function forClient(error: RegistryError, request: Request, config: Config | undefined): RegistryError {
+  const challenged = Object.keys(error.headers).some((name) => name.toLowerCase() === "www-authenticate");
+  if (error.status !== 401 || challenged) return error;
+  if (config?.users) {
+    return new RegistryError(401, "UNAUTHORIZED", error.message, {
+      ...error.headers,
+      ...unauthorized(request).headers,
+    });
+  }
+  return new RegistryError(403, "DENIED", error.message, error.headers);
+}
+
 /** Issues a token for a user who proved their password (Basic header or OAuth2 password grant). */
 export async function issueToken(user: MirrorUser, config: Config, service: string): Promise<string> {
   const now = Math.floor(Date.now() / 1000);

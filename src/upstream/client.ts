@@ -3,6 +3,7 @@ import { RegistryError } from "../oci/errors";
 import { readLimited } from "../util/streams";
 import { type Challenge, parseChallenges } from "./challenge";
 import { type UpstreamObject, unreachable, upstreamError } from "./errors";
+import { realmRefusal } from "./realm";
 import { type Fetcher, fetchFollowingRedirects } from "./redirects";
 import type { TokenCache, TokenKey } from "./tokens";
 
@@ -100,10 +101,17 @@ export class RegistryClient {
     if (first.status !== 401) return first;
 
     // A missing or expired token, or a first contact: answer the challenge with fresh credentials, once.
-    const authorization = await this.answerChallenge(
-      parseChallenges(first.headers.get("WWW-Authenticate") ?? ""),
-      scope,
-    );
+    // Only the upstream's own origin gets here: a redirect target's 401 was thrown as an upstream error.
+    let authorization: string | null;
+    try {
+      authorization = await this.answerChallenge(
+        parseChallenges(first.headers.get("WWW-Authenticate") ?? ""),
+        scope,
+      );
+    } catch (error) {
+      await first.body?.cancel();
+      throw error;
+    }
     if (authorization === null) return first;
     await first.body?.cancel();
     return this.send(url, request, authorization);
@@ -140,6 +148,7 @@ export class RegistryClient {
   private async answerChallenge(challenges: Challenge[], scope: string): Promise<string | null> {
     const bearer = challenges.find((challenge) => challenge.scheme === "bearer");
     if (bearer?.params.realm) {
+      this.checkRealm(bearer.params.realm);
       const service = bearer.params.service ?? "";
       this.tokens.rememberChallenge(this.upstream.url, {
         scheme: "bearer",
@@ -156,16 +165,36 @@ export class RegistryClient {
     return null;
   }
 
+  /**
+   * Refuses a realm outside the upstream's domain and `authHosts` (or over plain http for an https
+   * upstream) before it is remembered or asked: the credentials would go wherever it points.
+   */
+  private checkRealm(realm: string): void {
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw this.untrustedRealm("it is not a URL");
+    }
+    const refusal = realmRefusal(url, this.upstream);
+    if (refusal) throw this.untrustedRealm(refusal, url.host);
+  }
+
+  private untrustedRealm(reason: string, host?: string): RegistryError {
+    const prefix = this.upstream.prefix;
+    return new RegistryError(
+      502,
+      "UNAVAILABLE",
+      `upstream "${prefix}" named a token realm${host ? ` on ${host}` : ""} the mirror does not trust: ${reason}` +
+        ` (list the realm's host in UPSTREAMS.${prefix}.authHosts if it belongs to the upstream)`,
+    );
+  }
+
   /** `GET realm?service=…&scope=…`, with Basic credentials when configured; caches the token. */
   private async fetchToken(key: TokenKey): Promise<string | null> {
-    let realm: URL;
-    try {
-      realm = new URL(key.realm);
-    } catch {
-      return null;
-    }
-    // The realm comes from the upstream's answer: only ever send credentials over http(s).
-    if (realm.protocol !== "https:" && realm.protocol !== "http:") return null;
+    // Checked again here, so no path to a realm skips the policy.
+    this.checkRealm(key.realm);
+    const realm = new URL(key.realm);
     if (key.service) realm.searchParams.set("service", key.service);
     realm.searchParams.append("scope", key.scope);
 
@@ -194,7 +223,7 @@ export class RegistryClient {
           },
         );
       }
-      return null; // The original 401 stands and becomes UNAUTHORIZED for the client.
+      return null; // The original 401 stands: the client gets the mirror's challenge or DENIED.
     }
     const token = await readToken(response);
     if (!token) {

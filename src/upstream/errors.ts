@@ -36,6 +36,8 @@ export async function upstreamError(response: Response, context: UpstreamContext
         `${context.object} not found at ${where}`,
       );
     case 401:
+      // Without the upstream's challenge (it names the upstream's realm); the HTTP layer gives the
+      // client the mirror's own challenge or 403 DENIED (http/auth.ts `forClient`).
       return new RegistryError(
         401,
         "UNAUTHORIZED",

@@ -17,7 +17,8 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 /**
  * Fetches with `redirect: "manual"` and follows the hops itself, so the upstream's `Authorization`
- * is attached per hop and only where the origin is the upstream's own.
+ * is attached per hop and only where the origin is the upstream's own. A 401 is returned only from
+ * that origin: a 401 from anywhere else throws, so no caller can mistake it for the upstream's challenge.
  */
 export async function fetchFollowingRedirects(
   fetcher: Fetcher,
@@ -33,6 +34,16 @@ export async function fetchFollowingRedirects(
     const response = await fetcher(
       new Request(current, { method: request.method, headers, redirect: "manual" }),
     );
+    if (response.status === 401 && current.origin !== request.authorizedOrigin) {
+      // A redirect target (a CDN, a signed URL) that asks for credentials names a realm the mirror must
+      // never log in to: it is a failed fetch, not a challenge.
+      await response.body?.cancel();
+      throw new RegistryError(
+        502,
+        "UNAVAILABLE",
+        `upstream's redirect target ${current.host} refused the request (401)`,
+      );
+    }
     const location = response.headers.get("Location");
     if (!REDIRECT_STATUSES.has(response.status) || !location) return response;
     await response.body?.cancel();

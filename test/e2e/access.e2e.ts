@@ -294,6 +294,27 @@ describe("client authentication (MIRROR_USERS)", () => {
   });
 });
 
+describe("an upstream's refusal (security issue, item 7)", () => {
+  it("ci → a private repository through the prefix without upstream credentials: 401 with the MIRROR's challenge", async () => {
+    const path = `/v2/token-anon/${secret.repo}/manifests/v1`;
+    const r = await call(path, { headers: { ...AS_CI, accept: ACCEPT_ALL } });
+    const what = `${path} → ${r.status} ${r.headers.get("www-authenticate")} ${r.text.slice(0, 300)}`;
+    expect(r.status, what).toBe(401);
+    expect(r.headers.get("www-authenticate"), what).toBe(
+      `Bearer realm="${mirror.url}/token",service="${host}"`,
+    );
+    expect(isOciError(r, "UNAUTHORIZED"), what).toBe(true);
+    const message = (JSON.parse(r.text) as { errors: { message: string }[] }).errors[0]?.message;
+    expect(message, what).toContain('upstream "token-anon"');
+    // The upstream did refuse it (the mirror asked), and its realm (the token server's) was not passed on.
+    const reqs = await drainUpstreamLog();
+    expect(
+      reqs.some((q) => q.url.includes(secret.repo) && q.status === 401),
+      show(reqs),
+    ).toBe(true);
+  });
+});
+
 describe("per-user patterns and upstream allow/deny", () => {
   it("robot (allow token/private/*) pulls token/private/secret", async () => {
     expectSingleCopy(

@@ -1,6 +1,7 @@
 // Anonymous, Basic (htpasswd) and token upstreams all work with credentials from
 // UPSTREAM_<PREFIX>_USERNAME / _PASSWORD; a private/ repository pulls only through the prefix that has
-// credentials ("token"), not through "token-anon" (same upstream, no credentials).
+// credentials ("token"), not through "token-anon" (same upstream, no credentials), where it is
+// refused as 403 DENIED (security issue, item 7).
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -57,12 +58,20 @@ describe("token upstream", () => {
   it("private/ repository is refused through the prefix WITHOUT credentials (even though cached)", async () => {
     const path = `/v2/token-anon/${secret.repo}/manifests/v1`;
     const m = await fetchManifest(path);
-    expect(m.status, describeResponse(`GET ${path}`, m)).toBeGreaterThanOrEqual(400);
-    expect(m.status).toBeLessThan(500);
+    // Client authentication is off: 403 DENIED naming the upstream, never a 401 (a login loop) nor the
+    // upstream's own challenge.
+    expect(m.status, describeResponse(`GET ${path}`, m)).toBe(403);
+    expect(m.headers.get("www-authenticate"), describeResponse(`GET ${path}`, m)).toBeNull();
+    const error = (JSON.parse(m.body) as { errors: { code: string; message: string }[] }).errors[0];
+    expect(error?.code).toBe("DENIED");
+    expect(error?.message).toContain('upstream "token-anon"');
     const r = await skopeoCopy(env, {
       ref: `${b.mirrorHost}/token-anon/${secret.repo}:v1`,
       dest: `dir:${join(env.dir, "denied")}`,
     });
     expect(r.code).not.toBe(0);
+    // What a user reads: a denied pull, not a request to log in.
+    expect(r.stderr).toMatch(/denied/i);
+    expect(r.stderr).not.toMatch(/unauthorized|authentication required/i);
   });
 });

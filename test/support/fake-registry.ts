@@ -51,6 +51,10 @@ export class FakeRegistry {
   failWith: number | null = null;
   /** Whole blob bodies send their first half, then pause this long before the rest (a fill in flight). */
   blobPauseMs = 0;
+  /** The configured credentials stop working (a rotated password): Basic auth and the token service refuse them. */
+  credentialsRevoked = false;
+  /** When set, the CDN answers every request 401 with this `WWW-Authenticate` (a hostile redirect target). */
+  cdnChallenge: string | null = null;
 
   constructor(private readonly options: FakeRegistryOptions) {
     this.auth = options.auth ?? { kind: "none" };
@@ -140,7 +144,7 @@ export class FakeRegistry {
     if (this.auth.kind === "none") return null;
     if (this.auth.kind === "basic") {
       const expected = `Basic ${btoa(`${this.auth.user}:${this.auth.password}`)}`;
-      return header === expected
+      return header === expected && !this.credentialsRevoked
         ? null
         : error(401, "UNAUTHORIZED", "authentication required", {
             "WWW-Authenticate": `Basic realm="fake registry"`,
@@ -157,7 +161,8 @@ export class FakeRegistry {
   private token(request: Request, url: URL, auth: BearerAuth): Response {
     this.record(request, url, "token");
     const header = request.headers.get("Authorization");
-    const authenticated = header === `Basic ${btoa(`${auth.user}:${auth.password}`)}`;
+    const authenticated =
+      header === `Basic ${btoa(`${auth.user}:${auth.password}`)}` && !this.credentialsRevoked;
     if (header && !authenticated) return error(401, "UNAUTHORIZED", "bad credentials");
     if (url.searchParams.get("service") !== auth.service) return error(400, "UNSUPPORTED", "wrong service");
     const scope = url.searchParams.get("scope") ?? "";
@@ -210,6 +215,9 @@ export class FakeRegistry {
 
   private cdn(request: Request, url: URL): Response {
     this.record(request, url, "cdn");
+    if (this.cdnChallenge !== null) {
+      return error(401, "UNAUTHORIZED", "log in here", { "WWW-Authenticate": this.cdnChallenge });
+    }
     if (request.headers.has("Authorization")) return new Response("no Authorization here", { status: 400 });
     // Like S3 signed URLs: signed for GET, so a HEAD does not match the signature.
     if (request.method !== "GET") return new Response(null, { status: 403 });

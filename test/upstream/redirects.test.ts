@@ -147,6 +147,33 @@ describe("fetchFollowingRedirects", () => {
     expect(requests.map((r) => r.headers.has("Authorization"))).toEqual([false, false]);
   });
 
+  it("turns a 401 from a redirect target into a 502, whatever challenge it sends", async () => {
+    const { fetcher, requests } = fakeFetcher({
+      [`${ORIGIN}/v2/a/blobs/x`]: redirect("https://cdn.test/signed?sig=1"),
+      "https://cdn.test/signed?sig=1": () =>
+        new Response("log in", {
+          status: 401,
+          headers: { "WWW-Authenticate": 'Bearer realm="http://evil.test/token",service="x"' },
+        }),
+    });
+    const error = await rejection(
+      fetchFollowingRedirects(fetcher, new URL(`${ORIGIN}/v2/a/blobs/x`), request()),
+    );
+    expect(error).toBeInstanceOf(RegistryError);
+    expect(error).toMatchObject({ status: 502, code: "UNAVAILABLE" });
+    expect((error as RegistryError).message).toMatch(/redirect target cdn\.test refused/);
+    expect(requests.map((r) => r.url)).toEqual([`${ORIGIN}/v2/a/blobs/x`, "https://cdn.test/signed?sig=1"]);
+  });
+
+  it("returns a 401 from the authorized origin after a round trip through another host", async () => {
+    const { fetcher } = fakeFetcher({
+      [`${ORIGIN}/x`]: redirect("https://cdn.test/y"),
+      "https://cdn.test/y": redirect(`${ORIGIN}/z`),
+      [`${ORIGIN}/z`]: () => new Response(null, { status: 401 }),
+    });
+    expect((await fetchFollowingRedirects(fetcher, new URL(`${ORIGIN}/x`), request())).status).toBe(401);
+  });
+
   it("resolves a relative Location against the current URL", async () => {
     const { fetcher, requests } = fakeFetcher({
       [`${ORIGIN}/v2/a/blobs/x`]: redirect("../storage/x?token=1"),

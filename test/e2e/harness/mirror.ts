@@ -21,6 +21,8 @@ export interface UpstreamConfig {
   allow?: string[];
   /** Repository patterns that may never be pulled. */
   deny?: string[];
+  /** Token realm hosts outside the upstream's own domain that may get its credentials. */
+  authHosts?: string[];
 }
 
 export interface MirrorOptions {

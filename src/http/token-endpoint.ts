@@ -1,6 +1,10 @@
 import type { Config } from "../config";
 import { RegistryError } from "../oci/errors";
+import { readBoundedText } from "../util/bounded-body";
 import { checkBasic, checkPassword, issueToken, serviceOf, TOKEN_LIFETIME_SECONDS } from "./auth";
+
+/** A password grant form is a few hundred bytes; anything bigger is refused unread. */
+export const MAX_TOKEN_FORM_BYTES = 8192;
 
 /**
  * `GET /token` (Docker, skopeo, podman: Basic credentials) and `POST /token` (containerd: OAuth2
@@ -35,7 +39,17 @@ export async function tokenEndpoint(request: Request, config: Config): Promise<R
 }
 
 async function readForm(request: Request): Promise<URLSearchParams | null> {
-  if (!(request.headers.get("Content-Type") ?? "").includes("application/x-www-form-urlencoded")) return null;
-  const text = await request.text();
-  return text.length > 8192 ? null : new URLSearchParams(text);
+  if (!(request.headers.get("Content-Type") ?? "").includes("application/x-www-form-urlencoded")) {
+    await request.body?.cancel().catch(() => {});
+    return null;
+  }
+  const text = await readBoundedText(request, MAX_TOKEN_FORM_BYTES);
+  if (text === null) {
+    throw new RegistryError(
+      413,
+      "SIZE_INVALID",
+      `the token request form is larger than ${MAX_TOKEN_FORM_BYTES} bytes`,
+    );
+  }
+  return new URLSearchParams(text);
 }

@@ -10,7 +10,7 @@ import { statsStub } from "../ops/stats";
 import { describe, servicesFor } from "../services";
 import { checkAccess } from "./access";
 import { registerAdmin } from "./admin";
-import { authenticate } from "./auth";
+import { authenticate, clientIp as requestIp } from "./auth";
 import type { AppEnv, AuditEntry } from "./context";
 import { renderLandingPage } from "./landing/page";
 import { resolveRepository } from "./resolve";
@@ -109,8 +109,8 @@ export function createApp(): Hono<AppEnv> {
     await next();
   });
 
-  app.get("/token", (c) => tokenEndpoint(c.req.raw, c.var.services.config));
-  app.post("/token", (c) => tokenEndpoint(c.req.raw, c.var.services.config));
+  app.get("/token", (c) => tokenEndpoint(c.req.raw, c.var.services.config, c.var.services.authThrottle));
+  app.post("/token", (c) => tokenEndpoint(c.req.raw, c.var.services.config, c.var.services.authThrottle));
 
   registerAdmin(app);
 
@@ -133,7 +133,7 @@ export function createApp(): Hono<AppEnv> {
   app.use("*", async function authenticated(c, next) {
     if (!isRegistryPath(c.req.path)) return next();
     const { config } = c.var.services;
-    const identity = await authenticate(c.req.raw, config);
+    const identity = await authenticate(c.req.raw, config, c.var.services.authThrottle);
     c.set("identity", identity);
     if (config.rateLimit && c.env.RATE_LIMITER) {
       const { success } = await c.env.RATE_LIMITER.limit({ key: identity.user?.name ?? clientIp(c) });
@@ -179,7 +179,7 @@ function isRegistryPath(path: string): boolean {
 }
 
 function clientIp(c: Context<AppEnv>): string {
-  return c.req.header("CF-Connecting-IP") ?? "unknown";
+  return requestIp(c.req.raw);
 }
 
 /** `/<prefix>/v2/`: a Docker ≥ 25 mirror URL with a path pings here; the prefix must exist. */

@@ -8,6 +8,7 @@ import { assertValidTag, isValidTag } from "../oci/names";
 import { parseRange } from "../oci/range";
 import { statsStub } from "../ops/stats";
 import { describe, servicesFor } from "../services";
+import type { RegistryClient } from "../upstream/client";
 import { checkAccess } from "./access";
 import { registerAdmin } from "./admin";
 import { authenticate, clientIp as requestIp } from "./auth";
@@ -16,6 +17,7 @@ import { renderLandingPage } from "./landing/page";
 import { resolveRepository } from "./resolve";
 import {
   API_VERSION_HEADER,
+  type Audience,
   blobResponse,
   errorResponse,
   listingResponse,
@@ -202,6 +204,14 @@ function target(c: Context<AppEnv>, kind: AuditEntry["kind"], reference: string)
   return repository;
 }
 
+/**
+ * `private` when the client authenticated, the upstream was reached with the mirror's credentials, or
+ * the stored blob was fetched with them: a shared cache must not hand such a response to others.
+ */
+function audienceOf(c: Context<AppEnv>, upstream: RegistryClient, restricted = false): Audience {
+  return c.var.identity.user !== null || upstream.authenticated || restricted ? "private" : "public";
+}
+
 function recordResult(c: Context<AppEnv>, digest: string, cache: string): void {
   const entry = c.get("audit");
   if (entry) c.set("audit", { ...entry, digest, cache });
@@ -213,15 +223,16 @@ async function manifests(c: Context<AppEnv>): Promise<Response> {
   if (!reference.includes(":")) assertValidTag(reference);
   const parsed = reference.includes(":") ? { digest: parseDigest(reference) } : { tag: reference };
   const { manifests, client } = c.var.services;
+  const upstream = client(repository.upstream);
   const result = await manifests.get({
-    client: client(repository.upstream),
+    client: upstream,
     name: repository.name,
     reference: parsed,
     accept: parseAccept(c.req.header("Accept") ?? null),
     method: c.req.method === "HEAD" ? "HEAD" : "GET",
   });
   recordResult(c, result.digest, result.cache);
-  return manifestResponse(result);
+  return manifestResponse(result, audienceOf(c, upstream));
 }
 
 async function blobs(c: Context<AppEnv>): Promise<Response> {
@@ -236,7 +247,7 @@ async function blobs(c: Context<AppEnv>): Promise<Response> {
   recordResult(c, digest.value, result.cache);
   // Remembered in the isolate and sent with the stats batch (for retention): no write per blob.
   if (result.body) c.var.services.stats.served(digest.value);
-  return blobResponse(result, digest.value);
+  return blobResponse(result, digest.value, audienceOf(c, upstream, result.restricted));
 }
 
 async function tags(c: Context<AppEnv>): Promise<Response> {
@@ -258,9 +269,14 @@ async function tags(c: Context<AppEnv>): Promise<Response> {
     if (!isValidTag(last)) throw new RegistryError(400, "TAG_INVALID", "last must be a tag");
     query.set("last", last);
   }
-  const { client } = c.var.services;
-  const listing = await listTags(client(repository.upstream), repository.name, query);
-  return listingResponse(listing, `${repository.clientBase}/tags/list`, c.req.query("ns") ?? null);
+  const upstream = c.var.services.client(repository.upstream);
+  const listing = await listTags(upstream, repository.name, query);
+  return listingResponse(
+    listing,
+    `${repository.clientBase}/tags/list`,
+    c.req.query("ns") ?? null,
+    audienceOf(c, upstream),
+  );
 }
 
 async function referrers(c: Context<AppEnv>): Promise<Response> {
@@ -274,12 +290,13 @@ async function referrers(c: Context<AppEnv>): Promise<Response> {
     }
     query.set("artifactType", artifactType);
   }
-  const { client } = c.var.services;
-  const listing = await listReferrers(client(repository.upstream), repository.name, digest, query);
+  const upstream = c.var.services.client(repository.upstream);
+  const listing = await listReferrers(upstream, repository.name, digest, query);
   return listingResponse(
     listing,
     `${repository.clientBase}/referrers/${digest.value}`,
     c.req.query("ns") ?? null,
+    audienceOf(c, upstream),
   );
 }
 

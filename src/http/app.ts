@@ -12,6 +12,7 @@ import type { RegistryClient } from "../upstream/client";
 import { checkAccess } from "./access";
 import { registerAdmin } from "./admin";
 import { authenticate, clientIp as requestIp } from "./auth";
+import { nextLast, positionOf, visiblePage } from "./catalog";
 import type { AppEnv, AuditEntry } from "./context";
 import { renderLandingPage } from "./landing/page";
 import { resolveRepository } from "./resolve";
@@ -300,32 +301,43 @@ async function referrers(c: Context<AppEnv>): Promise<Response> {
   );
 }
 
-/** `/v2/_catalog`: the repositories the mirror holds, as `<prefix>/<name>`, that this client may pull. */
+/**
+ * `/v2/_catalog`: the repositories the mirror holds, as `<prefix>/<name>`, that this client may pull.
+ * Pages over the names the client may see, so its `Link` never names a hidden repository.
+ */
 async function catalog(c: Context<AppEnv>): Promise<Response> {
   const n = c.req.query("n") ?? "100";
-  const last = c.req.query("last") ?? null;
   if (!/^\d{1,4}$/.test(n) || Number(n) < 1 || Number(n) > 1000) {
     throw new RegistryError(400, "PAGINATION_NUMBER_INVALID", "n must be a whole number from 1 to 1000");
   }
   const stub = statsStub(c.env.STATS);
   if (!stub) throw new RegistryError(404, "UNSUPPORTED", "the catalog is off: no STATS binding");
   const { config, stats } = c.var.services;
+  const after = await positionOf(c.req.query("last") ?? null, config.tokenKey);
   await stats.flush(); // what this isolate counted is part of the answer
-  const page = await stub.catalog(Number(n), last);
-  const visible = page.repositories.filter((repository) => {
-    const slash = repository.indexOf("/");
-    const upstream = config.upstreams.get(repository.slice(0, slash));
-    if (!upstream) return false;
-    try {
-      checkAccess(c.var.identity, upstream, repository.slice(slash + 1));
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  const headers: Record<string, string> = {};
-  const lastListed = page.repositories.at(-1);
-  if (page.more && lastListed)
-    headers.Link = `</v2/_catalog?${new URLSearchParams({ n, last: lastListed })}>; rel="next"`;
-  return c.json({ repositories: visible }, 200, { ...API_VERSION_HEADER, ...headers });
+  const page = await visiblePage(
+    async (count, last) => {
+      const rows = await stub.catalog(count, last);
+      return { repositories: [...rows.repositories], more: rows.more };
+    },
+    Number(n),
+    after,
+    (repository) => {
+      const slash = repository.indexOf("/");
+      const upstream = config.upstreams.get(repository.slice(0, slash));
+      if (!upstream) return false;
+      try {
+        checkAccess(c.var.identity, upstream, repository.slice(slash + 1));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  );
+  const headers: Record<string, string> = { ...API_VERSION_HEADER };
+  // What a user may see depends on who they are: no shared cache may keep it.
+  if (c.var.identity.user !== null) headers["Cache-Control"] = "private";
+  const last = await nextLast(page, config.tokenKey);
+  if (last !== null) headers.Link = `</v2/_catalog?${new URLSearchParams({ n, last })}>; rel="next"`;
+  return c.json({ repositories: page.repositories }, 200, headers);
 }

@@ -15,6 +15,8 @@ export interface Env {
   readonly ANALYTICS?: AnalyticsEngineDataset;
   /** Workers Rate Limiting binding; applied when `RATE_LIMIT` is "on". */
   readonly RATE_LIMITER?: RateLimit;
+  /** Workers Rate Limiting binding for failed client authentications; always applied when bound. */
+  readonly AUTH_FAILURES?: RateLimit;
   /** "on": R2, KV and Durable Object operations are counted (`GET /_/ops`); benchmarks only. */
   readonly OP_COUNTERS?: string;
   /** `UPSTREAM_<PREFIX>_USERNAME` / `_PASSWORD` secrets. */

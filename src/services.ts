@@ -2,6 +2,7 @@ import { type Config, configFor, type UpstreamConfig } from "./config";
 import type { Env } from "./env";
 import { CoalescingManifests } from "./fill/coalescing-manifests";
 import { DurableBlobFiller } from "./fill/durable-blob-filler";
+import { AuthThrottle, failureMemoryFor } from "./http/auth-throttle";
 import { BlobMirror } from "./mirror/blobs";
 import { ManifestMirror, type ManifestResolver } from "./mirror/manifests";
 import type { Log } from "./mirror/types";
@@ -31,6 +32,8 @@ export interface Services {
   readonly upstreamStatuses: readonly number[];
   readonly stats: StatsRecorder;
   readonly log: Log;
+  /** Limits failed client authentications, before any password is hashed. */
+  readonly authThrottle: AuthThrottle;
 }
 
 /** Token caches live as long as the isolate, one per KV namespace (one per test file in tests). */
@@ -92,6 +95,8 @@ export function servicesFor(plainEnv: Env): Services {
     upstreamStatuses,
     stats,
     log,
+    // Counts live per isolate (keyed by the KV binding: per test file in tests); the binding is shared.
+    authThrottle: new AuthThrottle(failureMemoryFor(plainEnv.MANIFESTS), plainEnv.AUTH_FAILURES),
   };
 }
 

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { ConfigError } from "../config-error";
 import { compileGlob, isValidGlob } from "../util/glob";
-import { isPasswordHash, verifyPassword } from "./passwords";
+import { decoySecret, hashCost, isPasswordHash, verifyPassword } from "./passwords";
 
 /** A client of the mirror, from the `MIRROR_USERS` secret. */
 export interface MirrorUser {
@@ -47,6 +47,7 @@ export function parseUsers(value: unknown): Map<string, MirrorUser> | null {
     );
   }
   const users = new Map<string, MirrorUser>();
+  let cost = 0;
   for (const [name, entry] of Object.entries(parsed.data)) {
     const stored = typeof entry === "string" ? { password: entry } : entry;
     if ((stored.password === undefined) === (stored.hash === undefined)) {
@@ -54,6 +55,7 @@ export function parseUsers(value: unknown): Map<string, MirrorUser> | null {
         `invalid configuration: MIRROR_USERS.${name}: give exactly one of password or hash`,
       );
     }
+    cost = Math.max(cost, hashCost(stored));
     users.set(name, {
       name,
       allow: typeof entry === "string" || !entry.allow ? null : entry.allow.map(compileGlob),
@@ -61,5 +63,35 @@ export function parseUsers(value: unknown): Map<string, MirrorUser> | null {
     });
   }
   if (users.size === 0) throw new ConfigError("invalid configuration: MIRROR_USERS: no users");
+  decoys.set(users, decoyUser(cost));
   return users;
+}
+
+/** Per users map, the user checked for unknown names. */
+const decoys = new WeakMap<ReadonlyMap<string, MirrorUser>, MirrorUser>();
+
+/**
+ * Stands in for a user name that is not configured, so that a guess costs the same time whether the
+ * name exists or not: its check hashes like the costliest configured user's (a plain-password user's
+ * answer is quicker; hashes for every user avoid that difference). No password matches it.
+ */
+export function decoyFor(users: ReadonlyMap<string, MirrorUser>): MirrorUser {
+  let decoy = decoys.get(users);
+  if (!decoy) {
+    decoy = decoyUser(0);
+    decoys.set(users, decoy);
+  }
+  return decoy;
+}
+
+function decoyUser(cost: number): MirrorUser {
+  const stored = decoySecret(cost);
+  return {
+    name: "",
+    allow: [],
+    verify: async (password) => {
+      await verifyPassword(password, stored);
+      return false;
+    },
+  };
 }

@@ -8,14 +8,17 @@ import { assertValidTag, isValidTag } from "../oci/names";
 import { parseRange } from "../oci/range";
 import { statsStub } from "../ops/stats";
 import { describe, servicesFor } from "../services";
+import type { RegistryClient } from "../upstream/client";
 import { checkAccess } from "./access";
 import { registerAdmin } from "./admin";
-import { authenticate, forClient } from "./auth";
+import { authenticate, forClient, clientIp as requestIp } from "./auth";
+import { nextLast, positionOf, visiblePage } from "./catalog";
 import type { AppEnv, AuditEntry } from "./context";
 import { renderLandingPage } from "./landing/page";
 import { resolveRepository } from "./resolve";
 import {
   API_VERSION_HEADER,
+  type Audience,
   blobResponse,
   errorResponse,
   listingResponse,
@@ -109,8 +112,8 @@ export function createApp(): Hono<AppEnv> {
     await next();
   });
 
-  app.get("/token", (c) => tokenEndpoint(c.req.raw, c.var.services.config));
-  app.post("/token", (c) => tokenEndpoint(c.req.raw, c.var.services.config));
+  app.get("/token", (c) => tokenEndpoint(c.req.raw, c.var.services.config, c.var.services.authThrottle));
+  app.post("/token", (c) => tokenEndpoint(c.req.raw, c.var.services.config, c.var.services.authThrottle));
 
   registerAdmin(app);
 
@@ -133,7 +136,7 @@ export function createApp(): Hono<AppEnv> {
   app.use("*", async function authenticated(c, next) {
     if (!isRegistryPath(c.req.path)) return next();
     const { config } = c.var.services;
-    const identity = await authenticate(c.req.raw, config);
+    const identity = await authenticate(c.req.raw, config, c.var.services.authThrottle);
     c.set("identity", identity);
     if (config.rateLimit && c.env.RATE_LIMITER) {
       const { success } = await c.env.RATE_LIMITER.limit({ key: identity.user?.name ?? clientIp(c) });
@@ -180,7 +183,7 @@ function isRegistryPath(path: string): boolean {
 }
 
 function clientIp(c: Context<AppEnv>): string {
-  return c.req.header("CF-Connecting-IP") ?? "unknown";
+  return requestIp(c.req.raw);
 }
 
 /** `/<prefix>/v2/`: a Docker ≥ 25 mirror URL with a path pings here; the prefix must exist. */
@@ -203,6 +206,14 @@ function target(c: Context<AppEnv>, kind: AuditEntry["kind"], reference: string)
   return repository;
 }
 
+/**
+ * `private` when the client authenticated, the upstream was reached with the mirror's credentials, or
+ * the stored blob was fetched with them: a shared cache must not hand such a response to others.
+ */
+function audienceOf(c: Context<AppEnv>, upstream: RegistryClient, restricted = false): Audience {
+  return c.var.identity.user !== null || upstream.authenticated || restricted ? "private" : "public";
+}
+
 function recordResult(c: Context<AppEnv>, digest: string, cache: string): void {
   const entry = c.get("audit");
   if (entry) c.set("audit", { ...entry, digest, cache });
@@ -214,15 +225,16 @@ async function manifests(c: Context<AppEnv>): Promise<Response> {
   if (!reference.includes(":")) assertValidTag(reference);
   const parsed = reference.includes(":") ? { digest: parseDigest(reference) } : { tag: reference };
   const { manifests, client } = c.var.services;
+  const upstream = client(repository.upstream);
   const result = await manifests.get({
-    client: client(repository.upstream),
+    client: upstream,
     name: repository.name,
     reference: parsed,
     accept: parseAccept(c.req.header("Accept") ?? null),
     method: c.req.method === "HEAD" ? "HEAD" : "GET",
   });
   recordResult(c, result.digest, result.cache);
-  return manifestResponse(result);
+  return manifestResponse(result, audienceOf(c, upstream));
 }
 
 async function blobs(c: Context<AppEnv>): Promise<Response> {
@@ -240,7 +252,7 @@ async function blobs(c: Context<AppEnv>): Promise<Response> {
   // of a blob not stored (passed through, or read from a fill in flight) is no use of a stored blob: a
   // row for it would only grow the table, and a blob being filled is new anyway.
   if (result.body && (range === null || result.cache === "HIT")) c.var.services.stats.served(digest.value);
-  return blobResponse(result, digest.value);
+  return blobResponse(result, digest.value, audienceOf(c, upstream, result.restricted));
 }
 
 async function tags(c: Context<AppEnv>): Promise<Response> {
@@ -262,9 +274,14 @@ async function tags(c: Context<AppEnv>): Promise<Response> {
     if (!isValidTag(last)) throw new RegistryError(400, "TAG_INVALID", "last must be a tag");
     query.set("last", last);
   }
-  const { client } = c.var.services;
-  const listing = await listTags(client(repository.upstream), repository.name, query);
-  return listingResponse(listing, `${repository.clientBase}/tags/list`, c.req.query("ns") ?? null);
+  const upstream = c.var.services.client(repository.upstream);
+  const listing = await listTags(upstream, repository.name, query);
+  return listingResponse(
+    listing,
+    `${repository.clientBase}/tags/list`,
+    c.req.query("ns") ?? null,
+    audienceOf(c, upstream),
+  );
 }
 
 async function referrers(c: Context<AppEnv>): Promise<Response> {
@@ -278,41 +295,53 @@ async function referrers(c: Context<AppEnv>): Promise<Response> {
     }
     query.set("artifactType", artifactType);
   }
-  const { client } = c.var.services;
-  const listing = await listReferrers(client(repository.upstream), repository.name, digest, query);
+  const upstream = c.var.services.client(repository.upstream);
+  const listing = await listReferrers(upstream, repository.name, digest, query);
   return listingResponse(
     listing,
     `${repository.clientBase}/referrers/${digest.value}`,
     c.req.query("ns") ?? null,
+    audienceOf(c, upstream),
   );
 }
 
-/** `/v2/_catalog`: the repositories the mirror holds, as `<prefix>/<name>`, that this client may pull. */
+/**
+ * `/v2/_catalog`: the repositories the mirror holds, as `<prefix>/<name>`, that this client may pull.
+ * Pages over the names the client may see, so its `Link` never names a hidden repository.
+ */
 async function catalog(c: Context<AppEnv>): Promise<Response> {
   const n = c.req.query("n") ?? "100";
-  const last = c.req.query("last") ?? null;
   if (!/^\d{1,4}$/.test(n) || Number(n) < 1 || Number(n) > 1000) {
     throw new RegistryError(400, "PAGINATION_NUMBER_INVALID", "n must be a whole number from 1 to 1000");
   }
   const stub = statsStub(c.env.STATS);
   if (!stub) throw new RegistryError(404, "UNSUPPORTED", "the catalog is off: no STATS binding");
   const { config, stats } = c.var.services;
+  const after = await positionOf(c.req.query("last") ?? null, config.tokenKey);
   await stats.flush(); // what this isolate counted is part of the answer
-  const page = await stub.catalog(Number(n), last);
-  const visible = page.repositories.filter((repository) => {
-    const slash = repository.indexOf("/");
-    const upstream = config.upstreams.get(repository.slice(0, slash));
-    if (!upstream) return false;
-    try {
-      checkAccess(c.var.identity, upstream, repository.slice(slash + 1));
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  const headers: Record<string, string> = {};
-  const lastListed = page.repositories.at(-1);
-  if (page.more && lastListed)
-    headers.Link = `</v2/_catalog?${new URLSearchParams({ n, last: lastListed })}>; rel="next"`;
-  return c.json({ repositories: visible }, 200, { ...API_VERSION_HEADER, ...headers });
+  const page = await visiblePage(
+    async (count, last) => {
+      const rows = await stub.catalog(count, last);
+      return { repositories: [...rows.repositories], more: rows.more };
+    },
+    Number(n),
+    after,
+    (repository) => {
+      const slash = repository.indexOf("/");
+      const upstream = config.upstreams.get(repository.slice(0, slash));
+      if (!upstream) return false;
+      try {
+        checkAccess(c.var.identity, upstream, repository.slice(slash + 1));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  );
+  const headers: Record<string, string> = { ...API_VERSION_HEADER };
+  // What a user may see depends on who they are: no shared cache may keep it.
+  if (c.var.identity.user !== null) headers["Cache-Control"] = "private";
+  const last = await nextLast(page, config.tokenKey);
+  if (last !== null) headers.Link = `</v2/_catalog?${new URLSearchParams({ n, last })}>; rel="next"`;
+  return c.json({ repositories: page.repositories }, 200, headers);
 }

@@ -1,7 +1,8 @@
 import { sign, verify } from "hono/jwt";
-import type { MirrorUser } from "../auth/users";
+import { decoyFor, type MirrorUser } from "../auth/users";
 import type { Config } from "../config";
 import { RegistryError } from "../oci/errors";
+import type { AuthThrottle } from "./auth-throttle";
 
 /** Who is pulling: a configured user, or nobody in particular when client authentication is off. */
 export interface Identity {
@@ -17,15 +18,20 @@ const ISSUER = "edge-registry-mirror";
 /**
  * Authenticates a registry request: `Basic` credentials, or a `Bearer` token this mirror issued at
  * `/token`. Without valid ones the answer is 401 with the challenge `docker login`, skopeo, podman and
- * containerd follow (Bearer, realm = this mirror's token endpoint).
+ * containerd follow (Bearer, realm = this mirror's token endpoint). Failed password checks are
+ * throttled (see AuthThrottle); a forged token costs one HMAC, not a guess, and is not counted.
  */
-export async function authenticate(request: Request, config: Config): Promise<Identity> {
+export async function authenticate(
+  request: Request,
+  config: Config,
+  throttle: AuthThrottle,
+): Promise<Identity> {
   const users = config.users;
   if (!users) return ANONYMOUS;
   const header = request.headers.get("Authorization") ?? "";
   const [scheme = "", value = ""] = header.split(" ", 2);
   if (scheme.toLowerCase() === "basic") {
-    const user = await checkBasic(users, value);
+    const user = await checkBasic(users, value, throttle, clientIp(request));
     if (user) return { user };
   } else if (scheme.toLowerCase() === "bearer") {
     const user = await checkToken(users, value, config.tokenKey, serviceOf(request));
@@ -71,10 +77,24 @@ export async function issueToken(user: MirrorUser, config: Config, service: stri
   );
 }
 
+/** Checks `Basic` credentials; unreadable ones count as a failure of the client's IP. */
 export async function checkBasic(
   users: ReadonlyMap<string, MirrorUser>,
   encoded: string,
+  throttle: AuthThrottle,
+  ip: string,
 ): Promise<MirrorUser | null> {
+  const credentials = decodeBasic(encoded);
+  if (!credentials) {
+    const attempt = { ip, user: null };
+    throttle.check(attempt);
+    await throttle.failed(attempt);
+    return null;
+  }
+  return checkPassword(users, credentials.name, credentials.password, throttle, ip);
+}
+
+function decodeBasic(encoded: string): { name: string; password: string } | null {
   let decoded: string;
   try {
     decoded = new TextDecoder().decode(Uint8Array.from(atob(encoded), (char) => char.charCodeAt(0)));
@@ -83,16 +103,27 @@ export async function checkBasic(
   }
   const separator = decoded.indexOf(":");
   if (separator < 0) return null;
-  return checkPassword(users, decoded.slice(0, separator), decoded.slice(separator + 1));
+  return { name: decoded.slice(0, separator), password: decoded.slice(separator + 1) };
 }
 
+/**
+ * Checks a user's password: refused (429) before any hashing when this IP or name failed too often;
+ * an unknown name is checked against a decoy that costs what a real check costs.
+ */
 export async function checkPassword(
   users: ReadonlyMap<string, MirrorUser>,
   name: string,
   password: string,
+  throttle: AuthThrottle,
+  ip: string,
 ): Promise<MirrorUser | null> {
+  const attempt = { ip, user: name };
+  throttle.check(attempt);
   const user = users.get(name);
-  return user && (await user.verify(password)) ? user : null;
+  const verified = await (user ?? decoyFor(users)).verify(password);
+  if (user && verified) return user;
+  await throttle.failed(attempt);
+  return null;
 }
 
 async function checkToken(
@@ -107,6 +138,11 @@ async function checkToken(
   } catch {
     return null;
   }
+}
+
+/** The client's address as Cloudflare reports it; "unknown" only outside Cloudflare (tests). */
+export function clientIp(request: Request): string {
+  return request.headers.get("CF-Connecting-IP") ?? "unknown";
 }
 
 /** The service name in challenges and tokens: this mirror's host. */

@@ -6,6 +6,12 @@ import { errorBody, type RegistryError } from "../oci/errors";
 export const API_VERSION_HEADER = { "Docker-Distribution-API-Version": "registry/2.0" } as const;
 const JSON_TYPE = "application/json; charset=utf-8";
 
+/**
+ * Who may keep a response: `private` when the client authenticated or the content was reached with
+ * upstream credentials (no shared cache may keep it and hand it to someone else), else `public`.
+ */
+export type Audience = "public" | "private";
+
 export function errorResponse(error: RegistryError): Response {
   return new Response(errorBody(error), {
     status: error.status,
@@ -17,7 +23,7 @@ export function pingResponse(): Response {
   return new Response("{}", { headers: { ...API_VERSION_HEADER, "Content-Type": JSON_TYPE } });
 }
 
-export function manifestResponse(result: ManifestResult): Response {
+export function manifestResponse(result: ManifestResult, audience: Audience): Response {
   const headers: Record<string, string> = {
     ...API_VERSION_HEADER,
     "Content-Type": result.mediaType,
@@ -27,18 +33,20 @@ export function manifestResponse(result: ManifestResult): Response {
     "X-Mirror-Cache": result.cache,
   };
   if (result.cache === "STALE") headers.Warning = '110 - "Response is Stale"';
+  // Tags move, so public manifests carry no lifetime; private ones must not enter a shared cache.
+  if (audience === "private") headers["Cache-Control"] = "private";
   return new Response(result.body, { headers });
 }
 
-/** Blobs are immutable: long cache lifetime, ETag = digest, byte ranges. */
-export function blobResponse(result: BlobResult, digest: string): Response {
+/** Blobs are immutable: long cache lifetime (private ones in the client's cache only), ETag = digest, byte ranges. */
+export function blobResponse(result: BlobResult, digest: string, audience: Audience): Response {
   const headers: Record<string, string> = {
     ...API_VERSION_HEADER,
     "Content-Type": "application/octet-stream",
     "Docker-Content-Digest": digest,
     ETag: `"${digest}"`,
     "Accept-Ranges": "bytes",
-    "Cache-Control": "public, max-age=31536000, immutable",
+    "Cache-Control": `${audience}, max-age=31536000, immutable`,
     "X-Mirror-Cache": result.cache,
   };
   if (result.range) {
@@ -51,8 +59,14 @@ export function blobResponse(result: BlobResult, digest: string): Response {
 }
 
 /** A listing with its `next` link re-rooted at the path the client used (and its `ns`, if any). */
-export function listingResponse(listing: Listing, linkPath: string, ns: string | null): Response {
+export function listingResponse(
+  listing: Listing,
+  linkPath: string,
+  ns: string | null,
+  audience: Audience,
+): Response {
   const headers: Record<string, string> = { ...API_VERSION_HEADER, "Content-Type": listing.contentType };
+  if (audience === "private") headers["Cache-Control"] = "private";
   if (listing.next) {
     const query = new URLSearchParams(listing.next);
     if (ns) query.set("ns", ns);

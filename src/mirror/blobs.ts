@@ -16,6 +16,8 @@ export interface BlobResult {
   /** Set when the body is a part of the blob (206). */
   readonly range?: ByteRange;
   readonly cache: CacheStatus;
+  /** A stored blob fetched with upstream credentials (BlobInfo.restricted): never for shared caches. */
+  readonly restricted?: boolean;
 }
 
 /** Fetches an uncached blob from the upstream into the store while streaming it to the client. */
@@ -54,7 +56,7 @@ export class BlobMirror {
     const stored = await this.store.head(digest);
     if (stored) {
       await this.checkLink(client, name, digest, stored);
-      return { size: stored.size, body: null, cache: "HIT" };
+      return { size: stored.size, body: null, cache: "HIT", restricted: stored.restricted };
     }
     // A blob being fetched right now: its size is known without asking the upstream.
     const filling = await this.filler.inFlight(client, name, digest, null);
@@ -150,7 +152,12 @@ export class BlobMirror {
       await stored.body.cancel();
       throw error;
     }
-    return { size: stored.size, body: foregroundBody(stored.body, stored.size), cache: "HIT" };
+    return {
+      size: stored.size,
+      body: foregroundBody(stored.body, stored.size),
+      cache: "HIT",
+      restricted: stored.restricted,
+    };
   }
 
   private async getRange(
@@ -166,7 +173,13 @@ export class BlobMirror {
     const length = range.end - range.start + 1;
     const stored = await this.store.get(digest, { offset: range.start, length });
     return stored
-      ? { size: info.size, body: foregroundBody(stored.body, length), range, cache: "HIT" }
+      ? {
+          size: info.size,
+          body: foregroundBody(stored.body, length),
+          range,
+          cache: "HIT",
+          restricted: info.restricted,
+        }
       : null;
   }
 

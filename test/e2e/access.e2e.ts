@@ -414,10 +414,13 @@ describe("a blob fetched with upstream credentials stays private", () => {
       expect(r.status).toBe(200);
       expect(r.digest).toBe(layer.digest);
       expect(r.headers.get("x-mirror-cache")).toBe("HIT");
+      // Fetched with upstream credentials, for an authenticated client: no shared cache may keep it.
+      expect(r.headers.get("cache-control")).toMatch(/^private,/);
       const ranged = await call(`/v2/token/${secret.repo}/blobs/${layer.digest}`, {
         headers: { ...who, range: "bytes=0-99" },
       });
       expect(ranged.status).toBe(206);
+      expect(ranged.headers.get("cache-control")).toMatch(/^private,/);
     }
     const reqs = await drainUpstreamLog();
     expect(reqs, show(reqs)).toEqual([]);
@@ -577,5 +580,62 @@ describe("audit log", () => {
     expect(refused).toBeGreaterThan(0);
     expect(pullLines().length).toBeGreaterThan(40);
     expect(mismatches).toEqual([]);
+  });
+});
+
+describe("catalog, Cache-Control, token body and password guessing (security issue: items 4, 5, 6, 2)", () => {
+  it("robot pages /v2/_catalog?n=1: every Link names a repository robot may see, and it sees its own", async () => {
+    const seenRepos: string[] = [];
+    let path: string | null = "/v2/_catalog?n=1";
+    for (let page = 0; path && page < 30; page++) {
+      const r = await call(path, { headers: AS_ROBOT });
+      expect(r.status, r.text).toBe(200);
+      expect(r.headers.get("cache-control")).toBe("private");
+      seenRepos.push(...(JSON.parse(r.text) as { repositories: string[] }).repositories);
+      const link = r.headers.get("link");
+      path = link ? (/^<([^>]+)>; rel="next"$/.exec(link)?.[1] ?? null) : null;
+      const last = path ? new URL(path, mirror.url).searchParams.get("last") : null;
+      if (last !== null) expect(last, `Link: ${link}`).toMatch(/^(token\/private\/|~)/);
+    }
+    expect(path, "pagination ended").toBeNull();
+    expect(seenRepos).toContain(`token/${secret.repo}`);
+    for (const repository of seenRepos) expect(repository).toMatch(/^token\/private\//);
+  });
+
+  it("a manifest pulled by an authenticated client is Cache-Control: private", async () => {
+    const m = await call(`/v2/token/${secret.repo}/manifests/v1`, {
+      headers: { ...AS_CI, accept: ACCEPT_ALL },
+    });
+    expect(m.status, m.text).toBe(200);
+    expect(m.headers.get("cache-control")).toBe("private");
+  });
+
+  it("POST /token with a 64 KiB form → 413 SIZE_INVALID", async () => {
+    const r = await call("/token", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: `grant_type=password&username=ci&password=${"a".repeat(64 * 1024)}`,
+    });
+    expect(r.status, r.text).toBe(413);
+    expect(isOciError(r, "SIZE_INVALID"), r.text).toBe(true);
+  });
+
+  // Last in this file: it leaves this address refused for a minute.
+  it("guessing passwords → 429 TOOMANYREQUESTS with Retry-After within 11 tries; then even the right password waits", async () => {
+    const statuses: number[] = [];
+    let refused: Answer | undefined;
+    for (let attempt = 0; attempt < 11 && !refused; attempt++) {
+      const r = await call("/v2/", {
+        headers: { authorization: `Basic ${basicOf("mallory", `guess-${attempt}`)}` },
+      });
+      statuses.push(r.status);
+      if (r.status === 429) refused = r;
+      else expect(r.status).toBe(401);
+    }
+    expect(refused, `statuses: ${statuses.join(",")}`).toBeDefined();
+    expect(Number(refused?.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(refused && isOciError(refused, "TOOMANYREQUESTS"), refused?.text).toBe(true);
+    const right = await call(`/token?service=${host}`, { headers: AS_CI });
+    expect(right.status, "the address is over its budget").toBe(429);
   });
 });

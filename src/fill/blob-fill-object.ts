@@ -27,6 +27,9 @@ const READER_WAIT_MS = 200;
 const UPLOAD_ATTEMPTS = 3;
 /** Wait before trying a failed upload again. */
 const UPLOAD_RETRY_MS = 5_000;
+/** How long `settled` waits at most, and how often it looks (its own storage only: no subrequest). */
+const SETTLE_MAX_MS = 60_000;
+const SETTLE_POLL_MS = 50;
 
 /** The verified spool waiting for its upload, as kept in storage (it outlives a restart of the object). */
 interface PendingUpload {
@@ -63,6 +66,19 @@ export class BlobFill extends DurableObject<Env> {
     ctx.storage.sql.exec(
       "CREATE TABLE IF NOT EXISTS pending_upload (id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL, size INTEGER NOT NULL, restricted INTEGER NOT NULL, upstream TEXT NOT NULL, name TEXT NOT NULL, attempts INTEGER NOT NULL)",
     );
+  }
+
+  /**
+   * Resolves true once this digest has no download and no upload in progress (the blob is stored, or
+   * was never fetched), false after `timeoutMs` (RPC: a warm-up waits for what it fetched to be stored).
+   */
+  async settled(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + Math.min(timeoutMs, SETTLE_MAX_MS);
+    while (this.current || this.pending()) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+    }
+    return true;
   }
 
   /** When a repository (`upstream/name`) was last linked to this digest (RPC from DurableBlobLinks). */

@@ -3,11 +3,17 @@ import type { Digest } from "../oci/digest";
 import type { ByteRange, RangeSpec } from "../oci/range";
 import type { RegistryClient } from "../upstream/client";
 import { foregroundBody } from "../util/foreground";
+import type { BlobFill } from "./blob-fill-object";
 import { errorFromResponse, FillHeaders } from "./protocol";
 
 /** The Worker's side of the blob fill Durable Object: one object per digest. */
 export class DurableBlobFiller implements BlobFiller {
-  constructor(private readonly fills: DurableObjectNamespace) {}
+  constructor(private readonly fills: DurableObjectNamespace<BlobFill>) {}
+
+  /** One call to the digest's object, which waits on its own storage. */
+  settled(digest: Digest, timeoutMs: number): Promise<boolean> {
+    return this.fills.get(this.fills.idFromName(digest.value)).settled(timeoutMs);
+  }
 
   async fill(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult | null> {
     const response = await this.ask(client, name, digest, "GET");

@@ -34,6 +34,8 @@ export interface BlobFiller {
     digest: Digest,
     range: RangeSpec | null,
   ): Promise<BlobResult | null>;
+  /** True once the blob's fill (download and upload to the store) is over, false after `timeoutMs`. */
+  settled(digest: Digest, timeoutMs: number): Promise<boolean>;
 }
 
 /**
@@ -51,6 +53,11 @@ export class BlobMirror {
     private readonly filler: BlobFiller,
     private readonly links: BlobLinks,
   ) {}
+
+  /** Waits until a blob fetched through the filler is in the store (or its fill is over), at most `timeoutMs`. */
+  async settled(digest: Digest, timeoutMs: number): Promise<boolean> {
+    return (await this.filler.settled(digest, timeoutMs)) && (await this.store.head(digest)) !== null;
+  }
 
   async head(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
     const stored = await this.store.head(digest);

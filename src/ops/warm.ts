@@ -11,10 +11,17 @@ export interface WarmReport {
   readonly blobs: number;
   /** Blobs that were not cached yet and were fetched now. */
   readonly fetched: number;
+  /** Of those, the ones not yet in the store when the warm-up gave up waiting (uploads still running). */
+  readonly pending: number;
 }
 
 /** Blobs fetched at once while warming: enough to overlap, few enough for a Worker's connection limit. */
 const CONCURRENCY = 4;
+/**
+ * How long a warm-up waits for the blobs it fetched to be stored (the fill objects upload them after
+ * the bytes are verified): once it answers, the image is in R2, not only on its way there.
+ */
+const STORE_WAIT_MS = 30_000;
 
 /**
  * Pulls an image through the cache the way a client would: the tag's manifest, every (selected)
@@ -42,7 +49,7 @@ export async function warmImage(services: Services, target: WarmImage): Promise<
   }
   const blobs = [...new Set(images.flatMap((image) => (image.body ? imageBlobDigests(image.body) : [])))];
 
-  let fetched = 0;
+  const fetchedNow: Digest[] = [];
   const queue = [...blobs];
   await Promise.all(
     Array.from({ length: Math.min(CONCURRENCY, queue.length) }, async () => {
@@ -51,16 +58,19 @@ export async function warmImage(services: Services, target: WarmImage): Promise<
         if (await services.blobStore.head(parsed)) continue;
         const result = await services.blobs.get(client, name, parsed, null);
         await result.body?.pipeTo(new WritableStream());
-        fetched++;
+        fetchedNow.push(parsed);
       }
     }),
   );
+  // One call per fetched blob to its fill object, which waits on its own storage.
+  const stored = await Promise.all(fetchedNow.map((digest) => services.blobs.settled(digest, STORE_WAIT_MS)));
   const report = {
     image: target.image,
     digest: top.digest,
     manifests: 1 + (children?.length ?? 0),
     blobs: blobs.length,
-    fetched,
+    fetched: fetchedNow.length,
+    pending: stored.filter((done) => !done).length,
   };
   services.stats.holds(`${target.prefix}/${name}`);
   services.log({ event: "warm", ...report });

@@ -251,6 +251,7 @@ describe("warm-up: POST /_/warm", () => {
       manifests: 1 + warmed.manifests.length,
       blobs: all.length,
       fetched: all.length,
+      pending: 0,
     });
     const reqs = await upstreamFor(warmed);
     expect(blobGets(reqs), show(reqs)).toEqual(all);

@@ -202,7 +202,11 @@ describe("warming", () => {
       manifests: 3,
       blobs: 4,
       fetched: 4,
+      pending: 0,
     });
+    // Stored by the time it answers: the warm-up waits for the fill objects' uploads.
+    const [algorithm, hex] = (image.layerDigests[0] ?? "").split(":");
+    expect(await env.BLOBS.head(`blobs/${algorithm}/${hex}`)).not.toBeNull();
     for (const digest of image.layerDigests) expect(await storedBlob(digest)).not.toBeNull();
     const catalog = (await (await request("/v2/_catalog?n=1000")).json()) as { repositories: string[] };
     expect(catalog.repositories).toContain(`quay/${repo}`);

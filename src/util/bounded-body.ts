@@ -1,3 +1,5 @@
+import { BodyTooLargeError, readLimited } from "./streams";
+
 /**
  * Reads a request body as text, at most `limit` bytes: null when it is (or claims to be) larger. The
  * Content-Length is checked before anything is read, and the read stops (and cancels the stream) as
@@ -7,24 +9,10 @@ export async function readBoundedText(request: Request, limit: number): Promise<
   const declared = request.headers.get("Content-Length");
   if (declared !== null && (!/^\d{1,16}$/.test(declared) || Number(declared) > limit)) return null;
   if (!request.body) return "";
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    length += value.byteLength;
-    if (length > limit) {
-      await reader.cancel().catch(() => {});
-      return null;
-    }
-    chunks.push(value);
+  try {
+    return new TextDecoder().decode(await readLimited(request.body, limit));
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) return null;
+    throw error;
   }
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return new TextDecoder().decode(bytes);
 }

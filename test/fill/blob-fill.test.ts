@@ -116,7 +116,7 @@ describe("R2 trouble on the blob path", () => {
     expect(response.status).toBe(200);
     expect(await sha256(await bytesOf(response))).toBe(digest);
     storage.heal();
-    for (let attempt = 0; attempt < 50 && !(await env.BLOBS.head(storedKey(digest))); attempt++) {
+    for (let attempt = 0; attempt < 500 && !(await env.BLOBS.head(storedKey(digest))); attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect((await env.BLOBS.head(storedKey(digest)))?.size).toBe(bytes.length);
@@ -131,7 +131,7 @@ describe("a fill's spool after its upload", () => {
     upstreams.quay.addBlob(bytes, digest);
     const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
     expect(await sha256(await bytesOf(response))).toBe(digest);
-    for (let attempt = 0; attempt < 100 && !(await env.BLOBS.head(storedKey(digest))); attempt++) {
+    for (let attempt = 0; attempt < 500 && !(await env.BLOBS.head(storedKey(digest))); attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect((await env.BLOBS.head(storedKey(digest)))?.size).toBe(bytes.length);
@@ -143,7 +143,7 @@ describe("a fill's spool after its upload", () => {
         return Number(rows) + Number(sql.exec("SELECT COUNT(*) AS n FROM pending_upload").one().n);
       });
     // The object drops them right after the store answered (no reader keeps them).
-    for (let attempt = 0; attempt < 100 && (await left()) > 0; attempt++) {
+    for (let attempt = 0; attempt < 500 && (await left()) > 0; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(await left()).toBe(0);

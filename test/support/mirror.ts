@@ -47,15 +47,18 @@ export const ACCEPT_ALL = [
   "application/vnd.docker.distribution.manifest.v2+json",
 ].join(", ");
 
-/** Waits (bounded) until a blob fill that runs after the response has landed in R2. */
+/**
+ * Waits (bounded: 10 s, enough on a loaded 2-core machine) until a blob fill that runs after the
+ * response — the fill object's alarm uploads it, giving way to clients — has landed in R2.
+ */
 export async function storedBlob(digest: string): Promise<R2Object | null> {
   const [algorithm, hex] = digest.split(":");
-  for (let attempt = 0; attempt < 50; attempt++) {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
     const object = await env.BLOBS.head(`blobs/${algorithm}/${hex}`);
-    if (object) return object;
+    if (object || Date.now() > deadline) return object;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  return null;
 }
 
 export async function bytesOf(response: Response): Promise<Uint8Array> {

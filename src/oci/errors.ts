@@ -36,7 +36,7 @@ export class RegistryError extends Error {
 export const nameInvalid = (message: string) => new RegistryError(400, "NAME_INVALID", message);
 export const nameUnknown = (message: string) => new RegistryError(404, "NAME_UNKNOWN", message);
 export const digestInvalid = (message: string) => new RegistryError(400, "DIGEST_INVALID", message);
-export const manifestInvalid = (message: string) => new RegistryError(400, "MANIFEST_INVALID", message);
+export const manifestUnknown = (message: string) => new RegistryError(404, "MANIFEST_UNKNOWN", message);
 export const unsupported = (message: string, headers: Record<string, string> = {}) =>
   new RegistryError(405, "UNSUPPORTED", message, headers);
 

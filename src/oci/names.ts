@@ -1,4 +1,4 @@
-import { manifestInvalid, nameInvalid } from "./errors";
+import { manifestUnknown, nameInvalid } from "./errors";
 
 /** A repository name component per the OCI distribution spec. */
 const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
@@ -24,9 +24,13 @@ export function isValidTag(tag: string): boolean {
   return TAG.test(tag);
 }
 
+/**
+ * A malformed tag names no manifest: 404 MANIFEST_UNKNOWN, as the distribution spec (and its
+ * conformance suite) wants for a manifest that is not found; checked before any upstream request.
+ */
 export function assertValidTag(tag: string): void {
   if (!isValidTag(tag)) {
-    throw manifestInvalid(`invalid tag "${truncate(tag)}"`);
+    throw manifestUnknown(`no manifest: "${truncate(tag)}" is not a valid tag`);
   }
 }
 

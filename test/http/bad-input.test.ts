@@ -23,8 +23,8 @@ describe("bad input gets a clear OCI error and never reaches an upstream", () =>
       400,
       "NAME_INVALID",
     ],
-    ["an over-long tag", "GET", `/v2/quay/org/app/manifests/${"t".repeat(129)}`, 400, "MANIFEST_INVALID"],
-    ["a tag with a bad character", "GET", "/v2/quay/org/app/manifests/-bad", 400, "MANIFEST_INVALID"],
+    ["an over-long tag", "GET", `/v2/quay/org/app/manifests/${"t".repeat(129)}`, 404, "MANIFEST_UNKNOWN"],
+    ["a tag with a bad character", "GET", "/v2/quay/org/app/manifests/-bad", 404, "MANIFEST_UNKNOWN"],
     ["a short digest", "GET", "/v2/quay/org/app/blobs/sha256:abc", 400, "DIGEST_INVALID"],
     ["an upper-case digest", "GET", `/v2/quay/org/app/blobs/sha256:${"A".repeat(64)}`, 400, "DIGEST_INVALID"],
     [

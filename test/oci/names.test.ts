@@ -91,8 +91,8 @@ describe("tags follow the OCI grammar", () => {
     expect(isValidTag(tag)).toBe(false);
   });
 
-  it("reports an invalid tag as MANIFEST_INVALID with status 400", () => {
-    expect(catchError(() => assertValidTag("-bad"))).toMatchObject({ status: 400, code: "MANIFEST_INVALID" });
+  it("reports an invalid tag as a manifest not found: MANIFEST_UNKNOWN with status 404", () => {
+    expect(catchError(() => assertValidTag("-bad"))).toMatchObject({ status: 404, code: "MANIFEST_UNKNOWN" });
   });
 });
 

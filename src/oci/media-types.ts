@@ -52,8 +52,26 @@ export function parseAccept(header: string | null): AcceptSet {
     (bits, type, index) => (accepted(type) ? bits | (1 << index) : bits),
     0,
   );
-  const headerValue = any ? [...ALL_MANIFEST_TYPES, "*/*"].join(", ") : [...types].join(", ");
+  const headerValue = any ? [...ALL_MANIFEST_TYPES, "*/*"].join(", ") : upstreamAccept(types);
   return { types, any, header: headerValue, variant };
+}
+
+/** At most this many types go upstream: a client's Accept of thousands made an upstream answer 431. */
+const MAX_UPSTREAM_TYPES = 16;
+/** Something shaped like a media type (RFC 6838 names), the rest is not worth sending. */
+const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/;
+
+/**
+ * The `Accept` sent upstream for a client that listed types: the manifest types we know, in our order of
+ * preference, then the client's other types, bounded in number. The client is still answered by its
+ * own full list.
+ */
+function upstreamAccept(types: ReadonlySet<string>): string {
+  const known = [...ALL_MANIFEST_TYPES, MediaType.DOCKER_V1_SIGNED, MediaType.DOCKER_V1].filter((type) =>
+    types.has(type),
+  );
+  const others = [...types].filter((type) => !known.includes(type) && MEDIA_TYPE.test(type));
+  return [...known, ...others].slice(0, MAX_UPSTREAM_TYPES).join(", ");
 }
 
 export function accepts(accept: AcceptSet, mediaType: string): boolean {

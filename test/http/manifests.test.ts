@@ -32,6 +32,16 @@ describe("manifests by tag", () => {
     expect(await sha256(body)).toBe(image.indexDigest);
   });
 
+  it("asks the upstream with a bounded Accept when a client sends thousands of types", async () => {
+    const many = Array.from({ length: 2500 }, (_, index) => `application/x-type-${index}+json`);
+    const response = await get(`/v2/quay/${name}/manifests/1.0`, [...many, ACCEPT_ALL].join(", "));
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Docker-Content-Digest")).toBe(image.indexDigest);
+    const sent = upstreams.quay.requests.find((request) => request.kind === "manifest");
+    expect(sent?.headers.get("Accept")?.split(",").length).toBeLessThanOrEqual(16);
+    expect(sent?.headers.get("Accept")).toContain("application/vnd.oci.image.index.v1+json");
+  });
+
   it("is served from the cache within tagTtl without any upstream request, GET and HEAD alike", async () => {
     await (await get(`/v2/quay/${name}/manifests/1.0`)).arrayBuffer();
     upstreams.quay.reset();

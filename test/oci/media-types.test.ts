@@ -69,6 +69,21 @@ describe("parseAccept", () => {
     );
   });
 
+  it("asks the upstream with a bounded list: the known manifest types first, then the client's others", () => {
+    const many = Array.from({ length: 2500 }, (_, index) => `application/x-type-${index}+json`);
+    const header = parseAccept([...many, MediaType.DOCKER_MANIFEST, MediaType.OCI_INDEX].join(", ")).header;
+    const sent = header.split(", ");
+    expect(sent.slice(0, 2)).toEqual([MediaType.OCI_INDEX, MediaType.DOCKER_MANIFEST]);
+    expect(sent).toHaveLength(16);
+    expect(header.length).toBeLessThan(1024);
+  });
+
+  it("sends upstream only what is shaped like a media type", () => {
+    expect(parseAccept(`${MediaType.OCI_MANIFEST}, not a type, x/${"y".repeat(300)}`).header).toBe(
+      MediaType.OCI_MANIFEST,
+    );
+  });
+
   it("asks the upstream for every manifest type, and anything, on behalf of a client that accepts anything", () => {
     expect(parseAccept(null).header).toBe([...ALL_MANIFEST_TYPES, "*/*"].join(", "));
     expect(parseAccept(CONTAINERD_ACCEPT).header).toBe([...ALL_MANIFEST_TYPES, "*/*"].join(", "));

@@ -49,8 +49,8 @@ interface PendingUpload {
  * fill goes on when a client goes away.
  *
  * The upload runs in an alarm, not in the request that started the download: it is retried if R2
- * fails, it resumes from storage if the object is restarted, and under `wrangler dev` the request's
- * connection is free for the client's next request (it waits for what the request started).
+ * fails and resumes from storage if the object is restarted. It gives way to clients (see
+ * `givingWayToClients`), which is what keeps a pull's next request from waiting behind it.
  */
 export class BlobFill extends DurableObject<Env> {
   /** The download in progress (or being started), and for which repository it was started. */

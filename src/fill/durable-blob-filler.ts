@@ -1,6 +1,6 @@
 import type { BlobFiller, BlobResult } from "../mirror/blobs";
 import type { Digest } from "../oci/digest";
-import type { ByteRange, RangeSpec } from "../oci/range";
+import { type ByteRange, type RangeSpec, rangeHeader } from "../oci/range";
 import type { RegistryClient } from "../upstream/client";
 import { foregroundBody } from "../util/foreground";
 import type { BlobFill } from "./blob-fill-object";
@@ -62,8 +62,4 @@ export class DurableBlobFiller implements BlobFiller {
     if (!response.ok) throw await errorFromResponse(response);
     return response;
   }
-}
-
-function rangeHeader(spec: RangeSpec): string {
-  return spec.kind === "suffix" ? `bytes=-${spec.length}` : `bytes=${spec.start}-${spec.end ?? ""}`;
 }

@@ -1,6 +1,6 @@
 import type { Digest } from "../oci/digest";
 import { RegistryError } from "../oci/errors";
-import { type ByteRange, type RangeSpec, resolveRange } from "../oci/range";
+import { type ByteRange, type RangeSpec, rangeHeader, resolveRange } from "../oci/range";
 import type { BlobLinks } from "../storage/blob-links";
 import type { BlobInfo, BlobStore } from "../storage/blob-store";
 import type { RegistryClient } from "../upstream/client";
@@ -197,13 +197,11 @@ export class BlobMirror {
     digest: Digest,
     spec: RangeSpec,
   ): Promise<BlobResult> {
-    const rangeHeader =
-      spec.kind === "suffix" ? `bytes=-${spec.length}` : `bytes=${spec.start}-${spec.end ?? ""}`;
     const response = await client.request({
       name,
       path: `blobs/${digest.value}`,
       method: "GET",
-      headers: { Range: rangeHeader },
+      headers: { Range: rangeHeader(spec) },
     });
     if (response.status === 200) {
       // The upstream ignored the range: pass the whole blob on (allowed for a Range request).

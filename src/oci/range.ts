@@ -35,6 +35,11 @@ export function parseRange(header: string | null): RangeSpec | null {
   return { kind: "from", start, end };
 }
 
+/** The `Range` header that asks for `spec` again (of an upstream, or of a fill object). */
+export function rangeHeader(spec: RangeSpec): string {
+  return spec.kind === "suffix" ? `bytes=-${spec.length}` : `bytes=${spec.start}-${spec.end ?? ""}`;
+}
+
 /** Resolves a range against the blob size; throws 416 when nothing of it lies inside the blob. */
 export function resolveRange(spec: RangeSpec, size: number): ByteRange {
   if (spec.kind === "suffix") {

@@ -49,8 +49,7 @@ export class Spool {
 
   /** An empty spool, for a download about to start (rows of an earlier one are dropped). */
   static create(sql: SqlStorage, size: number, restricted: boolean, onIdle: () => void): Spool {
-    sql.exec("CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
-    sql.exec("DELETE FROM chunks");
+    Spool.clear(sql);
     return new Spool(sql, size, restricted, onIdle);
   }
 
@@ -59,7 +58,7 @@ export class Spool {
    * before its upload ended); held for the upload. Null when the rows are not exactly `size` bytes.
    */
   static resume(sql: SqlStorage, size: number, restricted: boolean, onIdle: () => void): Spool | null {
-    sql.exec("CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+    createTable(sql);
     const spool = new Spool(sql, size, restricted, onIdle);
     for (const row of sql.exec<{ seq: number; bytes: number }>(
       "SELECT seq, length(data) AS bytes FROM chunks ORDER BY seq",
@@ -78,7 +77,7 @@ export class Spool {
 
   /** Drops whatever rows a spool left in storage. */
   static clear(sql: SqlStorage): void {
-    sql.exec("CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+    createTable(sql);
     sql.exec("DELETE FROM chunks");
   }
 
@@ -295,4 +294,8 @@ export class Spool {
       this.onIdle();
     }
   }
+}
+
+function createTable(sql: SqlStorage): void {
+  sql.exec("CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
 }

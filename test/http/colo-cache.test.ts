@@ -177,6 +177,30 @@ describe("private content in the colo cache", () => {
   });
 });
 
+describe("the link check before a restricted lookup", () => {
+  it("runs on every request: after a purge, the colo cache serves the repository nothing until the upstream confirms again", async () => {
+    const privateImage = await pushImage(upstreams.tokens, "private/tool", "1.0", 7700 + seed);
+    const digest = privateImage.layerDigests[1] ?? "";
+    const path = `/v2/private/private/tool/blobs/${digest}`;
+    await warm(path, digest);
+    expect(await cached(restrictedKey(digest))).toBeDefined();
+    const purge = await send(
+      "/_/images/private/private/tool",
+      { ADMIN_TOKEN: ADMIN },
+      { method: "DELETE", headers: { Authorization: `Bearer ${ADMIN}` } },
+    );
+    expect(purge.response.status).toBe(200);
+    upstreams.tokens.reset();
+    const after = await send(path);
+    expect(after.response.status).toBe(200);
+    expect(after.response.headers.get("X-Mirror-Colo")).toBeNull();
+    expect(upstreams.tokens.count("blob", "HEAD")).toBe(1);
+    // Confirmed (and linked) again: the colo cache serves it from now on.
+    const again = await send(path);
+    expect(again.response.headers.get("X-Mirror-Colo")).toBe("HIT");
+  });
+});
+
 describe("manifests in the colo cache", () => {
   it("serves manifests by digest from it; a tag still takes its entry (and TTL) from KV", async () => {
     const base = "/v2/quay/org/app";

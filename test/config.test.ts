@@ -46,7 +46,8 @@ describe("parseConfig reads UPSTREAMS", () => {
       allow: [],
       deny: [],
       authHosts: [],
-      credentials: undefined,
+      accounts: [],
+      quotaReserve: 10,
     });
     expect([DEFAULT_TAG_TTL, DEFAULT_MAX_STALE, DEFAULT_TIMEOUT]).toEqual([300, 604800, 20]);
   });
@@ -210,10 +211,12 @@ describe("upstream credentials come from UPSTREAM_<PREFIX>_USERNAME and _PASSWOR
     expect(credentialVariables("quay")).toEqual({
       username: "UPSTREAM_QUAY_USERNAME",
       password: "UPSTREAM_QUAY_PASSWORD",
+      pool: "UPSTREAM_QUAY_CREDENTIALS",
     });
     expect(credentialVariables("my-reg")).toEqual({
       username: "UPSTREAM_MY_REG_USERNAME",
       password: "UPSTREAM_MY_REG_PASSWORD",
+      pool: "UPSTREAM_MY_REG_CREDENTIALS",
     });
     expect(credentialVariables("a_b-2").username).toBe("UPSTREAM_A_B_2_USERNAME");
   });
@@ -224,7 +227,7 @@ describe("upstream credentials come from UPSTREAM_<PREFIX>_USERNAME and _PASSWOR
       UPSTREAM_MY_REG_USERNAME: "robot",
       UPSTREAM_MY_REG_PASSWORD: "hunter2",
     });
-    expect(config.upstreams.get("my-reg")?.credentials).toEqual({ username: "robot", password: "hunter2" });
+    expect(config.upstreams.get("my-reg")?.accounts).toEqual([{ username: "robot", password: "hunter2" }]);
   });
 
   it("gives each upstream only its own credentials", () => {
@@ -233,7 +236,7 @@ describe("upstream credentials come from UPSTREAM_<PREFIX>_USERNAME and _PASSWOR
       UPSTREAM_QUAY_USERNAME: "robot",
       UPSTREAM_QUAY_PASSWORD: "hunter2",
     });
-    expect(config.upstreams.get("hub")?.credentials).toBeUndefined();
+    expect(config.upstreams.get("hub")?.accounts).toEqual([]);
   });
 
   it("treats empty variables as unset", () => {
@@ -242,7 +245,7 @@ describe("upstream credentials come from UPSTREAM_<PREFIX>_USERNAME and _PASSWOR
       UPSTREAM_QUAY_USERNAME: "",
       UPSTREAM_QUAY_PASSWORD: "",
     });
-    expect(config.upstreams.get("quay")?.credentials).toBeUndefined();
+    expect(config.upstreams.get("quay")?.accounts).toEqual([]);
   });
 
   it("refuses a password without a username, naming the missing variable but not the password", () => {
@@ -315,7 +318,7 @@ describe("upstream credentials are protected", () => {
     ["an allow-list", { UPSTREAMS: { quay: { ...QUAY, allow: ["org/*"] } } }],
     ["shareCredentials", { UPSTREAMS: { quay: { ...QUAY, shareCredentials: true } } }],
   ])("starts when %s protects them", (_case, env) => {
-    expect(parseConfig({ ...env, ...credentials }).upstreams.get("quay")?.credentials?.username).toBe(
+    expect(parseConfig({ ...env, ...credentials }).upstreams.get("quay")?.accounts[0]?.username).toBe(
       "robot",
     );
   });

@@ -3,6 +3,7 @@
 import { createServer, type Server } from "node:http";
 import type { Counts, LoggedRequest, RequestCounter } from "./counting.ts";
 import type { Fault, FaultTable } from "./faults.ts";
+import type { HubQuota, QuotaSettings } from "./lookalikes.ts";
 import { fetchT, HOST, listenLoopback } from "./net.ts";
 import type { Relay } from "./relay.ts";
 
@@ -16,6 +17,7 @@ export interface AdminSources {
   counter: RequestCounter;
   faults: FaultTable;
   relay: Relay | undefined;
+  hubQuota: HubQuota;
   mirrorOutput(): string;
 }
 
@@ -35,8 +37,23 @@ export async function startAdmin(src: AdminSources): Promise<AdminServer> {
       });
       return;
     }
+    if (req.method === "POST" && url.pathname === "/hub-quota") {
+      let text = "";
+      req.setEncoding("utf8");
+      req.on("data", (c: string) => {
+        text += c;
+      });
+      req.on("end", () => {
+        src.hubQuota.set(JSON.parse(text) as QuotaSettings | null);
+        res.writeHead(204);
+        res.end();
+      });
+      return;
+    }
     let body: unknown;
-    if (req.method === "DELETE" && url.pathname === "/faults") {
+    if (url.pathname === "/hub-quota") {
+      body = src.hubQuota.state();
+    } else if (req.method === "DELETE" && url.pathname === "/faults") {
       src.faults.clear();
       body = { ok: true };
     } else if (req.method === "POST" && url.pathname === "/reset") {
@@ -104,6 +121,20 @@ export class AdminClient {
 
   async clearFaults(): Promise<void> {
     await (await fetchT(`${this.url}/faults`, { method: "DELETE" })).arrayBuffer();
+  }
+
+  /** Gives the Hub look-alike a pull quota per identity (null: none), counting from zero. */
+  async setHubQuota(settings: QuotaSettings | null): Promise<void> {
+    const res = await fetchT(`${this.url}/hub-quota`, { method: "POST", body: JSON.stringify(settings) });
+    await res.arrayBuffer();
+  }
+
+  /** The Hub look-alike's counted manifest GETs per identity. */
+  async hubQuota(): Promise<{ settings: QuotaSettings | null; used: Record<string, number> }> {
+    return (await (await fetchT(`${this.url}/hub-quota`)).json()) as {
+      settings: QuotaSettings | null;
+      used: Record<string, number>;
+    };
   }
 
   async mirrorLog(): Promise<string> {

@@ -67,6 +67,7 @@ pre code{font-size:inherit}
 #stats h3{font-size:15px;margin:18px 0 8px}
 .quota{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}
 .quota-card svg{display:block;margin:8px 0 6px;color:var(--fg)}
+.quota-card .axis{display:flex;justify-content:space-between;font-size:11px;color:var(--muted);margin-bottom:6px}
 .quota-item{display:inline-block;margin-right:12px;white-space:nowrap}
 .dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:5px;vertical-align:0}
 footer{color:var(--muted);font-size:13px;padding-top:8px;padding-bottom:32px;border-top:1px solid var(--line)}
@@ -222,7 +223,7 @@ export const SCRIPT = `
       top = Math.max(top, num(q.limit));
       (q.history || []).forEach(function (p) { top = Math.max(top, num(p.limit)); });
     });
-    var chart = svg("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", height: H, role: "img" });
+    var chart = svg("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", height: H, role: "img", preserveAspectRatio: "none" });
     chart.appendChild(svg("line", { x1: 0, y1: H - 1, x2: W, y2: H - 1, stroke: "currentColor", "stroke-opacity": 0.2 }));
     var title = svg("title", {});
     title.textContent = "Remaining pull quota of each account of " + name;
@@ -236,7 +237,7 @@ export const SCRIPT = `
         return Math.max(0, Math.min(W, x)).toFixed(1) + "," + y.toFixed(1);
       });
       if (points.length === 1) points.push(W + "," + points[0].split(",")[1]);
-      if (points.length) chart.appendChild(svg("polyline", { points: points.join(" "), fill: "none", stroke: color, "stroke-width": 2 }));
+      if (points.length) chart.appendChild(svg("polyline", { points: points.join(" "), fill: "none", stroke: color, "stroke-width": 2, "vector-effect": "non-scaling-stroke" }));
       var item = el("span", "quota-item");
       var dot = el("span", "dot");
       dot.style.background = color;
@@ -248,6 +249,11 @@ export const SCRIPT = `
       legend.appendChild(item);
     });
     c.appendChild(chart);
+    var axis = el("div", "axis");
+    axis.appendChild(el("span", "", "12 h ago"));
+    axis.appendChild(el("span", "", "top: " + count(top)));
+    axis.appendChild(el("span", "", "now"));
+    c.appendChild(axis);
     c.appendChild(legend);
     return c;
   }

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
   parseQuotaHeader,
+  QUOTA_IDLE_SYNC_MS,
   QUOTA_SYNC_MS,
+  QUOTA_SYNC_WAIT_MS,
   QuotaBook,
   readQuota,
   retryAfterSeconds,
@@ -152,7 +154,9 @@ describe("sharing readings between isolates", () => {
       ["a"],
       async () => {
         loads++;
-        return [];
+        return [
+          { account: "a", limit: 100, remaining: 60, window: 21600, seenAt: time.now(), exhaustedUntil: 0 },
+        ];
       },
       time.now,
     );
@@ -162,6 +166,40 @@ describe("sharing readings between isolates", () => {
     time.advance(QUOTA_SYNC_MS);
     await pool.sync();
     expect(loads).toBe(2);
+  });
+
+  it("asks seldom while nobody has read any quota of the upstream (registries without one)", async () => {
+    const time = clock();
+    let loads = 0;
+    const pool = new SharedQuotaPool(
+      ["a"],
+      async () => {
+        loads++;
+        return [];
+      },
+      time.now,
+    );
+    await pool.sync();
+    time.advance(QUOTA_SYNC_MS);
+    await pool.sync();
+    expect(loads).toBe(1);
+    time.advance(QUOTA_IDLE_SYNC_MS);
+    await pool.sync();
+    expect(loads).toBe(2);
+    // Once this isolate has a reading, the others' matter again.
+    pool.book.observe("a", answer(50));
+    time.advance(QUOTA_SYNC_MS);
+    await pool.sync();
+    expect(loads).toBe(3);
+  });
+
+  it("does not keep a request waiting on a slow store longer than QUOTA_SYNC_WAIT_MS", async () => {
+    let release = () => {};
+    const pool = new SharedQuotaPool(["a"], () => new Promise((resolve) => (release = () => resolve([]))));
+    const started = Date.now();
+    await pool.sync();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(QUOTA_SYNC_WAIT_MS - 50);
+    release();
   });
 
   it("goes on with its own readings when the store fails", async () => {

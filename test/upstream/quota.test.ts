@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  type AccountQuota,
   parseQuotaHeader,
   QUOTA_IDLE_SYNC_MS,
   QUOTA_SYNC_MS,
@@ -147,50 +148,48 @@ describe("sharing readings between isolates", () => {
     expect(book.choose(true)).toBe("a");
   });
 
-  it("asks the shared store at most every QUOTA_SYNC_MS, one load at a time", async () => {
+  /** A pool of one account whose shared store holds `shared` and counts its loads. */
+  function countingPool(shared: (now: number) => AccountQuota[]) {
     const time = clock();
-    let loads = 0;
+    const counts = { loads: 0 };
     const pool = new SharedQuotaPool(
       ["a"],
       async () => {
-        loads++;
-        return [
-          { account: "a", limit: 100, remaining: 60, window: 21600, seenAt: time.now(), exhaustedUntil: 0 },
-        ];
+        counts.loads++;
+        return shared(time.now());
       },
       time.now,
     );
+    return { pool, time, counts };
+  }
+
+  it("asks the shared store at most every QUOTA_SYNC_MS, one load at a time", async () => {
+    const { pool, time, counts } = countingPool((now) => [
+      { account: "a", limit: 100, remaining: 60, window: 21600, seenAt: now, exhaustedUntil: 0 },
+    ]);
     await Promise.all([pool.sync(), pool.sync()]);
     await pool.sync();
-    expect(loads).toBe(1);
+    expect(counts.loads).toBe(1);
     time.advance(QUOTA_SYNC_MS);
     await pool.sync();
-    expect(loads).toBe(2);
+    expect(counts.loads).toBe(2);
   });
 
   it("asks seldom while nobody has read any quota of the upstream (registries without one)", async () => {
-    const time = clock();
-    let loads = 0;
-    const pool = new SharedQuotaPool(
-      ["a"],
-      async () => {
-        loads++;
-        return [];
-      },
-      time.now,
-    );
+    const { pool, time, counts } = countingPool(() => []);
+    const loads = () => counts.loads;
     await pool.sync();
     time.advance(QUOTA_SYNC_MS);
     await pool.sync();
-    expect(loads).toBe(1);
+    expect(loads()).toBe(1);
     time.advance(QUOTA_IDLE_SYNC_MS);
     await pool.sync();
-    expect(loads).toBe(2);
+    expect(loads()).toBe(2);
     // Once this isolate has a reading, the others' matter again.
     pool.book.observe("a", answer(50));
     time.advance(QUOTA_SYNC_MS);
     await pool.sync();
-    expect(loads).toBe(3);
+    expect(loads()).toBe(3);
   });
 
   it("does not keep a request waiting on a slow store longer than QUOTA_SYNC_WAIT_MS", async () => {

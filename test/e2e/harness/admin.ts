@@ -1,6 +1,6 @@
 // Test files run in a vitest worker process, the test bed lives in the main process (globalSetup).
 // This tiny loopback API lets tests read and reset the upstream request counts.
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Counts, LoggedRequest, RequestCounter } from "./counting.ts";
 import type { Fault, FaultTable } from "./faults.ts";
 import type { HubQuota, QuotaSettings } from "./lookalikes.ts";
@@ -25,30 +25,10 @@ export async function startAdmin(src: AdminSources): Promise<AdminServer> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", `http://${HOST}`);
     if (req.method === "POST" && url.pathname === "/faults") {
-      let text = "";
-      req.setEncoding("utf8");
-      req.on("data", (c: string) => {
-        text += c;
-      });
-      req.on("end", () => {
-        src.faults.add(JSON.parse(text) as Fault);
-        res.writeHead(204);
-        res.end();
-      });
-      return;
+      return readJson(req, res, (value) => src.faults.add(value as Fault));
     }
     if (req.method === "POST" && url.pathname === "/hub-quota") {
-      let text = "";
-      req.setEncoding("utf8");
-      req.on("data", (c: string) => {
-        text += c;
-      });
-      req.on("end", () => {
-        src.hubQuota.set(JSON.parse(text) as QuotaSettings | null);
-        res.writeHead(204);
-        res.end();
-      });
-      return;
+      return readJson(req, res, (value) => src.hubQuota.set(value as QuotaSettings | null));
     }
     let body: unknown;
     if (url.pathname === "/hub-quota") {
@@ -83,6 +63,20 @@ export async function startAdmin(src: AdminSources): Promise<AdminServer> {
     server,
     close: () => new Promise((r) => server.close(() => r())),
   };
+}
+
+/** Reads a request's JSON body, hands it on, and answers 204. */
+function readJson(req: IncomingMessage, res: ServerResponse, take: (value: unknown) => void): void {
+  let text = "";
+  req.setEncoding("utf8");
+  req.on("data", (c: string) => {
+    text += c;
+  });
+  req.on("end", () => {
+    take(JSON.parse(text));
+    res.writeHead(204);
+    res.end();
+  });
 }
 
 /** Client side, used from the tests. */

@@ -1,6 +1,7 @@
 import { type Context, Hono } from "hono";
 import { ConfigError } from "../config";
 import { listReferrers, listTags } from "../mirror/listings";
+import { servableTo } from "../mirror/manifests";
 import { parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError, unsupported } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
@@ -226,14 +227,16 @@ async function manifests(c: Context<AppEnv>): Promise<Response> {
   const parsed = reference.includes(":") ? { digest: parseDigest(reference) } : { tag: reference };
   const { manifests, client } = c.var.services;
   const upstream = client(repository.upstream);
+  const accept = parseAccept(c.req.header("Accept") ?? null);
   const result = await manifests.get({
     client: upstream,
     name: repository.name,
     reference: parsed,
-    accept: parseAccept(c.req.header("Accept") ?? null),
+    accept,
     method: c.req.method === "HEAD" ? "HEAD" : "GET",
   });
   recordResult(c, result.digest, result.cache);
+  servableTo(accept, result);
   return manifestResponse(result, audienceOf(c, upstream));
 }
 

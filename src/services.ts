@@ -4,12 +4,14 @@ import { CoalescingManifests } from "./fill/coalescing-manifests";
 import { DurableBlobFiller } from "./fill/durable-blob-filler";
 import { AuthThrottle, failureMemoryFor } from "./http/auth-throttle";
 import { BlobMirror } from "./mirror/blobs";
+import { ListingMirror } from "./mirror/listings";
 import { ManifestMirror, type ManifestResolver } from "./mirror/manifests";
 import type { Log } from "./mirror/types";
 import { recorderFor, type StatsRecorder } from "./ops/stats";
 import { withOpCounters } from "./platform/op-counters";
 import { type BlobLinks, DurableBlobLinks } from "./storage/blob-links";
 import { type BlobStore, R2BlobStore } from "./storage/blob-store";
+import { KvListingStore, type ListingChecks, type ListingStore } from "./storage/listing-store";
 import { KvManifestStore, type ManifestStore } from "./storage/manifest-store";
 import { TagCheckMemory, TagChecks } from "./storage/tag-check-memory";
 import { TolerantManifestStore } from "./storage/tolerant-manifest-store";
@@ -27,6 +29,9 @@ export interface Services {
   readonly manifests: ManifestResolver;
   /** The manifest policy itself, run where misses are coalesced. */
   readonly manifestMirror: ManifestMirror;
+  /** Tag lists and referrers, cached like tags. */
+  readonly listings: ListingMirror;
+  readonly listingStore: ListingStore;
   client(upstream: UpstreamConfig): RegistryClient;
   /** Statuses of the upstream answers this request caused (in this isolate), for the audit log. */
   readonly upstreamStatuses: readonly number[];
@@ -40,6 +45,17 @@ export interface Services {
 const tokenCaches = new WeakMap<KVNamespace, TokenCache>();
 /** Tag checks not yet written, likewise per isolate and KV namespace. */
 const tagChecks = new WeakMap<KVNamespace, TagChecks>();
+/** Listing checks not yet written, likewise. */
+const listingChecks = new WeakMap<KVNamespace, ListingChecks>();
+
+function listingChecksFor(kv: KVNamespace): ListingChecks {
+  let checks = listingChecks.get(kv);
+  if (!checks) {
+    checks = new Map();
+    listingChecks.set(kv, checks);
+  }
+  return checks;
+}
 
 function tagChecksFor(kv: KVNamespace): TagChecks {
   let checks = tagChecks.get(kv);
@@ -76,6 +92,11 @@ export function servicesFor(plainEnv: Env): Services {
     (operation, error) => log({ event: "manifest_store.failed", operation, error: describe(error) }),
   );
   const manifestMirror = new ManifestMirror(manifestStore, log);
+  const listingStore = new KvListingStore(
+    env.MANIFESTS,
+    listingChecksFor(env.MANIFESTS),
+    (operation, error) => log({ event: "listing_store.failed", operation, error: describe(error) }),
+  );
   const blobStore = new R2BlobStore(env.BLOBS, config.multipartThreshold, (operation, error) =>
     log({ event: "blob_store.failed", operation, error: describe(error) }),
   );
@@ -87,6 +108,8 @@ export function servicesFor(plainEnv: Env): Services {
     blobStore,
     manifests: new CoalescingManifests(manifestMirror, env.MANIFEST_FILLS),
     manifestMirror,
+    listings: new ListingMirror(listingStore, log),
+    listingStore,
     client: (upstream) =>
       new RegistryClient(upstream, cache, undefined, (event) => {
         upstreamStatuses.push(event.status);

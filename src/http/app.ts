@@ -1,6 +1,5 @@
 import { type Context, Hono } from "hono";
 import { ConfigError } from "../config";
-import { listReferrers, listTags } from "../mirror/listings";
 import { servableTo } from "../mirror/manifests";
 import { parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError, unsupported } from "../oci/errors";
@@ -260,25 +259,23 @@ async function blobs(c: Context<AppEnv>): Promise<Response> {
 
 async function tags(c: Context<AppEnv>): Promise<Response> {
   const repository = target(c, "tags", "tags/list");
-  const query = new URLSearchParams();
   const n = c.req.query("n");
   const last = c.req.query("last");
-  if (n !== undefined) {
-    if (!/^\d{1,6}$/.test(n) || Number(n) > MAX_PAGE_SIZE) {
-      throw new RegistryError(
-        400,
-        "PAGINATION_NUMBER_INVALID",
-        `n must be a whole number up to ${MAX_PAGE_SIZE}`,
-      );
-    }
-    query.set("n", n);
+  if (n !== undefined && (!/^\d{1,6}$/.test(n) || Number(n) > MAX_PAGE_SIZE)) {
+    throw new RegistryError(
+      400,
+      "PAGINATION_NUMBER_INVALID",
+      `n must be a whole number up to ${MAX_PAGE_SIZE}`,
+    );
   }
-  if (last !== undefined) {
-    if (!isValidTag(last)) throw new RegistryError(400, "TAG_INVALID", "last must be a tag");
-    query.set("last", last);
-  }
+  if (last !== undefined && !isValidTag(last))
+    throw new RegistryError(400, "TAG_INVALID", "last must be a tag");
   const upstream = c.var.services.client(repository.upstream);
-  const listing = await listTags(upstream, repository.name, query);
+  const listing = await c.var.services.listings.tags(upstream, repository.name, {
+    n: n === undefined ? undefined : Number(n),
+    last,
+  });
+  recordResult(c, "", listing.cache);
   return listingResponse(
     listing,
     `${repository.clientBase}/tags/list`,
@@ -290,16 +287,13 @@ async function tags(c: Context<AppEnv>): Promise<Response> {
 async function referrers(c: Context<AppEnv>): Promise<Response> {
   const digest = parseDigest(c.req.param("digest") ?? "");
   const repository = target(c, "referrers", digest.value);
-  const query = new URLSearchParams();
   const artifactType = c.req.query("artifactType");
-  if (artifactType !== undefined) {
-    if (!/^[\w.+-]{1,127}\/[\w.+-]{1,127}$/.test(artifactType)) {
-      throw new RegistryError(400, "UNSUPPORTED", "artifactType must be a media type");
-    }
-    query.set("artifactType", artifactType);
+  if (artifactType !== undefined && !/^[\w.+-]{1,127}\/[\w.+-]{1,127}$/.test(artifactType)) {
+    throw new RegistryError(400, "UNSUPPORTED", "artifactType must be a media type");
   }
   const upstream = c.var.services.client(repository.upstream);
-  const listing = await listReferrers(upstream, repository.name, digest, query);
+  const listing = await c.var.services.listings.referrers(upstream, repository.name, digest, artifactType);
+  recordResult(c, digest.value, listing.cache);
   return listingResponse(
     listing,
     `${repository.clientBase}/referrers/${digest.value}`,

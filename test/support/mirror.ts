@@ -31,8 +31,10 @@ export function fakeUpstreams() {
       password: UPSTREAM_CREDENTIALS.password,
     },
   });
-  const intercepted = interceptFetch([hub, quay, basic, tokens]);
-  return { hub, quay, basic, tokens, ...intercepted };
+  const oci = new FakeRegistry({ origin: "https://oci.test", referrers: true });
+  const legacy = new FakeRegistry({ origin: "https://legacy.test", referrers: false, tagPaging: false });
+  const intercepted = interceptFetch([hub, quay, basic, tokens, oci, legacy]);
+  return { hub, quay, basic, tokens, oci, legacy, ...intercepted };
 }
 
 /** A request to the mirror, as a client would send it. */

@@ -214,7 +214,7 @@ function audienceOf(c: Context<AppEnv>, upstream: RegistryClient, restricted = f
   return c.var.identity.user !== null || upstream.authenticated || restricted ? "private" : "public";
 }
 
-function recordResult(c: Context<AppEnv>, digest: string, cache: string): void {
+function recordResult(c: Context<AppEnv>, digest: string | undefined, cache: string): void {
   const entry = c.get("audit");
   if (entry) c.set("audit", { ...entry, digest, cache });
 }
@@ -275,7 +275,7 @@ async function tags(c: Context<AppEnv>): Promise<Response> {
     n: n === undefined ? undefined : Number(n),
     last,
   });
-  recordResult(c, "", listing.cache);
+  recordResult(c, undefined, listing.cache);
   return listingResponse(
     listing,
     `${repository.clientBase}/tags/list`,

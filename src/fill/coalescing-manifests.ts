@@ -1,6 +1,6 @@
 import type { ManifestMirror, ManifestRequest, ManifestResolver, ManifestResult } from "../mirror/manifests";
-import { RegistryError } from "../oci/errors";
 import type { ManifestFill } from "./manifest-fill-object";
+import { unwrap } from "./outcome";
 
 /**
  * Serves fresh cache hits in the Worker itself; everything that needs the upstream goes through the
@@ -25,8 +25,6 @@ export class CoalescingManifests implements ManifestResolver {
       accept: request.accept.header,
       method: request.method,
     });
-    if (outcome.ok) return outcome.result;
-    const { status, code, message, headers } = outcome.error;
-    throw new RegistryError(status, code, message, headers);
+    return unwrap(outcome);
   }
 }

@@ -5,6 +5,7 @@ import { parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
 import { servicesFor } from "../services";
+import type { Outcome } from "./outcome";
 
 /** A manifest request as the Worker hands it over: plain data, so it crosses the RPC boundary. */
 export interface ManifestJob {
@@ -17,12 +18,7 @@ export interface ManifestJob {
   readonly method: "GET" | "HEAD";
 }
 
-export type ManifestOutcome =
-  | { readonly ok: true; readonly result: ManifestResult }
-  | {
-      readonly ok: false;
-      readonly error: Pick<RegistryError, "status" | "code" | "message" | "headers">;
-    };
+export type ManifestOutcome = Outcome<ManifestResult>;
 
 /**
  * One instance per repository reference (`idFromName("<prefix>/<name>:<reference>")`): concurrent

@@ -1,4 +1,5 @@
 import type { ManifestMirror, ManifestRequest, ManifestResolver, ManifestResult } from "../mirror/manifests";
+import { referenceString } from "../oci/reference";
 import type { ManifestFill } from "./manifest-fill-object";
 import { unwrap } from "./outcome";
 
@@ -15,7 +16,7 @@ export class CoalescingManifests implements ManifestResolver {
   async get(request: ManifestRequest): Promise<ManifestResult> {
     const hit = await this.mirror.cached(request);
     if (hit) return hit;
-    const reference = "tag" in request.reference ? request.reference.tag : request.reference.digest.value;
+    const reference = referenceString(request.reference);
     const upstream = request.client.upstream.prefix;
     const stub = this.fills.get(this.fills.idFromName(`${upstream}/${request.name}:${reference}`));
     const outcome = await stub.resolve({

@@ -1,9 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import type { ManifestResult } from "../mirror/manifests";
-import { parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
+import { parseReference } from "../oci/reference";
 import { servicesFor } from "../services";
 import type { Outcome } from "./outcome";
 
@@ -43,9 +43,7 @@ export class ManifestFill extends DurableObject<Env> {
       const services = servicesFor(this.env);
       const upstream = services.config.upstreams.get(job.upstream);
       if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
-      const reference = job.reference.includes(":")
-        ? { digest: parseDigest(job.reference) }
-        : { tag: job.reference };
+      const reference = parseReference(job.reference);
       const result = await services.manifestMirror.get({
         client: services.client(upstream),
         name: job.name,

@@ -4,8 +4,9 @@ import { servableTo } from "../mirror/manifests";
 import { parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError, unsupported } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
-import { assertValidTag, isValidTag } from "../oci/names";
+import { isValidTag } from "../oci/names";
 import { parseRange } from "../oci/range";
+import { parseReference } from "../oci/reference";
 import { statsStub } from "../ops/stats";
 import { describe, servicesFor } from "../services";
 import type { RegistryClient } from "../upstream/client";
@@ -68,9 +69,7 @@ export function createApp(): Hono<AppEnv> {
           status: c.res.status,
           bytes: c.req.method === "GET" ? bytes : 0,
           pulled:
-            entry.kind === "manifest" && !entry.reference.includes(":")
-              ? `${entry.upstream}/${entry.repository}`
-              : undefined,
+            entry.kind === "manifest" && entry.byTag ? `${entry.upstream}/${entry.repository}` : undefined,
         });
         c.env.ANALYTICS?.writeDataPoint({
           indexes: [entry.upstream],
@@ -222,8 +221,9 @@ function recordResult(c: Context<AppEnv>, digest: string | undefined, cache: str
 async function manifests(c: Context<AppEnv>): Promise<Response> {
   const reference = c.req.param("reference") ?? "";
   const repository = target(c, "manifest", reference);
-  if (!reference.includes(":")) assertValidTag(reference);
-  const parsed = reference.includes(":") ? { digest: parseDigest(reference) } : { tag: reference };
+  const parsed = parseReference(reference);
+  const audit = c.get("audit");
+  if (audit) c.set("audit", { ...audit, byTag: parsed.kind === "tag" });
   const { manifests, client } = c.var.services;
   const upstream = client(repository.upstream);
   const accept = parseAccept(c.req.header("Accept") ?? null);

@@ -1,6 +1,7 @@
 import { type Digest, type DigestAlgorithm, digestOf, parseDigest } from "../oci/digest";
 import { manifestUnknown, RegistryError } from "../oci/errors";
 import { type AcceptSet, accepts, baseType, manifestMediaType } from "../oci/media-types";
+import type { Reference } from "../oci/reference";
 import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry } from "../storage/manifest-store";
 import type { RegistryClient } from "../upstream/client";
 import { BodyTooLargeError, idleTimeout, readLimited } from "../util/streams";
@@ -23,12 +24,10 @@ export interface ManifestResolver {
   get(request: ManifestRequest): Promise<ManifestResult>;
 }
 
-export type ManifestReference = { readonly tag: string } | { readonly digest: Digest };
-
 export interface ManifestRequest {
   readonly client: RegistryClient;
   readonly name: string;
-  readonly reference: ManifestReference;
+  readonly reference: Reference;
   readonly accept: AcceptSet;
   readonly method: "GET" | "HEAD";
 }
@@ -50,7 +49,7 @@ export class ManifestMirror implements ManifestResolver {
   /** The answer from the cache alone when it is fresh; null when the upstream must be asked. */
   async cached(request: ManifestRequest): Promise<ManifestResult | null> {
     const repository = repositoryOf(request);
-    if ("digest" in request.reference) {
+    if (request.reference.kind === "digest") {
       const stored = await this.store.getManifest(repository, request.reference.digest.value);
       return stored ? fromStored(stored, request.method, "HIT") : null;
     }
@@ -62,7 +61,7 @@ export class ManifestMirror implements ManifestResolver {
   }
 
   async get(request: ManifestRequest): Promise<ManifestResult> {
-    return "tag" in request.reference
+    return request.reference.kind === "tag"
       ? this.byTag(request, request.reference.tag)
       : this.byDigest(request, request.reference.digest);
   }

@@ -1,6 +1,7 @@
 import { type Digest, parseDigest } from "../oci/digest";
 import { imageBlobDigests, indexEntries } from "../oci/manifest";
 import { MediaType, parseAccept } from "../oci/media-types";
+import { digestReference, parseReference, type Reference } from "../oci/reference";
 import type { Services } from "../services";
 import type { WarmImage } from "./warm-list";
 
@@ -34,16 +35,14 @@ export async function warmImage(services: Services, target: WarmImage): Promise<
   const client = services.client(upstream);
   const name = upstream.library && !target.name.includes("/") ? `library/${target.name}` : target.name;
   const accept = parseAccept(null);
-  const get = (reference: { tag: string } | { digest: Digest }) =>
+  const get = (reference: Reference) =>
     services.manifests.get({ client, name, reference, accept, method: "GET" });
 
-  const top = await get(
-    target.reference.includes(":") ? { digest: parseDigest(target.reference) } : { tag: target.reference },
-  );
+  const top = await get(parseReference(target.reference));
   const images = [];
   const children = indexChildren(top.body, top.mediaType, target.platforms);
   if (children) {
-    for (const child of children) images.push(await get({ digest: parseDigest(child) }));
+    for (const child of children) images.push(await get(digestReference(parseDigest(child))));
   } else {
     images.push(top);
   }

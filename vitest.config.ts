@@ -6,6 +6,9 @@ const TEST_UPSTREAMS = {
   hub: { url: "https://hub.test", library: true, hosts: ["docker.io", "registry-1.docker.io"], tagTtl: 300 },
   quay: { url: "https://quay.test", hosts: ["quay.io"], tagTtl: 300 },
   fresh: { url: "https://quay.test", hosts: ["fresh.example"], tagTtl: 0 },
+  // An OCI 1.1 registry (referrers API, tag paging) and one like distribution 2.8 (neither).
+  oci: { url: "https://oci.test", hosts: ["oci.example"], tagTtl: 300 },
+  legacy: { url: "https://legacy.test", hosts: ["legacy.example"], tagTtl: 300 },
   // These hold credentials; tests of client authentication (test/http/access.test.ts) protect them.
   basic: { url: "https://basic.test", hosts: ["basic.example"], shareCredentials: true },
   private: { url: "https://tokens.test", hosts: ["tokens.example"], shareCredentials: true },

@@ -4,12 +4,14 @@ import { CoalescingManifests } from "./fill/coalescing-manifests";
 import { DurableBlobFiller } from "./fill/durable-blob-filler";
 import { AuthThrottle, failureMemoryFor } from "./http/auth-throttle";
 import { BlobMirror } from "./mirror/blobs";
+import { ListingMirror } from "./mirror/listings";
 import { ManifestMirror, type ManifestResolver } from "./mirror/manifests";
 import type { Log } from "./mirror/types";
 import { recorderFor, type StatsRecorder, statsStub } from "./ops/stats";
 import { withOpCounters } from "./platform/op-counters";
 import { type BlobLinks, DurableBlobLinks } from "./storage/blob-links";
 import { type BlobStore, R2BlobStore } from "./storage/blob-store";
+import { KvListingStore, type ListingChecks, type ListingStore } from "./storage/listing-store";
 import { KvManifestStore, type ManifestStore } from "./storage/manifest-store";
 import { TagCheckMemory, TagChecks } from "./storage/tag-check-memory";
 import { TolerantManifestStore } from "./storage/tolerant-manifest-store";
@@ -28,6 +30,9 @@ export interface Services {
   readonly manifests: ManifestResolver;
   /** The manifest policy itself, run where misses are coalesced. */
   readonly manifestMirror: ManifestMirror;
+  /** Tag lists and referrers, cached like tags. */
+  readonly listings: ListingMirror;
+  readonly listingStore: ListingStore;
   client(upstream: UpstreamConfig): RegistryClient;
   /** Statuses of the upstream answers this request caused (in this isolate), for the audit log. */
   readonly upstreamStatuses: readonly number[];
@@ -41,6 +46,17 @@ export interface Services {
 const tokenCaches = new WeakMap<KVNamespace, TokenCache>();
 /** Tag checks not yet written, likewise per isolate and KV namespace. */
 const tagChecks = new WeakMap<KVNamespace, TagChecks>();
+/** Listing checks not yet written, likewise. */
+const listingChecks = new WeakMap<KVNamespace, ListingChecks>();
+
+function listingChecksFor(kv: KVNamespace): ListingChecks {
+  let checks = listingChecks.get(kv);
+  if (!checks) {
+    checks = new Map();
+    listingChecks.set(kv, checks);
+  }
+  return checks;
+}
 
 /** What the isolate knows of each upstream's accounts' quota, likewise. */
 const quotaPools = new WeakMap<KVNamespace, Map<string, SharedQuotaPool>>();
@@ -97,6 +113,11 @@ export function servicesFor(plainEnv: Env): Services {
     (operation, error) => log({ event: "manifest_store.failed", operation, error: describe(error) }),
   );
   const manifestMirror = new ManifestMirror(manifestStore, log);
+  const listingStore = new KvListingStore(
+    env.MANIFESTS,
+    listingChecksFor(env.MANIFESTS),
+    (operation, error) => log({ event: "listing_store.failed", operation, error: describe(error) }),
+  );
   const blobStore = new R2BlobStore(env.BLOBS, config.multipartThreshold, (operation, error) =>
     log({ event: "blob_store.failed", operation, error: describe(error) }),
   );
@@ -108,6 +129,8 @@ export function servicesFor(plainEnv: Env): Services {
     blobStore,
     manifests: new CoalescingManifests(manifestMirror, env.MANIFEST_FILLS),
     manifestMirror,
+    listings: new ListingMirror(listingStore, log),
+    listingStore,
     client: (upstream) =>
       new RegistryClient(
         upstream,

@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import type { ManifestResult } from "../mirror/manifests";
-import { parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
+import { parseReference } from "../oci/reference";
 import { servicesFor } from "../services";
+import type { Outcome } from "./outcome";
 
 /** A manifest request as the Worker hands it over: plain data, so it crosses the RPC boundary. */
 export interface ManifestJob {
@@ -17,12 +18,7 @@ export interface ManifestJob {
   readonly method: "GET" | "HEAD";
 }
 
-export type ManifestOutcome =
-  | { readonly ok: true; readonly result: ManifestResult }
-  | {
-      readonly ok: false;
-      readonly error: Pick<RegistryError, "status" | "code" | "message" | "headers">;
-    };
+export type ManifestOutcome = Outcome<ManifestResult>;
 
 /**
  * One instance per repository reference (`idFromName("<prefix>/<name>:<reference>")`): concurrent
@@ -50,9 +46,7 @@ export class ManifestFill extends DurableObject<Env> {
       const services = servicesFor(this.env);
       const upstream = services.config.upstreams.get(job.upstream);
       if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
-      const reference = job.reference.includes(":")
-        ? { digest: parseDigest(job.reference) }
-        : { tag: job.reference };
+      const reference = parseReference(job.reference);
       const client = services.client(upstream);
       try {
         const result = await services.manifestMirror.get({

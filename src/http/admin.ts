@@ -117,7 +117,14 @@ export function registerAdmin(app: Hono<AppEnv>): void {
       await services.blobLinks.purge(repository);
       await statsStub(c.env.STATS)?.forget(`${prefix}/${name}`);
     }
-    const { deleted: purged, complete } = await services.manifestStore.purge(repository, tag, budget);
+    const manifests = await services.manifestStore.purge(repository, tag, budget);
+    // The repository's cached tag lists and referrers go with it (a tag's own purge leaves them to their TTL).
+    const listings =
+      tag === null && manifests.complete
+        ? await services.listingStore.purge(repository, budget)
+        : { deleted: 0, complete: manifests.complete };
+    const purged = manifests.deleted + listings.deleted;
+    const complete = listings.complete;
     services.log({
       event: "purge",
       upstream: prefix,

@@ -1,6 +1,7 @@
 import { type Digest, type DigestAlgorithm, digestOf, parseDigest } from "../oci/digest";
-import { RegistryError } from "../oci/errors";
+import { manifestUnknown, RegistryError } from "../oci/errors";
 import { type AcceptSet, accepts, baseType, manifestMediaType } from "../oci/media-types";
+import type { Reference } from "../oci/reference";
 import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry } from "../storage/manifest-store";
 import type { RegistryClient } from "../upstream/client";
 import { BodyTooLargeError, idleTimeout, readLimited } from "../util/streams";
@@ -28,12 +29,10 @@ export interface ManifestResolver {
   get(request: ManifestRequest): Promise<ManifestResult>;
 }
 
-export type ManifestReference = { readonly tag: string } | { readonly digest: Digest };
-
 export interface ManifestRequest {
   readonly client: RegistryClient;
   readonly name: string;
-  readonly reference: ManifestReference;
+  readonly reference: Reference;
   readonly accept: AcceptSet;
   readonly method: "GET" | "HEAD";
 }
@@ -55,11 +54,9 @@ export class ManifestMirror implements ManifestResolver {
   /** The answer from the cache alone when it is fresh; null when the upstream must be asked. */
   async cached(request: ManifestRequest): Promise<ManifestResult | null> {
     const repository = repositoryOf(request);
-    if ("digest" in request.reference) {
+    if (request.reference.kind === "digest") {
       const stored = await this.store.getManifest(repository, request.reference.digest.value);
-      return stored && accepts(request.accept, stored.mediaType)
-        ? fromStored(stored, request.method, "HIT")
-        : null;
+      return stored ? fromStored(stored, request.method, "HIT") : null;
     }
     const entry = await this.store.getTag(repository, request.reference.tag, request.accept.variant);
     if (!entry || this.now() - entry.checkedAt >= request.client.upstream.tagTtl * 1000) return null;
@@ -69,23 +66,24 @@ export class ManifestMirror implements ManifestResolver {
   }
 
   async get(request: ManifestRequest): Promise<ManifestResult> {
-    return "tag" in request.reference
+    return request.reference.kind === "tag"
       ? this.byTag(request, request.reference.tag)
       : this.byDigest(request, request.reference.digest);
   }
 
   private async byDigest(request: ManifestRequest, digest: Digest): Promise<ManifestResult> {
     const repository = repositoryOf(request);
+    // A digest fixes the content and so its media type: asking the upstream again would not change it.
     const stored = await this.store.getManifest(repository, digest.value);
-    if (stored && accepts(request.accept, stored.mediaType)) return fromStored(stored, request.method, "HIT");
-    if (request.method === "HEAD" && !stored) {
+    if (stored) return fromStored(stored, request.method, "HIT");
+    if (request.method === "HEAD") {
       const head = await this.headUpstream(request, digest.value);
       if (head) {
         if (head.digest !== digest.value) throw mismatch(request);
         return { ...head, body: null, cache: "MISS" };
       }
     }
-    return this.fetchByDigest(request, digest, stored === null);
+    return this.fetchByDigest(request, digest);
   }
 
   private async byTag(request: ManifestRequest, tag: string): Promise<ManifestResult> {
@@ -216,18 +214,14 @@ export class ManifestMirror implements ManifestResolver {
     if (request.method === "HEAD") return fromEntry(entry, cache);
     const stored = await this.store.getManifest(repositoryOf(request), entry.digest);
     if (stored) return fromStored(stored, "GET", cache);
-    const result = await this.fetchByDigest(request, parseDigest(entry.digest), true);
+    const result = await this.fetchByDigest(request, parseDigest(entry.digest));
     return { ...result, cache: cache === "HIT" ? "MISS" : cache };
   }
 
-  private async fetchByDigest(
-    request: ManifestRequest,
-    digest: Digest,
-    cache: boolean,
-  ): Promise<ManifestResult> {
+  private async fetchByDigest(request: ManifestRequest, digest: Digest): Promise<ManifestResult> {
     const manifest = await this.fetchManifest(request, digest.value, digest.algorithm);
     if (manifest.digest !== digest.value) throw mismatch(request);
-    if (cache) await this.store.putManifest(repositoryOf(request), manifest);
+    await this.store.putManifest(repositoryOf(request), manifest);
     return fromStored(manifest, request.method, "MISS");
   }
 
@@ -301,6 +295,18 @@ export class ManifestMirror implements ManifestResolver {
     if (mediaType === "application/json" || mediaType === "text/plain") return null;
     return { digest, mediaType, size: Number(length) };
   }
+}
+
+/**
+ * A manifest of a type the client did not accept is not served: 404 MANIFEST_UNKNOWN, as distribution
+ * answers ("OCI manifest found, but accept header does not support OCI manifests"). Checked against the
+ * client's own full list, which may be longer than what went upstream.
+ */
+export function servableTo(accept: AcceptSet, result: ManifestResult): ManifestResult {
+  if (accepts(accept, result.mediaType)) return result;
+  throw manifestUnknown(
+    `the manifest is a ${result.mediaType.slice(0, 128)}, which the Accept header does not include`,
+  );
 }
 
 function repositoryOf(request: ManifestRequest): RepositoryKey {

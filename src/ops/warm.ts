@@ -2,6 +2,7 @@ import type { ManifestResult } from "../mirror/manifests";
 import { type Digest, parseDigest } from "../oci/digest";
 import { imageBlobDigests, indexEntries } from "../oci/manifest";
 import { MediaType, parseAccept } from "../oci/media-types";
+import { digestReference, parseReference, type Reference } from "../oci/reference";
 import type { Services } from "../services";
 import type { WarmImage } from "./warm-list";
 
@@ -47,7 +48,7 @@ export async function warmImage(services: Services, target: WarmImage): Promise<
   const name = upstream.library && !target.name.includes("/") ? `library/${target.name}` : target.name;
   const accept = parseAccept(null);
   /** A manifest, unless only the quota reserve could pay for it (null: stop here). */
-  const get = async (reference: { tag: string } | { digest: Digest }): Promise<ManifestResult | null> => {
+  const get = async (reference: Reference): Promise<ManifestResult | null> => {
     const request = { client, name, reference, accept, method: "GET" } as const;
     const hit = await services.manifestMirror.cached(request);
     if (hit) return hit;
@@ -76,15 +77,13 @@ export async function warmImage(services: Services, target: WarmImage): Promise<
     return report;
   };
 
-  const top = await get(
-    target.reference.includes(":") ? { digest: parseDigest(target.reference) } : { tag: target.reference },
-  );
+  const top = await get(parseReference(target.reference));
   if (!top) return deferred(0, "");
   const images = [];
   const children = indexChildren(top.body, top.mediaType, target.platforms);
   if (children) {
     for (const child of children) {
-      const image = await get({ digest: parseDigest(child) });
+      const image = await get(digestReference(parseDigest(child)));
       if (!image) return deferred(1 + images.length, top.digest);
       images.push(image);
     }

@@ -44,8 +44,13 @@ export interface FakeRegistryOptions {
   auth?: AuthMode;
   /** Redirect blob GETs to this origin (a CDN look-alike that rejects any Authorization). */
   cdnOrigin?: string;
-  /** Whether `referrers/` is implemented (else 404, like registries without the API). */
+  /**
+   * Whether `referrers/` is implemented: answered from the manifests whose `subject` is the digest, with
+   * `artifactType` filtering (else 404, like registries without the API).
+   */
   referrers?: boolean;
+  /** false: `tags/list` ignores `n` and `last` and lists tags in push order, as distribution 2.8 does. */
+  tagPaging?: boolean;
 }
 
 export class FakeRegistry {
@@ -96,6 +101,10 @@ export class FakeRegistry {
     this.manifests.set(name, repository);
   }
 
+  manifestAt(name: string, reference: string): StoredManifest | undefined {
+    return this.manifests.get(name)?.get(reference);
+  }
+
   count(kind: RecordedRequest["kind"], method?: string): number {
     return this.requests.filter((request) => request.kind === kind && (!method || request.method === method))
       .length;
@@ -136,12 +145,7 @@ export class FakeRegistry {
     if (match[2] === "manifests") return this.manifest(request, name, reference);
     if (match[2] === "referrers") {
       return this.options.referrers
-        ? Response.json(
-            { schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] },
-            {
-              headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" },
-            },
-          )
+        ? this.referrersOf(name, reference, url.searchParams.get("artifactType"))
         : error(404, "UNSUPPORTED", "no referrers API");
     }
     return this.blob(request, name, reference);
@@ -275,10 +279,48 @@ export class FakeRegistry {
     return blobBody(request, bytes, digest, this.corruptBlobs);
   }
 
+  /** The referrers API of OCI 1.1: descriptors of the manifests whose `subject` is `digest`. */
+  private referrersOf(name: string, digest: string, artifactType: string | null): Response {
+    const seen = new Set<string>();
+    const manifests = [];
+    for (const manifest of this.manifests.get(name)?.values() ?? []) {
+      const manifestDigest = digestOfSync(manifest);
+      if (seen.has(manifestDigest)) continue;
+      seen.add(manifestDigest);
+      const parsed = JSON.parse(new TextDecoder().decode(manifest.body)) as {
+        subject?: { digest?: string };
+        artifactType?: string;
+        config?: { mediaType?: string };
+        annotations?: Record<string, string>;
+      };
+      if (parsed.subject?.digest !== digest) continue;
+      const type = parsed.artifactType ?? parsed.config?.mediaType;
+      if (artifactType !== null && type !== artifactType) continue;
+      manifests.push({
+        mediaType: manifest.mediaType,
+        digest: manifestDigest,
+        size: manifest.body.byteLength,
+        artifactType: type,
+        ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+      });
+    }
+    const headers: Record<string, string> = { "Content-Type": "application/vnd.oci.image.index.v1+json" };
+    if (artifactType !== null) headers["OCI-Filters-Applied"] = "artifactType";
+    return Response.json(
+      { schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests },
+      { headers },
+    );
+  }
+
   private tagList(name: string, url: URL): Response {
     const repository = this.manifests.get(name);
     if (!repository) return error(404, "NAME_UNKNOWN", "repository unknown");
-    const all = [...repository.keys()].filter((tag) => !tag.includes(":")).sort();
+    const pushed = [...repository.keys()].filter((tag) => !tag.includes(":"));
+    if (this.options.tagPaging === false) {
+      // Newest first: neither sorted nor paged.
+      return Response.json({ name, tags: pushed.reverse() });
+    }
+    const all = pushed.sort();
     const last = url.searchParams.get("last");
     const n = Number(url.searchParams.get("n") ?? all.length);
     const rest = last ? all.filter((tag) => tag > last) : all;
@@ -460,6 +502,61 @@ async function addManifest(
   const manifest = { body, mediaType };
   digests.set(manifest, digest);
   registry.addManifest(name, reference, manifest, digest);
+}
+
+/**
+ * Pushes an artifact that refers to `subject` (an SBOM, a signature): a manifest with `subject` and
+ * `artifactType`. With `tagSchema`, it is also listed in the index under the subject's referrers tag
+ * (`sha256-<hex>`), as clients push to registries without the referrers API.
+ */
+export async function pushReferrer(
+  registry: FakeRegistry,
+  name: string,
+  subject: { digest: string; size: number },
+  artifactType: string,
+  tagSchema: boolean,
+): Promise<{ digest: string; size: number; artifactType: string }> {
+  const encoder = new TextEncoder();
+  const empty = encoder.encode("{}");
+  const emptyDigest = await sha256(empty);
+  registry.addBlob(empty, emptyDigest, name);
+  const mediaType = "application/vnd.oci.image.manifest.v1+json";
+  const body = encoder.encode(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      artifactType,
+      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: emptyDigest, size: empty.length },
+      layers: [{ mediaType: "application/vnd.oci.empty.v1+json", digest: emptyDigest, size: empty.length }],
+      subject: { mediaType: "application/vnd.oci.image.index.v1+json", ...subject },
+      annotations: { "org.example.kind": artifactType },
+    }),
+  );
+  const digest = await sha256(body);
+  await addManifest(registry, name, digest, body, mediaType, digest);
+  const descriptor = {
+    mediaType,
+    digest,
+    size: body.length,
+    artifactType,
+    annotations: { "org.example.kind": artifactType },
+  };
+  if (tagSchema) {
+    const tag = subject.digest.replace(":", "-");
+    const existing = registry.manifestAt(name, tag);
+    const index = existing
+      ? (JSON.parse(new TextDecoder().decode(existing.body)) as { manifests: unknown[] })
+      : { manifests: [] };
+    const updated = encoder.encode(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: [...index.manifests, descriptor],
+      }),
+    );
+    await addManifest(registry, name, tag, updated, "application/vnd.oci.image.index.v1+json");
+  }
+  return { digest, size: body.length, artifactType };
 }
 
 /**

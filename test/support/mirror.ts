@@ -32,6 +32,8 @@ export function fakeUpstreams() {
       password: UPSTREAM_CREDENTIALS.password,
     },
   });
+  const oci = new FakeRegistry({ origin: "https://oci.test", referrers: true });
+  const legacy = new FakeRegistry({ origin: "https://legacy.test", referrers: false, tagPaging: false });
   const [first, second] = POOL_ACCOUNTS;
   const pool = new FakeRegistry({
     origin: "https://pool.test",
@@ -44,8 +46,8 @@ export function fakeUpstreams() {
       others: { [second.username]: second.password },
     },
   });
-  const intercepted = interceptFetch([hub, quay, basic, tokens, pool]);
-  return { hub, quay, basic, tokens, pool, ...intercepted };
+  const intercepted = interceptFetch([hub, quay, basic, tokens, oci, legacy, pool]);
+  return { hub, quay, basic, tokens, oci, legacy, pool, ...intercepted };
 }
 
 /** A request to the mirror, as a client would send it. */

@@ -12,6 +12,7 @@ import { buildImage, GENERATOR_VERSION } from "./images.ts";
 import { type Cdn, HubQuota, redirectBlobs, startCdn } from "./lookalikes.ts";
 import { type Mirror, startMirror, type UpstreamConfig } from "./mirror.ts";
 import { deadPort } from "./net.ts";
+import { oci11 } from "./oci11.ts";
 import { killAllNow } from "./processes.ts";
 import { type ExpectedImage, pushImage } from "./push.ts";
 import { type Face, startFace, writeHtpasswd } from "./registry.ts";
@@ -24,7 +25,17 @@ export const USER = { username: "alice", password: "wonderland-7" };
 export const POOL_USER = { username: "bob", password: "builder-9-pool" };
 
 /** Prefix → which proxy (and so which face) it reaches. Count names are the proxy names. */
-export const PREFIXES = ["hub", "quay", "anon", "basic", "token", "token-anon", "fresh", "ttl"] as const;
+export const PREFIXES = [
+  "hub",
+  "quay",
+  "anon",
+  "basic",
+  "token",
+  "token-anon",
+  "fresh",
+  "ttl",
+  "oci11",
+] as const;
 export type Prefix = (typeof PREFIXES)[number];
 
 /** Serializable description handed to the test files (vitest `provide`/`inject`). */
@@ -147,6 +158,8 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       "token-anon": await proxy("token-anon", tokenFace),
       fresh: await proxy("fresh", anonFace),
       ttl: await proxy("ttl", anonFace),
+      // The anonymous face as an OCI 1.1 registry: referrers API and tag paging (harness/oci11.ts).
+      oci11: await proxy("oci11", anonFace, oci11()),
     };
     const configs: Record<Prefix, UpstreamConfig> = {
       hub: {
@@ -164,6 +177,7 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       fresh: { url: proxies.fresh.url, hosts: ["fresh.e2e"], tagTtl: 0, timeout: 3 },
       // Fresh for 2 s, then revalidated (tests wait the TTL out).
       ttl: { url: proxies.ttl.url, hosts: ["ttl.e2e"], tagTtl: 2 },
+      oci11: { url: proxies.oci11.url, hosts: ["oci11.e2e"], tagTtl: 3600 },
     };
     const withCreds: Prefix[] = ["hub", "basic", "token"];
     // The mirror refuses upstream credentials that no client authentication protects unless told that

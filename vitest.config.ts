@@ -13,6 +13,8 @@ const TEST_UPSTREAMS = {
   basic: { url: "https://basic.test", hosts: ["basic.example"], shareCredentials: true },
   private: { url: "https://tokens.test", hosts: ["tokens.example"], shareCredentials: true },
   public: { url: "https://tokens.test", hosts: ["public.example"] },
+  // A Docker Hub look-alike with a pull quota and a pool of two accounts (test/http/quota.test.ts).
+  pool: { url: "https://pool.test", hosts: ["pool.example"], tagTtl: 0, shareCredentials: true },
 };
 
 // Unit and integration tests run inside workerd with the bindings from wrangler.toml
@@ -33,6 +35,10 @@ export default defineConfig({
           UPSTREAM_BASIC_PASSWORD: "s3cret-upstream-password",
           UPSTREAM_PRIVATE_USERNAME: "mirror-robot",
           UPSTREAM_PRIVATE_PASSWORD: "s3cret-upstream-password",
+          UPSTREAM_POOL_CREDENTIALS: JSON.stringify([
+            { username: "first", password: "first-s3cret-password" },
+            { username: "second", password: "second-s3cret-password" },
+          ]),
         },
       },
     }),

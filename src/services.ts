@@ -7,7 +7,7 @@ import { BlobMirror } from "./mirror/blobs";
 import { ListingMirror } from "./mirror/listings";
 import { ManifestMirror, type ManifestResolver } from "./mirror/manifests";
 import type { Log } from "./mirror/types";
-import { recorderFor, type StatsRecorder } from "./ops/stats";
+import { recorderFor, type StatsRecorder, statsStub } from "./ops/stats";
 import { withOpCounters } from "./platform/op-counters";
 import { type BlobLinks, DurableBlobLinks } from "./storage/blob-links";
 import { type BlobStore, R2BlobStore } from "./storage/blob-store";
@@ -15,7 +15,8 @@ import { KvListingStore, type ListingChecks, type ListingStore } from "./storage
 import { KvManifestStore, type ManifestStore } from "./storage/manifest-store";
 import { TagCheckMemory, TagChecks } from "./storage/tag-check-memory";
 import { TolerantManifestStore } from "./storage/tolerant-manifest-store";
-import { RegistryClient } from "./upstream/client";
+import { accountNames, RegistryClient, type UpstreamEvent } from "./upstream/client";
+import { SharedQuotaPool } from "./upstream/quota";
 import { TokenCache } from "./upstream/tokens";
 
 /** Everything a request handler needs, assembled from the environment: the composition root. */
@@ -55,6 +56,26 @@ function listingChecksFor(kv: KVNamespace): ListingChecks {
     listingChecks.set(kv, checks);
   }
   return checks;
+}
+
+/** What the isolate knows of each upstream's accounts' quota, likewise. */
+const quotaPools = new WeakMap<KVNamespace, Map<string, SharedQuotaPool>>();
+
+function quotaPoolFor(env: Env, upstream: UpstreamConfig): SharedQuotaPool {
+  let pools = quotaPools.get(env.MANIFESTS);
+  if (!pools) {
+    pools = new Map();
+    quotaPools.set(env.MANIFESTS, pools);
+  }
+  const names = accountNames(upstream);
+  const key = `${upstream.prefix}\n${names.join("\n")}`;
+  let pool = pools.get(key);
+  if (!pool) {
+    const stub = statsStub(env.STATS);
+    pool = new SharedQuotaPool(names, stub ? () => stub.quotaState(upstream.prefix) : null);
+    pools.set(key, pool);
+  }
+  return pool;
 }
 
 function tagChecksFor(kv: KVNamespace): TagChecks {
@@ -111,16 +132,59 @@ export function servicesFor(plainEnv: Env): Services {
     listings: new ListingMirror(listingStore, log),
     listingStore,
     client: (upstream) =>
-      new RegistryClient(upstream, cache, undefined, (event) => {
-        upstreamStatuses.push(event.status);
-        stats.upstream(upstream.prefix, event);
-      }),
+      new RegistryClient(
+        upstream,
+        cache,
+        undefined,
+        (event) => {
+          upstreamStatuses.push(event.status);
+          stats.upstream(upstream.prefix, event);
+          reportQuota(env, upstream.prefix, event);
+        },
+        quotaPoolFor(env, upstream),
+      ),
     upstreamStatuses,
     stats,
     log,
     // Counts live per isolate (keyed by the KV binding: per test file in tests); the binding is shared.
     authThrottle: new AuthThrottle(failureMemoryFor(plainEnv.MANIFESTS), plainEnv.AUTH_FAILURES),
   };
+}
+
+/**
+ * Quota readings go to Analytics Engine (blob 1 `quota:<prefix>`, which no request's upstream can be;
+ * blob 2 the account; doubles limit, remaining, window); a low or exhausted account is logged.
+ */
+function reportQuota(env: Env, prefix: string, event: UpstreamEvent): void {
+  if (event.quota) {
+    env.ANALYTICS?.writeDataPoint({
+      indexes: [prefix],
+      blobs: [`quota:${prefix}`, event.account],
+      doubles: [event.quota.limit, event.quota.remaining, event.quota.window],
+    });
+  }
+  const change = event.change;
+  if (!change) return;
+  const { account, limit, remaining, window, exhaustedUntil } = change.state;
+  if (change.becameLow) {
+    log({
+      event: "upstream.quota_low",
+      upstream: prefix,
+      account,
+      remaining: remaining ?? undefined,
+      limit: limit ?? undefined,
+      window: window ?? undefined,
+    });
+  }
+  if (change.becameExhausted) {
+    log({
+      event: change.allExhausted ? "upstream.quota_all_exhausted" : "upstream.quota_exhausted",
+      upstream: prefix,
+      account,
+      status: event.status,
+      until: new Date(exhaustedUntil).toISOString(),
+    });
+  }
 }
 
 /** One JSON line per event; fields are chosen by callers, who never pass credentials. */

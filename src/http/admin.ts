@@ -67,6 +67,15 @@ export function registerAdmin(app: Hono<AppEnv>): void {
     }
     const report = await warmImage(services, target);
     await services.stats.flush();
+    // Stopped to spare the quota reserve: the stats object goes on with it later (202: not done yet).
+    if (report.deferred) {
+      const stub = statsStub(c.env.STATS);
+      if (stub) {
+        const at = await stub.deferWarmups([target], Date.parse(report.deferred.resumeAt));
+        return c.json({ ...report, deferred: { resumeAt: new Date(at).toISOString() } }, 202);
+      }
+      return c.json(report, 202);
+    }
     return c.json(report);
   });
 

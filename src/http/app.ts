@@ -213,6 +213,12 @@ function audienceOf(c: Context<AppEnv>, upstream: RegistryClient, restricted = f
   return c.var.identity.user !== null || upstream.authenticated || restricted ? "private" : "public";
 }
 
+/** A client as the top spenders of quota list it: its user name, or its IP when anonymous. */
+function spenderOf(c: Context<AppEnv>): string {
+  const user = c.var.identity.user?.name;
+  return user ? `user:${user}` : `ip:${clientIp(c)}`;
+}
+
 function recordResult(c: Context<AppEnv>, digest: string | undefined, cache: string): void {
   const entry = c.get("audit");
   if (entry) c.set("audit", { ...entry, digest, cache });
@@ -235,6 +241,8 @@ async function manifests(c: Context<AppEnv>): Promise<Response> {
     method: c.req.method === "HEAD" ? "HEAD" : "GET",
   });
   recordResult(c, result.digest, result.cache);
+  // Who spends the upstream's pull quota: the client whose request made the counted upstream requests.
+  c.var.services.stats.spent(spenderOf(c), result.counted ?? 0);
   servableTo(accept, result);
   return manifestResponse(result, audienceOf(c, upstream));
 }

@@ -17,6 +17,11 @@ export interface ManifestResult {
   /** Null for HEAD. */
   readonly body: ArrayBuffer | null;
   readonly cache: CacheStatus;
+  /**
+   * Counted upstream requests (manifest GETs, what Docker Hub's quota counts) made to answer this
+   * request; absent = none. Set where the request was coordinated (the manifest's fill object).
+   */
+  readonly counted?: number;
 }
 
 /** Answers manifest requests: the mirror itself, or something that coordinates calls to it. */
@@ -87,6 +92,10 @@ export class ManifestMirror implements ManifestResolver {
     const entry = await this.store.getTag(repository, tag, request.accept.variant);
     if (entry && this.now() - entry.checkedAt < upstream.tagTtl * 1000)
       return this.fromTagEntry(request, entry, "HIT");
+    if (await request.client.sparingQuota()) {
+      const held = await this.staleEntry(request, tag, entry);
+      if (held) return this.revalidateSparingly(request, tag, entry, held);
+    }
     try {
       return await this.refreshTag(request, tag, entry);
     } catch (error) {
@@ -102,6 +111,44 @@ export class ManifestMirror implements ManifestResolver {
       });
       return this.fromTagEntry(request, stale, "STALE");
     }
+  }
+
+  /**
+   * Every account is below the quota reserve and the mirror holds the tag: it asks only with a HEAD
+   * (free). Unchanged, the entry is refreshed; moved to a manifest the mirror holds, that one is served;
+   * otherwise (moved, or the HEAD failed) the held copy is served stale rather than GET the new one.
+   */
+  private async revalidateSparingly(
+    request: ManifestRequest,
+    tag: string,
+    own: TagEntry | null,
+    held: TagEntry,
+  ): Promise<ManifestResult> {
+    const repository = repositoryOf(request);
+    let head: Omit<TagEntry, "checkedAt"> | null = null;
+    try {
+      head = await this.headUpstream(request, tag);
+    } catch (error) {
+      if (!isUpstreamTrouble(error)) throw error;
+    }
+    if (head) {
+      const unchanged = head.digest === held.digest;
+      if (unchanged || (await this.store.getManifest(repository, head.digest))) {
+        const fresh: TagEntry = { ...head, checkedAt: this.now() };
+        await this.store.putTag(repository, tag, request.accept.variant, fresh, this.retention(request));
+        return this.fromTagEntry(request, fresh, own?.digest === head.digest ? "REVALIDATED" : "MISS");
+      }
+    }
+    this.log({
+      event: "manifest.stale",
+      reason: "quota reserve",
+      upstream: request.client.upstream.prefix,
+      name: request.name,
+      tag,
+      digest: held.digest,
+      upstreamDigest: head?.digest,
+    });
+    return this.fromTagEntry(request, held, "STALE");
   }
 
   /**

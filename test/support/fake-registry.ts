@@ -15,7 +15,16 @@ interface BearerAuth {
   /** Credentials required for repositories under `private/`; public ones are anonymous. */
   user: string;
   password: string;
+  /** Further accounts the token service knows (user → password), e.g. for a pool of accounts. */
+  others?: Readonly<Record<string, string>>;
   expiresIn?: number;
+}
+
+/** Docker Hub's pull quota: manifest GETs per identity (token subject; "" for anonymous) per window. */
+export interface FakeQuota {
+  limit: number;
+  /** Seconds, as sent in `w=`; also the `Retry-After` of a 429. */
+  window: number;
 }
 
 export interface RecordedRequest {
@@ -60,6 +69,10 @@ export class FakeRegistry {
   credentialsRevoked = false;
   /** When set, the CDN answers every request 401 with this `WWW-Authenticate` (a hostile redirect target). */
   cdnChallenge: string | null = null;
+  /** When set, manifest GETs are counted per identity and refused (429) past the limit. */
+  quota: FakeQuota | null = null;
+  /** Manifest GETs counted per identity ("" = anonymous) since the quota was set. */
+  readonly pulls = new Map<string, number>();
 
   constructor(private readonly options: FakeRegistryOptions) {
     this.auth = options.auth ?? { kind: "none" };
@@ -165,16 +178,50 @@ export class FakeRegistry {
   private token(request: Request, url: URL, auth: BearerAuth): Response {
     this.record(request, url, "token");
     const header = request.headers.get("Authorization");
-    const authenticated =
-      header === `Basic ${btoa(`${auth.user}:${auth.password}`)}` && !this.credentialsRevoked;
+    const accounts = { ...auth.others, [auth.user]: auth.password };
+    const user = Object.entries(accounts).find(
+      ([name, password]) => header === `Basic ${btoa(`${name}:${password}`)}`,
+    )?.[0];
+    const authenticated = user !== undefined && !this.credentialsRevoked;
     if (header && !authenticated) return error(401, "UNAUTHORIZED", "bad credentials");
     if (url.searchParams.get("service") !== auth.service) return error(400, "UNSUPPORTED", "wrong service");
     const scope = url.searchParams.get("scope") ?? "";
     const repository = scope.split(":")[1] ?? "";
     const granted = repository.startsWith("private/") && !authenticated ? "" : scope;
     const token = `token-${crypto.randomUUID()}`;
-    this.issued.set(token, { scope: granted, user: authenticated ? auth.user : "" });
+    this.issued.set(token, { scope: granted, user: authenticated ? (user ?? "") : "" });
     return Response.json({ token, expires_in: auth.expiresIn ?? 300, issued_at: new Date().toISOString() });
+  }
+
+  /** Who a request speaks for: the token's or the Basic user; "" for anonymous. */
+  identity(request: Request): string {
+    const header = request.headers.get("Authorization") ?? "";
+    if (header.startsWith("Bearer ")) return this.issued.get(header.slice(7))?.user ?? "";
+    if (header.startsWith("Basic ")) return atob(header.slice(6)).split(":")[0] ?? "";
+    return "";
+  }
+
+  /** The quota headers for `identity` (counting a GET), or a 429 once its quota is spent. */
+  private quotaHeaders(request: Request): Response | Record<string, string> {
+    const quota = this.quota;
+    // Without a quota set: a fixed reading, like Docker Hub's for an account with plenty left.
+    if (!quota) return { "ratelimit-limit": "100;w=21600", "ratelimit-remaining": "99;w=21600" };
+    const who = this.identity(request);
+    const used = this.pulls.get(who) ?? 0;
+    const headers = (remaining: number) => ({
+      "ratelimit-limit": `${quota.limit};w=${quota.window}`,
+      "ratelimit-remaining": `${remaining};w=${quota.window}`,
+      "docker-ratelimit-source": who || "203.0.113.1",
+    });
+    if (request.method !== "GET") return headers(Math.max(0, quota.limit - used));
+    if (used >= quota.limit) {
+      return error(429, "TOOMANYREQUESTS", "You have reached your pull rate limit.", {
+        ...headers(0),
+        "Retry-After": String(quota.window),
+      });
+    }
+    this.pulls.set(who, used + 1);
+    return headers(quota.limit - used - 1);
   }
 
   private manifest(request: Request, name: string, reference: string): Response {
@@ -192,14 +239,15 @@ export class FakeRegistry {
       if (!manifest) return error(404, "MANIFEST_UNKNOWN", "manifest unknown");
     }
     const digest = digestOfSync(manifest);
+    // Like Docker Hub: what is left of the pull budget (GETs count, HEADs do not).
+    const quota = this.quotaHeaders(request);
+    if (quota instanceof Response) return quota;
     return new Response(request.method === "HEAD" ? null : manifest.body, {
       headers: {
         "Content-Type": manifest.mediaType,
         "Content-Length": String(manifest.body.byteLength),
         "Docker-Content-Digest": digest,
-        // Like Docker Hub: what is left of the pull budget.
-        "ratelimit-limit": "100;w=21600",
-        "ratelimit-remaining": "99;w=21600",
+        ...quota,
       },
     });
   }

@@ -9,7 +9,7 @@ import { RequestCounter } from "./counting.ts";
 import { type RunningProxy, startCountingProxy } from "./counting-proxy.ts";
 import { FaultTable } from "./faults.ts";
 import { buildImage, GENERATOR_VERSION } from "./images.ts";
-import { type Cdn, redirectBlobs, startCdn } from "./lookalikes.ts";
+import { type Cdn, HubQuota, redirectBlobs, startCdn } from "./lookalikes.ts";
 import { type Mirror, startMirror, type UpstreamConfig } from "./mirror.ts";
 import { deadPort } from "./net.ts";
 import { oci11 } from "./oci11.ts";
@@ -21,6 +21,8 @@ import { makeContainersEnv } from "./skopeo-env.ts";
 import { ISSUER, makeSigningKey, startTokenServer, type TokenServer } from "./token-server.ts";
 
 export const USER = { username: "alice", password: "wonderland-7" };
+/** A second account of the Hub look-alike's token server, for a pool of accounts. */
+export const POOL_USER = { username: "bob", password: "builder-9-pool" };
 
 /** Prefix → which proxy (and so which face) it reaches. Count names are the proxy names. */
 export const PREFIXES = [
@@ -57,6 +59,8 @@ export interface BedInfo {
   deadPort: number;
   images: Record<ImageKey, ExpectedImage>;
   user: typeof USER;
+  /** The second account the token server knows (a pool of two with `user`). */
+  poolUser: typeof USER;
 }
 
 export interface Bed {
@@ -94,7 +98,7 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
     const tokens: TokenServer = await startTokenServer({
       key,
       counter,
-      users: { [USER.username]: USER.password },
+      users: { [USER.username]: USER.password, [POOL_USER.username]: POOL_USER.password },
       privatePrefix: "private/",
     });
     closers.push(tokens.close);
@@ -144,8 +148,9 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       closers.push(p.close);
       return p;
     };
+    const hubQuota = new HubQuota();
     const proxies: Record<Prefix, RunningProxy> = {
-      hub: await proxy("hub", hubFace, redirectBlobs(cdn, "hub", "hub")),
+      hub: await proxy("hub", hubFace, hubQuota.intercept(redirectBlobs(cdn, "hub", "hub"))),
       quay: await proxy("quay", quayFace, redirectBlobs(cdn, "quay", "quay")),
       anon: await proxy("anon", anonFace),
       basic: await proxy("basic", basicFace),
@@ -203,6 +208,7 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       counter,
       faults,
       relay,
+      hubQuota,
       mirrorOutput: () => mirror.process.output(),
     });
     closers.push(admin.close);
@@ -229,6 +235,7 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       deadPort: await deadPort(),
       images,
       user: USER,
+      poolUser: POOL_USER,
     };
     return { info, admin: new AdminClient(admin.url), stop };
   } catch (err) {

@@ -6,10 +6,15 @@ const TEST_UPSTREAMS = {
   hub: { url: "https://hub.test", library: true, hosts: ["docker.io", "registry-1.docker.io"], tagTtl: 300 },
   quay: { url: "https://quay.test", hosts: ["quay.io"], tagTtl: 300 },
   fresh: { url: "https://quay.test", hosts: ["fresh.example"], tagTtl: 0 },
+  // An OCI 1.1 registry (referrers API, tag paging) and one like distribution 2.8 (neither).
+  oci: { url: "https://oci.test", hosts: ["oci.example"], tagTtl: 300 },
+  legacy: { url: "https://legacy.test", hosts: ["legacy.example"], tagTtl: 300 },
   // These hold credentials; tests of client authentication (test/http/access.test.ts) protect them.
   basic: { url: "https://basic.test", hosts: ["basic.example"], shareCredentials: true },
   private: { url: "https://tokens.test", hosts: ["tokens.example"], shareCredentials: true },
   public: { url: "https://tokens.test", hosts: ["public.example"] },
+  // A Docker Hub look-alike with a pull quota and a pool of two accounts (test/http/quota.test.ts).
+  pool: { url: "https://pool.test", hosts: ["pool.example"], tagTtl: 0, shareCredentials: true },
 };
 
 // Unit and integration tests run inside workerd with the bindings from wrangler.toml
@@ -30,6 +35,10 @@ export default defineConfig({
           UPSTREAM_BASIC_PASSWORD: "s3cret-upstream-password",
           UPSTREAM_PRIVATE_USERNAME: "mirror-robot",
           UPSTREAM_PRIVATE_PASSWORD: "s3cret-upstream-password",
+          UPSTREAM_POOL_CREDENTIALS: JSON.stringify([
+            { username: "first", password: "first-s3cret-password" },
+            { username: "second", password: "second-s3cret-password" },
+          ]),
         },
       },
     }),

@@ -1,6 +1,6 @@
 // `npm run bench`: the mirror side by side with a direct pull and with CNCF distribution in proxy mode,
 // on the e2e test bed (loopback only; real registry, skopeo, wrangler dev). Prints the figures and
-// writes bench/results/<timestamp>.json, docs/BENCHMARKS.md and docs/benchmarks.svg.
+// writes bench/results/latest.json, docs/BENCHMARKS.md and docs/benchmarks.svg.
 // Figures are recorded, never asserted.
 //
 // `npm run bench -- --quick`: one repetition of everything (development; figures are noisier).
@@ -578,13 +578,10 @@ async function main(): Promise<void> {
     result.machine.loadAverage = { start: loadAtStart, end: loadavg()[0] ?? 0 };
     result.goals = evaluateGoals(result);
 
-    const stamp = startedAt
-      .toISOString()
-      .replace(/[-:]/g, "")
-      .replace(/\.\d+Z$/, "Z");
+    // One file, the latest run: earlier runs are in git history (the result says when it ran).
     const resultsDir = join(outRoot, "bench", "results");
     mkdirSync(resultsDir, { recursive: true });
-    const jsonFile = join(resultsDir, `${stamp}.json`);
+    const jsonFile = join(resultsDir, "latest.json");
     writeFileSync(jsonFile, `${JSON.stringify(result, null, 2)}\n`);
     mkdirSync(join(outRoot, "docs"), { recursive: true });
     const mdFile = join(outRoot, "docs", "BENCHMARKS.md");

@@ -31,7 +31,16 @@ export interface UpstreamConfig {
    * (e.g. `auth.docker.io`). A realm anywhere else is never asked.
    */
   readonly authHosts: readonly string[];
-  readonly credentials?: Credentials;
+  /**
+   * The accounts the mirror pulls with: `UPSTREAM_<PREFIX>_USERNAME`/`_PASSWORD` and the pool in
+   * `UPSTREAM_<PREFIX>_CREDENTIALS`; empty = anonymous. Counted requests are spread over them.
+   */
+  readonly accounts: readonly Credentials[];
+  /**
+   * Percent of an account's pull quota kept in reserve: when every account is below it, tags are
+   * revalidated with HEAD only (cached copies served stale) and warm-ups wait.
+   */
+  readonly quotaReserve: number;
 }
 
 export interface Credentials {
@@ -79,6 +88,10 @@ export { ConfigError };
 export const DEFAULT_TAG_TTL = 300;
 export const DEFAULT_MAX_STALE = 7 * 24 * 3600;
 export const DEFAULT_TIMEOUT = 20;
+/** Percent of the pull quota kept for pulls the cache cannot answer (`quotaReserve`). */
+export const DEFAULT_QUOTA_RESERVE = 10;
+/** Accounts in one `UPSTREAM_<PREFIX>_CREDENTIALS` pool; more would only make the secret unwieldy. */
+export const MAX_ACCOUNTS = 50;
 /** Just under R2's 5 GiB limit for a single put. */
 export const DEFAULT_MULTIPART_THRESHOLD = 5 * 1024 ** 3 - 5 * 1024 ** 2;
 /** The Cache API's per-object limit on most plans (512 MB). */
@@ -124,6 +137,7 @@ const upstreamSchema = z.strictObject({
    * pull them. Say so explicitly when that is intended and neither client auth nor `allow` protects it.
    */
   shareCredentials: z.boolean().default(false),
+  quotaReserve: z.number().min(0).max(100).default(DEFAULT_QUOTA_RESERVE),
 });
 
 const upstreamsSchema = z.record(z.string(), upstreamSchema);
@@ -132,9 +146,9 @@ const upstreamsSchema = z.record(z.string(), upstreamSchema);
 export type ConfigEnv = Record<string, unknown>;
 
 /** Environment variable names of an upstream's credentials: prefix upper-cased, other characters → `_`. */
-export function credentialVariables(prefix: string): { username: string; password: string } {
+export function credentialVariables(prefix: string): { username: string; password: string; pool: string } {
   const base = `UPSTREAM_${prefix.toUpperCase().replace(/[^A-Z0-9]/g, "_")}`;
-  return { username: `${base}_USERNAME`, password: `${base}_PASSWORD` };
+  return { username: `${base}_USERNAME`, password: `${base}_PASSWORD`, pool: `${base}_CREDENTIALS` };
 }
 
 /** Parses and validates the configuration; throws ConfigError naming the bad field. */
@@ -178,7 +192,8 @@ export function parseConfig(env: ConfigEnv): Config {
       allow: value.allow.map(compileGlob),
       deny: value.deny.map(compileGlob),
       authHosts: value.authHosts.map((host) => host.toLowerCase()),
-      credentials: readCredentials(env, prefix),
+      accounts: readAccounts(env, prefix),
+      quotaReserve: value.quotaReserve,
     };
     upstreams.set(prefix, upstream);
     for (const host of new Set(upstream.hosts)) {
@@ -197,7 +212,7 @@ export function parseConfig(env: ConfigEnv): Config {
   parseWarmImages(env.WARM_IMAGES, new Set(upstreams.keys()));
   for (const [prefix, upstream] of upstreams) {
     if (
-      upstream.credentials &&
+      upstream.accounts.length > 0 &&
       !users &&
       upstream.allow.length === 0 &&
       !parsed.data[prefix]?.shareCredentials
@@ -297,21 +312,69 @@ function readMultipartThreshold(value: unknown): number {
   return bytes;
 }
 
-function readCredentials(env: ConfigEnv, prefix: string): Credentials | undefined {
+/** The single pair, then the pool; names the variables and the entry at fault, never a value. */
+function readAccounts(env: ConfigEnv, prefix: string): Credentials[] {
   const names = credentialVariables(prefix);
   const username = env[names.username];
   const password = env[names.password];
   const hasUser = typeof username === "string" && username !== "";
   const hasPassword = typeof password === "string" && password !== "";
   if (hasUser !== hasPassword) {
-    // Name the variables, never their values.
     throw new ConfigError(
       `invalid configuration: ${hasUser ? names.password : names.username}: must be set together with ${
         hasUser ? names.username : names.password
       }`,
     );
   }
-  return hasUser && hasPassword ? { username: username as string, password: password as string } : undefined;
+  const accounts: Credentials[] = [];
+  if (hasUser && hasPassword) accounts.push({ username: username as string, password: password as string });
+  for (const [index, account] of readPool(env[names.pool], names.pool).entries()) {
+    const same = accounts.findIndex((other) => other.username === account.username);
+    if (same >= 0) {
+      throw new ConfigError(
+        `invalid configuration: ${names.pool}[${index}]: the same username as ${
+          same === 0 && hasUser ? names.username : `${names.pool}[${same - (hasUser ? 1 : 0)}]`
+        }`,
+      );
+    }
+    accounts.push(account);
+  }
+  return accounts;
+}
+
+/** `UPSTREAM_<PREFIX>_CREDENTIALS`: `[{"username":"…","password":"…"}, …]`. */
+function readPool(value: unknown, variable: string): Credentials[] {
+  if (value === undefined || value === null || value === "") return [];
+  const shape = `must be a JSON array of {"username": "…", "password": "…"}`;
+  let parsed: unknown = value;
+  if (typeof value === "string") {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      // JSON.parse's own message quotes the text: it could carry a password.
+      throw new ConfigError(`invalid configuration: ${variable}: not valid JSON (${shape})`);
+    }
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) {
+    throw new ConfigError(`invalid configuration: ${variable}: ${shape}`);
+  }
+  if (parsed.length > MAX_ACCOUNTS) {
+    throw new ConfigError(`invalid configuration: ${variable}: at most ${MAX_ACCOUNTS} accounts`);
+  }
+  return parsed.map((entry: unknown, index) => {
+    const at = `invalid configuration: ${variable}[${index}]`;
+    if (!entry || typeof entry !== "object" || Array.isArray(entry)) throw new ConfigError(`${at}: ${shape}`);
+    const record = entry as Record<string, unknown>;
+    if (Object.keys(record).some((key) => key !== "username" && key !== "password")) {
+      throw new ConfigError(`${at}: only "username" and "password" may be given`);
+    }
+    for (const field of ["username", "password"] as const) {
+      if (typeof record[field] !== "string" || record[field] === "") {
+        throw new ConfigError(`${at}: ${field} must be a non-empty string`);
+      }
+    }
+    return { username: record.username as string, password: record.password as string };
+  });
 }
 
 const cache = new WeakMap<object, Config>();

@@ -4,18 +4,21 @@ import { CoalescingManifests } from "./fill/coalescing-manifests";
 import { DurableBlobFiller } from "./fill/durable-blob-filler";
 import { AuthThrottle, failureMemoryFor } from "./http/auth-throttle";
 import { BlobMirror } from "./mirror/blobs";
+import { ListingMirror } from "./mirror/listings";
 import { ManifestMirror, type ManifestResolver } from "./mirror/manifests";
 import type { Log } from "./mirror/types";
-import { recorderFor, type StatsRecorder } from "./ops/stats";
+import { recorderFor, type StatsRecorder, statsStub } from "./ops/stats";
 import { countCache, withOpCounters } from "./platform/op-counters";
 import { type BlobLinks, DurableBlobLinks } from "./storage/blob-links";
 import { type BlobStore, R2BlobStore } from "./storage/blob-store";
 import { type ColoCache, coloKeys, WorkersColoCache } from "./storage/colo-cache";
 import { ColoManifestStore } from "./storage/colo-manifest-store";
+import { KvListingStore, type ListingChecks, type ListingStore } from "./storage/listing-store";
 import { KvManifestStore, type ManifestStore } from "./storage/manifest-store";
 import { TagCheckMemory, TagChecks } from "./storage/tag-check-memory";
 import { TolerantManifestStore } from "./storage/tolerant-manifest-store";
-import { RegistryClient } from "./upstream/client";
+import { accountNames, RegistryClient, type UpstreamEvent } from "./upstream/client";
+import { SharedQuotaPool } from "./upstream/quota";
 import { TokenCache } from "./upstream/tokens";
 
 /** Everything a request handler needs, assembled from the environment: the composition root. */
@@ -29,6 +32,9 @@ export interface Services {
   readonly manifests: ManifestResolver;
   /** The manifest policy itself, run where misses are coalesced. */
   readonly manifestMirror: ManifestMirror;
+  /** Tag lists and referrers, cached like tags. */
+  readonly listings: ListingMirror;
+  readonly listingStore: ListingStore;
   client(upstream: UpstreamConfig): RegistryClient;
   /** Statuses of the upstream answers this request caused (in this isolate), for the audit log. */
   readonly upstreamStatuses: readonly number[];
@@ -51,6 +57,37 @@ export interface RequestScope {
 const tokenCaches = new WeakMap<KVNamespace, TokenCache>();
 /** Tag checks not yet written, likewise per isolate and KV namespace. */
 const tagChecks = new WeakMap<KVNamespace, TagChecks>();
+/** Listing checks not yet written, likewise. */
+const listingChecks = new WeakMap<KVNamespace, ListingChecks>();
+
+function listingChecksFor(kv: KVNamespace): ListingChecks {
+  let checks = listingChecks.get(kv);
+  if (!checks) {
+    checks = new Map();
+    listingChecks.set(kv, checks);
+  }
+  return checks;
+}
+
+/** What the isolate knows of each upstream's accounts' quota, likewise. */
+const quotaPools = new WeakMap<KVNamespace, Map<string, SharedQuotaPool>>();
+
+function quotaPoolFor(env: Env, upstream: UpstreamConfig): SharedQuotaPool {
+  let pools = quotaPools.get(env.MANIFESTS);
+  if (!pools) {
+    pools = new Map();
+    quotaPools.set(env.MANIFESTS, pools);
+  }
+  const names = accountNames(upstream);
+  const key = `${upstream.prefix}\n${names.join("\n")}`;
+  let pool = pools.get(key);
+  if (!pool) {
+    const stub = statsStub(env.STATS);
+    pool = new SharedQuotaPool(names, stub ? () => stub.quotaState(upstream.prefix) : null);
+    pools.set(key, pool);
+  }
+  return pool;
+}
 
 function tagChecksFor(kv: KVNamespace): TagChecks {
   let checks = tagChecks.get(kv);
@@ -96,6 +133,11 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     ? new ColoManifestStore(storedManifests, colo.cache, colo.origin)
     : storedManifests;
   const manifestMirror = new ManifestMirror(manifestStore, log);
+  const listingStore = new KvListingStore(
+    env.MANIFESTS,
+    listingChecksFor(env.MANIFESTS),
+    (operation, error) => log({ event: "listing_store.failed", operation, error: describe(error) }),
+  );
   const blobStore = new R2BlobStore(env.BLOBS, config.multipartThreshold, (operation, error) =>
     log({ event: "blob_store.failed", operation, error: describe(error) }),
   );
@@ -115,11 +157,20 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     blobStore,
     manifests: new CoalescingManifests(manifestMirror, env.MANIFEST_FILLS),
     manifestMirror,
+    listings: new ListingMirror(listingStore, log),
+    listingStore,
     client: (upstream) =>
-      new RegistryClient(upstream, cache, undefined, (event) => {
-        upstreamStatuses.push(event.status);
-        stats.upstream(upstream.prefix, event);
-      }),
+      new RegistryClient(
+        upstream,
+        cache,
+        undefined,
+        (event) => {
+          upstreamStatuses.push(event.status);
+          stats.upstream(upstream.prefix, event);
+          reportQuota(env, upstream.prefix, event);
+        },
+        quotaPoolFor(env, upstream),
+      ),
     upstreamStatuses,
     stats,
     log,
@@ -160,6 +211,42 @@ export function coloCacheOf(
     failed: (operation, error) => log({ event: "colo_cache.failed", operation, error: describe(error) }),
   });
   return { cache, origin };
+}
+
+/**
+ * Quota readings go to Analytics Engine (blob 1 `quota:<prefix>`, which no request's upstream can be;
+ * blob 2 the account; doubles limit, remaining, window); a low or exhausted account is logged.
+ */
+function reportQuota(env: Env, prefix: string, event: UpstreamEvent): void {
+  if (event.quota) {
+    env.ANALYTICS?.writeDataPoint({
+      indexes: [prefix],
+      blobs: [`quota:${prefix}`, event.account],
+      doubles: [event.quota.limit, event.quota.remaining, event.quota.window],
+    });
+  }
+  const change = event.change;
+  if (!change) return;
+  const { account, limit, remaining, window, exhaustedUntil } = change.state;
+  if (change.becameLow) {
+    log({
+      event: "upstream.quota_low",
+      upstream: prefix,
+      account,
+      remaining: remaining ?? undefined,
+      limit: limit ?? undefined,
+      window: window ?? undefined,
+    });
+  }
+  if (change.becameExhausted) {
+    log({
+      event: change.allExhausted ? "upstream.quota_all_exhausted" : "upstream.quota_exhausted",
+      upstream: prefix,
+      account,
+      status: event.status,
+      until: new Date(exhaustedUntil).toISOString(),
+    });
+  }
 }
 
 /** One JSON line per event; fields are chosen by callers, who never pass credentials. */

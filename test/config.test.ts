@@ -46,7 +46,8 @@ describe("parseConfig reads UPSTREAMS", () => {
       allow: [],
       deny: [],
       authHosts: [],
-      credentials: undefined,
+      accounts: [],
+      quotaReserve: 10,
     });
     expect([DEFAULT_TAG_TTL, DEFAULT_MAX_STALE, DEFAULT_TIMEOUT]).toEqual([300, 604800, 20]);
   });
@@ -210,10 +211,12 @@ describe("upstream credentials come from UPSTREAM_<PREFIX>_USERNAME and _PASSWOR
     expect(credentialVariables("quay")).toEqual({
       username: "UPSTREAM_QUAY_USERNAME",
       password: "UPSTREAM_QUAY_PASSWORD",
+      pool: "UPSTREAM_QUAY_CREDENTIALS",
     });
     expect(credentialVariables("my-reg")).toEqual({
       username: "UPSTREAM_MY_REG_USERNAME",
       password: "UPSTREAM_MY_REG_PASSWORD",
+      pool: "UPSTREAM_MY_REG_CREDENTIALS",
     });
     expect(credentialVariables("a_b-2").username).toBe("UPSTREAM_A_B_2_USERNAME");
   });
@@ -224,7 +227,7 @@ describe("upstream credentials come from UPSTREAM_<PREFIX>_USERNAME and _PASSWOR
       UPSTREAM_MY_REG_USERNAME: "robot",
       UPSTREAM_MY_REG_PASSWORD: "hunter2",
     });
-    expect(config.upstreams.get("my-reg")?.credentials).toEqual({ username: "robot", password: "hunter2" });
+    expect(config.upstreams.get("my-reg")?.accounts).toEqual([{ username: "robot", password: "hunter2" }]);
   });
 
   it("gives each upstream only its own credentials", () => {
@@ -233,7 +236,7 @@ describe("upstream credentials come from UPSTREAM_<PREFIX>_USERNAME and _PASSWOR
       UPSTREAM_QUAY_USERNAME: "robot",
       UPSTREAM_QUAY_PASSWORD: "hunter2",
     });
-    expect(config.upstreams.get("hub")?.credentials).toBeUndefined();
+    expect(config.upstreams.get("hub")?.accounts).toEqual([]);
   });
 
   it("treats empty variables as unset", () => {
@@ -242,7 +245,7 @@ describe("upstream credentials come from UPSTREAM_<PREFIX>_USERNAME and _PASSWOR
       UPSTREAM_QUAY_USERNAME: "",
       UPSTREAM_QUAY_PASSWORD: "",
     });
-    expect(config.upstreams.get("quay")?.credentials).toBeUndefined();
+    expect(config.upstreams.get("quay")?.accounts).toEqual([]);
   });
 
   it("refuses a password without a username, naming the missing variable but not the password", () => {
@@ -264,6 +267,94 @@ describe("upstream credentials come from UPSTREAM_<PREFIX>_USERNAME and _PASSWOR
       UPSTREAM_QUAY_PASSWORD: "",
     });
     expect(error.message).toContain("UPSTREAM_QUAY_PASSWORD");
+  });
+});
+
+describe("a pool of accounts in UPSTREAM_<PREFIX>_CREDENTIALS", () => {
+  const HUB = { url: "https://hub.test", shareCredentials: true };
+  const pool = JSON.stringify([
+    { username: "one", password: "pw-one-s3cret" },
+    { username: "two", password: "pw-two-s3cret" },
+  ]);
+
+  it("reads the accounts, after the single pair when both are set", () => {
+    expect(
+      parseConfig({ UPSTREAMS: { hub: HUB }, UPSTREAM_HUB_CREDENTIALS: pool }).upstreams.get("hub")?.accounts,
+    ).toEqual([
+      { username: "one", password: "pw-one-s3cret" },
+      { username: "two", password: "pw-two-s3cret" },
+    ]);
+    const both = parseConfig({
+      UPSTREAMS: { hub: HUB },
+      UPSTREAM_HUB_USERNAME: "zero",
+      UPSTREAM_HUB_PASSWORD: "pw-zero",
+      UPSTREAM_HUB_CREDENTIALS: pool,
+    });
+    expect(both.upstreams.get("hub")?.accounts.map((account) => account.username)).toEqual([
+      "zero",
+      "one",
+      "two",
+    ]);
+  });
+
+  it("counts as credentials that need protecting", () => {
+    expect(() =>
+      parseConfig({ UPSTREAMS: { hub: { url: "https://hub.test" } }, UPSTREAM_HUB_CREDENTIALS: pool }),
+    ).toThrow(/nothing protects them/);
+  });
+
+  it.each([
+    ["not JSON", "[{username: one}", /UPSTREAM_HUB_CREDENTIALS: not valid JSON/],
+    [
+      "not an array",
+      '{"username":"one","password":"pw-one-s3cret"}',
+      /UPSTREAM_HUB_CREDENTIALS: must be a JSON array/,
+    ],
+    ["an empty array", "[]", /UPSTREAM_HUB_CREDENTIALS: must be a JSON array/],
+    [
+      "an entry that is no object",
+      '["one:pw-one-s3cret"]',
+      /UPSTREAM_HUB_CREDENTIALS\[0\]: must be a JSON array/,
+    ],
+    ["an empty password", '[{"username":"one","password":""}]', /\[0\]: password must be a non-empty string/],
+    ["a missing username", '[{"password":"pw-one-s3cret"}]', /\[0\]: username must be a non-empty string/],
+    [
+      "another field",
+      '[{"username":"one","password":"pw-one-s3cret","pw-two-s3cret":1}]',
+      /\[0\]: only "username" and "password"/,
+    ],
+    [
+      "a username twice",
+      '[{"username":"one","password":"pw-one-s3cret"},{"username":"one","password":"pw-two-s3cret"}]',
+      /\[1\]: the same username as UPSTREAM_HUB_CREDENTIALS\[0\]/,
+    ],
+  ])("refuses %s with a clear error that names no secret", (_case, value, message) => {
+    const error = configError({ UPSTREAMS: { hub: HUB }, UPSTREAM_HUB_CREDENTIALS: value });
+    expect(error.message).toMatch(message);
+    expect(error.message).not.toContain("pw-one-s3cret");
+    expect(error.message).not.toContain("pw-two-s3cret");
+  });
+
+  it("refuses an account of the pool that repeats the single pair", () => {
+    const error = configError({
+      UPSTREAMS: { hub: HUB },
+      UPSTREAM_HUB_USERNAME: "one",
+      UPSTREAM_HUB_PASSWORD: "pw-zero",
+      UPSTREAM_HUB_CREDENTIALS: pool,
+    });
+    expect(error.message).toContain(
+      "UPSTREAM_HUB_CREDENTIALS[0]: the same username as UPSTREAM_HUB_USERNAME",
+    );
+  });
+
+  it("takes quotaReserve in percent, 10 by default", () => {
+    expect(
+      parseConfig({ UPSTREAMS: { hub: { url: "https://hub.test", quotaReserve: 25 } } }).upstreams.get("hub")
+        ?.quotaReserve,
+    ).toBe(25);
+    expect(() => parseConfig({ UPSTREAMS: { hub: { url: "https://hub.test", quotaReserve: 150 } } })).toThrow(
+      /UPSTREAMS\.hub\.quotaReserve/,
+    );
   });
 });
 
@@ -315,7 +406,7 @@ describe("upstream credentials are protected", () => {
     ["an allow-list", { UPSTREAMS: { quay: { ...QUAY, allow: ["org/*"] } } }],
     ["shareCredentials", { UPSTREAMS: { quay: { ...QUAY, shareCredentials: true } } }],
   ])("starts when %s protects them", (_case, env) => {
-    expect(parseConfig({ ...env, ...credentials }).upstreams.get("quay")?.credentials?.username).toBe(
+    expect(parseConfig({ ...env, ...credentials }).upstreams.get("quay")?.accounts[0]?.username).toBe(
       "robot",
     );
   });

@@ -776,7 +776,7 @@ ${machineTable(r)}
 \`\`\`sh
 bash scripts/e2e-setup.sh   # once, as root: docker-registry, skopeo, curl, …
 npm install
-npm run bench               # writes bench/results/<time>.json, docs/BENCHMARKS.md, docs/benchmarks.svg
+npm run bench               # writes bench/results/latest.json, docs/BENCHMARKS.md, docs/benchmarks.svg
 npm run bench -- --quick    # one repetition of everything, for development
 \`\`\`
 

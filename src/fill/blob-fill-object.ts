@@ -3,13 +3,13 @@ import type { UpstreamConfig } from "../config";
 import type { Env } from "../env";
 import { type Digest, DigestVerifier, parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
-import { parseRange, resolveRange } from "../oci/range";
+import { type ByteRange, type RangeSpec, resolveRange } from "../oci/range";
 import { type Services, servicesFor } from "../services";
 import { repositoryName } from "../storage/blob-links";
 import { givingWayToClients } from "../util/foreground";
-import { idleTimeout, rechunk, withLength } from "../util/streams";
+import { idleTimeout, rechunk } from "../util/streams";
 import { LinkTable } from "./link-table";
-import { errorToResponse, FillHeaders } from "./protocol";
+import { type Outcome, outcomeOf } from "./outcome";
 import { Spool } from "./spool";
 
 /** Size of the pieces a download is handled in (and of the spool's rows). */
@@ -30,6 +30,28 @@ const UPLOAD_RETRY_MS = 5_000;
 /** How long `settled` waits at most, and how often it looks (its own storage only: no subrequest). */
 const SETTLE_MAX_MS = 60_000;
 const SETTLE_POLL_MS = 50;
+
+/** What the Worker asks of a digest's object (plain data: it crosses the RPC boundary). */
+export interface BlobJob {
+  readonly upstream: string;
+  readonly name: string;
+  readonly digest: string;
+  /** HEAD: the size only. */
+  readonly method: "GET" | "HEAD";
+  /** A part of the blob; with a range (or HEAD) the object only joins a download in progress. */
+  readonly range: RangeSpec | null;
+}
+
+/** The object's answer: the download's bytes (or size), or "elsewhere": stored meanwhile, or none in progress. */
+export type OpenedBlob =
+  | { readonly kind: "elsewhere" }
+  | {
+      readonly kind: "spool";
+      readonly size: number;
+      /** Null for HEAD. */
+      readonly body: ReadableStream<Uint8Array> | null;
+      readonly range?: ByteRange;
+    };
 
 /** The verified spool waiting for its upload, as kept in storage (it outlives a restart of the object). */
 interface PendingUpload {
@@ -96,35 +118,24 @@ export class BlobFill extends DurableObject<Env> {
     if (this.current?.spool === spool) this.current = null;
   }
 
-  override async fetch(request: Request): Promise<Response> {
-    try {
+  /** A blob for the Worker (RPC): the spool of the download in progress, started for a whole GET. */
+  open(job: BlobJob): Promise<Outcome<OpenedBlob>> {
+    return outcomeOf(async () => {
       const services = servicesFor(this.env);
-      const prefix = request.headers.get(FillHeaders.upstream) ?? "";
-      const upstream = services.config.upstreams.get(prefix);
-      if (!upstream) throw nameUnknown(`unknown upstream prefix "${prefix.slice(0, 64)}"`);
-      const me: Owner = { upstream, name: request.headers.get(FillHeaders.name) ?? "" };
-      const digest = parseDigest(request.headers.get(FillHeaders.digest) ?? "");
+      const upstream = services.config.upstreams.get(job.upstream);
+      if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
+      const digest = parseDigest(job.digest);
       // A HEAD, or a Range request, only joins a download in progress; a whole GET starts one.
-      const joinOnly = request.method === "HEAD" || request.headers.has("Range");
-
-      const spool = await this.join(services, me, digest, !joinOnly);
-      if (!spool) {
-        // Stored meanwhile (or, for joinOnly, no download in progress): the Worker looks elsewhere.
-        return new Response(null, { status: 409, headers: { [FillHeaders.stored]: "1" } });
-      }
-      const headers = { [FillHeaders.size]: String(spool.size) };
-      if (request.method === "HEAD") return new Response(null, { headers });
-      const spec = parseRange(request.headers.get("Range"));
-      if (!spec) return new Response(withLength(spool.reader(), spool.size), { headers });
-      const range = resolveRange(spec, spool.size);
-      const length = range.end - range.start + 1;
-      return new Response(withLength(spool.reader({ range }), length), {
-        status: 206,
-        headers: { ...headers, "Content-Range": `bytes ${range.start}-${range.end}/${spool.size}` },
-      });
-    } catch (error) {
-      return errorToResponse(error);
-    }
+      const joinOnly = job.method === "HEAD" || job.range !== null;
+      const spool = await this.join(services, { upstream, name: job.name }, digest, !joinOnly);
+      // Stored meanwhile (or, for joinOnly, no download in progress): the Worker looks elsewhere.
+      if (!spool) return { kind: "elsewhere" };
+      const size = spool.size;
+      if (job.method === "HEAD") return { kind: "spool", size, body: null };
+      if (!job.range) return { kind: "spool", size, body: spool.reader() };
+      const range = resolveRange(job.range, size);
+      return { kind: "spool", size, body: spool.reader({ range }), range };
+    }, "the blob could not be fetched");
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { ManifestMirror, ManifestRequest, ManifestResolver, ManifestResult } from "../mirror/manifests";
-import { RegistryError } from "../oci/errors";
+import { referenceString } from "../oci/reference";
 import type { ManifestFill } from "./manifest-fill-object";
+import { unwrap } from "./outcome";
 
 /**
  * Serves fresh cache hits in the Worker itself; everything that needs the upstream goes through the
@@ -15,7 +16,7 @@ export class CoalescingManifests implements ManifestResolver {
   async get(request: ManifestRequest): Promise<ManifestResult> {
     const hit = await this.mirror.cached(request);
     if (hit) return hit;
-    const reference = "tag" in request.reference ? request.reference.tag : request.reference.digest.value;
+    const reference = referenceString(request.reference);
     const upstream = request.client.upstream.prefix;
     const stub = this.fills.get(this.fills.idFromName(`${upstream}/${request.name}:${reference}`));
     const outcome = await stub.resolve({
@@ -25,8 +26,6 @@ export class CoalescingManifests implements ManifestResolver {
       accept: request.accept.header,
       method: request.method,
     });
-    if (outcome.ok) return outcome.result;
-    const { status, code, message, headers } = outcome.error;
-    throw new RegistryError(status, code, message, headers);
+    return unwrap(outcome);
   }
 }

@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import type { ManifestResult } from "../mirror/manifests";
-import { parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
+import { parseReference } from "../oci/reference";
 import { servicesFor } from "../services";
+import type { Outcome } from "./outcome";
 
 /** A manifest request as the Worker hands it over: plain data, so it crosses the RPC boundary. */
 export interface ManifestJob {
@@ -17,12 +18,7 @@ export interface ManifestJob {
   readonly method: "GET" | "HEAD";
 }
 
-export type ManifestOutcome =
-  | { readonly ok: true; readonly result: ManifestResult }
-  | {
-      readonly ok: false;
-      readonly error: Pick<RegistryError, "status" | "code" | "message" | "headers">;
-    };
+export type ManifestOutcome = Outcome<ManifestResult>;
 
 /**
  * One instance per repository reference (`idFromName("<prefix>/<name>:<reference>")`): concurrent
@@ -34,11 +30,14 @@ export class ManifestFill extends DurableObject<Env> {
   async resolve(job: ManifestJob): Promise<ManifestOutcome> {
     // Clients that accept the same manifest types get the same answer, so they share the request.
     const key = JSON.stringify([job.reference, job.method, parseAccept(job.accept).variant]);
-    let pending = this.inflight.get(key);
-    if (!pending) {
-      pending = this.run(job).finally(() => this.inflight.delete(key));
-      this.inflight.set(key, pending);
+    const joined = this.inflight.get(key);
+    if (joined) {
+      // The upstream requests are counted for the client that caused them, not for those who joined.
+      const outcome = await joined;
+      return outcome.ok ? { ok: true, result: { ...outcome.result, counted: 0 } } : outcome;
     }
+    const pending = this.run(job).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, pending);
     return pending;
   }
 
@@ -47,17 +46,22 @@ export class ManifestFill extends DurableObject<Env> {
       const services = servicesFor(this.env);
       const upstream = services.config.upstreams.get(job.upstream);
       if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
-      const reference = job.reference.includes(":")
-        ? { digest: parseDigest(job.reference) }
-        : { tag: job.reference };
-      const result = await services.manifestMirror.get({
-        client: services.client(upstream),
-        name: job.name,
-        reference,
-        accept: parseAccept(job.accept),
-        method: job.method,
-      });
-      return { ok: true, result };
+      const reference = parseReference(job.reference);
+      const client = services.client(upstream);
+      try {
+        const result = await services.manifestMirror.get({
+          client,
+          name: job.name,
+          reference,
+          accept: parseAccept(job.accept),
+          method: job.method,
+        });
+        return { ok: true, result: { ...result, counted: client.counted } };
+      } finally {
+        // This isolate's upstream counts and quota readings reach the stats without waiting for a
+        // client request to flush them.
+        this.ctx.waitUntil(services.stats.flushIfDue().catch(() => {}));
+      }
     } catch (error) {
       const registryError =
         error instanceof RegistryError

@@ -67,6 +67,15 @@ export function registerAdmin(app: Hono<AppEnv>): void {
     }
     const report = await warmImage(services, target);
     await services.stats.flush();
+    // Stopped to spare the quota reserve: the stats object goes on with it later (202: not done yet).
+    if (report.deferred) {
+      const stub = statsStub(c.env.STATS);
+      if (stub) {
+        const at = await stub.deferWarmups([target], Date.parse(report.deferred.resumeAt));
+        return c.json({ ...report, deferred: { resumeAt: new Date(at).toISOString() } }, 202);
+      }
+      return c.json(report, 202);
+    }
     return c.json(report);
   });
 
@@ -108,7 +117,14 @@ export function registerAdmin(app: Hono<AppEnv>): void {
       await services.blobLinks.purge(repository);
       await statsStub(c.env.STATS)?.forget(`${prefix}/${name}`);
     }
-    const { deleted: purged, complete } = await services.manifestStore.purge(repository, tag, budget);
+    const manifests = await services.manifestStore.purge(repository, tag, budget);
+    // The repository's cached tag lists and referrers go with it (a tag's own purge leaves them to their TTL).
+    const listings =
+      tag === null && manifests.complete
+        ? await services.listingStore.purge(repository, budget)
+        : { deleted: 0, complete: manifests.complete };
+    const purged = manifests.deleted + listings.deleted;
+    const complete = listings.complete;
     services.log({
       event: "purge",
       upstream: prefix,

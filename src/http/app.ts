@@ -1,11 +1,12 @@
 import { type Context, Hono } from "hono";
 import { ConfigError } from "../config";
-import { listReferrers, listTags } from "../mirror/listings";
+import { servableTo } from "../mirror/manifests";
 import { parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError, unsupported } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
-import { assertValidTag, isValidTag } from "../oci/names";
+import { isValidTag } from "../oci/names";
 import { parseRange } from "../oci/range";
+import { parseReference } from "../oci/reference";
 import { statsStub } from "../ops/stats";
 import { describe, type RequestScope, servicesFor } from "../services";
 import type { RegistryClient } from "../upstream/client";
@@ -68,9 +69,7 @@ export function createApp(): Hono<AppEnv> {
           status: c.res.status,
           bytes: c.req.method === "GET" ? bytes : 0,
           pulled:
-            entry.kind === "manifest" && !entry.reference.includes(":")
-              ? `${entry.upstream}/${entry.repository}`
-              : undefined,
+            entry.kind === "manifest" && entry.byTag ? `${entry.upstream}/${entry.repository}` : undefined,
         });
         c.env.ANALYTICS?.writeDataPoint({
           indexes: [entry.upstream],
@@ -230,7 +229,13 @@ function audienceOf(c: Context<AppEnv>, upstream: RegistryClient, restricted = f
   return c.var.identity.user !== null || upstream.authenticated || restricted ? "private" : "public";
 }
 
-function recordResult(c: Context<AppEnv>, digest: string, cache: string): void {
+/** A client as the top spenders of quota list it: its user name, or its IP when anonymous. */
+function spenderOf(c: Context<AppEnv>): string {
+  const user = c.var.identity.user?.name;
+  return user ? `user:${user}` : `ip:${clientIp(c)}`;
+}
+
+function recordResult(c: Context<AppEnv>, digest: string | undefined, cache: string): void {
   const entry = c.get("audit");
   if (entry) c.set("audit", { ...entry, digest, cache });
 }
@@ -238,18 +243,23 @@ function recordResult(c: Context<AppEnv>, digest: string, cache: string): void {
 async function manifests(c: Context<AppEnv>): Promise<Response> {
   const reference = c.req.param("reference") ?? "";
   const repository = target(c, "manifest", reference);
-  if (!reference.includes(":")) assertValidTag(reference);
-  const parsed = reference.includes(":") ? { digest: parseDigest(reference) } : { tag: reference };
+  const parsed = parseReference(reference);
+  const audit = c.get("audit");
+  if (audit) c.set("audit", { ...audit, byTag: parsed.kind === "tag" });
   const { manifests, client } = c.var.services;
   const upstream = client(repository.upstream);
+  const accept = parseAccept(c.req.header("Accept") ?? null);
   const result = await manifests.get({
     client: upstream,
     name: repository.name,
     reference: parsed,
-    accept: parseAccept(c.req.header("Accept") ?? null),
+    accept,
     method: c.req.method === "HEAD" ? "HEAD" : "GET",
   });
   recordResult(c, result.digest, result.cache);
+  // Who spends the upstream's pull quota: the client whose request made the counted upstream requests.
+  c.var.services.stats.spent(spenderOf(c), result.counted ?? 0);
+  servableTo(accept, result);
   return manifestResponse(result, audienceOf(c, upstream));
 }
 
@@ -273,25 +283,23 @@ async function blobs(c: Context<AppEnv>): Promise<Response> {
 
 async function tags(c: Context<AppEnv>): Promise<Response> {
   const repository = target(c, "tags", "tags/list");
-  const query = new URLSearchParams();
   const n = c.req.query("n");
   const last = c.req.query("last");
-  if (n !== undefined) {
-    if (!/^\d{1,6}$/.test(n) || Number(n) > MAX_PAGE_SIZE) {
-      throw new RegistryError(
-        400,
-        "PAGINATION_NUMBER_INVALID",
-        `n must be a whole number up to ${MAX_PAGE_SIZE}`,
-      );
-    }
-    query.set("n", n);
+  if (n !== undefined && (!/^\d{1,6}$/.test(n) || Number(n) > MAX_PAGE_SIZE)) {
+    throw new RegistryError(
+      400,
+      "PAGINATION_NUMBER_INVALID",
+      `n must be a whole number up to ${MAX_PAGE_SIZE}`,
+    );
   }
-  if (last !== undefined) {
-    if (!isValidTag(last)) throw new RegistryError(400, "TAG_INVALID", "last must be a tag");
-    query.set("last", last);
-  }
+  if (last !== undefined && !isValidTag(last))
+    throw new RegistryError(400, "TAG_INVALID", "last must be a tag");
   const upstream = c.var.services.client(repository.upstream);
-  const listing = await listTags(upstream, repository.name, query);
+  const listing = await c.var.services.listings.tags(upstream, repository.name, {
+    n: n === undefined ? undefined : Number(n),
+    last,
+  });
+  recordResult(c, undefined, listing.cache);
   return listingResponse(
     listing,
     `${repository.clientBase}/tags/list`,
@@ -303,16 +311,13 @@ async function tags(c: Context<AppEnv>): Promise<Response> {
 async function referrers(c: Context<AppEnv>): Promise<Response> {
   const digest = parseDigest(c.req.param("digest") ?? "");
   const repository = target(c, "referrers", digest.value);
-  const query = new URLSearchParams();
   const artifactType = c.req.query("artifactType");
-  if (artifactType !== undefined) {
-    if (!/^[\w.+-]{1,127}\/[\w.+-]{1,127}$/.test(artifactType)) {
-      throw new RegistryError(400, "UNSUPPORTED", "artifactType must be a media type");
-    }
-    query.set("artifactType", artifactType);
+  if (artifactType !== undefined && !/^[\w.+-]{1,127}\/[\w.+-]{1,127}$/.test(artifactType)) {
+    throw new RegistryError(400, "UNSUPPORTED", "artifactType must be a media type");
   }
   const upstream = c.var.services.client(repository.upstream);
-  const listing = await listReferrers(upstream, repository.name, digest, query);
+  const listing = await c.var.services.listings.referrers(upstream, repository.name, digest, artifactType);
+  recordResult(c, digest.value, listing.cache);
   return listingResponse(
     listing,
     `${repository.clientBase}/referrers/${digest.value}`,

@@ -8,6 +8,8 @@ export interface AuditEntry {
   upstream: string;
   repository: string;
   reference: string;
+  /** A manifest asked for by tag: a pull of an image (by digest, its parts are asked for). */
+  byTag?: boolean;
   digest?: string;
   cache?: string;
 }

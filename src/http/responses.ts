@@ -66,7 +66,13 @@ export function listingResponse(
   ns: string | null,
   audience: Audience,
 ): Response {
-  const headers: Record<string, string> = { ...API_VERSION_HEADER, "Content-Type": listing.contentType };
+  const headers: Record<string, string> = {
+    ...API_VERSION_HEADER,
+    "Content-Type": listing.contentType,
+    "X-Mirror-Cache": listing.cache,
+  };
+  if (listing.cache === "STALE") headers.Warning = '110 - "Response is Stale"';
+  // Lists change: no lifetime for shared caches; private ones must not enter them at all.
   if (audience === "private") headers["Cache-Control"] = "private";
   if (listing.next) {
     const query = new URLSearchParams(listing.next);

@@ -1,64 +1,310 @@
 import type { Digest } from "../oci/digest";
-import { EMPTY_INDEX, MediaType } from "../oci/media-types";
+import { RegistryError } from "../oci/errors";
+import { MediaType } from "../oci/media-types";
+import type { ListingStore, ReadListing, StoredListing } from "../storage/listing-store";
+import type { RepositoryKey } from "../storage/manifest-store";
 import type { RegistryClient } from "../upstream/client";
+import { BodyTooLargeError, idleTimeout, readLimited } from "../util/streams";
+import { type CacheStatus, isUpstreamTrouble, type Log } from "./types";
 
 export interface Listing {
-  readonly body: ReadableStream<Uint8Array> | string;
+  readonly body: string;
   readonly contentType: string;
-  /** Query of the upstream's `rel="next"` link, to be re-rooted at the client's own path. */
+  /** Query of the next page, to be re-rooted at the client's own path. */
   readonly next?: URLSearchParams;
-  /** Filters the upstream applied (`OCI-Filters-Applied`). */
+  /** Filters applied (`OCI-Filters-Applied`). */
   readonly filtersApplied?: string;
+  readonly cache: CacheStatus;
 }
 
-/** `tags/list`: always asked of the upstream (lists change), paginated with `n` and `last`. */
-export async function listTags(
-  client: RegistryClient,
-  name: string,
-  query: URLSearchParams,
-): Promise<Listing> {
-  const response = await client.request({ name, path: "tags/list", method: "GET", query });
-  if (!response.ok || !response.body) {
-    throw await client.errorFor(response, name, "tags");
-  }
-  return {
-    body: response.body,
-    contentType: response.headers.get("Content-Type") ?? "application/json",
-    next: nextLink(response.headers.get("Link")),
-  };
+export interface TagQuery {
+  readonly n?: number;
+  readonly last?: string;
 }
+
+/** Tag lists change more often than a tag moves: they are kept fresh at most this long. */
+export const TAG_LIST_TTL_SECONDS = 60;
+/** Larger tag lists or referrer indexes are refused (a listing is parsed to sort, page or filter it). */
+const MAX_LISTING_BYTES = 8 * 1024 * 1024;
+/** The key of a repository's whole tag list. */
+const WHOLE_LIST = "tags";
 
 /**
- * `referrers/<digest>`: asked of the upstream; an upstream without the API answers 404, and then the
- * answer is an empty index, as the spec requires of a registry that supports it.
+ * Tag lists and referrers, cached like tags: fresh for a while, then asked again, and served stale
+ * while the upstream is in trouble. The mirror answers as the spec says even when its upstream does
+ * not: tag lists in lexical order with `n`/`last` paging, referrers from the tag schema when the
+ * upstream has no referrers API, `artifactType` filtering always applied.
  */
-export async function listReferrers(
-  client: RegistryClient,
-  name: string,
-  digest: Digest,
-  query: URLSearchParams,
-): Promise<Listing> {
-  const response = await client.request({
-    name,
-    path: `referrers/${digest.value}`,
-    method: "GET",
-    query,
-    headers: { Accept: MediaType.OCI_INDEX },
-  });
-  const filtered = query.has("artifactType") ? "artifactType" : undefined;
-  if (response.status === 404) {
-    await response.body?.cancel();
-    return { body: EMPTY_INDEX, contentType: MediaType.OCI_INDEX, filtersApplied: filtered };
+export class ListingMirror {
+  constructor(
+    private readonly store: ListingStore,
+    private readonly log: Log,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async tags(client: RegistryClient, name: string, query: TagQuery): Promise<Listing> {
+    const repository = repositoryOf(client, name);
+    const paged = query.n !== undefined || query.last !== undefined;
+    const pageKey = `tags?${pageQuery(query)}`;
+    // A whole list answers every page; an upstream's own page only itself.
+    const whole = await this.store.get(repository, WHOLE_LIST);
+    const page = paged ? await this.store.get(repository, pageKey) : null;
+    const ttl = Math.min(client.upstream.tagTtl, TAG_LIST_TTL_SECONDS);
+    if (this.fresh(whole, ttl)) return pageOf(whole, query, "HIT");
+    if (this.fresh(page, ttl)) return served(page, "HIT");
+
+    let answer: { listing: StoredListing; whole: boolean };
+    try {
+      answer = await this.fetchTags(client, name, query);
+    } catch (error) {
+      const stale = [whole, page].find((entry) => this.usableStale(error, entry, ttl, client));
+      if (!stale) throw error;
+      this.log({ event: "listing.stale", upstream: client.upstream.prefix, name, listing: "tags" });
+      return stale === whole ? pageOf(stale, query, "STALE") : served(stale, "STALE");
+    }
+    const retain = ttl + client.upstream.maxStale;
+    if (answer.whole) {
+      await this.store.put(repository, WHOLE_LIST, answer.listing, whole, retain);
+      return pageOf(answer.listing, query, cacheStatus(whole, answer.listing));
+    }
+    await this.store.put(repository, pageKey, answer.listing, page, retain);
+    return served(answer.listing, cacheStatus(page, answer.listing));
   }
-  if (!response.ok || !response.body) {
-    throw await client.errorFor(response, name, "referrers");
+
+  async referrers(
+    client: RegistryClient,
+    name: string,
+    digest: Digest,
+    artifactType: string | undefined,
+  ): Promise<Listing> {
+    const repository = repositoryOf(client, name);
+    const key = `referrers/${digest.value}?${new URLSearchParams(artifactType ? { artifactType } : {})}`;
+    const cached = await this.store.get(repository, key);
+    const ttl = client.upstream.tagTtl;
+    if (this.fresh(cached, ttl)) return served(cached, "HIT");
+    let listing: StoredListing;
+    try {
+      listing = await this.fetchReferrers(client, name, digest, artifactType);
+    } catch (error) {
+      if (!this.usableStale(error, cached, ttl, client)) throw error;
+      this.log({ event: "listing.stale", upstream: client.upstream.prefix, name, listing: "referrers" });
+      return served(cached, "STALE");
+    }
+    await this.store.put(repository, key, listing, cached, ttl + client.upstream.maxStale);
+    return served(listing, cacheStatus(cached, listing));
   }
+
+  private fresh(entry: ReadListing | null, ttl: number): entry is ReadListing {
+    return entry !== null && this.now() - entry.checkedAt < ttl * 1000;
+  }
+
+  private usableStale(
+    error: unknown,
+    entry: ReadListing | null,
+    ttl: number,
+    client: RegistryClient,
+  ): entry is ReadListing {
+    return (
+      entry !== null &&
+      isUpstreamTrouble(error) &&
+      this.now() - entry.checkedAt < (ttl + client.upstream.maxStale) * 1000
+    );
+  }
+
+  /**
+   * Asks the upstream for the client's page. An upstream that ignored `n` or `last` (distribution 2.8
+   * does) sent its whole list: it is kept whole, sorted, and paged here.
+   */
+  private async fetchTags(
+    client: RegistryClient,
+    name: string,
+    query: TagQuery,
+  ): Promise<{ listing: StoredListing; whole: boolean }> {
+    const response = await client.request({
+      name,
+      path: "tags/list",
+      method: "GET",
+      query: new URLSearchParams(pageQuery(query)),
+    });
+    if (!response.ok || !response.body) throw await client.errorFor(response, name, "tags");
+    const next = nextLink(response.headers.get("Link"));
+    const list = parseTagList(await readListing(client, response.body, "tag list"), client);
+    const ignoredPaging =
+      (query.n !== undefined && list.tags.length > query.n) ||
+      (query.last !== undefined && list.tags.some((tag) => tag <= (query.last ?? "")));
+    const whole = ignoredPaging || (query.n === undefined && query.last === undefined && !next);
+    const checkedAt = this.now();
+    if (whole) {
+      const tags = [...new Set(list.tags)].sort();
+      return { listing: tagListing({ name: list.name ?? name, tags }, undefined, checkedAt), whole };
+    }
+    return { listing: tagListing({ name: list.name ?? name, tags: list.tags }, next, checkedAt), whole };
+  }
+
+  /**
+   * The upstream's referrers API; when it has none (404, or 405/400 from registries that do not route
+   * the path), the index under the referrers tag schema (`<alg>-<hex>`), as clients would fall back to.
+   */
+  private async fetchReferrers(
+    client: RegistryClient,
+    name: string,
+    digest: Digest,
+    artifactType: string | undefined,
+  ): Promise<StoredListing> {
+    const api = await client.request({
+      name,
+      path: `referrers/${digest.value}`,
+      method: "GET",
+      query: new URLSearchParams(artifactType ? { artifactType } : {}),
+      headers: { Accept: MediaType.OCI_INDEX },
+    });
+    let manifests: unknown[];
+    let next: URLSearchParams | undefined;
+    let filtered = false;
+    if (api.ok && api.body) {
+      manifests = parseIndex(await readListing(client, api.body, "referrers index"), client);
+      next = nextLink(api.headers.get("Link"));
+      filtered = (api.headers.get("OCI-Filters-Applied") ?? "")
+        .split(",")
+        .some((f) => f.trim() === "artifactType");
+    } else if (api.status === 404 || api.status === 405 || api.status === 400) {
+      await api.body?.cancel();
+      manifests = await this.tagSchemaReferrers(client, name, digest);
+    } else {
+      throw await client.errorFor(api, name, "referrers");
+    }
+    if (artifactType !== undefined && !filtered) {
+      manifests = manifests.filter((descriptor) => artifactTypeOf(descriptor) === artifactType);
+    }
+    const body = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests });
+    return {
+      body,
+      contentType: MediaType.OCI_INDEX,
+      next: next?.toString(),
+      filtersApplied: artifactType !== undefined ? "artifactType" : undefined,
+      checkedAt: this.now(),
+    };
+  }
+
+  private async tagSchemaReferrers(client: RegistryClient, name: string, digest: Digest): Promise<unknown[]> {
+    const tag = digest.value.replace(":", "-");
+    const response = await client.request({
+      name,
+      path: `manifests/${tag}`,
+      method: "GET",
+      headers: { Accept: MediaType.OCI_INDEX },
+    });
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return [];
+    }
+    if (!response.ok || !response.body) throw await client.errorFor(response, name, "referrers");
+    return parseIndex(await readListing(client, response.body, "referrers index"), client);
+  }
+}
+
+function repositoryOf(client: RegistryClient, name: string): RepositoryKey {
+  return { upstream: client.upstream.prefix, name };
+}
+
+function pageQuery(query: TagQuery): string {
+  const params = new URLSearchParams();
+  if (query.n !== undefined) params.set("n", String(query.n));
+  if (query.last !== undefined) params.set("last", query.last);
+  return params.toString();
+}
+
+function tagListing(
+  list: { name: string; tags: readonly string[] },
+  next: URLSearchParams | undefined,
+  checkedAt: number,
+): StoredListing {
   return {
-    body: response.body,
-    contentType: response.headers.get("Content-Type") ?? MediaType.OCI_INDEX,
-    next: nextLink(response.headers.get("Link")),
-    filtersApplied: response.headers.get("OCI-Filters-Applied") ?? undefined,
+    body: JSON.stringify({ name: list.name, tags: list.tags }),
+    contentType: "application/json",
+    next: next?.toString(),
+    checkedAt,
   };
+}
+
+/** One page of a whole, sorted list: the tags after `last`, `n` of them, and a link when more remain. */
+function pageOf(whole: StoredListing, query: TagQuery, cache: CacheStatus): Listing {
+  if (query.n === undefined && query.last === undefined) return served(whole, cache);
+  const list = JSON.parse(whole.body) as { name: string; tags: string[] };
+  const after = query.last === undefined ? list.tags : list.tags.filter((tag) => tag > (query.last ?? ""));
+  const page = query.n === undefined ? after : after.slice(0, query.n);
+  const lastTag = page.at(-1);
+  const next =
+    lastTag !== undefined && page.length < after.length
+      ? new URLSearchParams({ n: String(query.n), last: lastTag })
+      : undefined;
+  return {
+    body: JSON.stringify({ name: list.name, tags: page }),
+    contentType: whole.contentType,
+    next,
+    cache,
+  };
+}
+
+function served(listing: StoredListing, cache: CacheStatus): Listing {
+  return {
+    body: listing.body,
+    contentType: listing.contentType,
+    next: listing.next !== undefined ? new URLSearchParams(listing.next) : undefined,
+    filtersApplied: listing.filtersApplied,
+    cache,
+  };
+}
+
+/** MISS on a first answer, REVALIDATED when the upstream confirmed what was cached. */
+function cacheStatus(previous: StoredListing | null, answer: StoredListing): CacheStatus {
+  return previous !== null && previous.body === answer.body ? "REVALIDATED" : "MISS";
+}
+
+async function readListing(
+  client: RegistryClient,
+  body: ReadableStream<Uint8Array>,
+  what: string,
+): Promise<unknown> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readLimited(idleTimeout(body, client.upstream.timeout * 1000), MAX_LISTING_BYTES);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError)
+      throw invalid(client, `${what} exceeds ${MAX_LISTING_BYTES} bytes`);
+    throw new RegistryError(502, "UNAVAILABLE", `upstream "${client.upstream.prefix}" broke off the ${what}`);
+  }
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw invalid(client, `${what} is not JSON`);
+  }
+}
+
+function parseTagList(value: unknown, client: RegistryClient): { name?: string; tags: string[] } {
+  if (!value || typeof value !== "object") throw invalid(client, "tag list is not an object");
+  const record = value as Record<string, unknown>;
+  // distribution answers `"tags": null` for a repository without tags.
+  const tags = record.tags ?? [];
+  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === "string")) {
+    throw invalid(client, "tag list has no list of tags");
+  }
+  return { name: typeof record.name === "string" ? record.name : undefined, tags };
+}
+
+function parseIndex(value: unknown, client: RegistryClient): unknown[] {
+  const manifests =
+    value && typeof value === "object" ? (value as Record<string, unknown>).manifests : undefined;
+  if (!Array.isArray(manifests)) throw invalid(client, "referrers index has no manifests");
+  return manifests.filter((descriptor) => descriptor && typeof descriptor === "object");
+}
+
+function artifactTypeOf(descriptor: unknown): unknown {
+  return (descriptor as Record<string, unknown>).artifactType;
+}
+
+function invalid(client: RegistryClient, message: string): RegistryError {
+  return new RegistryError(502, "UNAVAILABLE", `upstream "${client.upstream.prefix}": ${message}`);
 }
 
 /** The query of a `Link: <…>; rel="next"` header; only `n`, `last` and `artifactType` are kept. */

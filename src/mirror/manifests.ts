@@ -1,6 +1,7 @@
 import { type Digest, type DigestAlgorithm, digestOf, parseDigest } from "../oci/digest";
-import { RegistryError } from "../oci/errors";
+import { manifestUnknown, RegistryError } from "../oci/errors";
 import { type AcceptSet, accepts, baseType, manifestMediaType } from "../oci/media-types";
+import type { Reference } from "../oci/reference";
 import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry } from "../storage/manifest-store";
 import type { RegistryClient } from "../upstream/client";
 import { BodyTooLargeError, idleTimeout, readLimited } from "../util/streams";
@@ -16,6 +17,11 @@ export interface ManifestResult {
   /** Null for HEAD. */
   readonly body: ArrayBuffer | null;
   readonly cache: CacheStatus;
+  /**
+   * Counted upstream requests (manifest GETs, what Docker Hub's quota counts) made to answer this
+   * request; absent = none. Set where the request was coordinated (the manifest's fill object).
+   */
+  readonly counted?: number;
 }
 
 /** Answers manifest requests: the mirror itself, or something that coordinates calls to it. */
@@ -23,12 +29,10 @@ export interface ManifestResolver {
   get(request: ManifestRequest): Promise<ManifestResult>;
 }
 
-export type ManifestReference = { readonly tag: string } | { readonly digest: Digest };
-
 export interface ManifestRequest {
   readonly client: RegistryClient;
   readonly name: string;
-  readonly reference: ManifestReference;
+  readonly reference: Reference;
   readonly accept: AcceptSet;
   readonly method: "GET" | "HEAD";
 }
@@ -50,11 +54,9 @@ export class ManifestMirror implements ManifestResolver {
   /** The answer from the cache alone when it is fresh; null when the upstream must be asked. */
   async cached(request: ManifestRequest): Promise<ManifestResult | null> {
     const repository = repositoryOf(request);
-    if ("digest" in request.reference) {
+    if (request.reference.kind === "digest") {
       const stored = await this.store.getManifest(repository, request.reference.digest.value);
-      return stored && accepts(request.accept, stored.mediaType)
-        ? fromStored(stored, request.method, "HIT")
-        : null;
+      return stored ? fromStored(stored, request.method, "HIT") : null;
     }
     const entry = await this.store.getTag(repository, request.reference.tag, request.accept.variant);
     if (!entry || this.now() - entry.checkedAt >= request.client.upstream.tagTtl * 1000) return null;
@@ -64,23 +66,24 @@ export class ManifestMirror implements ManifestResolver {
   }
 
   async get(request: ManifestRequest): Promise<ManifestResult> {
-    return "tag" in request.reference
+    return request.reference.kind === "tag"
       ? this.byTag(request, request.reference.tag)
       : this.byDigest(request, request.reference.digest);
   }
 
   private async byDigest(request: ManifestRequest, digest: Digest): Promise<ManifestResult> {
     const repository = repositoryOf(request);
+    // A digest fixes the content and so its media type: asking the upstream again would not change it.
     const stored = await this.store.getManifest(repository, digest.value);
-    if (stored && accepts(request.accept, stored.mediaType)) return fromStored(stored, request.method, "HIT");
-    if (request.method === "HEAD" && !stored) {
+    if (stored) return fromStored(stored, request.method, "HIT");
+    if (request.method === "HEAD") {
       const head = await this.headUpstream(request, digest.value);
       if (head) {
         if (head.digest !== digest.value) throw mismatch(request);
         return { ...head, body: null, cache: "MISS" };
       }
     }
-    return this.fetchByDigest(request, digest, stored === null);
+    return this.fetchByDigest(request, digest);
   }
 
   private async byTag(request: ManifestRequest, tag: string): Promise<ManifestResult> {
@@ -89,6 +92,10 @@ export class ManifestMirror implements ManifestResolver {
     const entry = await this.store.getTag(repository, tag, request.accept.variant);
     if (entry && this.now() - entry.checkedAt < upstream.tagTtl * 1000)
       return this.fromTagEntry(request, entry, "HIT");
+    if (await request.client.sparingQuota()) {
+      const held = await this.staleEntry(request, tag, entry);
+      if (held) return this.revalidateSparingly(request, tag, entry, held);
+    }
     try {
       return await this.refreshTag(request, tag, entry);
     } catch (error) {
@@ -104,6 +111,44 @@ export class ManifestMirror implements ManifestResolver {
       });
       return this.fromTagEntry(request, stale, "STALE");
     }
+  }
+
+  /**
+   * Every account is below the quota reserve and the mirror holds the tag: it asks only with a HEAD
+   * (free). Unchanged, the entry is refreshed; moved to a manifest the mirror holds, that one is served;
+   * otherwise (moved, or the HEAD failed) the held copy is served stale rather than GET the new one.
+   */
+  private async revalidateSparingly(
+    request: ManifestRequest,
+    tag: string,
+    own: TagEntry | null,
+    held: TagEntry,
+  ): Promise<ManifestResult> {
+    const repository = repositoryOf(request);
+    let head: Omit<TagEntry, "checkedAt"> | null = null;
+    try {
+      head = await this.headUpstream(request, tag);
+    } catch (error) {
+      if (!isUpstreamTrouble(error)) throw error;
+    }
+    if (head) {
+      const unchanged = head.digest === held.digest;
+      if (unchanged || (await this.store.getManifest(repository, head.digest))) {
+        const fresh: TagEntry = { ...head, checkedAt: this.now() };
+        await this.store.putTag(repository, tag, request.accept.variant, fresh, this.retention(request));
+        return this.fromTagEntry(request, fresh, own?.digest === head.digest ? "REVALIDATED" : "MISS");
+      }
+    }
+    this.log({
+      event: "manifest.stale",
+      reason: "quota reserve",
+      upstream: request.client.upstream.prefix,
+      name: request.name,
+      tag,
+      digest: held.digest,
+      upstreamDigest: head?.digest,
+    });
+    return this.fromTagEntry(request, held, "STALE");
   }
 
   /**
@@ -169,18 +214,14 @@ export class ManifestMirror implements ManifestResolver {
     if (request.method === "HEAD") return fromEntry(entry, cache);
     const stored = await this.store.getManifest(repositoryOf(request), entry.digest);
     if (stored) return fromStored(stored, "GET", cache);
-    const result = await this.fetchByDigest(request, parseDigest(entry.digest), true);
+    const result = await this.fetchByDigest(request, parseDigest(entry.digest));
     return { ...result, cache: cache === "HIT" ? "MISS" : cache };
   }
 
-  private async fetchByDigest(
-    request: ManifestRequest,
-    digest: Digest,
-    cache: boolean,
-  ): Promise<ManifestResult> {
+  private async fetchByDigest(request: ManifestRequest, digest: Digest): Promise<ManifestResult> {
     const manifest = await this.fetchManifest(request, digest.value, digest.algorithm);
     if (manifest.digest !== digest.value) throw mismatch(request);
-    if (cache) await this.store.putManifest(repositoryOf(request), manifest);
+    await this.store.putManifest(repositoryOf(request), manifest);
     return fromStored(manifest, request.method, "MISS");
   }
 
@@ -254,6 +295,18 @@ export class ManifestMirror implements ManifestResolver {
     if (mediaType === "application/json" || mediaType === "text/plain") return null;
     return { digest, mediaType, size: Number(length) };
   }
+}
+
+/**
+ * A manifest of a type the client did not accept is not served: 404 MANIFEST_UNKNOWN, as distribution
+ * answers ("OCI manifest found, but accept header does not support OCI manifests"). Checked against the
+ * client's own full list, which may be longer than what went upstream.
+ */
+export function servableTo(accept: AcceptSet, result: ManifestResult): ManifestResult {
+  if (accepts(accept, result.mediaType)) return result;
+  throw manifestUnknown(
+    `the manifest is a ${result.mediaType.slice(0, 128)}, which the Accept header does not include`,
+  );
 }
 
 function repositoryOf(request: ManifestRequest): RepositoryKey {

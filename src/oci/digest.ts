@@ -32,10 +32,6 @@ export function parseDigest(input: string): Digest {
   return { algorithm: algorithm as DigestAlgorithm, hex, value: input };
 }
 
-export function looksLikeDigest(reference: string): boolean {
-  return reference.includes(":");
-}
-
 export function webCryptoName(algorithm: DigestAlgorithm): string {
   return ALGORITHMS[algorithm].webCrypto;
 }

@@ -15,9 +15,12 @@ export async function runScheduled(env: Env): Promise<void> {
   const config = configFor(env);
   const services = servicesFor(env);
   const images = parseWarmImages(env.WARM_IMAGES, new Set(config.upstreams.keys()));
+  const stats = statsStub(env.STATS);
   for (const image of images) {
     try {
-      await warmImage(services, image);
+      const report = await warmImage(services, image);
+      // Stopped to spare the quota reserve: the stats object's alarm goes on with it when quota is back.
+      if (report.deferred) await stats?.deferWarmups([image], Date.parse(report.deferred.resumeAt));
     } catch (error) {
       services.log({
         event: "warm.failed",
@@ -26,7 +29,6 @@ export async function runScheduled(env: Env): Promise<void> {
       });
     }
   }
-  const stats = statsStub(env.STATS);
   if (stats) {
     // What this isolate served counts too.
     await services.stats.flush().catch(() => {});

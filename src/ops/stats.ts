@@ -1,6 +1,12 @@
 import type { UpstreamEvent } from "../upstream/client";
+import type { AccountQuota } from "../upstream/quota";
 import { MAX_PENDING, ServedDigests, utcDay } from "./served-digests";
 import type { MirrorStats, StatsBatch } from "./stats-object";
+
+/** Clients whose counted upstream requests one isolate keeps before a flush; the rest count as one. */
+const MAX_PENDING_SPENDERS = 1000;
+/** Where counted requests of clients past that bound go. */
+export const OTHER_CLIENTS = "other";
 
 /** Where the totals live; null when the binding is absent (stats off). */
 export type StatsNamespace = DurableObjectNamespace<MirrorStats> | undefined;
@@ -23,7 +29,10 @@ export interface RequestFacts {
 export class StatsRecorder {
   private counters: Record<string, number> = {};
   private repositories: Record<string, number> = {};
-  private rateLimits: StatsBatch["rateLimits"] = {};
+  private quota: Record<string, Record<string, AccountQuota>> = {};
+  private spenders: Record<string, number> = {};
+  /** An account was exhausted: other isolates should know at the next chance, not after `flushMs`. */
+  private urgent = false;
   private readonly servedDigests: ServedDigests;
   private lastFlush = 0;
   private empty = true;
@@ -62,11 +71,24 @@ export class StatsRecorder {
   upstream(prefix: string, event: UpstreamEvent): void {
     this.add(`upstream.${prefix}.${event.kind}`);
     if (event.status === 429) this.add(`upstream.${prefix}.429`);
-    if (event.rateLimit)
-      this.rateLimits = {
-        ...this.rateLimits,
-        [prefix]: { ...event.rateLimit, seenAt: new Date(this.now()).toISOString() },
-      };
+    if (event.change) {
+      this.quota[prefix] = { ...this.quota[prefix], [event.change.state.account]: event.change.state };
+      if (event.change.becameExhausted) this.urgent = true;
+    }
+  }
+
+  /**
+   * `client` (`user:<name>`, `ip:<address>` or `warm-up`) caused `count` counted upstream requests
+   * (manifest GETs, what Docker Hub's quota counts).
+   */
+  spent(client: string, count: number): void {
+    if (count <= 0) return;
+    const key =
+      client in this.spenders || Object.keys(this.spenders).length < MAX_PENDING_SPENDERS
+        ? client
+        : OTHER_CLIENTS;
+    this.spenders[key] = (this.spenders[key] ?? 0) + count;
+    this.empty = false;
   }
 
   /** A blob body was served: its day is sent with a later flush, unless it was already sent today. */
@@ -86,7 +108,7 @@ export class StatsRecorder {
 
   /** Sends what was counted if it is time; resolves when sent (give it to `waitUntil`). */
   async flushIfDue(): Promise<void> {
-    if (this.now() - this.lastFlush >= this.flushMs || this.servedDigests.size >= MAX_PENDING)
+    if (this.urgent || this.now() - this.lastFlush >= this.flushMs || this.servedDigests.size >= MAX_PENDING)
       await this.flush();
   }
 
@@ -97,12 +119,15 @@ export class StatsRecorder {
     const batch: StatsBatch = {
       counters: this.counters,
       repositories: this.repositories,
-      rateLimits: this.rateLimits,
+      quota: this.quota,
+      spenders: this.spenders,
       ...(served ? { served } : {}),
     };
     this.counters = {};
     this.repositories = {};
-    this.rateLimits = {};
+    this.quota = {};
+    this.spenders = {};
+    this.urgent = false;
     this.empty = true;
     this.lastFlush = this.now();
     try {

@@ -1,6 +1,8 @@
+import type { ManifestResult } from "../mirror/manifests";
 import { type Digest, parseDigest } from "../oci/digest";
 import { imageBlobDigests, indexEntries } from "../oci/manifest";
 import { MediaType, parseAccept } from "../oci/media-types";
+import { digestReference, parseReference, type Reference } from "../oci/reference";
 import type { Services } from "../services";
 import type { WarmImage } from "./warm-list";
 
@@ -13,7 +15,18 @@ export interface WarmReport {
   readonly fetched: number;
   /** Of those, the ones not yet in the store when the warm-up gave up waiting (uploads still running). */
   readonly pending: number;
+  /**
+   * Set when the warm-up stopped rather than spend the upstream's quota reserve (every account below
+   * `quotaReserve`): it is to go on at `resumeAt`, when quota is likely back.
+   */
+  readonly deferred?: { readonly resumeAt: string };
 }
+
+/** When nothing says when quota comes back, a deferred warm-up tries again after this long. */
+const DEFAULT_RESUME_MS = 3600_000;
+
+/** Who warm-ups' upstream requests are counted for in the top clients. */
+export const WARM_UP_CLIENT = "warm-up";
 
 /** Blobs fetched at once while warming: enough to overlap, few enough for a Worker's connection limit. */
 const CONCURRENCY = 4;
@@ -34,16 +47,46 @@ export async function warmImage(services: Services, target: WarmImage): Promise<
   const client = services.client(upstream);
   const name = upstream.library && !target.name.includes("/") ? `library/${target.name}` : target.name;
   const accept = parseAccept(null);
-  const get = (reference: { tag: string } | { digest: Digest }) =>
-    services.manifests.get({ client, name, reference, accept, method: "GET" });
+  /** A manifest, unless only the quota reserve could pay for it (null: stop here). */
+  const get = async (reference: Reference): Promise<ManifestResult | null> => {
+    const request = { client, name, reference, accept, method: "GET" } as const;
+    const hit = await services.manifestMirror.cached(request);
+    if (hit) return hit;
+    if (await client.sparingQuota()) return null;
+    const result = await services.manifests.get(request);
+    services.stats.spent(WARM_UP_CLIENT, result.counted ?? 0);
+    return result;
+  };
+  const deferred = (manifests: number, digest: string): WarmReport => {
+    const resumeAt = client.quotaRecoveryAt() ?? Date.now() + DEFAULT_RESUME_MS;
+    const report = {
+      image: target.image,
+      digest,
+      manifests,
+      blobs: 0,
+      fetched: 0,
+      pending: 0,
+      deferred: { resumeAt: new Date(resumeAt).toISOString() },
+    };
+    services.log({
+      event: "warm.deferred",
+      image: target.image,
+      upstream: target.prefix,
+      resumeAt: report.deferred.resumeAt,
+    });
+    return report;
+  };
 
-  const top = await get(
-    target.reference.includes(":") ? { digest: parseDigest(target.reference) } : { tag: target.reference },
-  );
+  const top = await get(parseReference(target.reference));
+  if (!top) return deferred(0, "");
   const images = [];
   const children = indexChildren(top.body, top.mediaType, target.platforms);
   if (children) {
-    for (const child of children) images.push(await get({ digest: parseDigest(child) }));
+    for (const child of children) {
+      const image = await get(digestReference(parseDigest(child)));
+      if (!image) return deferred(1 + images.length, top.digest);
+      images.push(image);
+    }
   } else {
     images.push(top);
   }

@@ -3,6 +3,15 @@ import { RegistryError } from "../oci/errors";
 import { readLimited } from "../util/streams";
 import { type Challenge, parseChallenges } from "./challenge";
 import { type UpstreamObject, unreachable, upstreamError } from "./errors";
+import {
+  ANONYMOUS,
+  QuotaBook,
+  type QuotaChange,
+  type QuotaPool,
+  type QuotaReading,
+  readQuota,
+  retryAfterSeconds,
+} from "./quota";
 import { realmRefusal } from "./realm";
 import { type Fetcher, fetchFollowingRedirects } from "./redirects";
 import type { TokenCache, TokenKey } from "./tokens";
@@ -14,22 +23,21 @@ export interface UpstreamEvent {
   readonly kind: "token" | "manifest" | "blob" | "other";
   readonly method: "GET" | "HEAD";
   readonly status: number;
+  /** The account the request was made as (its user name, or "anonymous"); never a password. */
+  readonly account: string;
   /** Docker Hub's `ratelimit-limit` / `ratelimit-remaining`, when sent. */
-  readonly rateLimit?: { readonly limit: string; readonly remaining: string };
+  readonly quota?: QuotaReading;
+  /** What the answer changed in the account's standing (a reading, a 429). */
+  readonly change?: QuotaChange;
 }
 
-function observed(path: string, response: Response, method: "GET" | "HEAD" = "GET"): UpstreamEvent {
-  const kind = path.startsWith("manifests/") ? "manifest" : path.startsWith("blobs/") ? "blob" : "other";
-  const limit = response.headers.get("ratelimit-limit");
-  const remaining = response.headers.get("ratelimit-remaining");
-  return {
-    kind,
-    method,
-    status: response.status,
-    ...(limit !== null && remaining !== null
-      ? { rateLimit: { limit: limit.slice(0, 64), remaining: remaining.slice(0, 64) } }
-      : {}),
-  };
+/** Docker Hub counts manifest GETs (each platform's too); HEAD and blob requests are free. */
+export function isCounted(request: Pick<UpstreamRequest, "method" | "path">): boolean {
+  return request.method === "GET" && request.path.startsWith("manifests/");
+}
+
+function kindOf(path: string): UpstreamEvent["kind"] {
+  return path.startsWith("manifests/") ? "manifest" : path.startsWith("blobs/") ? "blob" : "other";
 }
 
 export interface UpstreamRequest {
@@ -50,9 +58,17 @@ const TOKEN_RESPONSE_LIMIT = 64 * 1024;
  * Talks to one upstream registry: attaches cached credentials, answers a 401 challenge once (a Bearer
  * token from the realm, or Basic), and follows redirects itself so credentials never leave the
  * upstream's origin. Returns the upstream's final response; judging its status is the caller's job.
+ *
+ * With several accounts, counted requests (manifest GETs) go to the account with the most quota left,
+ * a 429 moves the request to the next account, and an exhausted account is left alone until its time
+ * is up; when every account is exhausted the client answers 429 itself, without asking.
  */
 export class RegistryClient {
   private readonly origin: string;
+  private readonly pool: QuotaPool;
+  private readonly accounts: ReadonlyMap<string, Credentials>;
+  /** Counted requests this client made that the upstream served (what a client's pull cost). */
+  counted = 0;
 
   constructor(
     readonly upstream: UpstreamConfig,
@@ -60,8 +76,14 @@ export class RegistryClient {
     private readonly fetcher: Fetcher = (request) => fetch(request),
     /** Told of every upstream answer (for the audit log and the stats). */
     private readonly observe: (event: UpstreamEvent) => void = () => {},
+    pool?: QuotaPool,
   ) {
     this.origin = new URL(upstream.url).origin;
+    this.accounts = new Map(upstream.accounts.map((account) => [account.username, account]));
+    this.pool = pool ?? {
+      book: new QuotaBook(accountNames(upstream)),
+      sync: async () => {},
+    };
   }
 
   /**
@@ -79,7 +101,21 @@ export class RegistryClient {
   };
 
   get authenticated(): boolean {
-    return this.upstream.credentials !== undefined;
+    return this.upstream.accounts.length > 0;
+  }
+
+  /**
+   * Whether every account is below the upstream's `quotaReserve`: then the mirror serves what it holds
+   * rather than spend quota on it.
+   */
+  async sparingQuota(): Promise<boolean> {
+    await this.pool.sync();
+    return this.pool.book.belowReserve(this.upstream.quotaReserve);
+  }
+
+  /** When quota is likely back (ms), or null when the mirror has never seen a reading. */
+  quotaRecoveryAt(): number | null {
+    return this.pool.book.recoveryAt();
   }
 
   /** The client's error for a failed answer about `object` in repository `name`. */
@@ -93,11 +129,46 @@ export class RegistryClient {
   }
 
   async request(request: UpstreamRequest): Promise<Response> {
+    const counted = isCounted(request);
+    if (counted) await this.pool.sync();
+    const tried = new Set<string>();
+    for (;;) {
+      const account = this.pool.book.choose(counted, tried);
+      if (account === null) throw this.exhausted();
+      let response: Response;
+      try {
+        response = await this.requestAs(account, request, counted);
+      } finally {
+        if (counted) this.pool.book.settle(account);
+      }
+      if (response.status !== 429 || !counted) return response;
+      // This account is spent: the same request as the next one that is not, if any (else the
+      // upstream's own 429 and Retry-After go to the client).
+      tried.add(account);
+      if (!this.pool.book.hasAvailable(tried)) return response;
+      await response.body?.cancel();
+    }
+  }
+
+  /** The client's 429 when every account is exhausted: no request is sent to be refused. */
+  private exhausted(): RegistryError {
+    const seconds = Math.max(1, Math.ceil((this.pool.book.availableAt() - Date.now()) / 1000));
+    return new RegistryError(
+      429,
+      "TOOMANYREQUESTS",
+      `upstream "${this.upstream.prefix}": the pull quota of every account is used up`,
+      { "Retry-After": String(seconds) },
+    );
+  }
+
+  private async requestAs(account: string, request: UpstreamRequest, counted: boolean): Promise<Response> {
+    const credentials = this.accounts.get(account) ?? null;
     const url = new URL(`${this.upstream.url}/v2/${request.name}/${request.path}`);
     for (const [key, value] of request.query ?? []) url.searchParams.append(key, value);
     const scope = `repository:${request.name}:pull`;
+    const as = { name: account, credentials, counted };
 
-    const first = await this.send(url, request, await this.cachedAuthorization(scope));
+    const first = await this.send(url, request, await this.cachedAuthorization(scope, as), as);
     if (first.status !== 401) return first;
 
     // A missing or expired token, or a first contact: answer the challenge with fresh credentials, once.
@@ -107,6 +178,7 @@ export class RegistryClient {
       authorization = await this.answerChallenge(
         parseChallenges(first.headers.get("WWW-Authenticate") ?? ""),
         scope,
+        as,
       );
     } catch (error) {
       await first.body?.cancel();
@@ -114,38 +186,65 @@ export class RegistryClient {
     }
     if (authorization === null) return first;
     await first.body?.cancel();
-    return this.send(url, request, authorization);
+    return this.send(url, request, authorization, as);
   }
 
-  private async send(url: URL, request: UpstreamRequest, authorization: string | null): Promise<Response> {
+  /**
+   * One request as an account. Only an answer other than the challenge (which comes before the real
+   * answer) is taken into the account's standing.
+   */
+  private async send(
+    url: URL,
+    request: UpstreamRequest,
+    authorization: string | null,
+    as: Account,
+  ): Promise<Response> {
     const headers = new Headers(request.headers);
     headers.set("User-Agent", USER_AGENT);
+    let response: Response;
     try {
-      const response = await fetchFollowingRedirects(this.timed, url, {
+      response = await fetchFollowingRedirects(this.timed, url, {
         method: request.method,
         headers,
         authorization,
         authorizedOrigin: this.origin,
       });
-      this.observe(observed(request.path, response, request.method));
-      return response;
     } catch (error) {
       if (error instanceof RegistryError) throw error;
       throw unreachable(this.upstream.prefix);
     }
+    const quota = readQuota(response.headers) ?? undefined;
+    const change =
+      response.status === 401
+        ? null
+        : this.pool.book.observe(as.name, {
+            status: response.status,
+            reading: quota ?? null,
+            retryAfter: retryAfterSeconds(response.headers.get("Retry-After"), Date.now()),
+          });
+    if (as.counted && response.ok) this.counted += 1;
+    this.observe({
+      kind: kindOf(request.path),
+      method: request.method,
+      status: response.status,
+      account: as.name,
+      ...(quota ? { quota } : {}),
+      ...(change ? { change } : {}),
+    });
+    return response;
   }
 
   /** Credentials to send before any challenge: Basic if the upstream wants it, else a cached token. */
-  private async cachedAuthorization(scope: string): Promise<string | null> {
+  private async cachedAuthorization(scope: string, as: Account): Promise<string | null> {
     const known = this.tokens.knownChallenge(this.upstream.url);
     if (!known) return null;
-    if (known.scheme === "basic") return this.upstream.credentials ? basic(this.upstream.credentials) : null;
-    const token = await this.tokens.get(this.tokenKey(known.realm, known.service, scope));
+    if (known.scheme === "basic") return as.credentials ? basic(as.credentials) : null;
+    const token = await this.tokens.get(this.tokenKey(known.realm, known.service, scope, as));
     return token ? `Bearer ${token}` : null;
   }
 
   /** Credentials that answer the challenge, or null when we cannot answer it (the 401 stands). */
-  private async answerChallenge(challenges: Challenge[], scope: string): Promise<string | null> {
+  private async answerChallenge(challenges: Challenge[], scope: string, as: Account): Promise<string | null> {
     const bearer = challenges.find((challenge) => challenge.scheme === "bearer");
     if (bearer?.params.realm) {
       this.checkRealm(bearer.params.realm);
@@ -155,12 +254,12 @@ export class RegistryClient {
         realm: bearer.params.realm,
         service,
       });
-      const token = await this.fetchToken(this.tokenKey(bearer.params.realm, service, scope));
+      const token = await this.fetchToken(this.tokenKey(bearer.params.realm, service, scope, as), as);
       return token ? `Bearer ${token}` : null;
     }
     if (challenges.some((challenge) => challenge.scheme === "basic")) {
       this.tokens.rememberChallenge(this.upstream.url, { scheme: "basic" });
-      return this.upstream.credentials ? basic(this.upstream.credentials) : null;
+      return as.credentials ? basic(as.credentials) : null;
     }
     return null;
   }
@@ -191,14 +290,14 @@ export class RegistryClient {
   }
 
   /** `GET realm?service=…&scope=…`, with Basic credentials when configured; caches the token. */
-  private async fetchToken(key: TokenKey): Promise<string | null> {
+  private async fetchToken(key: TokenKey, as: Account): Promise<string | null> {
     // Checked again here, so no path to a realm skips the policy.
     this.checkRealm(key.realm);
     const realm = new URL(key.realm);
     if (key.service) realm.searchParams.set("service", key.service);
     realm.searchParams.append("scope", key.scope);
 
-    const authorization = this.upstream.credentials ? basic(this.upstream.credentials) : null;
+    const authorization = as.credentials ? basic(as.credentials) : null;
     let response: Response;
     try {
       response = await fetchFollowingRedirects(this.timed, realm, {
@@ -210,7 +309,7 @@ export class RegistryClient {
     } catch {
       throw unreachable(this.upstream.prefix);
     }
-    this.observe({ kind: "token", method: "GET", status: response.status });
+    this.observe({ kind: "token", method: "GET", status: response.status, account: as.name });
     if (!response.ok) {
       await response.body?.cancel();
       if (response.status === 429) {
@@ -237,15 +336,30 @@ export class RegistryClient {
     return token.value;
   }
 
-  private tokenKey(realm: string, service: string, scope: string): TokenKey {
+  /** Tokens are kept per account and scope: each account's token counts against that account. */
+  private tokenKey(realm: string, service: string, scope: string, as: Account): TokenKey {
     return {
       upstream: this.upstream.url,
       realm,
       service,
       scope,
-      username: this.upstream.credentials?.username ?? "",
+      username: as.credentials?.username ?? "",
     };
   }
+}
+
+/** An account as one request uses it. */
+interface Account {
+  /** The user name, or "anonymous". */
+  readonly name: string;
+  readonly credentials: Credentials | null;
+  /** The request counts against the account's quota. */
+  readonly counted: boolean;
+}
+
+/** The names a pool's accounts go by: the user names, or "anonymous" when the upstream has none. */
+export function accountNames(upstream: Pick<UpstreamConfig, "accounts">): string[] {
+  return upstream.accounts.length > 0 ? upstream.accounts.map((account) => account.username) : [ANONYMOUS];
 }
 
 function basic(credentials: Credentials): string {

@@ -194,6 +194,79 @@ const checks: Array<[string, (r: Run) => Promise<void>]> = [
     },
   ],
   [
+    "admin stats: the pull quota of each account as a small chart, and who spends it",
+    async ({ page, errors }) => {
+      // A mirror that has talked to Docker Hub with two accounts (figures as /_/stats gives them).
+      const now = Date.now();
+      const history = (start: number) =>
+        Array.from({ length: 12 }, (_, i) => ({
+          at: new Date(now - (11 - i) * 3600_000).toISOString(),
+          remaining: Math.max(0, start - i * 15),
+          limit: 200,
+        }));
+      const snapshot = {
+        since: new Date(now - 86_400_000).toISOString(),
+        requests: { total: 10, byCache: { HIT: 5, MISS: 5, STALE: 0, REVALIDATED: 0 }, errors: 0 },
+        bytes: { fromCache: 1, fromUpstream: 1 },
+        upstreams: {
+          dockerhub: {
+            requests: { token: 2, manifest: 30, blob: 10, other: 0 },
+            tooManyRequests: 1,
+            quotaExhausted: false,
+            quota: [
+              {
+                account: "first",
+                limit: 200,
+                remaining: 40,
+                window: 21600,
+                seenAt: new Date(now).toISOString(),
+                exhaustedUntil: null,
+                history: history(200),
+              },
+              {
+                account: "second",
+                limit: 200,
+                remaining: 0,
+                window: 21600,
+                seenAt: new Date(now).toISOString(),
+                exhaustedUntil: new Date(now + 3600_000).toISOString(),
+                history: history(160),
+              },
+            ],
+          },
+        },
+        storage: { blobs: 1, bytes: 1 },
+        topRepositories: [],
+        topClients: [{ client: "ci", kind: "user", requests: 25 }],
+        deferredWarmups: [
+          { image: "dockerhub/library/node:22", resumeAt: new Date(now + 3600_000).toISOString() },
+        ],
+      };
+      await page.route("**/_/stats", (route) =>
+        route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(snapshot) }),
+      );
+      try {
+        await page.fill("#admin-token", ADMIN_TOKEN);
+        await page.click("#load-stats");
+        await page.locator("#stats .quota-card svg polyline").nth(1).waitFor({ timeout: 15_000 });
+        assert(
+          (await page.locator("#stats .quota-card svg polyline").count()) === 2,
+          "not one line per account",
+        );
+        const legend = (await page.locator("#stats .quota-card .sub").textContent()) ?? "";
+        assert(legend.includes("first: 40 / 200"), `legend: ${legend}`);
+        assert(/second: 0 \/ 200 · exhausted until/.test(legend), `legend: ${legend}`);
+        const text = (await page.locator("#stats").textContent()) ?? "";
+        assert(text.includes("Who spends the quota") && text.includes("ci"), "no top clients");
+        assert(text.includes("dockerhub/library/node:22"), "no deferred warm-up");
+        await page.locator("#stats .quota").screenshot({ path: join(OUTPUT, "quota.png") });
+        assert(errors.length === 0, `page errors: ${errors.join("; ")}`);
+      } finally {
+        await page.unroute("**/_/stats");
+      }
+    },
+  ],
+  [
     "screenshot",
     async ({ page }) => {
       const file = join(OUTPUT, "landing.png");

@@ -13,7 +13,7 @@ import type { LoggedRequest } from "./harness/counting.ts";
 import { expectFullCopy, expectSingleCopy, platformManifest } from "./harness/expect-image.ts";
 import { type Mirror, startMirror, type UpstreamConfig } from "./harness/mirror.ts";
 import { diagnostics } from "./harness/mirror-client.ts";
-import { fetchT, sleep, waitFor } from "./harness/net.ts";
+import { fetchT, waitFor } from "./harness/net.ts";
 import { type RunResult, run } from "./harness/processes.ts";
 import { ACCEPT_ALL } from "./harness/push.ts";
 import { makeContainersEnv, type SkopeoEnv } from "./harness/skopeo-env.ts";
@@ -541,8 +541,18 @@ describe("audit log", () => {
   });
 
   it("exactly one pull line per registry request, refused ones included", async () => {
-    await sleep(300);
-    const text = readFileSync(logFile, "utf8");
+    // A last request (an invalid name: refused before any upstream): once wrangler's line for it and its
+    // pull line are in the log, so are those of every request before it.
+    const marker = `log-marker-${Date.now()}`;
+    await call(`/v2/anon/${marker}/INVALID/manifests/v1`);
+    const text = await waitFor(
+      "the marker request's served and pull lines in the log",
+      async () => {
+        const log = readFileSync(logFile, "utf8");
+        return log.split(marker).length > 2 ? log : undefined;
+      },
+      20_000,
+    );
     // (method, reference, status) of every registry request wrangler logged, and of every pull line.
     const key = (method: string, reference: string, status: string | number): string =>
       `${method} ${reference} ${status}`;

@@ -106,8 +106,8 @@ describe("blobs", () => {
     const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
     // The client never sees a clean end of wrong bytes: the body breaks off.
     await expect(response.arrayBuffer()).rejects.toThrow();
-    // Give a (wrong) fill every chance to land before looking.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Once the digest's fill object has nothing in flight and nothing to upload, nothing more can land.
+    expect(await env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)).settled(10_000)).toBe(true);
     const [algorithm, hex] = digest.split(":");
     expect(await env.BLOBS.head(`blobs/${algorithm}/${hex}`)).toBeNull();
     upstreams.quay.corruptBlobs = false;
@@ -201,7 +201,7 @@ describe("blobs", () => {
     upstreams.quay.corruptBlobs = true;
     const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
     await expect(response.arrayBuffer()).rejects.toThrow();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)).settled(10_000)).toBe(true);
     const [algorithm, hex] = digest.split(":");
     expect(await env.BLOBS.head(`blobs/${algorithm}/${hex}`)).toBeNull();
   });

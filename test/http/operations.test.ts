@@ -91,7 +91,7 @@ describe("stats", () => {
     expect(after.topRepositories).toContainEqual({ repository: `quay/${repo}`, pulls: 2 });
   });
 
-  it("keep the last rate-limit headers and the 429s each upstream sent", async () => {
+  it("keep each account's last rate-limit reading and the 429s each upstream sent", async () => {
     await (
       await request(`/v2/quay/${repo}/manifests/1.0`, { headers: { Accept: ACCEPT_ALL } })
     ).arrayBuffer();
@@ -100,7 +100,9 @@ describe("stats", () => {
       await request(`/v2/quay/${repo}/manifests/other`, { headers: { Accept: ACCEPT_ALL } })
     ).arrayBuffer();
     const stats = (await (await admin("/_/stats")).json()) as StatsSnapshot;
-    expect(stats.upstreams.quay?.rateLimit).toMatchObject({ limit: "100;w=21600", remaining: "99;w=21600" });
+    expect(stats.upstreams.quay?.quota).toContainEqual(
+      expect.objectContaining({ account: "anonymous", limit: 100, remaining: 99, window: 21600 }),
+    );
     expect(stats.upstreams.quay?.tooManyRequests).toBeGreaterThan(0);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DigestVerifier, digestOf, looksLikeDigest, parseDigest, toHex } from "../../src/oci/digest";
+import { DigestVerifier, digestOf, parseDigest, toHex } from "../../src/oci/digest";
 import { RegistryError } from "../../src/oci/errors";
 
 const SHA256_EMPTY = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -87,11 +87,6 @@ describe("digestOf", () => {
 });
 
 describe("small helpers", () => {
-  it("tells a digest reference from a tag by its colon", () => {
-    expect(looksLikeDigest(SHA256_ABC)).toBe(true);
-    expect(looksLikeDigest("latest")).toBe(false);
-  });
-
   it("writes bytes as two lower-case hex digits each", () => {
     expect(toHex(new Uint8Array([0, 1, 15, 16, 171, 255]).buffer)).toBe("00010f10abff");
   });

@@ -36,7 +36,7 @@ beforeEach(async () => {
 
 /** What an isolate's stats flush reports when it served `digests` on `day`. */
 const markServed = (day: string, ...digests: string[]) =>
-  stats.record({ counters: {}, repositories: {}, rateLimits: {}, served: { day, digests } });
+  stats.record({ counters: {}, repositories: {}, served: { day, digests } });
 
 const listedDays = async () => (await served.list()).entries;
 

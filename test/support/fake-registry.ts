@@ -15,7 +15,16 @@ interface BearerAuth {
   /** Credentials required for repositories under `private/`; public ones are anonymous. */
   user: string;
   password: string;
+  /** Further accounts the token service knows (user → password), e.g. for a pool of accounts. */
+  others?: Readonly<Record<string, string>>;
   expiresIn?: number;
+}
+
+/** Docker Hub's pull quota: manifest GETs per identity (token subject; "" for anonymous) per window. */
+export interface FakeQuota {
+  limit: number;
+  /** Seconds, as sent in `w=`; also the `Retry-After` of a 429. */
+  window: number;
 }
 
 export interface RecordedRequest {
@@ -35,8 +44,13 @@ export interface FakeRegistryOptions {
   auth?: AuthMode;
   /** Redirect blob GETs to this origin (a CDN look-alike that rejects any Authorization). */
   cdnOrigin?: string;
-  /** Whether `referrers/` is implemented (else 404, like registries without the API). */
+  /**
+   * Whether `referrers/` is implemented: answered from the manifests whose `subject` is the digest, with
+   * `artifactType` filtering (else 404, like registries without the API).
+   */
   referrers?: boolean;
+  /** false: `tags/list` ignores `n` and `last` and lists tags in push order, as distribution 2.8 does. */
+  tagPaging?: boolean;
 }
 
 export class FakeRegistry {
@@ -55,6 +69,10 @@ export class FakeRegistry {
   credentialsRevoked = false;
   /** When set, the CDN answers every request 401 with this `WWW-Authenticate` (a hostile redirect target). */
   cdnChallenge: string | null = null;
+  /** When set, manifest GETs are counted per identity and refused (429) past the limit. */
+  quota: FakeQuota | null = null;
+  /** Manifest GETs counted per identity ("" = anonymous) since the quota was set. */
+  readonly pulls = new Map<string, number>();
 
   constructor(private readonly options: FakeRegistryOptions) {
     this.auth = options.auth ?? { kind: "none" };
@@ -81,6 +99,10 @@ export class FakeRegistry {
     repository.set(reference, manifest);
     repository.set(digest, manifest);
     this.manifests.set(name, repository);
+  }
+
+  manifestAt(name: string, reference: string): StoredManifest | undefined {
+    return this.manifests.get(name)?.get(reference);
   }
 
   count(kind: RecordedRequest["kind"], method?: string): number {
@@ -123,12 +145,7 @@ export class FakeRegistry {
     if (match[2] === "manifests") return this.manifest(request, name, reference);
     if (match[2] === "referrers") {
       return this.options.referrers
-        ? Response.json(
-            { schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests: [] },
-            {
-              headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" },
-            },
-          )
+        ? this.referrersOf(name, reference, url.searchParams.get("artifactType"))
         : error(404, "UNSUPPORTED", "no referrers API");
     }
     return this.blob(request, name, reference);
@@ -161,16 +178,50 @@ export class FakeRegistry {
   private token(request: Request, url: URL, auth: BearerAuth): Response {
     this.record(request, url, "token");
     const header = request.headers.get("Authorization");
-    const authenticated =
-      header === `Basic ${btoa(`${auth.user}:${auth.password}`)}` && !this.credentialsRevoked;
+    const accounts = { ...auth.others, [auth.user]: auth.password };
+    const user = Object.entries(accounts).find(
+      ([name, password]) => header === `Basic ${btoa(`${name}:${password}`)}`,
+    )?.[0];
+    const authenticated = user !== undefined && !this.credentialsRevoked;
     if (header && !authenticated) return error(401, "UNAUTHORIZED", "bad credentials");
     if (url.searchParams.get("service") !== auth.service) return error(400, "UNSUPPORTED", "wrong service");
     const scope = url.searchParams.get("scope") ?? "";
     const repository = scope.split(":")[1] ?? "";
     const granted = repository.startsWith("private/") && !authenticated ? "" : scope;
     const token = `token-${crypto.randomUUID()}`;
-    this.issued.set(token, { scope: granted, user: authenticated ? auth.user : "" });
+    this.issued.set(token, { scope: granted, user: authenticated ? (user ?? "") : "" });
     return Response.json({ token, expires_in: auth.expiresIn ?? 300, issued_at: new Date().toISOString() });
+  }
+
+  /** Who a request speaks for: the token's or the Basic user; "" for anonymous. */
+  identity(request: Request): string {
+    const header = request.headers.get("Authorization") ?? "";
+    if (header.startsWith("Bearer ")) return this.issued.get(header.slice(7))?.user ?? "";
+    if (header.startsWith("Basic ")) return atob(header.slice(6)).split(":")[0] ?? "";
+    return "";
+  }
+
+  /** The quota headers for `identity` (counting a GET), or a 429 once its quota is spent. */
+  private quotaHeaders(request: Request): Response | Record<string, string> {
+    const quota = this.quota;
+    // Without a quota set: a fixed reading, like Docker Hub's for an account with plenty left.
+    if (!quota) return { "ratelimit-limit": "100;w=21600", "ratelimit-remaining": "99;w=21600" };
+    const who = this.identity(request);
+    const used = this.pulls.get(who) ?? 0;
+    const headers = (remaining: number) => ({
+      "ratelimit-limit": `${quota.limit};w=${quota.window}`,
+      "ratelimit-remaining": `${remaining};w=${quota.window}`,
+      "docker-ratelimit-source": who || "203.0.113.1",
+    });
+    if (request.method !== "GET") return headers(Math.max(0, quota.limit - used));
+    if (used >= quota.limit) {
+      return error(429, "TOOMANYREQUESTS", "You have reached your pull rate limit.", {
+        ...headers(0),
+        "Retry-After": String(quota.window),
+      });
+    }
+    this.pulls.set(who, used + 1);
+    return headers(quota.limit - used - 1);
   }
 
   private manifest(request: Request, name: string, reference: string): Response {
@@ -188,14 +239,15 @@ export class FakeRegistry {
       if (!manifest) return error(404, "MANIFEST_UNKNOWN", "manifest unknown");
     }
     const digest = digestOfSync(manifest);
+    // Like Docker Hub: what is left of the pull budget (GETs count, HEADs do not).
+    const quota = this.quotaHeaders(request);
+    if (quota instanceof Response) return quota;
     return new Response(request.method === "HEAD" ? null : manifest.body, {
       headers: {
         "Content-Type": manifest.mediaType,
         "Content-Length": String(manifest.body.byteLength),
         "Docker-Content-Digest": digest,
-        // Like Docker Hub: what is left of the pull budget.
-        "ratelimit-limit": "100;w=21600",
-        "ratelimit-remaining": "99;w=21600",
+        ...quota,
       },
     });
   }
@@ -227,10 +279,48 @@ export class FakeRegistry {
     return blobBody(request, bytes, digest, this.corruptBlobs);
   }
 
+  /** The referrers API of OCI 1.1: descriptors of the manifests whose `subject` is `digest`. */
+  private referrersOf(name: string, digest: string, artifactType: string | null): Response {
+    const seen = new Set<string>();
+    const manifests = [];
+    for (const manifest of this.manifests.get(name)?.values() ?? []) {
+      const manifestDigest = digestOfSync(manifest);
+      if (seen.has(manifestDigest)) continue;
+      seen.add(manifestDigest);
+      const parsed = JSON.parse(new TextDecoder().decode(manifest.body)) as {
+        subject?: { digest?: string };
+        artifactType?: string;
+        config?: { mediaType?: string };
+        annotations?: Record<string, string>;
+      };
+      if (parsed.subject?.digest !== digest) continue;
+      const type = parsed.artifactType ?? parsed.config?.mediaType;
+      if (artifactType !== null && type !== artifactType) continue;
+      manifests.push({
+        mediaType: manifest.mediaType,
+        digest: manifestDigest,
+        size: manifest.body.byteLength,
+        artifactType: type,
+        ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+      });
+    }
+    const headers: Record<string, string> = { "Content-Type": "application/vnd.oci.image.index.v1+json" };
+    if (artifactType !== null) headers["OCI-Filters-Applied"] = "artifactType";
+    return Response.json(
+      { schemaVersion: 2, mediaType: "application/vnd.oci.image.index.v1+json", manifests },
+      { headers },
+    );
+  }
+
   private tagList(name: string, url: URL): Response {
     const repository = this.manifests.get(name);
     if (!repository) return error(404, "NAME_UNKNOWN", "repository unknown");
-    const all = [...repository.keys()].filter((tag) => !tag.includes(":")).sort();
+    const pushed = [...repository.keys()].filter((tag) => !tag.includes(":"));
+    if (this.options.tagPaging === false) {
+      // Newest first: neither sorted nor paged.
+      return Response.json({ name, tags: pushed.reverse() });
+    }
+    const all = pushed.sort();
     const last = url.searchParams.get("last");
     const n = Number(url.searchParams.get("n") ?? all.length);
     const rest = last ? all.filter((tag) => tag > last) : all;
@@ -412,6 +502,61 @@ async function addManifest(
   const manifest = { body, mediaType };
   digests.set(manifest, digest);
   registry.addManifest(name, reference, manifest, digest);
+}
+
+/**
+ * Pushes an artifact that refers to `subject` (an SBOM, a signature): a manifest with `subject` and
+ * `artifactType`. With `tagSchema`, it is also listed in the index under the subject's referrers tag
+ * (`sha256-<hex>`), as clients push to registries without the referrers API.
+ */
+export async function pushReferrer(
+  registry: FakeRegistry,
+  name: string,
+  subject: { digest: string; size: number },
+  artifactType: string,
+  tagSchema: boolean,
+): Promise<{ digest: string; size: number; artifactType: string }> {
+  const encoder = new TextEncoder();
+  const empty = encoder.encode("{}");
+  const emptyDigest = await sha256(empty);
+  registry.addBlob(empty, emptyDigest, name);
+  const mediaType = "application/vnd.oci.image.manifest.v1+json";
+  const body = encoder.encode(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType,
+      artifactType,
+      config: { mediaType: "application/vnd.oci.empty.v1+json", digest: emptyDigest, size: empty.length },
+      layers: [{ mediaType: "application/vnd.oci.empty.v1+json", digest: emptyDigest, size: empty.length }],
+      subject: { mediaType: "application/vnd.oci.image.index.v1+json", ...subject },
+      annotations: { "org.example.kind": artifactType },
+    }),
+  );
+  const digest = await sha256(body);
+  await addManifest(registry, name, digest, body, mediaType, digest);
+  const descriptor = {
+    mediaType,
+    digest,
+    size: body.length,
+    artifactType,
+    annotations: { "org.example.kind": artifactType },
+  };
+  if (tagSchema) {
+    const tag = subject.digest.replace(":", "-");
+    const existing = registry.manifestAt(name, tag);
+    const index = existing
+      ? (JSON.parse(new TextDecoder().decode(existing.body)) as { manifests: unknown[] })
+      : { manifests: [] };
+    const updated = encoder.encode(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: [...index.manifests, descriptor],
+      }),
+    );
+    await addManifest(registry, name, tag, updated, "application/vnd.oci.image.index.v1+json");
+  }
+  return { digest, size: body.length, artifactType };
 }
 
 /**

@@ -1,6 +1,7 @@
 /** The mirror under test, its fake upstreams (see vitest.config.ts for their configuration) and helpers. */
 import { env, exports } from "cloudflare:workers";
 import { FakeRegistry, interceptFetch } from "./fake-registry";
+import { POOL_ACCOUNTS } from "./pool-accounts";
 
 export const UPSTREAM_CREDENTIALS = { user: "mirror-robot", password: "s3cret-upstream-password" };
 
@@ -31,8 +32,22 @@ export function fakeUpstreams() {
       password: UPSTREAM_CREDENTIALS.password,
     },
   });
-  const intercepted = interceptFetch([hub, quay, basic, tokens]);
-  return { hub, quay, basic, tokens, ...intercepted };
+  const oci = new FakeRegistry({ origin: "https://oci.test", referrers: true });
+  const legacy = new FakeRegistry({ origin: "https://legacy.test", referrers: false, tagPaging: false });
+  const [first, second] = POOL_ACCOUNTS;
+  const pool = new FakeRegistry({
+    origin: "https://pool.test",
+    auth: {
+      kind: "bearer",
+      realmOrigin: "https://auth.pool.test",
+      service: "pool.test",
+      user: first.username,
+      password: first.password,
+      others: { [second.username]: second.password },
+    },
+  });
+  const intercepted = interceptFetch([hub, quay, basic, tokens, oci, legacy, pool]);
+  return { hub, quay, basic, tokens, oci, legacy, pool, ...intercepted };
 }
 
 /** A request to the mirror, as a client would send it. */

@@ -20,7 +20,8 @@ function upstream(url: string, authHosts: string[] = []): UpstreamConfig {
     allow: [],
     deny: [],
     authHosts,
-    credentials: CREDENTIALS,
+    accounts: [CREDENTIALS],
+    quotaReserve: 10,
   };
 }
 

@@ -66,6 +66,11 @@ pre code{font-size:inherit}
 .bar{display:flex;height:8px;border-radius:4px;overflow:hidden;background:rgba(127,140,160,.2);margin-top:8px}
 .bar span{display:block;height:100%}
 #stats h3{font-size:15px;margin:18px 0 8px}
+.quota{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}
+.quota-card svg{display:block;margin:8px 0 6px;color:var(--fg)}
+.quota-card .axis{display:flex;justify-content:space-between;font-size:11px;color:var(--muted);margin-bottom:6px}
+.quota-item{display:inline-block;margin-right:12px;white-space:nowrap}
+.dot{display:inline-block;width:9px;height:9px;border-radius:50%;margin-right:5px;vertical-align:0}
 footer{color:var(--muted);font-size:13px;padding-top:8px;padding-bottom:32px;border-top:1px solid var(--line)}
 @media (max-width:640px){.wrap{padding:0 14px}h1{font-size:24px}.pair{grid-template-columns:1fr}}
 `;
@@ -202,6 +207,57 @@ export const SCRIPT = `
     wrap.appendChild(t);
     return wrap;
   }
+  var SVG = "http://www.w3.org/2000/svg";
+  var COLORS = ["#2563eb", "#f38020", "#15803d", "#9333ea", "#b91c1c", "#0891b2"];
+  function svg(tag, attrs) {
+    var n = document.createElementNS(SVG, tag);
+    Object.keys(attrs).forEach(function (k) { n.setAttribute(k, String(attrs[k])); });
+    return n;
+  }
+  // One upstream's accounts: a line of remaining quota each over the last 12 hours, and a legend.
+  function quotaCard(name, u) {
+    var c = el("div", "card quota-card");
+    c.appendChild(el("div", "label", name + (u.quotaExhausted ? " · all accounts exhausted" : "")));
+    var W = 320, H = 90, now = Date.now(), from = now - 12 * 3600 * 1000;
+    var top = 1;
+    u.quota.forEach(function (q) {
+      top = Math.max(top, num(q.limit));
+      (q.history || []).forEach(function (p) { top = Math.max(top, num(p.limit)); });
+    });
+    var chart = svg("svg", { viewBox: "0 0 " + W + " " + H, width: "100%", height: H, role: "img", preserveAspectRatio: "none" });
+    chart.appendChild(svg("line", { x1: 0, y1: H - 1, x2: W, y2: H - 1, stroke: "currentColor", "stroke-opacity": 0.2 }));
+    var title = svg("title", {});
+    title.textContent = "Remaining pull quota of each account of " + name;
+    chart.appendChild(title);
+    var legend = el("div", "sub");
+    u.quota.forEach(function (q, i) {
+      var color = COLORS[i % COLORS.length];
+      var points = (q.history || []).map(function (p) {
+        var x = ((Date.parse(p.at) - from) / (now - from)) * W;
+        var y = H - 2 - (num(p.remaining) / top) * (H - 6);
+        return Math.max(0, Math.min(W, x)).toFixed(1) + "," + y.toFixed(1);
+      });
+      if (points.length === 1) points.push(W + "," + points[0].split(",")[1]);
+      if (points.length) chart.appendChild(svg("polyline", { points: points.join(" "), fill: "none", stroke: color, "stroke-width": 2, "vector-effect": "non-scaling-stroke" }));
+      var item = el("span", "quota-item");
+      var dot = el("span", "dot");
+      dot.style.background = color;
+      item.appendChild(dot);
+      item.appendChild(document.createTextNode(q.account + ": " +
+        (q.remaining === null || q.remaining === undefined ? "?" : count(q.remaining)) + " / " +
+        (q.limit === null || q.limit === undefined ? "?" : count(q.limit)) +
+        (q.exhaustedUntil ? " · exhausted until " + new Date(q.exhaustedUntil).toLocaleTimeString() : "")));
+      legend.appendChild(item);
+    });
+    c.appendChild(chart);
+    var axis = el("div", "axis");
+    axis.appendChild(el("span", "", "12 h ago"));
+    axis.appendChild(el("span", "", "top: " + count(top)));
+    axis.appendChild(el("span", "", "now"));
+    c.appendChild(axis);
+    c.appendChild(legend);
+    return c;
+  }
   function render(s) {
     out.textContent = "";
     var req = s.requests || {};
@@ -230,15 +286,32 @@ export const SCRIPT = `
       out.appendChild(el("h3", "", "Upstream requests"));
       out.appendChild(table(
         [{ label: "Upstream" }, { label: "Token", num: true }, { label: "Manifest", num: true }, { label: "Blob", num: true },
-         { label: "Other", num: true }, { label: "429s", num: true }, { label: "Rate limit (remaining / limit)" }],
+         { label: "Other", num: true }, { label: "429s", num: true }],
         names.map(function (name) {
           var u = ups[name] || {};
           var r = u.requests || {};
-          var rl = u.rateLimit;
-          var limit = rl ? (rl.remaining || "?") + " / " + (rl.limit || "?") + (rl.seenAt ? " · " + new Date(rl.seenAt).toLocaleString() : "") : "–";
-          return [name, count(r.token), count(r.manifest), count(r.blob), count(r.other), count(u.tooManyRequests), limit];
+          return [name, count(r.token), count(r.manifest), count(r.blob), count(r.other), count(u.tooManyRequests)];
         })
       ));
+    }
+    var quotas = names.filter(function (name) { return ((ups[name] || {}).quota || []).length > 0; });
+    if (quotas.length) {
+      out.appendChild(el("h3", "", "Pull quota (remaining, last 12 hours)"));
+      var grid = el("div", "quota");
+      quotas.forEach(function (name) { grid.appendChild(quotaCard(name, ups[name])); });
+      out.appendChild(grid);
+    }
+    var waiting = s.deferredWarmups || [];
+    if (waiting.length) {
+      out.appendChild(el("h3", "", "Warm-ups waiting for quota"));
+      out.appendChild(table([{ label: "Image" }, { label: "Goes on at" }],
+        waiting.map(function (w) { return [w.image, new Date(w.resumeAt).toLocaleString()]; })));
+    }
+    var clients = s.topClients || [];
+    if (clients.length) {
+      out.appendChild(el("h3", "", "Who spends the quota (counted upstream requests, 24 h)"));
+      out.appendChild(table([{ label: "Client" }, { label: "Kind" }, { label: "Requests", num: true }],
+        clients.map(function (t) { return [t.client, t.kind, count(t.requests)]; })));
     }
     var top = s.topRepositories || [];
     if (top.length) {

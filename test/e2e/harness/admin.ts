@@ -1,8 +1,9 @@
 // Test files run in a vitest worker process, the test bed lives in the main process (globalSetup).
 // This tiny loopback API lets tests read and reset the upstream request counts.
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Counts, LoggedRequest, RequestCounter } from "./counting.ts";
 import type { Fault, FaultTable } from "./faults.ts";
+import type { HubQuota, QuotaSettings } from "./lookalikes.ts";
 import { fetchT, HOST, listenLoopback } from "./net.ts";
 import type { Relay } from "./relay.ts";
 
@@ -16,6 +17,7 @@ export interface AdminSources {
   counter: RequestCounter;
   faults: FaultTable;
   relay: Relay | undefined;
+  hubQuota: HubQuota;
   mirrorOutput(): string;
 }
 
@@ -23,20 +25,15 @@ export async function startAdmin(src: AdminSources): Promise<AdminServer> {
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", `http://${HOST}`);
     if (req.method === "POST" && url.pathname === "/faults") {
-      let text = "";
-      req.setEncoding("utf8");
-      req.on("data", (c: string) => {
-        text += c;
-      });
-      req.on("end", () => {
-        src.faults.add(JSON.parse(text) as Fault);
-        res.writeHead(204);
-        res.end();
-      });
-      return;
+      return readJson(req, res, (value) => src.faults.add(value as Fault));
+    }
+    if (req.method === "POST" && url.pathname === "/hub-quota") {
+      return readJson(req, res, (value) => src.hubQuota.set(value as QuotaSettings | null));
     }
     let body: unknown;
-    if (req.method === "DELETE" && url.pathname === "/faults") {
+    if (url.pathname === "/hub-quota") {
+      body = src.hubQuota.state();
+    } else if (req.method === "DELETE" && url.pathname === "/faults") {
       src.faults.clear();
       body = { ok: true };
     } else if (req.method === "POST" && url.pathname === "/reset") {
@@ -66,6 +63,20 @@ export async function startAdmin(src: AdminSources): Promise<AdminServer> {
     server,
     close: () => new Promise((r) => server.close(() => r())),
   };
+}
+
+/** Reads a request's JSON body, hands it on, and answers 204. */
+function readJson(req: IncomingMessage, res: ServerResponse, take: (value: unknown) => void): void {
+  let text = "";
+  req.setEncoding("utf8");
+  req.on("data", (c: string) => {
+    text += c;
+  });
+  req.on("end", () => {
+    take(JSON.parse(text));
+    res.writeHead(204);
+    res.end();
+  });
 }
 
 /** Client side, used from the tests. */
@@ -104,6 +115,20 @@ export class AdminClient {
 
   async clearFaults(): Promise<void> {
     await (await fetchT(`${this.url}/faults`, { method: "DELETE" })).arrayBuffer();
+  }
+
+  /** Gives the Hub look-alike a pull quota per identity (null: none), counting from zero. */
+  async setHubQuota(settings: QuotaSettings | null): Promise<void> {
+    const res = await fetchT(`${this.url}/hub-quota`, { method: "POST", body: JSON.stringify(settings) });
+    await res.arrayBuffer();
+  }
+
+  /** The Hub look-alike's counted manifest GETs per identity. */
+  async hubQuota(): Promise<{ settings: QuotaSettings | null; used: Record<string, number> }> {
+    return (await (await fetchT(`${this.url}/hub-quota`)).json()) as {
+      settings: QuotaSettings | null;
+      used: Record<string, number>;
+    };
   }
 
   async mirrorLog(): Promise<string> {

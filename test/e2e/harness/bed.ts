@@ -9,9 +9,10 @@ import { RequestCounter } from "./counting.ts";
 import { type RunningProxy, startCountingProxy } from "./counting-proxy.ts";
 import { FaultTable } from "./faults.ts";
 import { buildImage, GENERATOR_VERSION } from "./images.ts";
-import { type Cdn, redirectBlobs, startCdn } from "./lookalikes.ts";
+import { type Cdn, HubQuota, redirectBlobs, startCdn } from "./lookalikes.ts";
 import { type Mirror, startMirror, type UpstreamConfig } from "./mirror.ts";
 import { deadPort } from "./net.ts";
+import { oci11 } from "./oci11.ts";
 import { killAllNow } from "./processes.ts";
 import { type ExpectedImage, pushImage } from "./push.ts";
 import { type Face, startFace, writeHtpasswd } from "./registry.ts";
@@ -20,9 +21,21 @@ import { makeContainersEnv } from "./skopeo-env.ts";
 import { ISSUER, makeSigningKey, startTokenServer, type TokenServer } from "./token-server.ts";
 
 export const USER = { username: "alice", password: "wonderland-7" };
+/** A second account of the Hub look-alike's token server, for a pool of accounts. */
+export const POOL_USER = { username: "bob", password: "builder-9-pool" };
 
 /** Prefix → which proxy (and so which face) it reaches. Count names are the proxy names. */
-export const PREFIXES = ["hub", "quay", "anon", "basic", "token", "token-anon", "fresh", "ttl"] as const;
+export const PREFIXES = [
+  "hub",
+  "quay",
+  "anon",
+  "basic",
+  "token",
+  "token-anon",
+  "fresh",
+  "ttl",
+  "oci11",
+] as const;
 export type Prefix = (typeof PREFIXES)[number];
 
 /** Serializable description handed to the test files (vitest `provide`/`inject`). */
@@ -46,6 +59,8 @@ export interface BedInfo {
   deadPort: number;
   images: Record<ImageKey, ExpectedImage>;
   user: typeof USER;
+  /** The second account the token server knows (a pool of two with `user`). */
+  poolUser: typeof USER;
 }
 
 export interface Bed {
@@ -83,7 +98,7 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
     const tokens: TokenServer = await startTokenServer({
       key,
       counter,
-      users: { [USER.username]: USER.password },
+      users: { [USER.username]: USER.password, [POOL_USER.username]: POOL_USER.password },
       privatePrefix: "private/",
     });
     closers.push(tokens.close);
@@ -133,8 +148,9 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       closers.push(p.close);
       return p;
     };
+    const hubQuota = new HubQuota();
     const proxies: Record<Prefix, RunningProxy> = {
-      hub: await proxy("hub", hubFace, redirectBlobs(cdn, "hub", "hub")),
+      hub: await proxy("hub", hubFace, hubQuota.intercept(redirectBlobs(cdn, "hub", "hub"))),
       quay: await proxy("quay", quayFace, redirectBlobs(cdn, "quay", "quay")),
       anon: await proxy("anon", anonFace),
       basic: await proxy("basic", basicFace),
@@ -142,6 +158,8 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       "token-anon": await proxy("token-anon", tokenFace),
       fresh: await proxy("fresh", anonFace),
       ttl: await proxy("ttl", anonFace),
+      // The anonymous face as an OCI 1.1 registry: referrers API and tag paging (harness/oci11.ts).
+      oci11: await proxy("oci11", anonFace, oci11()),
     };
     const configs: Record<Prefix, UpstreamConfig> = {
       hub: {
@@ -159,6 +177,7 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       fresh: { url: proxies.fresh.url, hosts: ["fresh.e2e"], tagTtl: 0, timeout: 3 },
       // Fresh for 2 s, then revalidated (tests wait the TTL out).
       ttl: { url: proxies.ttl.url, hosts: ["ttl.e2e"], tagTtl: 2 },
+      oci11: { url: proxies.oci11.url, hosts: ["oci11.e2e"], tagTtl: 3600 },
     };
     const withCreds: Prefix[] = ["hub", "basic", "token"];
     // The mirror refuses upstream credentials that no client authentication protects unless told that
@@ -189,6 +208,7 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       counter,
       faults,
       relay,
+      hubQuota,
       mirrorOutput: () => mirror.process.output(),
     });
     closers.push(admin.close);
@@ -215,6 +235,7 @@ export async function startBed(repoRoot: string, log: (msg: string) => void = ()
       deadPort: await deadPort(),
       images,
       user: USER,
+      poolUser: POOL_USER,
     };
     return { info, admin: new AdminClient(admin.url), stop };
   } catch (err) {

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { inject } from "vitest";
 import { AdminClient } from "./admin.ts";
 import type { BedInfo, Prefix } from "./bed.ts";
-import { type Mirror, startMirror } from "./mirror.ts";
+import { type Mirror, startMirror, type UpstreamConfig } from "./mirror.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -29,17 +29,25 @@ export function startBedMirror(options: {
   vars?: Record<string, string>;
   extraArgs?: string[];
   credentials?: boolean;
+  /** Upstreams whose single pair of credentials is left out (e.g. to give them a pool instead). */
+  withoutCredentials?: Prefix[];
+  /** Settings that differ from the bed's, per upstream. */
+  upstreams?: Partial<Record<Prefix, Partial<UpstreamConfig>>>;
 }): Promise<Mirror> {
   const b = bed();
   const entries = Object.entries(b.upstreams) as [Prefix, BedInfo["upstreams"][Prefix]][];
   return startMirror({
     repoRoot: b.repoRoot,
-    upstreams: Object.fromEntries(entries.map(([p, u]) => [p, u.config])),
+    upstreams: Object.fromEntries(entries.map(([p, u]) => [p, { ...u.config, ...options.upstreams?.[p] }])),
     defaultUpstream: "hub",
     credentials:
       options.credentials === false
         ? {}
-        : Object.fromEntries(entries.filter(([, u]) => u.credentials).map(([p]) => [p, b.user])),
+        : Object.fromEntries(
+            entries
+              .filter(([p, u]) => u.credentials && !options.withoutCredentials?.includes(p))
+              .map(([p]) => [p, b.user]),
+          ),
     vars: options.vars,
     extraArgs: options.extraArgs,
     logFile: join(b.workDir, options.logFile),

@@ -55,6 +55,8 @@ export function pipeTo(
   res: ServerResponse,
   host?: string,
   mangle?: Transform,
+  /** Headers to add to the answer, by its status (a look-alike's own headers). */
+  decorate?: (status: number) => Record<string, string>,
 ) {
   return new Promise<void>((resolve) => {
     const headers = forwardHeaders(req.headers);
@@ -63,7 +65,8 @@ export function pipeTo(
     const up = request(
       { host: target.hostname, port: target.port, method: req.method, path, headers },
       (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, forwardHeaders(upRes.headers));
+        const status = upRes.statusCode ?? 502;
+        res.writeHead(status, { ...forwardHeaders(upRes.headers), ...decorate?.(status) });
         if (mangle) upRes.pipe(mangle).pipe(res);
         else upRes.pipe(res);
         upRes.once("end", () => resolve());

@@ -3,6 +3,8 @@
 //   127.0.0.1; Go clients keep Authorization when only the port changes).
 // - Quay: blob GETs answer 302 to a signed-looking, expiring URL on that CDN.
 // The CDN refuses (403) any request with an Authorization header, and counts what it saw.
+// - Docker Hub's pull quota (HubQuota): when a test sets one, manifest GETs are counted per token
+//   subject, answered with `ratelimit-*` headers, and refused with 429 past the limit.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
 import { authorizationFields, type RequestCounter } from "./counting.ts";
@@ -123,4 +125,87 @@ export function redirectBlobs(cdn: Cdn, face: string, style: "hub" | "quay"): In
     res.end();
     return true;
   };
+}
+
+/** Docker Hub's pull quota as a test sets it: `limit` manifest GETs per identity per `window` seconds. */
+export interface QuotaSettings {
+  limit: number;
+  window: number;
+}
+
+/** The token subject of a Bearer JWT ("" for anonymous); null without a Bearer token. */
+function subjectOf(header: string | undefined): string | null {
+  if (!header?.startsWith("Bearer ")) return null;
+  try {
+    const payload = JSON.parse(
+      Buffer.from(header.slice(7).split(".")[1] ?? "", "base64url").toString("utf8"),
+    ) as {
+      sub?: unknown;
+    };
+    return typeof payload.sub === "string" ? payload.sub : "";
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Docker Hub's pull quota per identity (the token's subject, like Hub's per account; "anonymous" for a
+ * token without one). Only manifest GETs the registry serves count; HEADs carry the headers without
+ * counting; past the limit a GET gets 429 TOOMANYREQUESTS with `Retry-After`. Off until a test sets it.
+ */
+export class HubQuota {
+  private settings: QuotaSettings | null = null;
+  private readonly used = new Map<string, number>();
+
+  set(settings: QuotaSettings | null): void {
+    this.settings = settings;
+    this.used.clear();
+  }
+
+  state(): { settings: QuotaSettings | null; used: Record<string, number> } {
+    return { settings: this.settings, used: Object.fromEntries(this.used) };
+  }
+
+  /** Wraps the proxy's other intercept (`next`) for everything that is not a manifest request. */
+  intercept(next: Intercept): Intercept {
+    return async (req, res, ctx) => {
+      const settings = this.settings;
+      const path = (req.url ?? "").split("?")[0] ?? "";
+      const manifest =
+        /^\/v2\/.+\/manifests\/[^/]+$/.test(path) && (req.method === "GET" || req.method === "HEAD");
+      const subject = subjectOf(req.headers.authorization);
+      // Without a token the registry answers its challenge: not counted, no headers.
+      if (!settings || !manifest || subject === null) return next(req, res, ctx);
+      const who = subject || "anonymous";
+      const used = this.used.get(who) ?? 0;
+      const headers = (remaining: number) => ({
+        "ratelimit-limit": `${settings.limit};w=${settings.window}`,
+        "ratelimit-remaining": `${remaining};w=${settings.window}`,
+        "docker-ratelimit-source": who,
+      });
+      if (req.method === "GET" && used >= settings.limit) {
+        req.resume();
+        const body = JSON.stringify({
+          errors: [
+            { code: "TOOMANYREQUESTS", message: "You have reached your pull rate limit.", detail: null },
+          ],
+        });
+        res.writeHead(429, {
+          ...headers(0),
+          "retry-after": String(settings.window),
+          "content-type": "application/json",
+          "content-length": String(Buffer.byteLength(body)),
+        });
+        res.end(body);
+        return true;
+      }
+      await pipeTo(ctx.target, req.url ?? "/", req, res, req.headers.host, undefined, (status) => {
+        if (status !== 200) return {};
+        if (req.method !== "GET") return headers(settings.limit - used);
+        this.used.set(who, used + 1);
+        return headers(settings.limit - used - 1);
+      });
+      return true;
+    };
+  }
 }

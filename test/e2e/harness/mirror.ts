@@ -23,6 +23,8 @@ export interface UpstreamConfig {
   deny?: string[];
   /** Token realm hosts outside the upstream's own domain that may get its credentials. */
   authHosts?: string[];
+  /** Percent of each account's pull quota kept in reserve. */
+  quotaReserve?: number;
 }
 
 export interface MirrorOptions {

@@ -70,6 +70,17 @@ export interface Config {
   readonly retentionDays: number;
   /** Optional cap on the bytes of blobs stored; least recently served go first (`RETENTION_MAX_BYTES`). */
   readonly retentionMaxBytes: number | null;
+  /** The colo cache (Workers Cache API) in front of R2 and KV; null when `COLO_CACHE_MAX_BYTES` is 0. */
+  readonly coloCache: ColoCacheConfig | null;
+}
+
+export interface ColoCacheConfig {
+  /** Largest object put into the colo cache (`COLO_CACHE_MAX_BYTES`; the Cache API's per-object limit). */
+  readonly maxBytes: number;
+  /** `max-age` of colo cache entries (`COLO_CACHE_TTL`): how long other data centres may keep one. */
+  readonly ttlSeconds: number;
+  /** Host the entries' keys are made for (`COLO_CACHE_HOST`); null = the host each request came to. */
+  readonly host: string | null;
 }
 
 export { ConfigError };
@@ -83,6 +94,10 @@ export const DEFAULT_QUOTA_RESERVE = 10;
 export const MAX_ACCOUNTS = 50;
 /** Just under R2's 5 GiB limit for a single put. */
 export const DEFAULT_MULTIPART_THRESHOLD = 5 * 1024 ** 3 - 5 * 1024 ** 2;
+/** The Cache API's per-object limit on most plans (512 MB). */
+export const DEFAULT_COLO_CACHE_MAX_BYTES = 512_000_000;
+/** A day: a colo's copy outlives a purge or a retention deletion elsewhere by at most this long. */
+export const DEFAULT_COLO_CACHE_TTL = 86_400;
 /** R2's smallest multipart part. */
 export const MIN_MULTIPART_THRESHOLD = 5 * 1024 ** 2;
 
@@ -233,6 +248,24 @@ export function parseConfig(env: ConfigEnv): Config {
     retentionMaxBytes: env.RETENTION_MAX_BYTES
       ? readNumber(env, "RETENTION_MAX_BYTES", 0, 1, Number.MAX_SAFE_INTEGER)
       : null,
+    coloCache: readColoCache(env),
+  };
+}
+
+function readColoCache(env: ConfigEnv): ColoCacheConfig | null {
+  const maxBytes = readNumber(env, "COLO_CACHE_MAX_BYTES", DEFAULT_COLO_CACHE_MAX_BYTES, 0, 5 * 1024 ** 3);
+  if (maxBytes === 0) return null;
+  const host = typeof env.COLO_CACHE_HOST === "string" ? env.COLO_CACHE_HOST.trim().toLowerCase() : "";
+  if (host && !/^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::\d{1,5})?$/.test(host)) {
+    throw new ConfigError(
+      "invalid configuration: COLO_CACHE_HOST: must be a host name, like mirror.example.com",
+    );
+  }
+  return {
+    maxBytes,
+    // At most a year, like the blobs' own Cache-Control.
+    ttlSeconds: readNumber(env, "COLO_CACHE_TTL", DEFAULT_COLO_CACHE_TTL, 60, 31_536_000),
+    host: host || null,
   };
 }
 

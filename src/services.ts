@@ -8,9 +8,11 @@ import { ListingMirror } from "./mirror/listings";
 import { ManifestMirror, type ManifestResolver } from "./mirror/manifests";
 import type { Log } from "./mirror/types";
 import { recorderFor, type StatsRecorder, statsStub } from "./ops/stats";
-import { withOpCounters } from "./platform/op-counters";
+import { countCache, withOpCounters } from "./platform/op-counters";
 import { type BlobLinks, DurableBlobLinks } from "./storage/blob-links";
 import { type BlobStore, R2BlobStore } from "./storage/blob-store";
+import { type ColoCache, coloKeys, WorkersColoCache } from "./storage/colo-cache";
+import { ColoManifestStore } from "./storage/colo-manifest-store";
 import { KvListingStore, type ListingChecks, type ListingStore } from "./storage/listing-store";
 import { KvManifestStore, type ManifestStore } from "./storage/manifest-store";
 import { TagCheckMemory, TagChecks } from "./storage/tag-check-memory";
@@ -40,6 +42,15 @@ export interface Services {
   readonly log: Log;
   /** Limits failed client authentications, before any password is hashed. */
   readonly authThrottle: AuthThrottle;
+  /** The colo cache and the origin its keys are made for; null when not in use. */
+  readonly colo: { readonly cache: ColoCache; readonly origin: string } | null;
+}
+
+/** A request being served: where it came to, and how to keep work going after the response. */
+export interface RequestScope {
+  /** The request's origin, e.g. `https://mirror.example.com`. */
+  readonly origin: string;
+  readonly waitUntil: (promise: Promise<unknown>) => void;
 }
 
 /** Token caches live as long as the isolate, one per KV namespace (one per test file in tests). */
@@ -87,7 +98,11 @@ function tagChecksFor(kv: KVNamespace): TagChecks {
   return checks;
 }
 
-export function servicesFor(plainEnv: Env): Services {
+/**
+ * `scope`: the request being served, when there is one. Only then is the colo cache used: its keys
+ * name the mirror's host and its puts outlive the response (Durable Objects and the cron pass none).
+ */
+export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
   // OP_COUNTERS = "on" (benchmarks): the bindings below are counted, see GET /_/ops.
   const env = withOpCounters(plainEnv);
   const config = configFor(env);
@@ -108,10 +123,15 @@ export function servicesFor(plainEnv: Env): Services {
     (operation, error) => log({ event: "blob_links.failed", operation, error: describe(error) }),
   );
   // Outermost, failures: a storage failure never fails a pull the upstream can serve.
-  const manifestStore = new TolerantManifestStore(
+  const storedManifests = new TolerantManifestStore(
     new TagCheckMemory(new KvManifestStore(env.MANIFESTS), tagChecksFor(env.MANIFESTS)),
     (operation, error) => log({ event: "manifest_store.failed", operation, error: describe(error) }),
   );
+  const colo = coloCacheFor(config, scope);
+  // Manifests by digest from the colo cache first (tags stay with their TTL in KV).
+  const manifestStore = colo
+    ? new ColoManifestStore(storedManifests, colo.cache, colo.origin)
+    : storedManifests;
   const manifestMirror = new ManifestMirror(manifestStore, log);
   const listingStore = new KvListingStore(
     env.MANIFESTS,
@@ -123,7 +143,15 @@ export function servicesFor(plainEnv: Env): Services {
   );
   return {
     config,
-    blobs: new BlobMirror(blobStore, new DurableBlobFiller(env.BLOB_FILLS), blobLinks),
+    blobs: new BlobMirror(
+      blobStore,
+      new DurableBlobFiller(env.BLOB_FILLS),
+      blobLinks,
+      colo && {
+        cache: colo.cache,
+        key: (digest, restricted) => coloKeys.blob(colo.origin, digest, restricted),
+      },
+    ),
     blobLinks,
     manifestStore,
     blobStore,
@@ -148,7 +176,41 @@ export function servicesFor(plainEnv: Env): Services {
     log,
     // Counts live per isolate (keyed by the KV binding: per test file in tests); the binding is shared.
     authThrottle: new AuthThrottle(failureMemoryFor(plainEnv.MANIFESTS), plainEnv.AUTH_FAILURES),
+    colo,
   };
+}
+
+/**
+ * The colo cache for a request, keyed on `COLO_CACHE_HOST` when set, else on the request's own host;
+ * null when it is switched off or there is no request. Without a request (the cron) only a configured
+ * host makes keys, see `coloCacheOf`.
+ */
+function coloCacheFor(config: Config, scope: RequestScope | undefined): Services["colo"] {
+  if (!scope) return null;
+  return coloCacheOf(config, scope.origin, scope.waitUntil);
+}
+
+/**
+ * The colo cache with keys for `COLO_CACHE_HOST`, or else for the origin the request came to; null
+ * when it is off, or when there is neither (the cron without COLO_CACHE_HOST).
+ */
+export function coloCacheOf(
+  config: Config,
+  requestOrigin: string | null,
+  waitUntil: (promise: Promise<unknown>) => void,
+): Services["colo"] {
+  const settings = config.coloCache;
+  const origin = settings?.host ? `https://${settings.host}` : requestOrigin;
+  if (!settings || !origin || typeof caches === "undefined") return null;
+  const cache = new WorkersColoCache(countCache(caches.default), {
+    maxBytes: settings.maxBytes,
+    ttlSeconds: settings.ttlSeconds,
+    requestOrigin: requestOrigin ?? origin,
+    keyOrigin: origin,
+    waitUntil,
+    failed: (operation, error) => log({ event: "colo_cache.failed", operation, error: describe(error) }),
+  });
+  return { cache, origin };
 }
 
 /**

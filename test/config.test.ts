@@ -449,3 +449,39 @@ describe("MIRROR_USERS", () => {
     expect(error.message).not.toContain('"a"');
   });
 });
+
+describe("the colo cache settings", () => {
+  const upstreams = { UPSTREAMS: { quay: QUAY } };
+
+  it("default to the Cache API's 512 MB object limit, a day's max-age and the request's host", () => {
+    expect(parseConfig(upstreams).coloCache).toEqual({
+      maxBytes: 512_000_000,
+      ttlSeconds: 86_400,
+      host: null,
+    });
+  });
+
+  it("take COLO_CACHE_MAX_BYTES, COLO_CACHE_TTL and COLO_CACHE_HOST", () => {
+    const config = parseConfig({
+      ...upstreams,
+      COLO_CACHE_MAX_BYTES: "100000000",
+      COLO_CACHE_TTL: "3600",
+      COLO_CACHE_HOST: "Mirror.Example.com",
+    });
+    expect(config.coloCache).toEqual({ maxBytes: 100_000_000, ttlSeconds: 3600, host: "mirror.example.com" });
+  });
+
+  it("are off with COLO_CACHE_MAX_BYTES = 0", () => {
+    expect(parseConfig({ ...upstreams, COLO_CACHE_MAX_BYTES: "0" }).coloCache).toBeNull();
+  });
+
+  it.each<[string, ConfigEnv, string]>([
+    ["a negative size", { COLO_CACHE_MAX_BYTES: "-1" }, "COLO_CACHE_MAX_BYTES"],
+    ["a size that is not a number", { COLO_CACHE_MAX_BYTES: "512MB" }, "COLO_CACHE_MAX_BYTES"],
+    ["a max-age under a minute", { COLO_CACHE_TTL: "10" }, "COLO_CACHE_TTL"],
+    ["a host with a scheme", { COLO_CACHE_HOST: "https://mirror.example.com" }, "COLO_CACHE_HOST"],
+    ["a host with a path", { COLO_CACHE_HOST: "mirror.example.com/x" }, "COLO_CACHE_HOST"],
+  ])("refuse %s", (_what, env, field) => {
+    expect(configError({ ...upstreams, ...env }).message).toContain(`invalid configuration: ${field}:`);
+  });
+});

@@ -16,6 +16,11 @@ export interface OpCounts {
   r2ClassB: number;
   doRequests: number;
   doRowsWritten: number;
+  /** Cache API (colo cache) matches, hits among them, puts and deletes; absent from older results. */
+  cacheReads?: number;
+  cacheHits?: number;
+  cachePuts?: number;
+  cacheDeletes?: number;
   byOp: Record<string, number>;
 }
 

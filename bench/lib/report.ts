@@ -36,7 +36,15 @@ const SYSTEM_LABEL: Record<System, string> = {
 /** Seconds between the end of a cold pull and the follow-on pull. */
 export const FOLLOW_ON_GAP_SECONDS = 2;
 
-export const PLATFORM_SCENARIOS = ["cold", "follow", "stored", "warm", "expired", "concurrent"] as const;
+export const PLATFORM_SCENARIOS = [
+  "cold",
+  "follow",
+  "stored",
+  "warm",
+  "hot",
+  "expired",
+  "concurrent",
+] as const;
 export type PlatformScenario = (typeof PLATFORM_SCENARIOS)[number];
 
 /** One scenario's platform operations, upstream requests, isolate CPU and heap (mirror only). */
@@ -293,6 +301,18 @@ export function evaluateGoals(r: BenchResult): Goal[] {
       met: warm.every((x) => writes(x.ops) === 0 && upstreamTotal(x.upstream) === 0),
     });
   }
+  const hot = rows.filter((x) => x.scenario === "hot");
+  if (hot.length > 0) {
+    goals.push({
+      goal: "warm pull with a hot colo cache reads nothing from R2",
+      target: "0 R2 reads",
+      mirror: hot
+        .map((x) => `${x.image}: ${x.ops.r2ClassB} R2 reads, ${x.ops.cacheHits ?? 0} colo cache hits`)
+        .join("; "),
+      dist: "–",
+      met: hot.every((x) => x.ops.r2ClassB === 0),
+    });
+  }
   const cold = rows.filter(
     (x) => x.scenario === "cold" || x.scenario === "follow" || x.scenario === "stored",
   );
@@ -367,6 +387,7 @@ const PLATFORM_LABEL: Record<PlatformScenario, string> = {
   follow: "follow-on pull",
   stored: "until stored (HEAD polls)",
   warm: "warm pull",
+  hot: "warm pull, colo cache hot",
   expired: "after TTL expiry",
   concurrent: "concurrent cold pulls",
 };
@@ -386,6 +407,8 @@ function renderPlatform(r: BenchResult): string {
       "answers HEAD with HIT (those HEADs count too: R2 head, KV reads); after TTL pulls a second prefix " +
       `(\`tagTtl = ${r.settings.shortTagTtlSeconds}\`) ${r.settings.shortTagTtlSeconds + 3} s after its first pull; ` +
       `concurrent = ${r.settings.concurrency} skopeo pulls of ${r.settings.images.fanout?.repo} at once. ` +
+      "Cache reads and puts are the colo cache's (Workers Cache API, simulated locally by `wrangler dev`): the " +
+      'first warm pull reads each blob from R2 and puts it there; "colo cache hot" is the warm pull after it. ' +
       "The benchmark's own `/_/ops` requests are in the figures (no binding calls of their own).\n",
   ];
   out.push(
@@ -398,6 +421,8 @@ function renderPlatform(r: BenchResult): string {
         "KV writes",
         "R2 class A",
         "R2 class B",
+        "cache reads (hits)",
+        "cache puts",
         "DO requests",
         "DO rows written",
         "upstream requests (GETs)",
@@ -413,6 +438,8 @@ function renderPlatform(r: BenchResult): string {
         String(x.ops.kvWrites),
         String(x.ops.r2ClassA),
         String(x.ops.r2ClassB),
+        x.ops.cacheReads === undefined ? "–" : `${x.ops.cacheReads} (${x.ops.cacheHits ?? 0})`,
+        x.ops.cachePuts === undefined ? "–" : String(x.ops.cachePuts),
         String(x.ops.doRequests),
         String(x.ops.doRowsWritten),
         `${upstreamTotal(x.upstream)} (${gets(x.upstream.byKind)})`,

@@ -8,14 +8,14 @@ import { isValidTag } from "../oci/names";
 import { parseRange } from "../oci/range";
 import { parseReference } from "../oci/reference";
 import { statsStub } from "../ops/stats";
-import { describe, servicesFor } from "../services";
+import { describe, type RequestScope, servicesFor } from "../services";
 import type { RegistryClient } from "../upstream/client";
 import { checkAccess } from "./access";
 import { registerAdmin } from "./admin";
 import { authenticate, forClient, clientIp as requestIp } from "./auth";
 import { nextLast, positionOf, visiblePage } from "./catalog";
 import type { AppEnv, AuditEntry } from "./context";
-import { renderLandingPage } from "./landing/page";
+import { type ColoCacheState, renderLandingPage } from "./landing/page";
 import { resolveRepository } from "./resolve";
 import {
   API_VERSION_HEADER,
@@ -107,7 +107,7 @@ export function createApp(): Hono<AppEnv> {
         Allow: "GET, HEAD",
       });
     }
-    c.set("services", servicesFor(c.env));
+    c.set("services", servicesFor(c.env, requestScope(c)));
     await next();
   });
 
@@ -117,9 +117,12 @@ export function createApp(): Hono<AppEnv> {
   registerAdmin(app);
 
   // The landing page: what this mirror is, and how to point clients at it.
-  app.get("/", (c) => {
-    const { config } = c.var.services;
+  app.get("/", async (c) => {
+    const { config, colo } = c.var.services;
     const url = new URL(c.req.url);
+    // A probe (a put and a read, once per isolate) says whether this host's data centre cache works.
+    const coloCache: ColoCacheState =
+      config.coloCache === null ? "off" : (await colo?.cache.active()) ? "active" : "inactive";
     return c.html(
       renderLandingPage({
         origin: url.origin,
@@ -127,6 +130,7 @@ export function createApp(): Hono<AppEnv> {
         upstreams: [...config.upstreams.values()],
         defaultUpstream: config.defaultUpstream?.prefix ?? null,
         authRequired: config.users !== null,
+        coloCache,
       }),
     );
   });
@@ -175,6 +179,18 @@ export function createApp(): Hono<AppEnv> {
     return errorResponse(new RegistryError(500, "UNKNOWN", "internal error"));
   });
   return app;
+}
+
+/** The request's origin and its `waitUntil` (absent when the app is called without an execution context). */
+function requestScope(c: Context<AppEnv>): RequestScope | undefined {
+  let waitUntil: RequestScope["waitUntil"];
+  try {
+    const ctx = c.executionCtx;
+    waitUntil = (promise) => ctx.waitUntil(promise);
+  } catch {
+    return undefined;
+  }
+  return { origin: new URL(c.req.url).origin, waitUntil };
 }
 
 function isRegistryPath(path: string): boolean {

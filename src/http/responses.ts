@@ -49,6 +49,7 @@ export function blobResponse(result: BlobResult, digest: string, audience: Audie
     "Cache-Control": `${audience}, max-age=31536000, immutable`,
     "X-Mirror-Cache": result.cache,
   };
+  if (result.colo) headers["X-Mirror-Colo"] = "HIT";
   if (result.range) {
     headers["Content-Range"] = `bytes ${result.range.start}-${result.range.end}/${result.size}`;
     headers["Content-Length"] = String(result.range.end - result.range.start + 1);

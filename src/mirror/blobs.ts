@@ -3,6 +3,7 @@ import { RegistryError } from "../oci/errors";
 import { type ByteRange, type RangeSpec, rangeHeader, resolveRange } from "../oci/range";
 import type { BlobLinks } from "../storage/blob-links";
 import type { BlobInfo, BlobStore } from "../storage/blob-store";
+import type { ColoCache } from "../storage/colo-cache";
 import type { RegistryClient } from "../upstream/client";
 import { foregroundBody } from "../util/foreground";
 import { withLength } from "../util/streams";
@@ -18,6 +19,14 @@ export interface BlobResult {
   readonly cache: CacheStatus;
   /** A stored blob fetched with upstream credentials (BlobInfo.restricted): never for shared caches. */
   readonly restricted?: boolean;
+  /** Served from the data centre's cache (the colo cache), without R2. */
+  readonly colo?: boolean;
+}
+
+/** The colo cache as the blob policy uses it: the cache and the keys of this mirror's host. */
+export interface BlobColoCache {
+  readonly cache: ColoCache;
+  key(digest: Digest, restricted: boolean): string;
 }
 
 /** Fetches an uncached blob from the upstream into the store while streaming it to the client. */
@@ -52,6 +61,8 @@ export class BlobMirror {
     private readonly store: BlobStore,
     private readonly filler: BlobFiller,
     private readonly links: BlobLinks,
+    /** The colo cache, in front of the store (null: not used, e.g. in Durable Objects and the cron). */
+    private readonly colo: BlobColoCache | null = null,
   ) {}
 
   /** Waits until a blob fetched through the filler is in the store (or its fill is over), at most `timeoutMs`. */
@@ -60,6 +71,8 @@ export class BlobMirror {
   }
 
   async head(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
+    const edge = await this.fromColo(client, name, digest, "HEAD");
+    if (edge) return edge;
     const stored = await this.store.head(digest);
     if (stored) {
       await this.checkLink(client, name, digest, stored);
@@ -135,6 +148,8 @@ export class BlobMirror {
     digest: Digest,
     rangeSpec: RangeSpec | null,
   ): Promise<BlobResult> {
+    const edge = await this.fromColo(client, name, digest, rangeSpec);
+    if (edge) return edge;
     const cached = rangeSpec
       ? await this.getRange(client, name, digest, rangeSpec)
       : await this.getWhole(client, name, digest);
@@ -150,6 +165,46 @@ export class BlobMirror {
     return stored;
   }
 
+  /**
+   * The blob from the colo cache, or null. Public entries (blobs fetched without upstream credentials,
+   * which R2 serves to any repository too) are looked up at once; restricted ones only through an
+   * upstream with credentials and only once this repository's link to the blob is confirmed, the same
+   * check a restricted R2 hit gets, and always before the lookup. A range is cut by the cache itself; an
+   * answer other than the one asked for (a 416, a whole body) is a miss and R2 answers as before.
+   */
+  private async fromColo(
+    client: RegistryClient,
+    name: string,
+    digest: Digest,
+    spec: RangeSpec | null | "HEAD",
+  ): Promise<BlobResult | null> {
+    // Where the cache keeps nothing (`*.workers.dev`), not even the link check below is spent on it.
+    if (!this.colo || !(await this.colo.cache.active())) return null;
+    const range = spec && spec !== "HEAD" ? rangeHeader(spec) : undefined;
+    const found = await this.colo.cache.match(this.colo.key(digest, false), range);
+    if (found) return served(found, spec, false);
+    if (!client.authenticated) return null;
+    if (!(await this.links.has({ upstream: client.upstream.prefix, name }, digest.value))) return null;
+    const restricted = await this.colo.cache.match(this.colo.key(digest, true), range);
+    return restricted ? served(restricted, spec, true) : null;
+  }
+
+  /**
+   * Copies a blob just served from R2 into the colo cache, from a second R2 read streamed into the put
+   * in the background: the client's body and the copy each go at their own pace, so memory stays flat
+   * (a tee would hold what the faster side read ahead, up to the whole blob for a slow client). The
+   * price is one more R2 read per blob and data centre, once.
+   */
+  private fillColo(digest: Digest, info: BlobInfo): void {
+    if (!this.colo) return;
+    this.colo.cache.put(
+      this.colo.key(digest, info.restricted),
+      info.size,
+      { "Content-Type": "application/octet-stream", ETag: `"${digest.value}"` },
+      async () => (await this.store.get(digest))?.body ?? null,
+    );
+  }
+
   private async getWhole(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult | null> {
     const stored = await this.store.get(digest);
     if (!stored) return null;
@@ -159,6 +214,7 @@ export class BlobMirror {
       await stored.body.cancel();
       throw error;
     }
+    this.fillColo(digest, stored);
     return {
       size: stored.size,
       body: foregroundBody(stored.body, stored.size),
@@ -179,6 +235,7 @@ export class BlobMirror {
     const range = resolveRange(spec, info.size);
     const length = range.end - range.start + 1;
     const stored = await this.store.get(digest, { offset: range.start, length });
+    if (stored) this.fillColo(digest, info);
     return stored
       ? {
           size: info.size,
@@ -226,6 +283,45 @@ export class BlobMirror {
       cache: "MISS",
     };
   }
+}
+
+/** A colo cache entry as a result: the whole blob (200), its size (HEAD), or the range asked for (206). */
+function served(response: Response, spec: RangeSpec | null | "HEAD", restricted: boolean): BlobResult | null {
+  const length = contentLength(response);
+  if (!response.body || length === undefined) return discard(response);
+  if (spec === "HEAD") {
+    discard(response);
+    return response.status === 200
+      ? { size: length, body: null, cache: "HIT", restricted, colo: true }
+      : null;
+  }
+  if (!spec) {
+    if (response.status !== 200) return discard(response);
+    return {
+      size: length,
+      body: foregroundBody(response.body, length),
+      cache: "HIT",
+      restricted,
+      colo: true,
+    };
+  }
+  const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get("Content-Range") ?? "");
+  if (response.status !== 206 || !match) return discard(response);
+  const range = { start: Number(match[1]), end: Number(match[2]) };
+  if (range.end - range.start + 1 !== length) return discard(response);
+  return {
+    size: Number(match[3]),
+    body: foregroundBody(response.body, length),
+    range,
+    cache: "HIT",
+    restricted,
+    colo: true,
+  };
+}
+
+function discard(response: Response): null {
+  response.body?.cancel().catch(() => {});
+  return null;
 }
 
 /** An upstream that labels the body with another digest is serving something else: never pass it on. */

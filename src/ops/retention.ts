@@ -1,5 +1,6 @@
 import type { Log } from "../mirror/types";
 import { OpBudget } from "../platform/op-budget";
+import { type ColoCache, coloKeys } from "../storage/colo-cache";
 import type { ServedDays } from "./served-days";
 import type { StatsRecorder } from "./stats";
 
@@ -28,6 +29,8 @@ export interface RetentionDeps {
   readonly served: ServedDays;
   readonly stats: StatsRecorder;
   readonly log: Log;
+  /** The colo cache of the data centre the run is in, and the origin its keys name. */
+  readonly colo?: { readonly cache: ColoCache; readonly origin: string } | null;
   readonly now?: () => number;
 }
 
@@ -36,6 +39,7 @@ interface Blob {
   readonly digest: string;
   readonly size: number;
   readonly lastServed: number;
+  readonly restricted: boolean;
 }
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -48,6 +52,8 @@ const BATCH = 1000;
 const DEFAULT_OPERATIONS = 402;
 /** A page costs a list, a lookup of its served days, and for its doomed blobs a delete and a forget. */
 const PAGE_OPERATIONS = 4;
+/** Kept back from colo cache deletes: the next page and saving where the run stopped. */
+const RESERVED_OPERATIONS = PAGE_OPERATIONS + 1;
 
 /**
  * Deletes blobs not served for `days` (by the day recorded when served, else the day they were stored),
@@ -81,13 +87,15 @@ export async function runRetention(deps: RetentionDeps, options: RetentionOption
       prefix: "blobs/",
       startAfter: after ?? undefined,
       limit: pageSize,
+      // Whether a blob is restricted names its colo cache key (no extra call).
+      include: ["customMetadata"],
     });
     const blobs = await judge(deps.served, listed.objects);
     examined += blobs.length;
     const doomed = blobs.filter((blob) => blob.lastServed < oldest);
     if (doomed.length > 0) {
       budget.take(2);
-      await deleteBlobs(deps, doomed);
+      await deleteBlobs(deps, doomed, budget, now);
       deleted.push(...doomed);
     }
     const kept = blobs.filter((blob) => blob.lastServed >= oldest);
@@ -106,7 +114,7 @@ export async function runRetention(deps: RetentionDeps, options: RetentionOption
   let capped = true;
   if (options.maxBytes !== null) {
     if (start === null && reachedEnd) {
-      const evicted = await applyCap(deps, survivors, options.maxBytes, budget);
+      const evicted = await applyCap(deps, survivors, options.maxBytes, budget, now);
       deleted.push(...evicted.blobs);
       keptBytes -= sum(evicted.blobs);
       capped = evicted.fits;
@@ -140,6 +148,7 @@ async function judge(served: ServedDays, objects: readonly R2Object[]): Promise<
       digest,
       size: object.size,
       lastServed: Math.max(day ? Date.parse(day) : 0, object.uploaded.getTime()),
+      restricted: object.customMetadata?.restricted === "1",
     };
   });
 }
@@ -150,6 +159,7 @@ async function applyCap(
   survivors: Blob[],
   maxBytes: number,
   budget: OpBudget,
+  now: number,
 ): Promise<{ blobs: Blob[]; fits: boolean }> {
   const deleted: Blob[] = [];
   let keptBytes = sum(survivors);
@@ -162,7 +172,7 @@ async function applyCap(
   for (let start = 0; start < doomed.length; start += BATCH) {
     if (!budget.take(2)) return { blobs: deleted, fits: false };
     const batch = doomed.slice(start, start + BATCH);
-    await deleteBlobs(deps, batch);
+    await deleteBlobs(deps, batch, budget, now);
     deleted.push(...batch);
   }
   return { blobs: deleted, fits: true };
@@ -172,11 +182,33 @@ async function applyCap(
  * Deletes blobs (≤ 1,000) and then their served-day rows: 2 operations. The blob goes first, so a
  * failure between the two leaves a row without its blob (ignored: a blob stored again is judged by its
  * new upload), never a blob without its row (which would look unserved since it was stored).
+ *
+ * Then the colo cache entries of those that may still have one here, as far as the budget goes (a call
+ * each): a blob last served longer ago than an entry lives has none in any data centre. So deletions
+ * by age cost nothing here (when `RETENTION_DAYS` is longer than the entries' `max-age`); the size cap
+ * can evict blobs served today. Entries in other data centres expire by their `max-age`.
  */
-async function deleteBlobs(deps: RetentionDeps, blobs: readonly Blob[]): Promise<void> {
+async function deleteBlobs(
+  deps: RetentionDeps,
+  blobs: readonly Blob[],
+  budget: OpBudget,
+  now: number,
+): Promise<void> {
   await deps.bucket.delete(blobs.map((blob) => blob.key));
   deps.stats.blobsDeleted(blobs.length, sum(blobs));
   await deps.served.forget(blobs.map((blob) => blob.digest));
+  const colo = deps.colo;
+  if (!colo) return;
+  // Served days are whole days: an entry put late on its day lives on into a later one.
+  const cachedSince = now - (colo.cache.ttlSeconds * 1000 + DAY_MS);
+  const cached = blobs.filter((blob) => blob.lastServed > cachedSince);
+  const reachable = cached.slice(0, Math.max(0, budget.left - RESERVED_OPERATIONS));
+  budget.take(reachable.length);
+  await Promise.all(
+    reachable.map((blob) => colo.cache.delete(coloKeys.blob(colo.origin, blob.digest, blob.restricted))),
+  );
+  if (reachable.length < cached.length)
+    deps.log({ event: "retention.colo_left", blobs: cached.length - reachable.length });
 }
 
 function sum(blobs: ReadonlyArray<{ size: number }>): number {

@@ -1,6 +1,6 @@
 import { configFor } from "../config";
 import type { Env } from "../env";
-import { servicesFor } from "../services";
+import { coloCacheOf, servicesFor } from "../services";
 import { runRetention } from "./retention";
 import { StatsServedDays } from "./served-days";
 import { statsStub } from "./stats";
@@ -33,7 +33,14 @@ export async function runScheduled(env: Env): Promise<void> {
     // What this isolate served counts too.
     await services.stats.flush().catch(() => {});
     await runRetention(
-      { bucket: env.BLOBS, served: new StatsServedDays(stats), stats: services.stats, log: services.log },
+      {
+        bucket: env.BLOBS,
+        served: new StatsServedDays(stats),
+        stats: services.stats,
+        log: services.log,
+        // Without a request, colo cache keys need COLO_CACHE_HOST; retention only deletes (no puts).
+        colo: coloCacheOf(config, null, (promise) => promise.catch(() => {})),
+      },
       { days: config.retentionDays, maxBytes: config.retentionMaxBytes },
     );
   } else {

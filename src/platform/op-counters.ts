@@ -3,6 +3,8 @@
 // kept per isolate in module memory and read at `GET /_/ops`. Only when the var OP_COUNTERS = "on";
 // otherwise servicesFor gets the bindings untouched (no Proxy, no cost in production).
 //
+// Cache API calls (the colo cache) are counted too: reads (matches, hits among them), puts and deletes.
+//
 // R2 classes follow Cloudflare's pricing page: class A = writes and lists (put, multipart create /
 // part / complete / abort, delete, list), class B = reads (head, get).
 
@@ -15,6 +17,11 @@ export interface OpCounts {
   doRequests: number;
   /** Durable Object SQLite rows written (reported by the storage code through countRowsWritten). */
   doRowsWritten: number;
+  /** Cache API matches (colo cache lookups), and how many of them found an entry. */
+  cacheReads: number;
+  cacheHits: number;
+  cachePuts: number;
+  cacheDeletes: number;
   /** Calls per operation, e.g. "r2.put", "kv.get tag" (KV: per key kind), "do.BLOB_FILLS.fetch". */
   byOp: Record<string, number>;
 }
@@ -23,7 +30,19 @@ const counts: OpCounts = emptyCounts();
 let enabled = false;
 
 function emptyCounts(): OpCounts {
-  return { kvReads: 0, kvWrites: 0, r2ClassA: 0, r2ClassB: 0, doRequests: 0, doRowsWritten: 0, byOp: {} };
+  return {
+    kvReads: 0,
+    kvWrites: 0,
+    r2ClassA: 0,
+    r2ClassB: 0,
+    doRequests: 0,
+    doRowsWritten: 0,
+    cacheReads: 0,
+    cacheHits: 0,
+    cachePuts: 0,
+    cacheDeletes: 0,
+    byOp: {},
+  };
 }
 
 type Total = Exclude<keyof OpCounts, "byOp">;
@@ -115,6 +134,33 @@ export function countKv(kv: KVNamespace): KVNamespace {
     if (KV_READS.has(name)) count("kvReads", `kv.${name} ${keyKind(args)}`);
     else if (KV_WRITES.has(name)) count("kvWrites", `kv.${name} ${keyKind(args)}`);
   });
+}
+
+/**
+ * The Cache API: `cache.match` counted as a read and, once answered, as a hit or a miss; puts and
+ * deletes. `cache` itself when counting is off.
+ */
+export function countCache(cache: Cache): Cache {
+  if (!enabled) return cache;
+  return once(cache, (c) =>
+    counting(
+      c,
+      (name) => {
+        if (name === "put") count("cachePuts", "cache.put");
+        else if (name === "delete") count("cacheDeletes", "cache.delete");
+        else if (name === "match") counts.cacheReads++;
+      },
+      (name, result) => {
+        if (name !== "match" || !(result instanceof Promise)) return result;
+        return result.then((response: Response | undefined) => {
+          if (response) counts.cacheHits++;
+          const op = response ? "cache.match hit" : "cache.match miss";
+          counts.byOp[op] = (counts.byOp[op] ?? 0) + 1;
+          return response;
+        });
+      },
+    ),
+  );
 }
 
 /** Every method call on the stub (fetch or RPC) is one request to the object. */

@@ -34,8 +34,15 @@ export interface ManifestStore {
   /**
    * Forgets a tag (every variant), or a whole repository (tags and manifests), within `budget`; says how
    * many entries went and whether all did (else call again: it continues where it stopped).
+   * `forgetManifest` is called for each manifest deleted (one operation of the budget each): copies
+   * kept elsewhere (the colo cache) go with it.
    */
-  purge(repository: RepositoryKey, tag: string | null, budget: OpBudget): Promise<PurgeResult>;
+  purge(
+    repository: RepositoryKey,
+    tag: string | null,
+    budget: OpBudget,
+    forgetManifest?: ForgetManifest,
+  ): Promise<PurgeResult>;
   /** Keeps the entry for `retainSeconds` (its freshness is decided by the caller from `checkedAt`). */
   putTag(
     repository: RepositoryKey,
@@ -45,6 +52,9 @@ export interface ManifestStore {
     retainSeconds: number,
   ): Promise<void>;
 }
+
+/** Removes the copies of a purged manifest kept outside the store. Never rejects. */
+export type ForgetManifest = (digest: string) => Promise<unknown>;
 
 export interface PurgeResult {
   readonly deleted: number;
@@ -116,16 +126,23 @@ export class KvManifestStore implements ManifestStore {
     return { tags, cursor: page.list_complete ? undefined : page.cursor };
   }
 
-  async purge(repository: RepositoryKey, tag: string | null, budget: OpBudget): Promise<PurgeResult> {
+  async purge(
+    repository: RepositoryKey,
+    tag: string | null,
+    budget: OpBudget,
+    forgetManifest?: ForgetManifest,
+  ): Promise<PurgeResult> {
+    const manifests = `manifest/${repository.upstream}/${repository.name}@`;
     const prefixes = tag
       ? [tagKey(repository, tag, "")]
-      : [
-          `tag/${repository.upstream}/${repository.name}:`,
-          `manifest/${repository.upstream}/${repository.name}@`,
-        ];
+      : [`tag/${repository.upstream}/${repository.name}:`, manifests];
     let deleted = 0;
     for (const prefix of prefixes) {
-      const result = await deleteByPrefix(this.kv, prefix, budget);
+      const forget =
+        forgetManifest && prefix === manifests
+          ? (key: string) => forgetManifest(key.slice(manifests.length))
+          : undefined;
+      const result = await deleteByPrefix(this.kv, prefix, budget, forget);
       deleted += result.deleted;
       if (!result.complete) return { deleted, complete: false };
     }
@@ -140,22 +157,34 @@ export class KvManifestStore implements ManifestStore {
 
 /**
  * Deletes the keys under a prefix, a page at a time, as far as `budget` goes (a list and a delete per
- * key each count); what is left is found by the next call, since deleted keys are no longer listed.
+ * key each count, and a `forget` per key when given); what is left is found by the next call, since
+ * deleted keys are no longer listed.
  */
 export async function deleteByPrefix(
   kv: KVNamespace,
   prefix: string,
   budget: OpBudget,
+  forget?: (key: string) => Promise<unknown>,
 ): Promise<PurgeResult> {
   let deleted = 0;
   let cursor: string | undefined;
+  const perKey = forget ? 2 : 1;
   // A page is worth listing only if at least one of its keys can be deleted too.
-  while (budget.left >= 2) {
+  while (budget.left >= 1 + perKey) {
     budget.take(1);
-    const listed = await kv.list({ prefix, cursor, limit: Math.min(1000, budget.left) });
+    const listed = await kv.list({
+      prefix,
+      cursor,
+      limit: Math.min(1000, Math.floor(budget.left / perKey)),
+    });
     // The page's limit is what the budget still allows: every key listed is deleted.
-    budget.take(listed.keys.length);
-    await Promise.all(listed.keys.map((key) => kv.delete(key.name)));
+    budget.take(listed.keys.length * perKey);
+    await Promise.all(
+      listed.keys.map(async (key) => {
+        await kv.delete(key.name);
+        await forget?.(key.name);
+      }),
+    );
     deleted += listed.keys.length;
     if (listed.list_complete) return { deleted, complete: true };
     cursor = listed.cursor;

@@ -1,5 +1,6 @@
 import type { OpBudget } from "../platform/op-budget";
 import type {
+  ForgetManifest,
   ManifestStore,
   PurgeResult,
   RepositoryKey,
@@ -112,10 +113,15 @@ export class TagCheckMemory implements ManifestStore {
     return this.inner.listTags(upstream, cursor);
   }
 
-  async purge(repository: RepositoryKey, tag: string | null, budget: OpBudget): Promise<PurgeResult> {
+  async purge(
+    repository: RepositoryKey,
+    tag: string | null,
+    budget: OpBudget,
+    forgetManifest?: ForgetManifest,
+  ): Promise<PurgeResult> {
     const prefix = tag === null ? `${repository.upstream}/${repository.name}:` : tagKey(repository, tag, "");
     this.checks.forget(prefix);
-    return this.inner.purge(repository, tag, budget);
+    return this.inner.purge(repository, tag, budget, forgetManifest);
   }
 }
 

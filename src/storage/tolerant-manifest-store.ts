@@ -1,5 +1,6 @@
 import type { OpBudget } from "../platform/op-budget";
 import type {
+  ForgetManifest,
   ManifestStore,
   PurgeResult,
   RepositoryKey,
@@ -57,8 +58,13 @@ export class TolerantManifestStore implements ManifestStore {
     return this.inner.listTags(upstream, cursor);
   }
 
-  purge(repository: RepositoryKey, tag: string | null, budget: OpBudget): Promise<PurgeResult> {
-    return this.inner.purge(repository, tag, budget);
+  purge(
+    repository: RepositoryKey,
+    tag: string | null,
+    budget: OpBudget,
+    forgetManifest?: ForgetManifest,
+  ): Promise<PurgeResult> {
+    return this.inner.purge(repository, tag, budget, forgetManifest);
   }
 
   private async passOver<T>(operation: string, call: () => Promise<T>, fallback: T): Promise<T> {

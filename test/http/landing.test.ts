@@ -181,4 +181,15 @@ describe("landing page", () => {
     // The only script elements are the page's own one.
     expect(html.match(/<script\b/g)).toHaveLength(1);
   });
+
+  it("says whether layers come from the data centre's cache, and how to get it on workers.dev", () => {
+    const active = renderLandingPage(input({ coloCache: "active" }));
+    expect(active).toContain("colo cache in use");
+    const inactive = renderLandingPage(input({ coloCache: "inactive" }));
+    expect(inactive).toContain("colo cache not in use");
+    expect(inactive).toContain("the Cache API does nothing on *.workers.dev");
+    expect(inactive).toContain("<code>routes</code>");
+    const off = renderLandingPage(input({ coloCache: "off", host: "mirror.example.com" }));
+    expect(off).toContain("COLO_CACHE_MAX_BYTES = 0");
+  });
 });

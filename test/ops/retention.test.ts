@@ -4,6 +4,7 @@ import { runRetention } from "../../src/ops/retention";
 import { StatsServedDays } from "../../src/ops/served-days";
 import { StatsRecorder } from "../../src/ops/stats";
 import type { MirrorStats } from "../../src/ops/stats-object";
+import type { ColoCache } from "../../src/storage/colo-cache";
 import { countStorage, type StorageCounts } from "../support/counting-env";
 import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
 
@@ -89,6 +90,58 @@ describe("retention", () => {
     expect(await exists(oldest)).toBe(false);
     expect(await exists(middle)).toBe(true);
     expect(await exists(newest)).toBe(true);
+  });
+});
+
+/** A colo cache that records the keys deleted (entries live a day). */
+function recordingColo() {
+  const deleted: string[] = [];
+  const cache: ColoCache = {
+    maxBytes: 512_000_000,
+    ttlSeconds: 86_400,
+    active: async () => true,
+    match: async () => null,
+    put: () => false,
+    delete: async (key) => {
+      deleted.push(key);
+      return true;
+    },
+  };
+  return { colo: { cache, origin: "https://mirror.example.com" }, deleted };
+}
+
+describe("retention and the colo cache", () => {
+  it("removes this data centre's entry of a blob the size cap evicts while it may still be cached", async () => {
+    const now = Date.now() + 5 * DAY; // both stored five days before "now"
+    const older = await storeBlob(40, 1000);
+    const today = await storeBlob(41, 1000);
+    await markServed(day(now - 5 * DAY), older);
+    await markServed(day(now), today);
+    const { colo, deleted } = recordingColo();
+    // A cap that keeps neither: the blob served today may have an entry, the other's has expired.
+    const report = await runRetention({ ...deps(now), colo }, { days: 30, maxBytes: 500 });
+    expect(report.deleted).toBe(2);
+    expect(deleted).toEqual([`https://mirror.example.com/_colo/v1/blob/${today}`]);
+  });
+
+  it("spends no call on blobs deleted by age: their entries expired long before", async () => {
+    const now = Date.now() + 40 * DAY;
+    await storeBlob(42, 1000);
+    const { colo, deleted } = recordingColo();
+    const report = await runRetention({ ...deps(now), colo }, { days: 30, maxBytes: null });
+    expect(report.deleted).toBe(1);
+    expect(deleted).toEqual([]);
+  });
+
+  it("names a restricted blob's entry by its restricted key", async () => {
+    const now = Date.now() + DAY;
+    const bytes = pseudoRandomBytes(1000, 43);
+    const digest = await sha256(bytes);
+    await env.BLOBS.put(`blobs/sha256/${digest.slice(7)}`, bytes, { customMetadata: { restricted: "1" } });
+    await markServed(day(now), digest);
+    const { colo, deleted } = recordingColo();
+    await runRetention({ ...deps(now), colo }, { days: 30, maxBytes: 1 });
+    expect(deleted).toEqual([`https://mirror.example.com/_colo/v1/restricted-blob/${digest}`]);
   });
 });
 

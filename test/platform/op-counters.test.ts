@@ -2,7 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { countRowsWritten, opCounts, withOpCounters } from "../../src/platform/op-counters";
+import { countCache, countRowsWritten, opCounts, withOpCounters } from "../../src/platform/op-counters";
 
 const on = () => withOpCounters({ ...env, OP_COUNTERS: "on" });
 let n = 0;
@@ -89,6 +89,26 @@ describe("withOpCounters", () => {
     expect(c.byOp).toMatchObject({ "do.STATS.snapshot": 1, "do.BLOB_FILLS.settled": 1 });
     expect(c.doRowsWritten).toBe(3);
     expect(opCounts().doRequests).toBe(0);
+  });
+});
+
+describe("countCache", () => {
+  it("counts Cache API reads (hits among them), puts and deletes, and passes results through", async () => {
+    on();
+    const cache = countCache(caches.default);
+    const key = `https://mirror.test/_colo/ops-test/${n}`;
+    expect(await cache.match(key)).toBeUndefined();
+    await cache.put(key, new Response("cached", { headers: { "Cache-Control": "public, max-age=60" } }));
+    expect(await (await cache.match(key))?.text()).toBe("cached");
+    expect(await cache.delete(key)).toBe(true);
+    const c = opCounts();
+    expect(c).toMatchObject({ cacheReads: 2, cacheHits: 1, cachePuts: 1, cacheDeletes: 1 });
+    expect(c.byOp).toMatchObject({
+      "cache.match hit": 1,
+      "cache.match miss": 1,
+      "cache.put": 1,
+      "cache.delete": 1,
+    });
   });
 });
 

@@ -16,6 +16,7 @@ h1{margin:6px 0 10px;font-size:30px;line-height:1.2;word-break:break-all}
 .pill{display:inline-block;padding:3px 10px;border-radius:999px;background:rgba(255,255,255,.12);font-size:13px}
 .pill code{color:#fff}
 .pill.warn{background:rgba(243,128,32,.3)}
+.facts-note{margin:10px 0 0;max-width:720px;color:#d5dde8;font-size:14px}
 main{padding-bottom:8px}
 section{margin:32px 0}
 h2{font-size:20px;margin:0 0 6px}

@@ -19,7 +19,12 @@ export interface LandingPageInput {
   defaultUpstream: string | null;
   /** true when MIRROR_USERS is set: show the login step in snippets */
   authRequired: boolean;
+  /** Whether layers are served from the data centre's cache (the Workers Cache API) in front of R2. */
+  coloCache?: ColoCacheState;
 }
+
+/** `active`: the cache keeps entries here; `inactive`: it does not (`*.workers.dev`); `off`: switched off. */
+export type ColoCacheState = "active" | "inactive" | "off";
 
 /**
  * The landing page: what this mirror is, its upstreams, copy-paste client set-up with this mirror's
@@ -69,7 +74,15 @@ function Page(input: LandingPageInput) {
               <span class={input.authRequired ? "pill warn" : "pill"}>
                 {input.authRequired ? "login required" : "anonymous pulls"}
               </span>
+              {input.coloCache ? (
+                <span id="colo-cache" class={input.coloCache === "active" ? "pill" : "pill warn"}>
+                  {input.coloCache === "active" ? "colo cache in use" : "colo cache not in use"}
+                </span>
+              ) : null}
             </p>
+            {input.coloCache && input.coloCache !== "active" ? (
+              <ColoCacheNote state={input.coloCache} host={input.host} />
+            ) : null}
           </div>
         </header>
         <main class="wrap">
@@ -85,6 +98,25 @@ function Page(input: LandingPageInput) {
         <script>{raw(SCRIPT)}</script>
       </body>
     </html>
+  );
+}
+
+/** Why layers come from R2 in one region instead of each data centre's cache, and what to do about it. */
+function ColoCacheNote({ state, host }: { state: ColoCacheState; host: string }) {
+  if (state === "off")
+    return (
+      <p class="facts-note">
+        The colo cache is switched off (<code>COLO_CACHE_MAX_BYTES = 0</code>): every layer is read from R2.
+      </p>
+    );
+  return (
+    <p class="facts-note">
+      Layers are read from R2 on every pull, not from the data centre's own cache:{" "}
+      {host.endsWith(".workers.dev")
+        ? "the Cache API does nothing on *.workers.dev. "
+        : "the Cache API kept nothing for this host. "}
+      Serve the mirror on a custom domain (<code>routes</code> in <code>wrangler.toml</code>) to use it.
+    </p>
   );
 }
 

@@ -1,5 +1,5 @@
 // Tells `cloudflare:workers` (env, exports) what this Worker's bindings and main module are.
-type MirrorEnv = import("./env").Env;
+type MirrorEnv = import("./platform/env").Env;
 type MirrorModule = typeof import("./index");
 
 declare namespace Cloudflare {

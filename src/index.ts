@@ -1,10 +1,10 @@
-import type { Env } from "./env";
 import { createApp } from "./http/app";
-import { runScheduled } from "./ops/scheduled";
+import type { Env } from "./platform/env";
+import { runScheduled } from "./platform/scheduled";
 
-export { BlobFill } from "./fill/blob-fill-object";
-export { ManifestFill } from "./fill/manifest-fill-object";
-export { MirrorStats } from "./ops/stats-object";
+export { BlobFill } from "./platform/blob-fill";
+export { ManifestFill } from "./platform/manifest-fill";
+export { MirrorStats } from "./platform/stats-object";
 
 const app = createApp();
 

@@ -8,7 +8,7 @@ import { busyMs, type CpuProfile, type ProfileSession, startCpuProfile } from ".
 import { HeapSampler, type HeapWindow } from "./heap.ts";
 import type { Inspector } from "./inspector.ts";
 
-/** The Worker's counts (src/platform/op-counters.ts), as `GET /_/ops` answers them. */
+/** The Worker's counts (src/util/op-counters.ts), as `GET /_/ops` answers them. */
 export interface OpCounts {
   kvReads: number;
   kvWrites: number;

@@ -804,7 +804,7 @@ the cold 1 GiB fan-out, default 20), \`BENCH_PHASES=pulls,counts,memory,cpuprofi
   follow-on, warm), alternating which cache goes first. Pulls go to a \`dir:\` destination on tmpfs,
   deleted after each pull. Medians over all repetitions.
 - Upstream counts come from the counting proxy and the token server, reset before each scenario.
-- Platform operations: the Worker's own counters (\`src/platform/op-counters.ts\`, on with the var
+- Platform operations: the Worker's own counters (\`src/util/op-counters.ts\`, on with the var
   \`OP_COUNTERS = "on"\`, read at \`GET /_/ops\`); Worker and Durable Objects run in one isolate under
   \`wrangler dev\`, so one counter sees both. Isolate CPU and JS heap come through wrangler's inspector
   (V8 CPU profile, \`Runtime.getHeapUsage\`); profiling slows the mirror a little, so the pull times come

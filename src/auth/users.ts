@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ConfigError } from "../config-error";
+import { ConfigError } from "../config/error";
 import { compileGlob, isValidGlob } from "../util/glob";
 import { decoySecret, hashCost, isPasswordHash, verifyPassword } from "./passwords";
 

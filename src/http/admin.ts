@@ -1,13 +1,13 @@
 import type { Context, Hono } from "hono";
 import { ConfigError } from "../config";
+import { parseWarmImage } from "../config/warm-images";
 import { RegistryError } from "../oci/errors";
 import { isValidName, isValidTag } from "../oci/names";
-import { statsStub } from "../ops/stats";
 import { warmImage } from "../ops/warm";
-import { parseWarmImage } from "../ops/warm-list";
-import { ADMIN_OPERATIONS, OpBudget } from "../platform/op-budget";
-import { opCounts } from "../platform/op-counters";
+import { statsStub } from "../platform/stats-recorder";
 import { timingSafeEqual } from "../util/bytes";
+import { ADMIN_OPERATIONS, OpBudget } from "../util/op-budget";
+import { opCounts } from "../util/op-counters";
 import type { AppEnv } from "./context";
 
 /**

@@ -1,8 +1,8 @@
 import { sign, verify } from "hono/jwt";
+import type { AuthThrottle } from "../auth/throttle";
 import { decoyFor, type MirrorUser } from "../auth/users";
 import type { Config } from "../config";
 import { RegistryError } from "../oci/errors";
-import type { AuthThrottle } from "./auth-throttle";
 
 /** Who is pulling: a configured user, or nobody in particular when client authentication is off. */
 export interface Identity {

@@ -1,5 +1,5 @@
-import type { Env } from "../env";
-import type { Services } from "../services";
+import type { Env } from "../platform/env";
+import type { Services } from "../platform/services";
 import type { Identity } from "./auth";
 
 /** What the audit log says about a pull request, filled in by the handler that served it. */

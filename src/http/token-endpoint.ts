@@ -1,8 +1,8 @@
+import type { AuthThrottle } from "../auth/throttle";
 import type { Config } from "../config";
 import { RegistryError } from "../oci/errors";
 import { readBoundedText } from "../util/bounded-body";
 import { checkBasic, checkPassword, clientIp, issueToken, serviceOf, TOKEN_LIFETIME_SECONDS } from "./auth";
-import type { AuthThrottle } from "./auth-throttle";
 
 /** A password grant form is a few hundred bytes; anything bigger is refused unread. */
 export const MAX_TOKEN_FORM_BYTES = 8192;

@@ -1,8 +1,30 @@
 import type { Log } from "../mirror/types";
-import { OpBudget } from "../platform/op-budget";
 import { type ColoCache, coloKeys } from "../storage/colo-cache";
-import type { ServedDays } from "./served-days";
-import type { StatsRecorder } from "./stats";
+import { OpBudget } from "../util/op-budget";
+
+/** A page of blobs with the day each was last served. */
+export interface ServedPage {
+  readonly entries: Array<{ digest: string; day: string }>;
+  /** The digest to continue after; absent on the last page. */
+  readonly cursor?: string;
+}
+
+/** The day each blob was last served, as retention reads it, and where retention's last run stopped. */
+export interface ServedDays {
+  /** Every blob with a recorded day, page by page (`cursor` from the previous page). */
+  list(cursor?: string): Promise<ServedPage>;
+  /** The recorded day (YYYY-MM-DD) of each of these digests that has one: exact, however many rows exist. */
+  daysOf(digests: readonly string[]): Promise<Record<string, string>>;
+  forget(digests: readonly string[]): Promise<void>;
+  /** The store key the next run of retention starts after; null: from the first blob. */
+  resumeAfter(): Promise<string | null>;
+  setResumeAfter(key: string | null): Promise<void>;
+}
+
+/** What retention reports to the stats. */
+export interface RetentionStats {
+  blobsDeleted(count: number, bytes: number): void;
+}
 
 export interface RetentionOptions {
   readonly days: number;
@@ -27,7 +49,7 @@ export interface RetentionReport {
 export interface RetentionDeps {
   readonly bucket: R2Bucket;
   readonly served: ServedDays;
-  readonly stats: StatsRecorder;
+  readonly stats: RetentionStats;
   readonly log: Log;
   /** The colo cache of the data centre the run is in, and the origin its keys name. */
   readonly colo?: { readonly cache: ColoCache; readonly origin: string } | null;

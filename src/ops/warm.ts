@@ -1,10 +1,29 @@
-import type { ManifestResult } from "../mirror/manifests";
+import type { Config, UpstreamConfig } from "../config";
+import type { WarmImage } from "../config/warm-images";
+import type { BlobMirror } from "../mirror/blobs";
+import type { ManifestMirror, ManifestResolver, ManifestResult } from "../mirror/manifests";
+import type { Log } from "../mirror/types";
 import { type Digest, parseDigest } from "../oci/digest";
 import { imageBlobDigests, indexEntries } from "../oci/manifest";
 import { MediaType, parseAccept } from "../oci/media-types";
 import { digestReference, parseReference, type Reference } from "../oci/reference";
-import type { Services } from "../services";
-import type { WarmImage } from "./warm-list";
+import type { BlobStore } from "../storage/blob-store";
+import type { RegistryClient } from "../upstream/client";
+
+/** What a warm-up uses of the mirror's services (the platform's composition root provides them). */
+export interface WarmServices {
+  readonly config: Pick<Config, "upstreams">;
+  client(upstream: UpstreamConfig): RegistryClient;
+  readonly manifests: ManifestResolver;
+  readonly manifestMirror: Pick<ManifestMirror, "cached">;
+  readonly blobs: Pick<BlobMirror, "get" | "settled">;
+  readonly blobStore: Pick<BlobStore, "head">;
+  readonly stats: {
+    spent(client: string, counted: number): void;
+    holds(repository: string): void;
+  };
+  readonly log: Log;
+}
 
 export interface WarmReport {
   readonly image: string;
@@ -41,7 +60,7 @@ const STORE_WAIT_MS = 30_000;
  * platform's manifest, and every blob not cached yet, so the next real pull is a hit. Blob bodies are
  * drained, never held; the fills run in the blobs' Durable Objects.
  */
-export async function warmImage(services: Services, target: WarmImage): Promise<WarmReport> {
+export async function warmImage(services: WarmServices, target: WarmImage): Promise<WarmReport> {
   const upstream = services.config.upstreams.get(target.prefix);
   if (!upstream) throw new Error(`unknown upstream prefix "${target.prefix}"`);
   const client = services.client(upstream);

@@ -1,4 +1,4 @@
-import type { OpBudget } from "../platform/op-budget";
+import type { OpBudget } from "../util/op-budget";
 import { type ColoCache, coloKeys } from "./colo-cache";
 import type {
   ForgetManifest,

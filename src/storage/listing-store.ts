@@ -1,4 +1,4 @@
-import type { OpBudget } from "../platform/op-budget";
+import type { OpBudget } from "../util/op-budget";
 import { deleteByPrefix, type PurgeResult, type RepositoryKey } from "./manifest-store";
 
 /** A tag list or referrers answer as the mirror serves it, with when the upstream last confirmed it. */

@@ -1,4 +1,4 @@
-import type { OpBudget } from "../platform/op-budget";
+import type { OpBudget } from "../util/op-budget";
 
 /** A manifest body with what is needed to serve it again exactly as the upstream did. */
 export interface StoredManifest {

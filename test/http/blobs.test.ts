@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { MirrorStats } from "../../src/ops/stats-object";
+import type { MirrorStats } from "../../src/platform/stats-object";
 import { pseudoRandomBytes, pushImage, sha256, type TestImage } from "../support/fake-registry";
 import { bytesOf, fakeUpstreams, mirror, storedBlob } from "../support/mirror";
 import { send } from "../support/pull";

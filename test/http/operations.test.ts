@@ -2,7 +2,7 @@ import { createExecutionContext, createScheduledController, waitOnExecutionConte
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import type { StatsSnapshot } from "../../src/ops/stats-object";
+import type { StatsSnapshot } from "../../src/platform/stats-object";
 import { countStorage } from "../support/counting-env";
 import { pushImage, sha256, type TestImage } from "../support/fake-registry";
 import { ACCEPT_ALL, fakeUpstreams, storedBlob } from "../support/mirror";

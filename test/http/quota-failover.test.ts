@@ -1,7 +1,7 @@
 // A 429 moves the request to the next account of the pool (its own file: the quota state the mirror
 // keeps lives as long as the file).
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
-import type { StatsSnapshot } from "../../src/ops/stats-object";
+import type { StatsSnapshot } from "../../src/platform/stats-object";
 import { pushImage, type TestImage } from "../support/fake-registry";
 import { ACCEPT_ALL, fakeUpstreams } from "../support/mirror";
 import { POOL_ACCOUNTS } from "../support/pool-accounts";

@@ -4,7 +4,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import type { MirrorStats, StatsSnapshot } from "../../src/ops/stats-object";
+import type { MirrorStats, StatsSnapshot } from "../../src/platform/stats-object";
 import { pushImage, type TestImage } from "../support/fake-registry";
 import { ACCEPT_ALL, fakeUpstreams } from "../support/mirror";
 import { POOL_ACCOUNTS } from "../support/pool-accounts";

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { MirrorStats } from "../../src/ops/stats-object";
+import type { MirrorStats } from "../../src/platform/stats-object";
 import { countStorage, type StorageCounts } from "../support/counting-env";
 import { pushImage, sha256, type TestImage } from "../support/fake-registry";
 import { ACCEPT_ALL, fakeUpstreams } from "../support/mirror";

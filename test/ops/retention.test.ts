@@ -1,9 +1,9 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { runRetention } from "../../src/ops/retention";
-import { StatsServedDays } from "../../src/ops/served-days";
-import { StatsRecorder } from "../../src/ops/stats";
-import type { MirrorStats } from "../../src/ops/stats-object";
+import { StatsServedDays } from "../../src/platform/served-days";
+import type { MirrorStats } from "../../src/platform/stats-object";
+import { StatsRecorder } from "../../src/platform/stats-recorder";
 import type { ColoCache } from "../../src/storage/colo-cache";
 import { countStorage, type StorageCounts } from "../support/counting-env";
 import { pseudoRandomBytes, sha256 } from "../support/fake-registry";

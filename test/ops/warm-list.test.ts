@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../../src/config-error";
-import { parseWarmImages } from "../../src/ops/warm-list";
+import { ConfigError } from "../../src/config/error";
+import { parseWarmImages } from "../../src/config/warm-images";
 
 const PREFIXES = new Set(["dockerhub", "quay"]);
 

@@ -1,11 +1,11 @@
 import { configFor } from "../config";
-import type { Env } from "../env";
-import { coloCacheOf, servicesFor } from "../services";
-import { runRetention } from "./retention";
+import { parseWarmImages } from "../config/warm-images";
+import { runRetention } from "../ops/retention";
+import { warmImage } from "../ops/warm";
+import type { Env } from "./env";
 import { StatsServedDays } from "./served-days";
-import { statsStub } from "./stats";
-import { warmImage } from "./warm";
-import { parseWarmImages } from "./warm-list";
+import { coloCacheOf, servicesFor } from "./services";
+import { statsStub } from "./stats-recorder";
 
 /**
  * The daily cron: warm the configured images (so the first CI run of the day is a hit), then apply

@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { type MirrorUser, parseUsers } from "./auth/users";
-import { ConfigError } from "./config-error";
-import { parseWarmImages } from "./ops/warm-list";
-import { compileGlob, isValidGlob } from "./util/glob";
+import { type MirrorUser, parseUsers } from "../auth/users";
+import { compileGlob, isValidGlob } from "../util/glob";
+import { ConfigError } from "./error";
+import { parseWarmImages } from "./warm-images";
 
 /** One upstream registry, as configured under a path prefix. */
 export interface UpstreamConfig {

@@ -3,7 +3,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
-import { AUTH_FAILURE_LIMIT } from "../../src/http/auth-throttle";
+import { AUTH_FAILURE_LIMIT } from "../../src/auth/throttle";
 import worker from "../../src/index";
 
 // `printf %s hello | node scripts/hash-password.mjs` (100,000 iterations).

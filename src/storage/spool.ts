@@ -1,5 +1,5 @@
-import { countRowsWritten } from "../platform/op-counters";
 import { beginForeground } from "../util/foreground";
+import { countRowsWritten } from "../util/op-counters";
 
 /** SQLite rows are limited to 2 MB: larger chunks are stored as several rows. */
 const ROW_BYTES = 1024 * 1024;

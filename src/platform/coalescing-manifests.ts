@@ -1,6 +1,6 @@
 import type { ManifestMirror, ManifestRequest, ManifestResolver, ManifestResult } from "../mirror/manifests";
 import { referenceString } from "../oci/reference";
-import type { ManifestFill } from "./manifest-fill-object";
+import type { ManifestFill } from "./manifest-fill";
 import { unwrap } from "./outcome";
 
 /**

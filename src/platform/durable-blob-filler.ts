@@ -3,7 +3,7 @@ import type { Digest } from "../oci/digest";
 import type { RangeSpec } from "../oci/range";
 import type { RegistryClient } from "../upstream/client";
 import { foregroundBody } from "../util/foreground";
-import type { BlobFill, BlobJob, OpenedBlob } from "./blob-fill-object";
+import type { BlobFill, BlobJob, OpenedBlob } from "./blob-fill";
 import { unwrap } from "./outcome";
 
 /** The Worker's side of the blob fill Durable Object: one object per digest, called by RPC. */

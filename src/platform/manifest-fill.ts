@@ -1,11 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env";
 import type { ManifestResult } from "../mirror/manifests";
 import { nameUnknown, RegistryError } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
 import { parseReference } from "../oci/reference";
-import { servicesFor } from "../services";
+import type { Env } from "./env";
 import type { Outcome } from "./outcome";
+import { servicesFor } from "./services";
 
 /** A manifest request as the Worker hands it over: plain data, so it crosses the RPC boundary. */
 export interface ManifestJob {

@@ -3,14 +3,14 @@ export interface Env {
   readonly BLOBS: R2Bucket;
   readonly MANIFESTS: KVNamespace;
   /** Durable Objects that share one upstream download per blob among concurrent misses. */
-  readonly BLOB_FILLS: DurableObjectNamespace<import("./fill/blob-fill-object").BlobFill>;
+  readonly BLOB_FILLS: DurableObjectNamespace<import("./blob-fill").BlobFill>;
   /** Durable Objects that make concurrent manifest misses share one upstream request. */
-  readonly MANIFEST_FILLS: DurableObjectNamespace<import("./fill/manifest-fill-object").ManifestFill>;
+  readonly MANIFEST_FILLS: DurableObjectNamespace<import("./manifest-fill").ManifestFill>;
   /** prefix → upstream, as a JSON string or an object (TOML table). */
   readonly UPSTREAMS: unknown;
   readonly DEFAULT_UPSTREAM?: string;
   /** The mirror's totals (`/_/stats`, `/v2/_catalog`). */
-  readonly STATS?: DurableObjectNamespace<import("./ops/stats-object").MirrorStats>;
+  readonly STATS?: DurableObjectNamespace<import("./stats-object").MirrorStats>;
   /** Workers Analytics Engine: one data point per request when bound. */
   readonly ANALYTICS?: AnalyticsEngineDataset;
   /** Workers Rate Limiting binding; applied when `RATE_LIMIT` is "on". */

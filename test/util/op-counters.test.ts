@@ -2,7 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { countCache, countRowsWritten, opCounts, withOpCounters } from "../../src/platform/op-counters";
+import { countCache, countRowsWritten, opCounts, withOpCounters } from "../../src/util/op-counters";
 
 const on = () => withOpCounters({ ...env, OP_COUNTERS: "on" });
 let n = 0;

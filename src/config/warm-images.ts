@@ -1,6 +1,6 @@
-import { ConfigError } from "../config-error";
 import { parseDigest } from "../oci/digest";
 import { isValidName, isValidTag } from "../oci/names";
+import { ConfigError } from "./error";
 
 /** An image to keep warm: `<prefix>/<name>:<tag>` (or `@<digest>`), optionally only some platforms. */
 export interface WarmImage {

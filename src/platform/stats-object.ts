@@ -1,12 +1,13 @@
 import { DurableObject } from "cloudflare:workers";
 import { configFor } from "../config";
-import type { Env } from "../env";
-import { describe, servicesFor } from "../services";
+import type { WarmImage } from "../config/warm-images";
+import type { ServedPage } from "../ops/retention";
+import type { ServedBatch } from "../ops/served-digests";
+import { warmImage } from "../ops/warm";
 import { accountNames } from "../upstream/client";
 import type { AccountQuota } from "../upstream/quota";
-import type { ServedBatch } from "./served-digests";
-import { warmImage } from "./warm";
-import type { WarmImage } from "./warm-list";
+import type { Env } from "./env";
+import { describe, servicesFor } from "./services";
 
 /** Counters gathered in an isolate and added to the totals in one call. */
 export interface StatsBatch {
@@ -46,12 +47,6 @@ const MIN_WARM_DELAY_MS = 60_000;
 const MAX_WARM_DELAY_MS = 6 * 3600_000;
 
 /** A page of the blobs' last served days, in digest order. */
-export interface ServedPage {
-  readonly entries: Array<{ digest: string; day: string }>;
-  /** The digest to continue after; absent on the last page. */
-  readonly cursor?: string;
-}
-
 export interface StatsSnapshot {
   readonly since: string;
   readonly requests: {

@@ -1,16 +1,16 @@
 import { DurableObject } from "cloudflare:workers";
 import type { UpstreamConfig } from "../config";
-import type { Env } from "../env";
 import { type Digest, DigestVerifier, parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
 import { type ByteRange, type RangeSpec, resolveRange } from "../oci/range";
-import { type Services, servicesFor } from "../services";
 import { repositoryName } from "../storage/blob-links";
+import { LinkTable } from "../storage/link-table";
+import { Spool } from "../storage/spool";
 import { givingWayToClients } from "../util/foreground";
 import { idleTimeout, rechunk } from "../util/streams";
-import { LinkTable } from "./link-table";
+import type { Env } from "./env";
 import { type Outcome, outcomeOf } from "./outcome";
-import { Spool } from "./spool";
+import { type Services, servicesFor } from "./services";
 
 /** Size of the pieces a download is handled in (and of the spool's rows). */
 const CHUNK_BYTES = 1024 * 1024;

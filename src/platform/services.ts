@@ -1,25 +1,25 @@
-import { type Config, configFor, type UpstreamConfig } from "./config";
+import { AuthThrottle, failureMemoryFor } from "../auth/throttle";
+import { type Config, configFor, type UpstreamConfig } from "../config";
+import { BlobMirror } from "../mirror/blobs";
+import { ListingMirror } from "../mirror/listings";
+import { ManifestMirror, type ManifestResolver } from "../mirror/manifests";
+import type { Log } from "../mirror/types";
+import { type BlobLinks, DurableBlobLinks } from "../storage/blob-links";
+import { type BlobStore, R2BlobStore } from "../storage/blob-store";
+import { type ColoCache, coloKeys, WorkersColoCache } from "../storage/colo-cache";
+import { ColoManifestStore } from "../storage/colo-manifest-store";
+import { KvListingStore, type ListingChecks, type ListingStore } from "../storage/listing-store";
+import { KvManifestStore, type ManifestStore } from "../storage/manifest-store";
+import { TagCheckMemory, TagChecks } from "../storage/tag-check-memory";
+import { TolerantManifestStore } from "../storage/tolerant-manifest-store";
+import { accountNames, RegistryClient, type UpstreamEvent } from "../upstream/client";
+import { SharedQuotaPool } from "../upstream/quota";
+import { TokenCache } from "../upstream/tokens";
+import { countCache, withOpCounters } from "../util/op-counters";
+import { CoalescingManifests } from "./coalescing-manifests";
+import { DurableBlobFiller } from "./durable-blob-filler";
 import type { Env } from "./env";
-import { CoalescingManifests } from "./fill/coalescing-manifests";
-import { DurableBlobFiller } from "./fill/durable-blob-filler";
-import { AuthThrottle, failureMemoryFor } from "./http/auth-throttle";
-import { BlobMirror } from "./mirror/blobs";
-import { ListingMirror } from "./mirror/listings";
-import { ManifestMirror, type ManifestResolver } from "./mirror/manifests";
-import type { Log } from "./mirror/types";
-import { recorderFor, type StatsRecorder, statsStub } from "./ops/stats";
-import { countCache, withOpCounters } from "./platform/op-counters";
-import { type BlobLinks, DurableBlobLinks } from "./storage/blob-links";
-import { type BlobStore, R2BlobStore } from "./storage/blob-store";
-import { type ColoCache, coloKeys, WorkersColoCache } from "./storage/colo-cache";
-import { ColoManifestStore } from "./storage/colo-manifest-store";
-import { KvListingStore, type ListingChecks, type ListingStore } from "./storage/listing-store";
-import { KvManifestStore, type ManifestStore } from "./storage/manifest-store";
-import { TagCheckMemory, TagChecks } from "./storage/tag-check-memory";
-import { TolerantManifestStore } from "./storage/tolerant-manifest-store";
-import { accountNames, RegistryClient, type UpstreamEvent } from "./upstream/client";
-import { SharedQuotaPool } from "./upstream/quota";
-import { TokenCache } from "./upstream/tokens";
+import { recorderFor, type StatsRecorder, statsStub } from "./stats-recorder";
 
 /** Everything a request handler needs, assembled from the environment: the composition root. */
 export interface Services {

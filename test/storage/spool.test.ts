@@ -1,7 +1,7 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { Spool } from "../../src/fill/spool";
+import { Spool } from "../../src/storage/spool";
 import { pseudoRandomBytes } from "../support/fake-registry";
 
 const MIB = 1024 * 1024;

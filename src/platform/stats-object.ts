@@ -13,7 +13,6 @@ import { SpendersTable, type TopClient } from "./stats/spenders-table";
 import { TotalsTable } from "./stats/totals-table";
 import { WarmupsTable } from "./stats/warmups-table";
 
-
 /** Counters gathered in an isolate and added to the totals in one call. */
 export interface StatsBatch {
   readonly counters: Readonly<Record<string, number>>;

@@ -2,3 +2,6 @@
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
+
+/** The subset of the Worker environment that configures the mirror. */
+export type ConfigEnv = Record<string, unknown>;

@@ -20,7 +20,7 @@ export function auditLog(): MiddlewareHandler<AppEnv> {
   };
 }
 
-/** Refused before a repository was resolved (no or bad credentials, bad input): still audited. */
+/** Refused before the repository was known (no or bad credentials, bad input): still audited. */
 function recordRefusal(c: Context<AppEnv>, started: number): void {
   const services = c.get("services");
   if (!services) return;

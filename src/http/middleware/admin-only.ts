@@ -5,7 +5,7 @@ import type { AppEnv } from "../context";
 
 /** Operators only: `Authorization: Bearer <ADMIN_TOKEN>`; without that secret the endpoints are off. */
 export function adminOnly(): MiddlewareHandler<AppEnv> {
-  return async function admin(c, next) {
+  return async function adminOnly(c, next) {
     const token = c.var.services.config.adminToken;
     if (!token)
       throw new RegistryError(404, "UNSUPPORTED", "admin endpoints are off: set the ADMIN_TOKEN secret");

@@ -8,7 +8,7 @@ import { isRegistryPath } from "../paths";
  * and analytics. The handler that served the request says what it was in `c.var.audit`.
  */
 export function auditLog(): MiddlewareHandler<AppEnv> {
-  return async function audited(c, next) {
+  return async function auditLog(c, next) {
     const started = Date.now();
     try {
       await next();

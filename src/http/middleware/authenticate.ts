@@ -7,7 +7,7 @@ import type { AppEnv } from "../context";
  * who proved it (Basic credentials or a token from `/token`); anyone else gets the 401 challenge.
  */
 export function authenticateClient(): MiddlewareHandler<AppEnv> {
-  return async function authenticated(c, next) {
+  return async function authenticateClient(c, next) {
     const { config, authThrottle } = c.var.services;
     c.set("identity", await authenticate(c.req.raw, config, authThrottle));
     await next();

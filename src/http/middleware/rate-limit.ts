@@ -11,7 +11,7 @@ const RATE_LIMIT_PERIOD_SECONDS = "60";
  * 429 with `Retry-After`. Runs after authentication, and only when the platform provides a limiter.
  */
 export function rateLimit(): MiddlewareHandler<AppEnv> {
-  return async function rateLimited(c, next) {
+  return async function rateLimit(c, next) {
     const limiter = c.var.services.rateLimiter;
     if (limiter) {
       const { success } = await limiter.limit({ key: c.var.identity.user?.name ?? clientIp(c.req.raw) });

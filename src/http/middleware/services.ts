@@ -7,7 +7,7 @@ import type { AppEnv } from "../context";
  * touches `c.env`. Everything after it reaches storage, upstreams and bindings through `c.var.services`.
  */
 export function provideServices(): MiddlewareHandler<AppEnv> {
-  return async function services(c, next) {
+  return async function provideServices(c, next) {
     c.set("services", servicesFor(c.env, requestScope(c)));
     await next();
   };

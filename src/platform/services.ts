@@ -19,6 +19,7 @@ import { countCache, withOpCounters } from "../util/op-counters";
 import { CoalescingManifests } from "./coalescing-manifests";
 import { DurableBlobFiller } from "./durable-blob-filler";
 import type { Env } from "./env";
+import type { MirrorStats } from "./stats-object";
 import { recorderFor, type StatsRecorder, statsStub } from "./stats-recorder";
 
 /** Everything a request handler needs, assembled from the environment: the composition root. */
@@ -44,6 +45,14 @@ export interface Services {
   readonly authThrottle: AuthThrottle;
   /** The colo cache and the origin its keys are made for; null when not in use. */
   readonly colo: { readonly cache: ColoCache; readonly origin: string } | null;
+  /** The mirror's totals (`/_/stats`, the catalog, purges); null when there is no STATS binding. */
+  readonly statsObject: DurableObjectStub<MirrorStats> | null;
+  /** One data point per request goes here when Analytics Engine is bound. */
+  readonly analytics: AnalyticsEngineDataset | null;
+  /** Limits pulls per client; null unless `RATE_LIMIT` is "on" and the binding is there. */
+  readonly rateLimiter: RateLimit | null;
+  /** Whether platform operations are counted (`OP_COUNTERS` = "on", `GET /_/ops`). */
+  readonly countsOperations: boolean;
 }
 
 /** A request being served: where it came to, and how to keep work going after the response. */
@@ -177,6 +186,11 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     // Counts live per isolate (keyed by the KV binding: per test file in tests); the binding is shared.
     authThrottle: new AuthThrottle(failureMemoryFor(plainEnv.MANIFESTS), plainEnv.AUTH_FAILURES),
     colo,
+    // The plain binding: reading the totals is no operation of the pull path, so it is not counted.
+    statsObject: statsStub(plainEnv.STATS),
+    analytics: plainEnv.ANALYTICS ?? null,
+    rateLimiter: config.rateLimit ? (plainEnv.RATE_LIMITER ?? null) : null,
+    countsOperations: plainEnv.OP_COUNTERS === "on",
   };
 }
 

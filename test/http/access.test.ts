@@ -218,6 +218,26 @@ describe("rate limiting", () => {
     expect(response.status).toBe(200);
     expect(limiter.limit).not.toHaveBeenCalled();
   });
+
+  it("counts a registry request once, even when both the /v2/ and the /<prefix>/v2/ form match it", async () => {
+    const limiter = { limit: vi.fn(async () => ({ success: true })) };
+    // `/v2/v2/` reads as `/v2/` + `v2/` and as `/<prefix "v2">/v2/`: one client request all the same.
+    const response = await request(
+      "/v2/v2/",
+      { headers: { Authorization: basic("ci", USERS.ci) } },
+      { RATE_LIMIT: "on", RATE_LIMITER: limiter },
+    );
+    expect(response.status).toBe(404);
+    expect(limiter.limit).toHaveBeenCalledTimes(1);
+  });
+
+  it("leaves paths outside the registry API alone: no credentials asked, nothing counted", async () => {
+    const limiter = { limit: vi.fn(async () => ({ success: false })) };
+    const response = await request("/not-the-api", {}, { RATE_LIMIT: "on", RATE_LIMITER: limiter });
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ errors: [{ code: "UNSUPPORTED" }] });
+    expect(limiter.limit).not.toHaveBeenCalled();
+  });
 });
 
 describe("audit log", () => {

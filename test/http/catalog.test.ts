@@ -3,7 +3,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { nextLast, positionOf, visiblePage } from "../../src/http/catalog";
+import { nextLast, positionOf, visiblePage } from "../../src/http/catalog-pages";
 import worker from "../../src/index";
 import { pushImage } from "../support/fake-registry";
 import { ACCEPT_ALL, fakeUpstreams } from "../support/mirror";

@@ -3,7 +3,7 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { MAX_TOKEN_FORM_BYTES } from "../../src/http/token-endpoint";
+import { MAX_TOKEN_FORM_BYTES } from "../../src/http/routes/token";
 import worker from "../../src/index";
 
 const USERS = { ci: "ci-password-1" };

@@ -1,7 +1,8 @@
 import { raw } from "hono/html";
-import { CSS, SCRIPT } from "./assets";
 import { type Ctx, ttl } from "./context";
+import { SCRIPT } from "./script";
 import { Setup } from "./setup";
+import { CSS } from "./styles";
 
 /** What the landing page at `/` shows: this mirror's own address and its configured upstreams. */
 export interface LandingPageInput {

@@ -1,8 +1,10 @@
-import type { AuthThrottle } from "../auth/throttle";
-import type { Config } from "../config";
-import { RegistryError } from "../oci/errors";
-import { readBoundedText } from "../util/bounded-body";
-import { checkBasic, checkPassword, clientIp, issueToken, serviceOf, TOKEN_LIFETIME_SECONDS } from "./auth";
+import { Hono } from "hono";
+import type { AuthThrottle } from "../../auth/throttle";
+import type { Config } from "../../config";
+import { RegistryError } from "../../oci/errors";
+import { readBoundedText } from "../../util/bounded-body";
+import { checkBasic, checkPassword, clientIp, issueToken, serviceOf, TOKEN_LIFETIME_SECONDS } from "../auth";
+import type { AppEnv } from "../context";
 
 /** A password grant form is a few hundred bytes; anything bigger is refused unread. */
 export const MAX_TOKEN_FORM_BYTES = 8192;
@@ -11,11 +13,13 @@ export const MAX_TOKEN_FORM_BYTES = 8192;
  * `GET /token` (Docker, skopeo, podman: Basic credentials) and `POST /token` (containerd: OAuth2
  * password grant form). Answers the registry token JSON; the token is short-lived and signed.
  */
-export async function tokenEndpoint(
-  request: Request,
-  config: Config,
-  throttle: AuthThrottle,
-): Promise<Response> {
+export const tokenApi = new Hono<AppEnv>();
+
+tokenApi.on(["GET", "POST"], "/token", (c) =>
+  issue(c.req.raw, c.var.services.config, c.var.services.authThrottle),
+);
+
+async function issue(request: Request, config: Config, throttle: AuthThrottle): Promise<Response> {
   const users = config.users;
   if (!users) throw new RegistryError(404, "UNSUPPORTED", "client authentication is off: no token needed");
   const service = serviceOf(request);

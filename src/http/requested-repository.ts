@@ -2,7 +2,8 @@ import type { Config, UpstreamConfig } from "../config";
 import { nameUnknown } from "../oci/errors";
 import { assertValidName } from "../oci/names";
 
-export interface RepositoryTarget {
+/** The repository a registry request names, as the upstream knows it. */
+export interface RequestedRepository {
   readonly upstream: UpstreamConfig;
   /** The repository name as the upstream knows it (with `library/` where the upstream wants it). */
   readonly name: string;
@@ -29,7 +30,7 @@ export interface RepositoryPath {
  * - `/v2/<prefix>/<name>/…` (podman, skopeo, BuildKit prefix mirrors): the prefix.
  * - `/v2/<name>/…` (Docker's `registry-mirrors`): the default upstream.
  */
-export function resolveRepository(config: Config, path: RepositoryPath): RepositoryTarget {
+export function repositoryOf(config: Config, path: RepositoryPath): RequestedRepository {
   const nsUpstream = path.ns ? config.byHost.get(path.ns.toLowerCase()) : undefined;
   if (path.ns && !nsUpstream)
     throw nameUnknown(`registry host "${path.ns.slice(0, 100)}" is not mirrored here`);
@@ -37,7 +38,7 @@ export function resolveRepository(config: Config, path: RepositoryPath): Reposit
   if (path.pathPrefix !== undefined) {
     const upstream = config.upstreams.get(path.pathPrefix);
     if (!upstream) throw nameUnknown(`unknown upstream prefix "${path.pathPrefix.slice(0, 64)}"`);
-    return target(upstream, path.name, `/${path.pathPrefix}/v2/${path.name}`);
+    return requested(upstream, path.name, `/${path.pathPrefix}/v2/${path.name}`);
   }
 
   const slash = path.name.indexOf("/");
@@ -47,16 +48,16 @@ export function resolveRepository(config: Config, path: RepositoryPath): Reposit
 
   if (nsUpstream) {
     const name = prefixed === nsUpstream ? rest : path.name;
-    return target(nsUpstream, name, `/v2/${path.name}`);
+    return requested(nsUpstream, name, `/v2/${path.name}`);
   }
-  if (prefixed) return target(prefixed, rest, `/v2/${path.name}`);
-  if (config.defaultUpstream) return target(config.defaultUpstream, path.name, `/v2/${path.name}`);
+  if (prefixed) return requested(prefixed, rest, `/v2/${path.name}`);
+  if (config.defaultUpstream) return requested(config.defaultUpstream, path.name, `/v2/${path.name}`);
   throw nameUnknown(
     `no upstream prefix in "${path.name.slice(0, 100)}" and no default upstream is configured`,
   );
 }
 
-function target(upstream: UpstreamConfig, clientName: string, clientBase: string): RepositoryTarget {
+function requested(upstream: UpstreamConfig, clientName: string, clientBase: string): RequestedRepository {
   assertValidName(clientName);
   const name = upstream.library && !clientName.includes("/") ? `library/${clientName}` : clientName;
   assertValidName(name);

@@ -1,0 +1,24 @@
+import { Hono } from "hono";
+import type { AppEnv } from "../context";
+import { type ColoCacheState, renderLandingPage } from "../landing/page";
+
+/** `GET /`: what this mirror is, and how to point clients at it. */
+export const landingApi = new Hono<AppEnv>();
+
+landingApi.get("/", async (c) => {
+  const { config, colo } = c.var.services;
+  const url = new URL(c.req.url);
+  // A probe (a put and a read, once per isolate) says whether this host's data centre cache works.
+  const coloCache: ColoCacheState =
+    config.coloCache === null ? "off" : (await colo?.cache.active()) ? "active" : "inactive";
+  return c.html(
+    renderLandingPage({
+      origin: url.origin,
+      host: url.host,
+      upstreams: [...config.upstreams.values()],
+      defaultUpstream: config.defaultUpstream?.prefix ?? null,
+      authRequired: config.users !== null,
+      coloCache,
+    }),
+  );
+});

@@ -101,6 +101,14 @@ for (const [file, imports] of graph) {
   }
 }
 
+// Only the platform reads the environment; the HTTP layer hands `c.env` to it in one middleware.
+const READS_ENV = /\bc\.env\b|\bthis\.env\b/;
+for (const file of files) {
+  if (file.startsWith("platform/") || file === "http/middleware/services.ts") continue;
+  const text = readFileSync(join(src, file), "utf8").replace(/\/\/.*|\/\*[\s\S]*?\*\//g, "");
+  if (READS_ENV.test(text)) problems.push(`${file} reads the environment (only platform/ does)`);
+}
+
 // Circles (Tarjan's strongly connected components): each one is reported once, with its members.
 let counter = 0;
 const index = new Map<string, number>();

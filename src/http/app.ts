@@ -1,4 +1,6 @@
 import { type Context, Hono } from "hono";
+import { type Audience, audienceOf } from "../access/audience";
+import { checkPull, mayPull } from "../access/repository";
 import { ConfigError } from "../config";
 import { servableTo } from "../mirror/manifests";
 import { parseDigest } from "../oci/digest";
@@ -10,7 +12,6 @@ import { parseReference } from "../oci/reference";
 import { describe, type RequestScope, servicesFor } from "../platform/services";
 import { statsStub } from "../platform/stats-recorder";
 import type { RegistryClient } from "../upstream/client";
-import { checkAccess } from "./access";
 import { registerAdmin } from "./admin";
 import { authenticate, forClient, clientIp as requestIp } from "./auth";
 import { nextLast, positionOf, visiblePage } from "./catalog";
@@ -18,9 +19,8 @@ import type { AppEnv, AuditEntry } from "./context";
 import { type ColoCacheState, renderLandingPage } from "./landing/page";
 import { resolveRepository } from "./resolve";
 import {
-  API_VERSION_HEADER,
-  type Audience,
   blobResponse,
+  catalogHeaders,
   errorResponse,
   listingResponse,
   manifestResponse,
@@ -217,16 +217,17 @@ function target(c: Context<AppEnv>, kind: AuditEntry["kind"], reference: string)
     ns: c.req.query("ns"),
   });
   c.set("audit", { kind, upstream: repository.upstream.prefix, repository: repository.name, reference });
-  checkAccess(c.var.identity, repository.upstream, repository.name);
+  checkPull(c.var.identity.user, repository.upstream, repository.name);
   return repository;
 }
 
-/**
- * `private` when the client authenticated, the upstream was reached with the mirror's credentials, or
- * the stored blob was fetched with them: a shared cache must not hand such a response to others.
- */
-function audienceOf(c: Context<AppEnv>, upstream: RegistryClient, restricted = false): Audience {
-  return c.var.identity.user !== null || upstream.authenticated || restricted ? "private" : "public";
+/** Who may keep the response (the access module decides; see audienceOf). */
+function audience(c: Context<AppEnv>, upstream: RegistryClient | null, restricted = false): Audience {
+  return audienceOf({
+    authenticatedClient: c.var.identity.user !== null,
+    authenticatedUpstream: upstream?.authenticated ?? false,
+    restricted,
+  });
 }
 
 /** A client as the top spenders of quota list it: its user name, or its IP when anonymous. */
@@ -260,7 +261,7 @@ async function manifests(c: Context<AppEnv>): Promise<Response> {
   // Who spends the upstream's pull quota: the client whose request made the counted upstream requests.
   c.var.services.stats.spent(spenderOf(c), result.counted ?? 0);
   servableTo(accept, result);
-  return manifestResponse(result, audienceOf(c, upstream));
+  return manifestResponse(result, audience(c, upstream));
 }
 
 async function blobs(c: Context<AppEnv>): Promise<Response> {
@@ -278,7 +279,7 @@ async function blobs(c: Context<AppEnv>): Promise<Response> {
   // of a blob not stored (passed through, or read from a fill in flight) is no use of a stored blob: a
   // row for it would only grow the table, and a blob being filled is new anyway.
   if (result.body && (range === null || result.cache === "HIT")) c.var.services.stats.served(digest.value);
-  return blobResponse(result, digest.value, audienceOf(c, upstream, result.restricted));
+  return blobResponse(result, digest.value, audience(c, upstream, result.restricted));
 }
 
 async function tags(c: Context<AppEnv>): Promise<Response> {
@@ -304,7 +305,7 @@ async function tags(c: Context<AppEnv>): Promise<Response> {
     listing,
     `${repository.clientBase}/tags/list`,
     c.req.query("ns") ?? null,
-    audienceOf(c, upstream),
+    audience(c, upstream),
   );
 }
 
@@ -322,7 +323,7 @@ async function referrers(c: Context<AppEnv>): Promise<Response> {
     listing,
     `${repository.clientBase}/referrers/${digest.value}`,
     c.req.query("ns") ?? null,
-    audienceOf(c, upstream),
+    audience(c, upstream),
   );
 }
 
@@ -350,18 +351,11 @@ async function catalog(c: Context<AppEnv>): Promise<Response> {
     (repository) => {
       const slash = repository.indexOf("/");
       const upstream = config.upstreams.get(repository.slice(0, slash));
-      if (!upstream) return false;
-      try {
-        checkAccess(c.var.identity, upstream, repository.slice(slash + 1));
-        return true;
-      } catch {
-        return false;
-      }
+      return upstream !== undefined && mayPull(c.var.identity.user, upstream, repository.slice(slash + 1));
     },
   );
-  const headers: Record<string, string> = { ...API_VERSION_HEADER };
   // What a user may see depends on who they are: no shared cache may keep it.
-  if (c.var.identity.user !== null) headers["Cache-Control"] = "private";
+  const headers = catalogHeaders(audience(c, null));
   const last = await nextLast(page, config.tokenKey);
   if (last !== null) headers.Link = `</v2/_catalog?${new URLSearchParams({ n, last })}>; rel="next"`;
   return c.json({ repositories: page.repositories }, 200, headers);

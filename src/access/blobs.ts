@@ -1,10 +1,17 @@
+import type { UpstreamConfig } from "../config";
 import type { Digest } from "../oci/digest";
 import { type BlobLinks, repositoryName } from "../storage/blob-links";
 import type { RepositoryKey } from "../storage/manifest-store";
 import type { RegistryClient } from "../upstream/client";
 
+/** The upstream a repository is pulled through, and whether with the mirror's credentials. */
+export interface Puller {
+  readonly upstream: Pick<UpstreamConfig, "prefix">;
+  readonly authenticated: boolean;
+}
+
 /** Asks the upstream whether a repository holds a blob; rejects (BLOB_UNKNOWN, DENIED, …) if not. */
-export type UpstreamHolds = (client: RegistryClient, name: string, digest: Digest) => Promise<unknown>;
+export type UpstreamHolds<C extends Puller> = (client: C, name: string, digest: Digest) => Promise<unknown>;
 
 /** Where a confirmed link goes: the links store, or the table of the digest's own fill object. */
 export type LinkSink = Pick<BlobLinks, "add">;
@@ -25,19 +32,14 @@ export interface DownloadAccess {
  * upstream could name a private digest. The Worker (stored blobs, colo cache) and the fill objects
  * (joining a download) ask here alike.
  */
-export class BlobAccess {
+export class BlobAccess<C extends Puller = RegistryClient> {
   constructor(
     private readonly links: BlobLinks,
-    private readonly holds: UpstreamHolds,
+    private readonly holds: UpstreamHolds<C>,
   ) {}
 
   /** Lets a stored blob through this repository; throws what the upstream answers when it is not its. */
-  async admitStored(
-    client: RegistryClient,
-    name: string,
-    digest: Digest,
-    restricted: boolean,
-  ): Promise<void> {
+  async admitStored(client: C, name: string, digest: Digest, restricted: boolean): Promise<void> {
     if (!restricted) return;
     if (await this.links.has(repositoryOf(client, name), digest.value)) return;
     await this.confirm(client, name, digest);
@@ -47,7 +49,7 @@ export class BlobAccess {
    * May the restricted copy in the colo cache be looked up? Only through an upstream with credentials
    * and once the link is known: no upstream request is spent on it (a miss goes on to R2, which checks).
    */
-  async mayReadRestrictedCopy(client: RegistryClient, name: string, digest: Digest): Promise<boolean> {
+  async mayReadRestrictedCopy(client: C, name: string, digest: Digest): Promise<boolean> {
     if (!client.authenticated) return false;
     return this.links.has(repositoryOf(client, name), digest.value);
   }
@@ -58,7 +60,7 @@ export class BlobAccess {
    * table), which rejects when the repository does not hold the blob.
    */
   admitToDownload(
-    client: RegistryClient,
+    client: C,
     name: string,
     digest: Digest,
     download: DownloadAccess,
@@ -69,19 +71,14 @@ export class BlobAccess {
   }
 
   /** Asks the upstream whether this repository holds the blob; links it if so, throws if not. */
-  async confirm(
-    client: RegistryClient,
-    name: string,
-    digest: Digest,
-    sink: LinkSink = this.links,
-  ): Promise<void> {
+  async confirm(client: C, name: string, digest: Digest, sink: LinkSink = this.links): Promise<void> {
     await this.holds(client, name, digest);
     await sink.add(repositoryOf(client, name), digest.value);
   }
 }
 
 /** A blob fetched through this client may be private (it used upstream credentials): it is restricted. */
-export function fetchesRestricted(client: RegistryClient): boolean {
+export function fetchesRestricted(client: Puller): boolean {
   return client.authenticated;
 }
 
@@ -92,7 +89,7 @@ export function tableSink(table: { link(repository: string): void }): LinkSink {
   };
 }
 
-export function repositoryOf(client: RegistryClient, name: string): RepositoryKey {
+export function repositoryOf(client: Puller, name: string): RepositoryKey {
   return { upstream: client.upstream.prefix, name };
 }
 

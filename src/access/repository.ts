@@ -3,12 +3,16 @@ import type { UpstreamConfig } from "../config";
 import { RegistryError } from "../oci/errors";
 import { matchesAny } from "../util/glob";
 
+/** What the answer depends on: the upstream's lists, and the user's patterns. */
+type Lists = Pick<UpstreamConfig, "prefix" | "allow" | "deny">;
+type Puller = Pick<MirrorUser, "name" | "allow"> | null;
+
 /**
  * May this client pull this repository? The upstream's deny and allow lists (upstream names, e.g.
  * `library/*`), then the user's own patterns (`<prefix>/<name>`). A refusal is DENIED, before any
  * upstream request. `user`: null when client authentication is off.
  */
-export function checkPull(user: MirrorUser | null, upstream: UpstreamConfig, name: string): void {
+export function checkPull(user: Puller, upstream: Lists, name: string): void {
   if (matchesAny(upstream.deny, name) || (upstream.allow.length > 0 && !matchesAny(upstream.allow, name))) {
     throw denied(`repository "${name}" is not mirrored from upstream "${upstream.prefix}"`);
   }
@@ -18,7 +22,7 @@ export function checkPull(user: MirrorUser | null, upstream: UpstreamConfig, nam
 }
 
 /** The same answer as a yes or no (the catalog lists only what the client may pull). */
-export function mayPull(user: MirrorUser | null, upstream: UpstreamConfig, name: string): boolean {
+export function mayPull(user: Puller, upstream: Lists, name: string): boolean {
   try {
     checkPull(user, upstream, name);
     return true;

@@ -14,7 +14,7 @@ export interface Viewing {
   readonly restricted?: boolean;
 }
 
-export function audienceOf(viewing: Viewing): Audience {
+export function audienceFor(viewing: Viewing): Audience {
   const { authenticatedClient, authenticatedUpstream, restricted = false } = viewing;
   return authenticatedClient || authenticatedUpstream || restricted ? "private" : "public";
 }

@@ -1,5 +1,5 @@
 import { type Context, Hono } from "hono";
-import { type Audience, audienceOf } from "../access/audience";
+import { type Audience, audienceFor } from "../access/audience";
 import { checkPull, mayPull } from "../access/repository";
 import { ConfigError } from "../config";
 import { servableTo } from "../mirror/manifests";
@@ -221,9 +221,9 @@ function target(c: Context<AppEnv>, kind: AuditEntry["kind"], reference: string)
   return repository;
 }
 
-/** Who may keep the response (the access module decides; see audienceOf). */
-function audience(c: Context<AppEnv>, upstream: RegistryClient | null, restricted = false): Audience {
-  return audienceOf({
+/** Who may keep the response: the access module's answer for this client and upstream. */
+function audienceOf(c: Context<AppEnv>, upstream: RegistryClient | null, restricted = false): Audience {
+  return audienceFor({
     authenticatedClient: c.var.identity.user !== null,
     authenticatedUpstream: upstream?.authenticated ?? false,
     restricted,
@@ -261,7 +261,7 @@ async function manifests(c: Context<AppEnv>): Promise<Response> {
   // Who spends the upstream's pull quota: the client whose request made the counted upstream requests.
   c.var.services.stats.spent(spenderOf(c), result.counted ?? 0);
   servableTo(accept, result);
-  return manifestResponse(result, audience(c, upstream));
+  return manifestResponse(result, audienceOf(c, upstream));
 }
 
 async function blobs(c: Context<AppEnv>): Promise<Response> {
@@ -279,7 +279,7 @@ async function blobs(c: Context<AppEnv>): Promise<Response> {
   // of a blob not stored (passed through, or read from a fill in flight) is no use of a stored blob: a
   // row for it would only grow the table, and a blob being filled is new anyway.
   if (result.body && (range === null || result.cache === "HIT")) c.var.services.stats.served(digest.value);
-  return blobResponse(result, digest.value, audience(c, upstream, result.restricted));
+  return blobResponse(result, digest.value, audienceOf(c, upstream, result.restricted));
 }
 
 async function tags(c: Context<AppEnv>): Promise<Response> {
@@ -305,7 +305,7 @@ async function tags(c: Context<AppEnv>): Promise<Response> {
     listing,
     `${repository.clientBase}/tags/list`,
     c.req.query("ns") ?? null,
-    audience(c, upstream),
+    audienceOf(c, upstream),
   );
 }
 
@@ -323,7 +323,7 @@ async function referrers(c: Context<AppEnv>): Promise<Response> {
     listing,
     `${repository.clientBase}/referrers/${digest.value}`,
     c.req.query("ns") ?? null,
-    audience(c, upstream),
+    audienceOf(c, upstream),
   );
 }
 
@@ -355,7 +355,7 @@ async function catalog(c: Context<AppEnv>): Promise<Response> {
     },
   );
   // What a user may see depends on who they are: no shared cache may keep it.
-  const headers = catalogHeaders(audience(c, null));
+  const headers = catalogHeaders(audienceOf(c, null));
   const last = await nextLast(page, config.tokenKey);
   if (last !== null) headers.Link = `</v2/_catalog?${new URLSearchParams({ n, last })}>; rel="next"`;
   return c.json({ repositories: page.repositories }, 200, headers);

@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { audienceOf, cacheControl } from "../../src/access/audience";
+import { audienceFor, cacheControl } from "../../src/access/audience";
 
 describe("who may keep a response", () => {
   it("is anyone only when neither the client, the upstream nor the stored blob involved credentials", () => {
     const none = { authenticatedClient: false, authenticatedUpstream: false };
-    expect(audienceOf(none)).toBe("public");
-    expect(audienceOf({ ...none, restricted: false })).toBe("public");
-    expect(audienceOf({ ...none, authenticatedClient: true })).toBe("private");
-    expect(audienceOf({ ...none, authenticatedUpstream: true })).toBe("private");
-    expect(audienceOf({ ...none, restricted: true })).toBe("private");
+    expect(audienceFor(none)).toBe("public");
+    expect(audienceFor({ ...none, restricted: false })).toBe("public");
+    expect(audienceFor({ ...none, authenticatedClient: true })).toBe("private");
+    expect(audienceFor({ ...none, authenticatedUpstream: true })).toBe("private");
+    expect(audienceFor({ ...none, restricted: true })).toBe("private");
   });
 
   it("keeps immutable content a year, private content in the client's own cache only", () => {

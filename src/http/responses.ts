@@ -1,16 +1,13 @@
+import { type Audience, cacheControl } from "../access/audience";
 import type { BlobResult } from "../mirror/blobs";
 import type { Listing } from "../mirror/listings";
 import type { ManifestResult } from "../mirror/manifests";
 import { errorBody, type RegistryError } from "../oci/errors";
 
+export type { Audience } from "../access/audience";
+
 export const API_VERSION_HEADER = { "Docker-Distribution-API-Version": "registry/2.0" } as const;
 const JSON_TYPE = "application/json; charset=utf-8";
-
-/**
- * Who may keep a response: `private` when the client authenticated or the content was reached with
- * upstream credentials (no shared cache may keep it and hand it to someone else), else `public`.
- */
-export type Audience = "public" | "private";
 
 export function errorResponse(error: RegistryError): Response {
   return new Response(errorBody(error), {
@@ -33,12 +30,12 @@ export function manifestResponse(result: ManifestResult, audience: Audience): Re
     "X-Mirror-Cache": result.cache,
   };
   if (result.cache === "STALE") headers.Warning = '110 - "Response is Stale"';
-  // Tags move, so public manifests carry no lifetime; private ones must not enter a shared cache.
-  if (audience === "private") headers["Cache-Control"] = "private";
+  // Tags move: a manifest is mutable content.
+  withCacheControl(headers, audience, "mutable");
   return new Response(result.body, { headers });
 }
 
-/** Blobs are immutable: long cache lifetime (private ones in the client's cache only), ETag = digest, byte ranges. */
+/** Blobs are immutable (ETag = digest, byte ranges). */
 export function blobResponse(result: BlobResult, digest: string, audience: Audience): Response {
   const headers: Record<string, string> = {
     ...API_VERSION_HEADER,
@@ -46,9 +43,9 @@ export function blobResponse(result: BlobResult, digest: string, audience: Audie
     "Docker-Content-Digest": digest,
     ETag: `"${digest}"`,
     "Accept-Ranges": "bytes",
-    "Cache-Control": `${audience}, max-age=31536000, immutable`,
-    "X-Mirror-Cache": result.cache,
   };
+  withCacheControl(headers, audience, "immutable");
+  headers["X-Mirror-Cache"] = result.cache;
   if (result.colo) headers["X-Mirror-Colo"] = "HIT";
   if (result.range) {
     headers["Content-Range"] = `bytes ${result.range.start}-${result.range.end}/${result.size}`;
@@ -72,8 +69,7 @@ export function listingResponse(
     "X-Mirror-Cache": listing.cache,
   };
   if (listing.cache === "STALE") headers.Warning = '110 - "Response is Stale"';
-  // Lists change: no lifetime for shared caches; private ones must not enter them at all.
-  if (audience === "private") headers["Cache-Control"] = "private";
+  withCacheControl(headers, audience, "mutable");
   if (listing.next) {
     const query = new URLSearchParams(listing.next);
     if (ns) query.set("ns", ns);
@@ -81,4 +77,20 @@ export function listingResponse(
   }
   if (listing.filtersApplied) headers["OCI-Filters-Applied"] = listing.filtersApplied;
   return new Response(listing.body, { headers });
+}
+
+/** The headers of a catalog page (a list that changes, whose content depends on who asks). */
+export function catalogHeaders(audience: Audience): Record<string, string> {
+  return withCacheControl({ ...API_VERSION_HEADER }, audience, "mutable");
+}
+
+/** Writes out the access module's `Cache-Control` for the audience, if it has one. */
+function withCacheControl(
+  headers: Record<string, string>,
+  audience: Audience,
+  content: "immutable" | "mutable",
+): Record<string, string> {
+  const value = cacheControl(audience, content);
+  if (value !== null) headers["Cache-Control"] = value;
+  return headers;
 }

@@ -1,12 +1,13 @@
+import type { BlobAccess } from "../access/blobs";
 import type { Digest } from "../oci/digest";
 import { RegistryError } from "../oci/errors";
 import { type ByteRange, type RangeSpec, rangeHeader, resolveRange } from "../oci/range";
-import type { BlobLinks } from "../storage/blob-links";
-import type { BlobInfo, BlobStore } from "../storage/blob-store";
-import type { ColoCache } from "../storage/colo-cache";
+import type { BlobStore } from "../storage/blob-store";
 import type { RegistryClient } from "../upstream/client";
+import { contentLength } from "../util/content-length";
 import { foregroundBody } from "../util/foreground";
 import { withLength } from "../util/streams";
+import { type BlobColoCache, ColoBlobs } from "./colo-blobs";
 import type { CacheStatus } from "./types";
 
 export interface BlobResult {
@@ -21,12 +22,6 @@ export interface BlobResult {
   readonly restricted?: boolean;
   /** Served from the data centre's cache (the colo cache), without R2. */
   readonly colo?: boolean;
-}
-
-/** The colo cache as the blob policy uses it: the cache and the keys of this mirror's host. */
-export interface BlobColoCache {
-  readonly cache: ColoCache;
-  key(digest: Digest, restricted: boolean): string;
 }
 
 /** Fetches an uncached blob from the upstream into the store while streaming it to the client. */
@@ -50,20 +45,21 @@ export interface BlobFiller {
 /**
  * Blobs are immutable, so the policy is local first: the store when present, else the filler, which
  * makes one upstream read serve the client and the store (and every other client asking meanwhile).
- *
- * The store is shared by every repository. A blob fetched with upstream credentials may be private, so
- * it is served through a repository only when that repository is known to hold it (a link written when
- * the upstream served it for that repository or confirmed it), or the upstream confirms it now. A
- * manifest naming the digest links nothing: its author need not have access to the blob.
+ * The store is shared by every repository: whether this repository may see a stored blob is the access
+ * module's answer (BlobAccess), asked before any byte is served.
  */
 export class BlobMirror {
+  /** The colo cache, in front of the store (null: not used, e.g. in Durable Objects and the cron). */
+  private readonly colo: ColoBlobs | null;
+
   constructor(
     private readonly store: BlobStore,
     private readonly filler: BlobFiller,
-    private readonly links: BlobLinks,
-    /** The colo cache, in front of the store (null: not used, e.g. in Durable Objects and the cron). */
-    private readonly colo: BlobColoCache | null = null,
-  ) {}
+    private readonly access: BlobAccess,
+    colo: BlobColoCache | null = null,
+  ) {
+    this.colo = colo && new ColoBlobs(colo, store, access);
+  }
 
   /** Waits until a blob fetched through the filler is in the store (or its fill is over), at most `timeoutMs`. */
   async settled(digest: Digest, timeoutMs: number): Promise<boolean> {
@@ -71,75 +67,17 @@ export class BlobMirror {
   }
 
   async head(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
-    const edge = await this.fromColo(client, name, digest, "HEAD");
+    const edge = await this.colo?.lookup(client, name, digest, "HEAD");
     if (edge) return edge;
     const stored = await this.store.head(digest);
     if (stored) {
-      await this.checkLink(client, name, digest, stored);
+      await this.access.admitStored(client, name, digest, stored.restricted);
       return { size: stored.size, body: null, cache: "HIT", restricted: stored.restricted };
     }
     // A blob being fetched right now: its size is known without asking the upstream.
     const filling = await this.filler.inFlight(client, name, digest, null);
     if (filling) return filling;
-    return { size: await this.upstreamSize(client, name, digest), body: null, cache: "MISS" };
-  }
-
-  /** Lets a restricted blob through this repository only if it is linked or the upstream confirms it. */
-  private async checkLink(
-    client: RegistryClient,
-    name: string,
-    digest: Digest,
-    info: BlobInfo,
-  ): Promise<void> {
-    if (!info.restricted) return;
-    if (await this.links.has({ upstream: client.upstream.prefix, name }, digest.value)) return;
-    await this.confirm(client, name, digest);
-  }
-
-  /**
-   * Asks the upstream whether this repository holds the blob; links it if so, throws (BLOB_UNKNOWN, …) if
-   * not. `links`: where the link goes (the fill object passes its own table).
-   */
-  async confirm(
-    client: RegistryClient,
-    name: string,
-    digest: Digest,
-    links: Pick<BlobLinks, "add"> = this.links,
-  ): Promise<void> {
-    await this.upstreamSize(client, name, digest);
-    await links.add({ upstream: client.upstream.prefix, name }, digest.value);
-  }
-
-  /** Asks the upstream whether this repository has the blob, and its size. */
-  private async upstreamSize(
-    client: RegistryClient,
-    name: string,
-    digest: Digest,
-  ): Promise<number | undefined> {
-    const response = await client.request({ name, path: `blobs/${digest.value}`, method: "HEAD" });
-    if (response.ok) {
-      checkUpstreamDigest(response, digest);
-      return contentLength(response);
-    }
-    // Signed CDN URLs (Quay's S3 redirects) are signed for GET only and refuse a HEAD: ask for one byte.
-    if (![401, 404, 429].includes(response.status))
-      return (await this.headByOneByteGet(client, name, digest)).size;
-    throw await client.errorFor(response, name, "blob");
-  }
-
-  private async headByOneByteGet(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
-    const response = await client.request({
-      name,
-      path: `blobs/${digest.value}`,
-      method: "GET",
-      headers: { Range: "bytes=0-0" },
-    });
-    if (!response.ok) throw await client.errorFor(response, name, "blob");
-    await response.body?.cancel();
-    checkUpstreamDigest(response, digest);
-    const total = /\/(\d+)$/.exec(response.headers.get("Content-Range") ?? "")?.[1];
-    const size = response.status === 206 ? (total ? Number(total) : undefined) : contentLength(response);
-    return { size, body: null, cache: "MISS" };
+    return { size: await upstreamBlobSize(client, name, digest), body: null, cache: "MISS" };
   }
 
   async get(
@@ -148,7 +86,7 @@ export class BlobMirror {
     digest: Digest,
     rangeSpec: RangeSpec | null,
   ): Promise<BlobResult> {
-    const edge = await this.fromColo(client, name, digest, rangeSpec);
+    const edge = await this.colo?.lookup(client, name, digest, rangeSpec);
     if (edge) return edge;
     const cached = rangeSpec
       ? await this.getRange(client, name, digest, rangeSpec)
@@ -165,56 +103,16 @@ export class BlobMirror {
     return stored;
   }
 
-  /**
-   * The blob from the colo cache, or null. Public entries (blobs fetched without upstream credentials,
-   * which R2 serves to any repository too) are looked up at once; restricted ones only through an
-   * upstream with credentials and only once this repository's link to the blob is confirmed, the same
-   * check a restricted R2 hit gets, and always before the lookup. A range is cut by the cache itself; an
-   * answer other than the one asked for (a 416, a whole body) is a miss and R2 answers as before.
-   */
-  private async fromColo(
-    client: RegistryClient,
-    name: string,
-    digest: Digest,
-    spec: RangeSpec | null | "HEAD",
-  ): Promise<BlobResult | null> {
-    // Where the cache keeps nothing (`*.workers.dev`), not even the link check below is spent on it.
-    if (!this.colo || !(await this.colo.cache.active())) return null;
-    const range = spec && spec !== "HEAD" ? rangeHeader(spec) : undefined;
-    const found = await this.colo.cache.match(this.colo.key(digest, false), range);
-    if (found) return served(found, spec, false);
-    if (!client.authenticated) return null;
-    if (!(await this.links.has({ upstream: client.upstream.prefix, name }, digest.value))) return null;
-    const restricted = await this.colo.cache.match(this.colo.key(digest, true), range);
-    return restricted ? served(restricted, spec, true) : null;
-  }
-
-  /**
-   * Copies a blob just served from R2 into the colo cache, from a second R2 read streamed into the put
-   * in the background: the client's body and the copy each go at their own pace, so memory stays flat
-   * (a tee would hold what the faster side read ahead, up to the whole blob for a slow client). The
-   * price is one more R2 read per blob and data centre, once.
-   */
-  private fillColo(digest: Digest, info: BlobInfo): void {
-    if (!this.colo) return;
-    this.colo.cache.put(
-      this.colo.key(digest, info.restricted),
-      info.size,
-      { "Content-Type": "application/octet-stream", ETag: `"${digest.value}"` },
-      async () => (await this.store.get(digest))?.body ?? null,
-    );
-  }
-
   private async getWhole(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult | null> {
     const stored = await this.store.get(digest);
     if (!stored) return null;
     try {
-      await this.checkLink(client, name, digest, stored);
+      await this.access.admitStored(client, name, digest, stored.restricted);
     } catch (error) {
       await stored.body.cancel();
       throw error;
     }
-    this.fillColo(digest, stored);
+    this.colo?.copy(digest, stored);
     return {
       size: stored.size,
       body: foregroundBody(stored.body, stored.size),
@@ -231,11 +129,11 @@ export class BlobMirror {
   ): Promise<BlobResult | null> {
     const info = await this.store.head(digest);
     if (!info) return null;
-    await this.checkLink(client, name, digest, info);
+    await this.access.admitStored(client, name, digest, info.restricted);
     const range = resolveRange(spec, info.size);
     const length = range.end - range.start + 1;
     const stored = await this.store.get(digest, { offset: range.start, length });
-    if (stored) this.fillColo(digest, info);
+    if (stored) this.colo?.copy(digest, info);
     return stored
       ? {
           size: info.size,
@@ -285,45 +183,6 @@ export class BlobMirror {
   }
 }
 
-/** A colo cache entry as a result: the whole blob (200), its size (HEAD), or the range asked for (206). */
-function served(response: Response, spec: RangeSpec | null | "HEAD", restricted: boolean): BlobResult | null {
-  const length = contentLength(response);
-  if (!response.body || length === undefined) return discard(response);
-  if (spec === "HEAD") {
-    discard(response);
-    return response.status === 200
-      ? { size: length, body: null, cache: "HIT", restricted, colo: true }
-      : null;
-  }
-  if (!spec) {
-    if (response.status !== 200) return discard(response);
-    return {
-      size: length,
-      body: foregroundBody(response.body, length),
-      cache: "HIT",
-      restricted,
-      colo: true,
-    };
-  }
-  const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get("Content-Range") ?? "");
-  if (response.status !== 206 || !match) return discard(response);
-  const range = { start: Number(match[1]), end: Number(match[2]) };
-  if (range.end - range.start + 1 !== length) return discard(response);
-  return {
-    size: Number(match[3]),
-    body: foregroundBody(response.body, length),
-    range,
-    cache: "HIT",
-    restricted,
-    colo: true,
-  };
-}
-
-function discard(response: Response): null {
-  response.body?.cancel().catch(() => {});
-  return null;
-}
-
 /** An upstream that labels the body with another digest is serving something else: never pass it on. */
 function checkUpstreamDigest(response: Response, digest: Digest): void {
   const claimed = response.headers.get("Docker-Content-Digest");
@@ -333,7 +192,36 @@ function checkUpstreamDigest(response: Response, digest: Digest): void {
   }
 }
 
-function contentLength(response: Response): number | undefined {
-  const value = response.headers.get("Content-Length");
-  return value !== null && /^\d{1,16}$/.test(value) ? Number(value) : undefined;
+/**
+ * Asks the upstream whether this repository has the blob, and its size; throws its refusal
+ * (BLOB_UNKNOWN, …). What the access module asks to confirm a repository holds a blob.
+ */
+export async function upstreamBlobSize(
+  client: RegistryClient,
+  name: string,
+  digest: Digest,
+): Promise<number | undefined> {
+  const response = await client.request({ name, path: `blobs/${digest.value}`, method: "HEAD" });
+  if (response.ok) {
+    checkUpstreamDigest(response, digest);
+    return contentLength(response);
+  }
+  // Signed CDN URLs (Quay's S3 redirects) are signed for GET only and refuse a HEAD: ask for one byte.
+  if (![401, 404, 429].includes(response.status)) return (await headByOneByteGet(client, name, digest)).size;
+  throw await client.errorFor(response, name, "blob");
+}
+
+async function headByOneByteGet(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
+  const response = await client.request({
+    name,
+    path: `blobs/${digest.value}`,
+    method: "GET",
+    headers: { Range: "bytes=0-0" },
+  });
+  if (!response.ok) throw await client.errorFor(response, name, "blob");
+  await response.body?.cancel();
+  checkUpstreamDigest(response, digest);
+  const total = /\/(\d+)$/.exec(response.headers.get("Content-Range") ?? "")?.[1];
+  const size = response.status === 206 ? (total ? Number(total) : undefined) : contentLength(response);
+  return { size, body: null, cache: "MISS" };
 }

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { fetchesRestricted, tableSink } from "../access/blobs";
 import type { UpstreamConfig } from "../config";
 import { type Digest, DigestVerifier, parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
@@ -139,9 +140,9 @@ export class BlobFill extends DurableObject<Env> {
   }
 
   /**
-   * Joins the download in progress, or starts one. A download made with upstream credentials is joined
-   * from another repository only once the upstream confirms that repository holds the blob: the bytes
-   * may be private. If a download started for another repository fails, this one tries its own.
+   * Joins the download in progress, or starts one. Whether this repository may read a download started
+   * for another is the access module's answer (a restricted one: once the upstream confirms it). If a
+   * download started for another repository fails, this one tries its own.
    */
   private async join(services: Services, me: Owner, digest: Digest, start: boolean): Promise<Spool | null> {
     // At most two rounds: our own download is started on the second at the latest.
@@ -174,12 +175,17 @@ export class BlobFill extends DurableObject<Env> {
         if (!start) return null;
         continue;
       }
-      if (spool?.restricted && !mine) {
-        // The link goes straight into this object's table: no call to ourselves.
-        await services.blobs.confirm(services.client(me.upstream), me.name, digest, {
-          add: async (repository) => this.links.link(repositoryName(repository)),
-        });
-      }
+      // A confirmed link goes straight into this object's table: no call to ourselves.
+      const confirming =
+        spool &&
+        services.blobAccess.admitToDownload(
+          services.client(me.upstream),
+          me.name,
+          digest,
+          { restricted: spool.restricted, owner: { upstream: owner.upstream.prefix, name: owner.name } },
+          tableSink(this.links),
+        );
+      if (confirming) await confirming;
       // A download that ended while we were confirming is in the store (or gone): the Worker looks there.
       return spool?.disposed ? null : spool;
     }
@@ -207,7 +213,7 @@ export class BlobFill extends DurableObject<Env> {
     }
     const size = Number(length);
     // Fetched with credentials, the blob may be private: only repositories known to hold it serve it.
-    const restricted = client.authenticated;
+    const restricted = fetchesRestricted(client);
     // Idle once finished and every reader (the store's upload too) is done: the next request starts
     // afresh or finds the blob stored.
     const spool: Spool = Spool.create(this.ctx.storage.sql, size, restricted, () => this.release(spool));

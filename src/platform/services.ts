@@ -1,6 +1,7 @@
+import { BlobAccess } from "../access/blobs";
 import { AuthThrottle, failureMemoryFor } from "../auth/throttle";
 import { type Config, configFor, type UpstreamConfig } from "../config";
-import { BlobMirror } from "../mirror/blobs";
+import { BlobMirror, upstreamBlobSize } from "../mirror/blobs";
 import { ListingMirror } from "../mirror/listings";
 import { ManifestMirror, type ManifestResolver } from "../mirror/manifests";
 import type { Log } from "../mirror/types";
@@ -28,6 +29,8 @@ export interface Services {
   readonly blobs: BlobMirror;
   readonly blobStore: BlobStore;
   readonly blobLinks: BlobLinks;
+  /** May a repository see a digest (links, upstream confirmation): asked by the Worker and fill objects. */
+  readonly blobAccess: BlobAccess;
   readonly manifestStore: ManifestStore;
   /** Manifests as the HTTP layer asks for them: cache first, misses coalesced. */
   readonly manifests: ManifestResolver;
@@ -131,6 +134,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     env.MANIFESTS,
     (operation, error) => log({ event: "blob_links.failed", operation, error: describe(error) }),
   );
+  const blobAccess = new BlobAccess(blobLinks, upstreamBlobSize);
   // Outermost, failures: a storage failure never fails a pull the upstream can serve.
   const storedManifests = new TolerantManifestStore(
     new TagCheckMemory(new KvManifestStore(env.MANIFESTS), tagChecksFor(env.MANIFESTS)),
@@ -155,13 +159,14 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     blobs: new BlobMirror(
       blobStore,
       new DurableBlobFiller(env.BLOB_FILLS),
-      blobLinks,
+      blobAccess,
       colo && {
         cache: colo.cache,
         key: (digest, restricted) => coloKeys.blob(colo.origin, digest, restricted),
       },
     ),
     blobLinks,
+    blobAccess,
     manifestStore,
     blobStore,
     manifests: new CoalescingManifests(manifestMirror, env.MANIFEST_FILLS),

@@ -2,10 +2,9 @@ import type { RepositoryKey } from "./manifest-store";
 import type { StorageFailure } from "./tolerant-manifest-store";
 
 /**
- * Which repositories are known to hold which blobs. Blobs are stored once by digest for everyone, so a
- * blob fetched with upstream credentials (possibly private) is served through a repository only when a
- * link says the upstream served or confirmed it for that repository. A manifest naming a digest is no
- * such evidence: anyone who can push to some repository of the upstream could name a private digest.
+ * Which repositories are known to hold which blobs: a link says the upstream served or confirmed the
+ * blob for that repository. The evidence the access module (src/access/blobs.ts) goes by; it alone
+ * decides what a link lets through.
  */
 export interface BlobLinks {
   has(repository: RepositoryKey, digest: string): Promise<boolean>;

@@ -1,9 +1,10 @@
 import { Hono } from "hono";
+import { audienceFor } from "../../access/audience";
+import { mayPull } from "../../access/repository";
 import { RegistryError } from "../../oci/errors";
-import { checkAccess } from "../access";
 import { nextLast, positionOf, visiblePage } from "../catalog-pages";
 import type { AppEnv } from "../context";
-import { API_VERSION_HEADER } from "../responses";
+import { catalogHeaders } from "../responses";
 
 /**
  * `/v2/_catalog`: the repositories the mirror holds, as `<prefix>/<name>`, that this client may pull.
@@ -30,18 +31,16 @@ catalogApi.get("/v2/_catalog", async (c) => {
     (repository) => {
       const slash = repository.indexOf("/");
       const upstream = config.upstreams.get(repository.slice(0, slash));
-      if (!upstream) return false;
-      try {
-        checkAccess(c.var.identity, upstream, repository.slice(slash + 1));
-        return true;
-      } catch {
-        return false;
-      }
+      return upstream !== undefined && mayPull(c.var.identity.user, upstream, repository.slice(slash + 1));
     },
   );
-  const headers: Record<string, string> = { ...API_VERSION_HEADER };
   // What a user may see depends on who they are: no shared cache may keep it.
-  if (c.var.identity.user !== null) headers["Cache-Control"] = "private";
+  const audience = audienceFor({
+    authenticatedClient: c.var.identity.user !== null,
+    authenticatedUpstream: false,
+    restricted: false,
+  });
+  const headers = catalogHeaders(audience);
   const last = await nextLast(page, config.tokenKey);
   if (last !== null) headers.Link = `</v2/_catalog?${new URLSearchParams({ n, last })}>; rel="next"`;
   return c.json({ repositories: page.repositories }, 200, headers);

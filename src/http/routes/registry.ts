@@ -1,4 +1,6 @@
 import { type Context, Hono } from "hono";
+import { type Audience, audienceFor } from "../../access/audience";
+import { checkPull } from "../../access/repository";
 import { servableTo } from "../../mirror/manifests";
 import { parseDigest } from "../../oci/digest";
 import { nameUnknown, RegistryError } from "../../oci/errors";
@@ -7,14 +9,13 @@ import { isValidTag } from "../../oci/names";
 import { parseRange } from "../../oci/range";
 import { parseReference } from "../../oci/reference";
 import type { RegistryClient } from "../../upstream/client";
-import { checkAccess } from "../access";
 import { clientIp } from "../auth";
 import type { AppEnv, AuditEntry } from "../context";
 import { authenticateClient } from "../middleware/authenticate";
 import { rateLimit } from "../middleware/rate-limit";
 import { isRegistryPath } from "../paths";
 import { repositoryOf } from "../requested-repository";
-import { type Audience, blobResponse, listingResponse, manifestResponse, pingResponse } from "../responses";
+import { blobResponse, listingResponse, manifestResponse, pingResponse } from "../responses";
 import { catalogApi } from "./catalog";
 
 /** At most this many tags per page (`n`), as most registries cap it. */
@@ -147,16 +148,17 @@ function pullableRepository(c: Context<AppEnv>, kind: AuditEntry["kind"], refere
     ns: c.req.query("ns"),
   });
   c.set("audit", { kind, upstream: repository.upstream.prefix, repository: repository.name, reference });
-  checkAccess(c.var.identity, repository.upstream, repository.name);
+  checkPull(c.var.identity.user, repository.upstream, repository.name);
   return repository;
 }
 
-/**
- * `private` when the client authenticated, the upstream was reached with the mirror's credentials, or
- * the stored blob was fetched with them: a shared cache must not hand such a response to others.
- */
+/** Who may keep the response: the access module's answer for this client and upstream. */
 function audienceOf(c: Context<AppEnv>, upstream: RegistryClient, restricted = false): Audience {
-  return c.var.identity.user !== null || upstream.authenticated || restricted ? "private" : "public";
+  return audienceFor({
+    authenticatedClient: c.var.identity.user !== null,
+    authenticatedUpstream: upstream.authenticated,
+    restricted,
+  });
 }
 
 /** A client as the top spenders of quota list it: its user name, or its IP when anonymous. */

@@ -9,7 +9,7 @@ import { parseRange } from "../oci/range";
 import { parseReference } from "../oci/reference";
 import { describe, type RequestScope, servicesFor } from "../platform/services";
 import { statsStub } from "../platform/stats-recorder";
-import type { RegistryClient } from "../upstream/client";
+import type { RemoteRegistry } from "../upstream/remote-registry";
 import { checkAccess } from "./access";
 import { registerAdmin } from "./admin";
 import { authenticate, forClient, clientIp as requestIp } from "./auth";
@@ -225,7 +225,7 @@ function target(c: Context<AppEnv>, kind: AuditEntry["kind"], reference: string)
  * `private` when the client authenticated, the upstream was reached with the mirror's credentials, or
  * the stored blob was fetched with them: a shared cache must not hand such a response to others.
  */
-function audienceOf(c: Context<AppEnv>, upstream: RegistryClient, restricted = false): Audience {
+function audienceOf(c: Context<AppEnv>, upstream: RemoteRegistry, restricted = false): Audience {
   return c.var.identity.user !== null || upstream.authenticated || restricted ? "private" : "public";
 }
 

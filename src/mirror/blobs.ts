@@ -4,9 +4,8 @@ import { type ByteRange, type RangeSpec, rangeHeader, resolveRange } from "../oc
 import type { BlobLinks } from "../storage/blob-links";
 import type { BlobInfo, BlobStore } from "../storage/blob-store";
 import type { ColoCache } from "../storage/colo-cache";
-import type { RegistryClient } from "../upstream/client";
+import type { RemoteRegistry } from "../upstream/remote-registry";
 import { foregroundBody } from "../util/foreground";
-import { withLength } from "../util/streams";
 import type { CacheStatus } from "./types";
 
 export interface BlobResult {
@@ -32,13 +31,13 @@ export interface BlobColoCache {
 /** Fetches an uncached blob from the upstream into the store while streaming it to the client. */
 export interface BlobFiller {
   /** Null when the blob turned out to be stored meanwhile: serve it from the store. */
-  fill(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult | null>;
+  fill(client: RemoteRegistry, name: string, digest: Digest): Promise<BlobResult | null>;
   /**
    * From a download in progress only (never starting one): its size (no range: a HEAD), or the range
    * as its bytes arrive. Null when there is none.
    */
   inFlight(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     range: RangeSpec | null,
@@ -70,7 +69,7 @@ export class BlobMirror {
     return (await this.filler.settled(digest, timeoutMs)) && (await this.store.head(digest)) !== null;
   }
 
-  async head(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
+  async head(client: RemoteRegistry, name: string, digest: Digest): Promise<BlobResult> {
     const edge = await this.fromColo(client, name, digest, "HEAD");
     if (edge) return edge;
     const stored = await this.store.head(digest);
@@ -81,12 +80,12 @@ export class BlobMirror {
     // A blob being fetched right now: its size is known without asking the upstream.
     const filling = await this.filler.inFlight(client, name, digest, null);
     if (filling) return filling;
-    return { size: await this.upstreamSize(client, name, digest), body: null, cache: "MISS" };
+    return { size: await client.blobSize(name, digest), body: null, cache: "MISS" };
   }
 
   /** Lets a restricted blob through this repository only if it is linked or the upstream confirms it. */
   private async checkLink(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     info: BlobInfo,
@@ -101,49 +100,17 @@ export class BlobMirror {
    * not. `links`: where the link goes (the fill object passes its own table).
    */
   async confirm(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     links: Pick<BlobLinks, "add"> = this.links,
   ): Promise<void> {
-    await this.upstreamSize(client, name, digest);
+    await client.blobSize(name, digest);
     await links.add({ upstream: client.upstream.prefix, name }, digest.value);
   }
 
-  /** Asks the upstream whether this repository has the blob, and its size. */
-  private async upstreamSize(
-    client: RegistryClient,
-    name: string,
-    digest: Digest,
-  ): Promise<number | undefined> {
-    const response = await client.request({ name, path: `blobs/${digest.value}`, method: "HEAD" });
-    if (response.ok) {
-      checkUpstreamDigest(response, digest);
-      return contentLength(response);
-    }
-    // Signed CDN URLs (Quay's S3 redirects) are signed for GET only and refuse a HEAD: ask for one byte.
-    if (![401, 404, 429].includes(response.status))
-      return (await this.headByOneByteGet(client, name, digest)).size;
-    throw await client.errorFor(response, name, "blob");
-  }
-
-  private async headByOneByteGet(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
-    const response = await client.request({
-      name,
-      path: `blobs/${digest.value}`,
-      method: "GET",
-      headers: { Range: "bytes=0-0" },
-    });
-    if (!response.ok) throw await client.errorFor(response, name, "blob");
-    await response.body?.cancel();
-    checkUpstreamDigest(response, digest);
-    const total = /\/(\d+)$/.exec(response.headers.get("Content-Range") ?? "")?.[1];
-    const size = response.status === 206 ? (total ? Number(total) : undefined) : contentLength(response);
-    return { size, body: null, cache: "MISS" };
-  }
-
   async get(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     rangeSpec: RangeSpec | null,
@@ -173,7 +140,7 @@ export class BlobMirror {
    * answer other than the one asked for (a 416, a whole body) is a miss and R2 answers as before.
    */
   private async fromColo(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     spec: RangeSpec | null | "HEAD",
@@ -205,7 +172,7 @@ export class BlobMirror {
     );
   }
 
-  private async getWhole(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult | null> {
+  private async getWhole(client: RemoteRegistry, name: string, digest: Digest): Promise<BlobResult | null> {
     const stored = await this.store.get(digest);
     if (!stored) return null;
     try {
@@ -224,7 +191,7 @@ export class BlobMirror {
   }
 
   private async getRange(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     spec: RangeSpec,
@@ -249,39 +216,12 @@ export class BlobMirror {
 
   /** A part of an uncached blob: passed through from the upstream, not cached (a later whole GET fills). */
   private async fetchRange(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     spec: RangeSpec,
   ): Promise<BlobResult> {
-    const response = await client.request({
-      name,
-      path: `blobs/${digest.value}`,
-      method: "GET",
-      headers: { Range: rangeHeader(spec) },
-    });
-    if (response.status === 200) {
-      // The upstream ignored the range: pass the whole blob on (allowed for a Range request).
-      checkUpstreamDigest(response, digest);
-      return { size: contentLength(response), body: response.body, cache: "MISS" };
-    }
-    if (response.status !== 206) throw await client.errorFor(response, name, "blob");
-    const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get("Content-Range") ?? "");
-    if (!match || !response.body) {
-      await response.body?.cancel();
-      throw new RegistryError(
-        502,
-        "UNAVAILABLE",
-        `upstream "${client.upstream.prefix}" sent an unusable partial response`,
-      );
-    }
-    const range = { start: Number(match[1]), end: Number(match[2]) };
-    return {
-      size: Number(match[3]),
-      body: withLength(response.body, range.end - range.start + 1),
-      range,
-      cache: "MISS",
-    };
+    return { ...(await client.blobRange(name, digest, spec)), cache: "MISS" };
   }
 }
 
@@ -322,15 +262,6 @@ function served(response: Response, spec: RangeSpec | null | "HEAD", restricted:
 function discard(response: Response): null {
   response.body?.cancel().catch(() => {});
   return null;
-}
-
-/** An upstream that labels the body with another digest is serving something else: never pass it on. */
-function checkUpstreamDigest(response: Response, digest: Digest): void {
-  const claimed = response.headers.get("Docker-Content-Digest");
-  if (claimed?.startsWith(`${digest.algorithm}:`) && claimed !== digest.value) {
-    response.body?.cancel().catch(() => {});
-    throw new RegistryError(502, "UNAVAILABLE", "upstream sent a blob with a different digest");
-  }
 }
 
 function contentLength(response: Response): number | undefined {

@@ -12,9 +12,10 @@ import { KvListingStore, type ListingChecks, type ListingStore } from "../storag
 import { KvManifestStore, type ManifestStore } from "../storage/manifest-store";
 import { TagCheckMemory, TagChecks } from "../storage/tag-check-memory";
 import { TolerantManifestStore } from "../storage/tolerant-manifest-store";
-import { accountNames, RegistryClient, type UpstreamEvent } from "../upstream/client";
-import { SharedQuotaPool } from "../upstream/quota";
+import { SharedQuotaPool } from "../upstream/quota-pool";
+import { RemoteRegistry } from "../upstream/remote-registry";
 import { TokenCache } from "../upstream/tokens";
+import { accountNames, Transport, type UpstreamEvent } from "../upstream/transport";
 import { countCache, withOpCounters } from "../util/op-counters";
 import { CoalescingManifests } from "./coalescing-manifests";
 import { DurableBlobFiller } from "./durable-blob-filler";
@@ -35,7 +36,7 @@ export interface Services {
   /** Tag lists and referrers, cached like tags. */
   readonly listings: ListingMirror;
   readonly listingStore: ListingStore;
-  client(upstream: UpstreamConfig): RegistryClient;
+  client(upstream: UpstreamConfig): RemoteRegistry;
   /** Statuses of the upstream answers this request caused (in this isolate), for the audit log. */
   readonly upstreamStatuses: readonly number[];
   readonly stats: StatsRecorder;
@@ -160,16 +161,18 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     listings: new ListingMirror(listingStore, log),
     listingStore,
     client: (upstream) =>
-      new RegistryClient(
-        upstream,
-        cache,
-        undefined,
-        (event) => {
-          upstreamStatuses.push(event.status);
-          stats.upstream(upstream.prefix, event);
-          reportQuota(env, upstream.prefix, event);
-        },
-        quotaPoolFor(env, upstream),
+      new RemoteRegistry(
+        new Transport(
+          upstream,
+          cache,
+          undefined,
+          (event) => {
+            upstreamStatuses.push(event.status);
+            stats.upstream(upstream.prefix, event);
+            reportQuota(env, upstream.prefix, event);
+          },
+          quotaPoolFor(env, upstream),
+        ),
       ),
     upstreamStatuses,
     stats,

@@ -6,6 +6,7 @@ import { ANONYMOUS, QuotaBook, type QuotaChange } from "./quota";
 import { type QuotaReading, readQuota, retryAfterSeconds } from "./quota-headers";
 import type { QuotaPool } from "./quota-pool";
 import { type Fetcher, fetchFollowingRedirects } from "./redirects";
+import { retryingOnce } from "./retry";
 import type { TokenCache } from "./tokens";
 
 export type { Fetcher };
@@ -54,6 +55,8 @@ export interface UpstreamRequest {
 export class Transport {
   private readonly origin: string;
   private readonly auth: UpstreamAuth;
+  /** The fetcher, tried once more when a connection fails before any answer. */
+  private readonly retrying: Fetcher;
   private readonly pool: QuotaPool;
   private readonly accounts: ReadonlyMap<string, Credentials>;
   /** Counted requests this client made that the upstream served (what a client's pull cost). */
@@ -62,7 +65,7 @@ export class Transport {
   constructor(
     readonly upstream: UpstreamConfig,
     tokens: TokenCache,
-    private readonly fetcher: Fetcher = (request) => fetch(request),
+    fetcher: Fetcher = (request) => fetch(request),
     /** Told of every upstream answer (for the audit log and the stats). */
     private readonly observe: (event: UpstreamEvent) => void = () => {},
     pool?: QuotaPool,
@@ -73,6 +76,7 @@ export class Transport {
       book: new QuotaBook(accountNames(upstream)),
       sync: async () => {},
     };
+    this.retrying = retryingOnce(fetcher);
     this.auth = new UpstreamAuth(upstream, tokens, this.timed, (account, status) =>
       this.observe({ kind: "token", method: "GET", status, account }),
     );
@@ -80,13 +84,13 @@ export class Transport {
 
   /**
    * The fetcher, bounded by the upstream's timeout until the response headers arrive (not for the body:
-   * a large blob may take long to stream).
+   * a large blob may take long to stream); a retry after a failed connection falls within the same bound.
    */
   private readonly timed: Fetcher = async (request) => {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.upstream.timeout * 1000);
     try {
-      return await this.fetcher(new Request(request, { signal: controller.signal }));
+      return await this.retrying(new Request(request, { signal: controller.signal }));
     } finally {
       clearTimeout(timer);
     }

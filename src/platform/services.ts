@@ -12,10 +12,10 @@ import { KvListingStore, type ListingChecks, type ListingStore } from "../storag
 import { KvManifestStore, type ManifestStore } from "../storage/manifest-store";
 import { TagCheckMemory, TagChecks } from "../storage/tag-check-memory";
 import { TolerantManifestStore } from "../storage/tolerant-manifest-store";
-import { SharedQuotaPool } from "../upstream/quota-pool";
+import { accountNames, SharedQuotaPool } from "../upstream/quota-pool";
 import { RemoteRegistry } from "../upstream/remote-registry";
 import { TokenCache } from "../upstream/tokens";
-import { accountNames, Transport, type UpstreamEvent } from "../upstream/transport";
+import { Transport, type UpstreamEvent } from "../upstream/transport";
 import { countCache, withOpCounters } from "../util/op-counters";
 import { CoalescingManifests } from "./coalescing-manifests";
 import { DurableBlobFiller } from "./durable-blob-filler";

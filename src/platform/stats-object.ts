@@ -5,7 +5,6 @@ import type { ServedPage } from "../ops/retention";
 import type { ServedBatch } from "../ops/served-digests";
 import { warmImage } from "../ops/warm";
 import type { AccountQuota } from "../upstream/quota";
-import { accountNames } from "../upstream/transport";
 import type { Env } from "./env";
 import { describe, servicesFor } from "./services";
 import { allExhausted, type QuotaBatch, type QuotaEntry, QuotaTable } from "./stats/quota-table";

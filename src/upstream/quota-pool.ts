@@ -1,4 +1,5 @@
-import { type AccountQuota, QuotaBook } from "./quota";
+import type { UpstreamConfig } from "../config";
+import { type AccountQuota, ANONYMOUS, QuotaBook } from "./quota";
 
 /**
  * The accounts of an upstream as this isolate knows them, and a way to bring in what other isolates
@@ -66,4 +67,9 @@ async function atMost(promise: Promise<void>, ms: number): Promise<void> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The names a pool's accounts go by: the user names, or "anonymous" when the upstream has none. */
+export function accountNames(upstream: Pick<UpstreamConfig, "accounts">): string[] {
+  return upstream.accounts.length > 0 ? upstream.accounts.map((account) => account.username) : [ANONYMOUS];
 }

@@ -2,9 +2,9 @@ import type { Credentials, UpstreamConfig } from "../config";
 import { RegistryError } from "../oci/errors";
 import { type Account, UpstreamAuth, USER_AGENT } from "./auth";
 import { type UpstreamObject, unreachable, upstreamError } from "./errors";
-import { ANONYMOUS, QuotaBook, type QuotaChange } from "./quota";
+import { QuotaBook, type QuotaChange } from "./quota";
 import { type QuotaReading, readQuota, retryAfterSeconds } from "./quota-headers";
-import type { QuotaPool } from "./quota-pool";
+import { accountNames, type QuotaPool } from "./quota-pool";
 import { type Fetcher, fetchFollowingRedirects } from "./redirects";
 import { retryingOnce } from "./retry";
 import type { TokenCache } from "./tokens";
@@ -225,9 +225,4 @@ export class Transport {
     });
     return response;
   }
-}
-
-/** The names a pool's accounts go by: the user names, or "anonymous" when the upstream has none. */
-export function accountNames(upstream: Pick<UpstreamConfig, "accounts">): string[] {
-  return upstream.accounts.length > 0 ? upstream.accounts.map((account) => account.username) : [ANONYMOUS];
 }

@@ -2,7 +2,7 @@ import type { UpstreamConfig } from "../config";
 import type { Digest } from "../oci/digest";
 import { type BlobLinks, repositoryName } from "../storage/blob-links";
 import type { RepositoryKey } from "../storage/manifest-store";
-import type { RegistryClient } from "../upstream/client";
+import type { RemoteRegistry } from "../upstream/remote-registry";
 
 /** The upstream a repository is pulled through, and whether with the mirror's credentials. */
 export interface Puller {
@@ -32,7 +32,7 @@ export interface DownloadAccess {
  * upstream could name a private digest. The Worker (stored blobs, colo cache) and the fill objects
  * (joining a download) ask here alike.
  */
-export class BlobAccess<C extends Puller = RegistryClient> {
+export class BlobAccess<C extends Puller = RemoteRegistry> {
   constructor(
     private readonly links: BlobLinks,
     private readonly holds: UpstreamHolds<C>,

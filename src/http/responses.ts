@@ -4,7 +4,6 @@ import type { Listing } from "../mirror/listings";
 import type { ManifestResult } from "../mirror/manifests";
 import { errorBody, type RegistryError } from "../oci/errors";
 
-
 export const API_VERSION_HEADER = { "Docker-Distribution-API-Version": "registry/2.0" } as const;
 const JSON_TYPE = "application/json; charset=utf-8";
 

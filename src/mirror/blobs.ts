@@ -1,12 +1,10 @@
 import type { BlobAccess } from "../access/blobs";
 import type { Digest } from "../oci/digest";
 import { RegistryError } from "../oci/errors";
-import { type ByteRange, type RangeSpec, rangeHeader, resolveRange } from "../oci/range";
+import { type ByteRange, type RangeSpec, resolveRange } from "../oci/range";
 import type { BlobStore } from "../storage/blob-store";
-import type { RegistryClient } from "../upstream/client";
-import { contentLength } from "../util/content-length";
+import type { RemoteRegistry } from "../upstream/remote-registry";
 import { foregroundBody } from "../util/foreground";
-import { withLength } from "../util/streams";
 import { type BlobColoCache, ColoBlobs } from "./colo-blobs";
 import type { CacheStatus } from "./types";
 
@@ -27,13 +25,13 @@ export interface BlobResult {
 /** Fetches an uncached blob from the upstream into the store while streaming it to the client. */
 export interface BlobFiller {
   /** Null when the blob turned out to be stored meanwhile: serve it from the store. */
-  fill(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult | null>;
+  fill(client: RemoteRegistry, name: string, digest: Digest): Promise<BlobResult | null>;
   /**
    * From a download in progress only (never starting one): its size (no range: a HEAD), or the range
    * as its bytes arrive. Null when there is none.
    */
   inFlight(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     range: RangeSpec | null,
@@ -66,7 +64,7 @@ export class BlobMirror {
     return (await this.filler.settled(digest, timeoutMs)) && (await this.store.head(digest)) !== null;
   }
 
-  async head(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
+  async head(client: RemoteRegistry, name: string, digest: Digest): Promise<BlobResult> {
     const edge = await this.colo?.lookup(client, name, digest, "HEAD");
     if (edge) return edge;
     const stored = await this.store.head(digest);
@@ -77,11 +75,11 @@ export class BlobMirror {
     // A blob being fetched right now: its size is known without asking the upstream.
     const filling = await this.filler.inFlight(client, name, digest, null);
     if (filling) return filling;
-    return { size: await upstreamBlobSize(client, name, digest), body: null, cache: "MISS" };
+    return { size: await client.blobSize(name, digest), body: null, cache: "MISS" };
   }
 
   async get(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     rangeSpec: RangeSpec | null,
@@ -103,7 +101,7 @@ export class BlobMirror {
     return stored;
   }
 
-  private async getWhole(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult | null> {
+  private async getWhole(client: RemoteRegistry, name: string, digest: Digest): Promise<BlobResult | null> {
     const stored = await this.store.get(digest);
     if (!stored) return null;
     try {
@@ -122,7 +120,7 @@ export class BlobMirror {
   }
 
   private async getRange(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     spec: RangeSpec,
@@ -147,81 +145,11 @@ export class BlobMirror {
 
   /** A part of an uncached blob: passed through from the upstream, not cached (a later whole GET fills). */
   private async fetchRange(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     spec: RangeSpec,
   ): Promise<BlobResult> {
-    const response = await client.request({
-      name,
-      path: `blobs/${digest.value}`,
-      method: "GET",
-      headers: { Range: rangeHeader(spec) },
-    });
-    if (response.status === 200) {
-      // The upstream ignored the range: pass the whole blob on (allowed for a Range request).
-      checkUpstreamDigest(response, digest);
-      return { size: contentLength(response), body: response.body, cache: "MISS" };
-    }
-    if (response.status !== 206) throw await client.errorFor(response, name, "blob");
-    const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(response.headers.get("Content-Range") ?? "");
-    if (!match || !response.body) {
-      await response.body?.cancel();
-      throw new RegistryError(
-        502,
-        "UNAVAILABLE",
-        `upstream "${client.upstream.prefix}" sent an unusable partial response`,
-      );
-    }
-    const range = { start: Number(match[1]), end: Number(match[2]) };
-    return {
-      size: Number(match[3]),
-      body: withLength(response.body, range.end - range.start + 1),
-      range,
-      cache: "MISS",
-    };
+    return { ...(await client.blobRange(name, digest, spec)), cache: "MISS" };
   }
-}
-
-/** An upstream that labels the body with another digest is serving something else: never pass it on. */
-function checkUpstreamDigest(response: Response, digest: Digest): void {
-  const claimed = response.headers.get("Docker-Content-Digest");
-  if (claimed?.startsWith(`${digest.algorithm}:`) && claimed !== digest.value) {
-    response.body?.cancel().catch(() => {});
-    throw new RegistryError(502, "UNAVAILABLE", "upstream sent a blob with a different digest");
-  }
-}
-
-/**
- * Asks the upstream whether this repository has the blob, and its size; throws its refusal
- * (BLOB_UNKNOWN, …). What the access module asks to confirm a repository holds a blob.
- */
-export async function upstreamBlobSize(
-  client: RegistryClient,
-  name: string,
-  digest: Digest,
-): Promise<number | undefined> {
-  const response = await client.request({ name, path: `blobs/${digest.value}`, method: "HEAD" });
-  if (response.ok) {
-    checkUpstreamDigest(response, digest);
-    return contentLength(response);
-  }
-  // Signed CDN URLs (Quay's S3 redirects) are signed for GET only and refuse a HEAD: ask for one byte.
-  if (![401, 404, 429].includes(response.status)) return (await headByOneByteGet(client, name, digest)).size;
-  throw await client.errorFor(response, name, "blob");
-}
-
-async function headByOneByteGet(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult> {
-  const response = await client.request({
-    name,
-    path: `blobs/${digest.value}`,
-    method: "GET",
-    headers: { Range: "bytes=0-0" },
-  });
-  if (!response.ok) throw await client.errorFor(response, name, "blob");
-  await response.body?.cancel();
-  checkUpstreamDigest(response, digest);
-  const total = /\/(\d+)$/.exec(response.headers.get("Content-Range") ?? "")?.[1];
-  const size = response.status === 206 ? (total ? Number(total) : undefined) : contentLength(response);
-  return { size, body: null, cache: "MISS" };
 }

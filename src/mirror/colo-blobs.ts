@@ -3,7 +3,7 @@ import type { Digest } from "../oci/digest";
 import { type RangeSpec, rangeHeader } from "../oci/range";
 import type { BlobInfo, BlobStore } from "../storage/blob-store";
 import type { ColoCache } from "../storage/colo-cache";
-import type { RegistryClient } from "../upstream/client";
+import type { RemoteRegistry } from "../upstream/remote-registry";
 import { contentLength } from "../util/content-length";
 import { foregroundBody } from "../util/foreground";
 import type { BlobResult } from "./blobs";
@@ -29,7 +29,7 @@ export class ColoBlobs {
    * itself; an answer other than the one asked for (a 416, a whole body) is a miss and R2 answers.
    */
   async lookup(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     spec: RangeSpec | null | "HEAD",

@@ -1,10 +1,8 @@
 import type { Digest } from "../oci/digest";
-import { RegistryError } from "../oci/errors";
 import { MediaType } from "../oci/media-types";
 import type { ListingStore, ReadListing, StoredListing } from "../storage/listing-store";
 import type { RepositoryKey } from "../storage/manifest-store";
-import type { RegistryClient } from "../upstream/client";
-import { BodyTooLargeError, idleTimeout, readLimited } from "../util/streams";
+import type { RemoteRegistry } from "../upstream/remote-registry";
 import { type CacheStatus, isUpstreamTrouble, type Log } from "./types";
 
 export interface Listing {
@@ -24,8 +22,6 @@ export interface TagQuery {
 
 /** Tag lists change more often than a tag moves: they are kept fresh at most this long. */
 export const TAG_LIST_TTL_SECONDS = 60;
-/** Larger tag lists or referrer indexes are refused (a listing is parsed to sort, page or filter it). */
-const MAX_LISTING_BYTES = 8 * 1024 * 1024;
 /** The key of a repository's whole tag list. */
 const WHOLE_LIST = "tags";
 
@@ -42,7 +38,7 @@ export class ListingMirror {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async tags(client: RegistryClient, name: string, query: TagQuery): Promise<Listing> {
+  async tags(client: RemoteRegistry, name: string, query: TagQuery): Promise<Listing> {
     const repository = repositoryOf(client, name);
     const paged = query.n !== undefined || query.last !== undefined;
     const pageKey = `tags?${pageQuery(query)}`;
@@ -72,7 +68,7 @@ export class ListingMirror {
   }
 
   async referrers(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     artifactType: string | undefined,
@@ -102,7 +98,7 @@ export class ListingMirror {
     error: unknown,
     entry: ReadListing | null,
     ttl: number,
-    client: RegistryClient,
+    client: RemoteRegistry,
   ): entry is ReadListing {
     return (
       entry !== null &&
@@ -116,19 +112,12 @@ export class ListingMirror {
    * does) sent its whole list: it is kept whole, sorted, and paged here.
    */
   private async fetchTags(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     query: TagQuery,
   ): Promise<{ listing: StoredListing; whole: boolean }> {
-    const response = await client.request({
-      name,
-      path: "tags/list",
-      method: "GET",
-      query: new URLSearchParams(pageQuery(query)),
-    });
-    if (!response.ok || !response.body) throw await client.errorFor(response, name, "tags");
-    const next = nextLink(response.headers.get("Link"));
-    const list = parseTagList(await readListing(client, response.body, "tag list"), client);
+    const list = await client.tagList(name, new URLSearchParams(pageQuery(query)));
+    const next = list.next;
     const ignoredPaging =
       (query.n !== undefined && list.tags.length > query.n) ||
       (query.last !== undefined && list.tags.some((tag) => tag <= (query.last ?? "")));
@@ -141,38 +130,16 @@ export class ListingMirror {
     return { listing: tagListing({ name: list.name ?? name, tags: list.tags }, next, checkedAt), whole };
   }
 
-  /**
-   * The upstream's referrers API; when it has none (404, or 405/400 from registries that do not route
-   * the path), the index under the referrers tag schema (`<alg>-<hex>`), as clients would fall back to.
-   */
+  /** The upstream's referrers, filtered by `artifactType` here when the upstream did not filter them. */
   private async fetchReferrers(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     artifactType: string | undefined,
   ): Promise<StoredListing> {
-    const api = await client.request({
-      name,
-      path: `referrers/${digest.value}`,
-      method: "GET",
-      query: new URLSearchParams(artifactType ? { artifactType } : {}),
-      headers: { Accept: MediaType.OCI_INDEX },
-    });
-    let manifests: unknown[];
-    let next: URLSearchParams | undefined;
-    let filtered = false;
-    if (api.ok && api.body) {
-      manifests = parseIndex(await readListing(client, api.body, "referrers index"), client);
-      next = nextLink(api.headers.get("Link"));
-      filtered = (api.headers.get("OCI-Filters-Applied") ?? "")
-        .split(",")
-        .some((f) => f.trim() === "artifactType");
-    } else if (api.status === 404 || api.status === 405 || api.status === 400) {
-      await api.body?.cancel();
-      manifests = await this.tagSchemaReferrers(client, name, digest);
-    } else {
-      throw await client.errorFor(api, name, "referrers");
-    }
+    const page = await client.referrers(name, digest, artifactType);
+    const { next, filtered } = page;
+    let manifests = page.manifests;
     if (artifactType !== undefined && !filtered) {
       manifests = manifests.filter((descriptor) => artifactTypeOf(descriptor) === artifactType);
     }
@@ -185,25 +152,9 @@ export class ListingMirror {
       checkedAt: this.now(),
     };
   }
-
-  private async tagSchemaReferrers(client: RegistryClient, name: string, digest: Digest): Promise<unknown[]> {
-    const tag = digest.value.replace(":", "-");
-    const response = await client.request({
-      name,
-      path: `manifests/${tag}`,
-      method: "GET",
-      headers: { Accept: MediaType.OCI_INDEX },
-    });
-    if (response.status === 404) {
-      await response.body?.cancel();
-      return [];
-    }
-    if (!response.ok || !response.body) throw await client.errorFor(response, name, "referrers");
-    return parseIndex(await readListing(client, response.body, "referrers index"), client);
-  }
 }
 
-function repositoryOf(client: RegistryClient, name: string): RepositoryKey {
+function repositoryOf(client: RemoteRegistry, name: string): RepositoryKey {
   return { upstream: client.upstream.prefix, name };
 }
 
@@ -261,67 +212,6 @@ function cacheStatus(previous: StoredListing | null, answer: StoredListing): Cac
   return previous !== null && previous.body === answer.body ? "REVALIDATED" : "MISS";
 }
 
-async function readListing(
-  client: RegistryClient,
-  body: ReadableStream<Uint8Array>,
-  what: string,
-): Promise<unknown> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readLimited(idleTimeout(body, client.upstream.timeout * 1000), MAX_LISTING_BYTES);
-  } catch (error) {
-    if (error instanceof BodyTooLargeError)
-      throw invalid(client, `${what} exceeds ${MAX_LISTING_BYTES} bytes`);
-    throw new RegistryError(502, "UNAVAILABLE", `upstream "${client.upstream.prefix}" broke off the ${what}`);
-  }
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    throw invalid(client, `${what} is not JSON`);
-  }
-}
-
-function parseTagList(value: unknown, client: RegistryClient): { name?: string; tags: string[] } {
-  if (!value || typeof value !== "object") throw invalid(client, "tag list is not an object");
-  const record = value as Record<string, unknown>;
-  // distribution answers `"tags": null` for a repository without tags.
-  const tags = record.tags ?? [];
-  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === "string")) {
-    throw invalid(client, "tag list has no list of tags");
-  }
-  return { name: typeof record.name === "string" ? record.name : undefined, tags };
-}
-
-function parseIndex(value: unknown, client: RegistryClient): unknown[] {
-  const manifests =
-    value && typeof value === "object" ? (value as Record<string, unknown>).manifests : undefined;
-  if (!Array.isArray(manifests)) throw invalid(client, "referrers index has no manifests");
-  return manifests.filter((descriptor) => descriptor && typeof descriptor === "object");
-}
-
 function artifactTypeOf(descriptor: unknown): unknown {
   return (descriptor as Record<string, unknown>).artifactType;
-}
-
-function invalid(client: RegistryClient, message: string): RegistryError {
-  return new RegistryError(502, "UNAVAILABLE", `upstream "${client.upstream.prefix}": ${message}`);
-}
-
-/** The query of a `Link: <…>; rel="next"` header; only `n`, `last` and `artifactType` are kept. */
-export function nextLink(header: string | null): URLSearchParams | undefined {
-  if (!header) return undefined;
-  const match = /<([^>]*)>\s*;\s*rel="?next"?/i.exec(header);
-  if (!match?.[1]) return undefined;
-  let url: URL;
-  try {
-    url = new URL(match[1], "http://upstream.invalid");
-  } catch {
-    return undefined;
-  }
-  const next = new URLSearchParams();
-  for (const key of ["n", "last", "artifactType"]) {
-    const value = url.searchParams.get(key);
-    if (value !== null) next.set(key, value);
-  }
-  return next;
 }

@@ -1,14 +1,10 @@
-import { type Digest, type DigestAlgorithm, digestOf, parseDigest } from "../oci/digest";
-import { manifestUnknown, RegistryError } from "../oci/errors";
-import { type AcceptSet, accepts, baseType, manifestMediaType } from "../oci/media-types";
-import type { Reference } from "../oci/reference";
+import { type Digest, parseDigest } from "../oci/digest";
+import { manifestUnknown } from "../oci/errors";
+import { type AcceptSet, accepts } from "../oci/media-types";
+import { digestReference, type Reference, tagReference } from "../oci/reference";
 import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry } from "../storage/manifest-store";
-import type { RegistryClient } from "../upstream/client";
-import { BodyTooLargeError, idleTimeout, readLimited } from "../util/streams";
+import type { ManifestHead, RemoteRegistry } from "../upstream/remote-registry";
 import { type CacheStatus, isUpstreamTrouble, type Log } from "./types";
-
-/** Manifests larger than this are refused (the distribution spec's recommended limit). */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export interface ManifestResult {
   readonly digest: string;
@@ -30,7 +26,7 @@ export interface ManifestResolver {
 }
 
 export interface ManifestRequest {
-  readonly client: RegistryClient;
+  readonly client: RemoteRegistry;
   readonly name: string;
   readonly reference: Reference;
   readonly accept: AcceptSet;
@@ -77,11 +73,8 @@ export class ManifestMirror implements ManifestResolver {
     const stored = await this.store.getManifest(repository, digest.value);
     if (stored) return fromStored(stored, request.method, "HIT");
     if (request.method === "HEAD") {
-      const head = await this.headUpstream(request, digest.value);
-      if (head) {
-        if (head.digest !== digest.value) throw mismatch(request);
-        return { ...head, body: null, cache: "MISS" };
-      }
+      const head = await this.headUpstream(request, digestReference(digest));
+      if (head) return { ...head, body: null, cache: "MISS" };
     }
     return this.fetchByDigest(request, digest);
   }
@@ -125,9 +118,9 @@ export class ManifestMirror implements ManifestResolver {
     held: TagEntry,
   ): Promise<ManifestResult> {
     const repository = repositoryOf(request);
-    let head: Omit<TagEntry, "checkedAt"> | null = null;
+    let head: ManifestHead | null = null;
     try {
-      head = await this.headUpstream(request, tag);
+      head = await this.headUpstream(request, tagReference(tag));
     } catch (error) {
       if (!isUpstreamTrouble(error)) throw error;
     }
@@ -179,14 +172,14 @@ export class ManifestMirror implements ManifestResolver {
     const repository = repositoryOf(request);
     const variant = request.accept.variant;
     if (entry || request.method === "HEAD") {
-      const head = await this.headUpstream(request, tag);
+      const head = await this.headUpstream(request, tagReference(tag));
       if (head) {
         const fresh: TagEntry = { ...head, checkedAt: this.now() };
         await this.store.putTag(repository, tag, variant, fresh, this.retention(request));
         return this.fromTagEntry(request, fresh, entry?.digest === head.digest ? "REVALIDATED" : "MISS");
       }
     }
-    const manifest = await this.fetchManifest(request, tag);
+    const manifest = await this.fetchManifest(request, tagReference(tag));
     const fresh: TagEntry = {
       digest: manifest.digest,
       mediaType: manifest.mediaType,
@@ -219,81 +212,19 @@ export class ManifestMirror implements ManifestResolver {
   }
 
   private async fetchByDigest(request: ManifestRequest, digest: Digest): Promise<ManifestResult> {
-    const manifest = await this.fetchManifest(request, digest.value, digest.algorithm);
-    if (manifest.digest !== digest.value) throw mismatch(request);
+    const manifest = await this.fetchManifest(request, digestReference(digest));
     await this.store.putManifest(repositoryOf(request), manifest);
     return fromStored(manifest, request.method, "MISS");
   }
 
-  /** GETs a manifest, reads it (bounded) and computes its digest; checks the upstream's own claim. */
-  private async fetchManifest(
-    request: ManifestRequest,
-    reference: string,
-    algorithm?: DigestAlgorithm,
-  ): Promise<StoredManifest> {
-    const response = await request.client.request({
-      name: request.name,
-      path: `manifests/${reference}`,
-      method: "GET",
-      headers: { Accept: request.accept.header },
-    });
-    if (!response.ok || !response.body)
-      throw await request.client.errorFor(response, request.name, "manifest");
-    let body: Uint8Array;
-    try {
-      body = await readLimited(
-        idleTimeout(response.body, request.client.upstream.timeout * 1000),
-        MAX_MANIFEST_BYTES,
-      );
-    } catch (error) {
-      if (error instanceof BodyTooLargeError) {
-        throw new RegistryError(
-          502,
-          "MANIFEST_INVALID",
-          `upstream manifest exceeds ${MAX_MANIFEST_BYTES} bytes`,
-        );
-      }
-      throw new RegistryError(
-        502,
-        "UNAVAILABLE",
-        `upstream "${request.client.upstream.prefix}" broke off the manifest`,
-      );
-    }
-    const claimed = response.headers.get("Docker-Content-Digest");
-    const claimedAlgorithm = claimed?.startsWith("sha512:") ? "sha512" : "sha256";
-    const digest = await digestOf(body, algorithm ?? claimedAlgorithm);
-    if (claimed?.startsWith(digest.split(":")[0] ?? "") && claimed !== digest) throw mismatch(request);
-    return {
-      body: body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer,
-      mediaType: manifestMediaType(response.headers.get("Content-Type"), body),
-      digest,
-    };
+  /** GETs a manifest, verified against its digest (see RemoteRegistry.getManifest). */
+  private fetchManifest(request: ManifestRequest, reference: Reference): Promise<StoredManifest> {
+    return request.client.getManifest(request.name, reference, request.accept.header);
   }
 
   /** A HEAD on the manifest; null when the upstream's answer lacks what we need (then we GET). */
-  private async headUpstream(
-    request: ManifestRequest,
-    reference: string,
-  ): Promise<Omit<TagEntry, "checkedAt"> | null> {
-    const response = await request.client.request({
-      name: request.name,
-      path: `manifests/${reference}`,
-      method: "HEAD",
-      headers: { Accept: request.accept.header },
-    });
-    if (!response.ok) throw await request.client.errorFor(response, request.name, "manifest");
-    const digest = response.headers.get("Docker-Content-Digest");
-    const contentType = response.headers.get("Content-Type");
-    const length = response.headers.get("Content-Length");
-    if (!digest || !contentType || !length || !/^\d+$/.test(length)) return null;
-    try {
-      parseDigest(digest);
-    } catch {
-      return null;
-    }
-    const mediaType = baseType(contentType);
-    if (mediaType === "application/json" || mediaType === "text/plain") return null;
-    return { digest, mediaType, size: Number(length) };
+  private headUpstream(request: ManifestRequest, reference: Reference): Promise<ManifestHead | null> {
+    return request.client.headManifest(request.name, reference, request.accept.header);
   }
 }
 
@@ -325,12 +256,4 @@ function fromStored(manifest: StoredManifest, method: "GET" | "HEAD", cache: Cac
     body: method === "GET" ? manifest.body : null,
     cache,
   };
-}
-
-function mismatch(request: ManifestRequest): RegistryError {
-  return new RegistryError(
-    502,
-    "UNAVAILABLE",
-    `upstream "${request.client.upstream.prefix}" sent a manifest that does not match its digest`,
-  );
 }

@@ -8,12 +8,12 @@ import { imageBlobDigests, indexEntries } from "../oci/manifest";
 import { MediaType, parseAccept } from "../oci/media-types";
 import { digestReference, parseReference, type Reference } from "../oci/reference";
 import type { BlobStore } from "../storage/blob-store";
-import type { RegistryClient } from "../upstream/client";
+import type { RemoteRegistry } from "../upstream/remote-registry";
 
 /** What a warm-up uses of the mirror's services (the platform's composition root provides them). */
 export interface WarmServices {
   readonly config: Pick<Config, "upstreams">;
-  client(upstream: UpstreamConfig): RegistryClient;
+  client(upstream: UpstreamConfig): RemoteRegistry;
   readonly manifests: ManifestResolver;
   readonly manifestMirror: Pick<ManifestMirror, "cached">;
   readonly blobs: Pick<BlobMirror, "get" | "settled">;

@@ -198,20 +198,7 @@ export class BlobFill extends DurableObject<Env> {
     const prefix = upstream.prefix;
     if (await services.blobStore.head(digest)) return null;
     const client = services.client(upstream);
-    const response = await client.request({ name, path: `blobs/${digest.value}`, method: "GET" });
-    if (!response.ok) throw await client.errorFor(response, name, "blob");
-    const claimed = response.headers.get("Docker-Content-Digest");
-    const length = response.headers.get("Content-Length");
-    if (
-      (claimed?.startsWith(`${digest.algorithm}:`) && claimed !== digest.value) ||
-      !length ||
-      !/^\d+$/.test(length) ||
-      !response.body
-    ) {
-      await response.body?.cancel();
-      throw new RegistryError(502, "UNAVAILABLE", `upstream "${prefix}" sent an unusable blob response`);
-    }
-    const size = Number(length);
+    const { size, body: upstreamBody } = await client.openBlob(name, digest);
     // Fetched with credentials, the blob may be private: only repositories known to hold it serve it.
     const restricted = fetchesRestricted(client);
     // Idle once finished and every reader (the store's upload too) is done: the next request starts
@@ -220,7 +207,7 @@ export class BlobFill extends DurableObject<Env> {
     // The upstream just served it for this repository: a link (no KV write, no call: our own table).
     if (restricted) this.links.link(repositoryName({ upstream: prefix, name }));
     // 1 MiB chunks: the hash, the spool and the readers then work per MiB, not per network packet.
-    const body = idleTimeout(rechunk(response.body, CHUNK_BYTES, FIRST_CHUNK_BYTES), upstream.timeout * 1000);
+    const body = idleTimeout(rechunk(upstreamBody, CHUNK_BYTES, FIRST_CHUNK_BYTES), upstream.timeout * 1000);
     this.ctx.waitUntil(this.complete(services, owner, digest, spool, download(body, spool, digest)));
     return spool;
   }

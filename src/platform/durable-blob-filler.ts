@@ -1,7 +1,7 @@
 import type { BlobFiller, BlobResult } from "../mirror/blobs";
 import type { Digest } from "../oci/digest";
 import type { RangeSpec } from "../oci/range";
-import type { RegistryClient } from "../upstream/client";
+import type { RemoteRegistry } from "../upstream/remote-registry";
 import { foregroundBody } from "../util/foreground";
 import type { BlobFill, BlobJob, OpenedBlob } from "./blob-fill";
 import { unwrap } from "./outcome";
@@ -15,7 +15,7 @@ export class DurableBlobFiller implements BlobFiller {
     return this.stub(digest).settled(timeoutMs);
   }
 
-  async fill(client: RegistryClient, name: string, digest: Digest): Promise<BlobResult | null> {
+  async fill(client: RemoteRegistry, name: string, digest: Digest): Promise<BlobResult | null> {
     const opened = await this.open(client, name, digest, "GET", null);
     if (opened.kind === "elsewhere") return null;
     // Counted as foreground until the Worker has handed the last byte on: the fill object's own reader
@@ -25,7 +25,7 @@ export class DurableBlobFiller implements BlobFiller {
   }
 
   async inFlight(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     range: RangeSpec | null,
@@ -39,7 +39,7 @@ export class DurableBlobFiller implements BlobFiller {
   }
 
   private async open(
-    client: RegistryClient,
+    client: RemoteRegistry,
     name: string,
     digest: Digest,
     method: BlobJob["method"],

@@ -1,7 +1,7 @@
 import { BlobAccess } from "../access/blobs";
 import { AuthThrottle, failureMemoryFor } from "../auth/throttle";
 import { type Config, configFor, type UpstreamConfig } from "../config";
-import { BlobMirror, upstreamBlobSize } from "../mirror/blobs";
+import { BlobMirror } from "../mirror/blobs";
 import { ListingMirror } from "../mirror/listings";
 import { ManifestMirror, type ManifestResolver } from "../mirror/manifests";
 import type { Log } from "../mirror/types";
@@ -13,9 +13,10 @@ import { KvListingStore, type ListingChecks, type ListingStore } from "../storag
 import { KvManifestStore, type ManifestStore } from "../storage/manifest-store";
 import { TagCheckMemory, TagChecks } from "../storage/tag-check-memory";
 import { TolerantManifestStore } from "../storage/tolerant-manifest-store";
-import { accountNames, RegistryClient, type UpstreamEvent } from "../upstream/client";
-import { SharedQuotaPool } from "../upstream/quota";
+import { accountNames, SharedQuotaPool } from "../upstream/quota-pool";
+import { RemoteRegistry } from "../upstream/remote-registry";
 import { TokenCache } from "../upstream/tokens";
+import { Transport, type UpstreamEvent } from "../upstream/transport";
 import { countCache, withOpCounters } from "../util/op-counters";
 import { CoalescingManifests } from "./coalescing-manifests";
 import { DurableBlobFiller } from "./durable-blob-filler";
@@ -39,7 +40,7 @@ export interface Services {
   /** Tag lists and referrers, cached like tags. */
   readonly listings: ListingMirror;
   readonly listingStore: ListingStore;
-  client(upstream: UpstreamConfig): RegistryClient;
+  client(upstream: UpstreamConfig): RemoteRegistry;
   /** Statuses of the upstream answers this request caused (in this isolate), for the audit log. */
   readonly upstreamStatuses: readonly number[];
   readonly stats: StatsRecorder;
@@ -134,7 +135,10 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     env.MANIFESTS,
     (operation, error) => log({ event: "blob_links.failed", operation, error: describe(error) }),
   );
-  const blobAccess = new BlobAccess(blobLinks, upstreamBlobSize);
+  // Confirming that a repository holds a blob is asking the upstream for its size there.
+  const blobAccess = new BlobAccess(blobLinks, (client: RemoteRegistry, name, digest) =>
+    client.blobSize(name, digest),
+  );
   // Outermost, failures: a storage failure never fails a pull the upstream can serve.
   const storedManifests = new TolerantManifestStore(
     new TagCheckMemory(new KvManifestStore(env.MANIFESTS), tagChecksFor(env.MANIFESTS)),
@@ -174,16 +178,18 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     listings: new ListingMirror(listingStore, log),
     listingStore,
     client: (upstream) =>
-      new RegistryClient(
-        upstream,
-        cache,
-        undefined,
-        (event) => {
-          upstreamStatuses.push(event.status);
-          stats.upstream(upstream.prefix, event);
-          reportQuota(env, upstream.prefix, event);
-        },
-        quotaPoolFor(env, upstream),
+      new RemoteRegistry(
+        new Transport(
+          upstream,
+          cache,
+          undefined,
+          (event) => {
+            upstreamStatuses.push(event.status);
+            stats.upstream(upstream.prefix, event);
+            reportQuota(env, upstream.prefix, event);
+          },
+          quotaPoolFor(env, upstream),
+        ),
       ),
     upstreamStatuses,
     stats,

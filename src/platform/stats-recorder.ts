@@ -1,6 +1,6 @@
 import { MAX_PENDING, ServedDigests, utcDay } from "../ops/served-digests";
-import type { UpstreamEvent } from "../upstream/client";
 import type { AccountQuota } from "../upstream/quota";
+import type { UpstreamEvent } from "../upstream/transport";
 import type { MirrorStats, StatsBatch } from "./stats-object";
 
 /** Clients whose counted upstream requests one isolate keeps before a flush; the rest count as one. */

@@ -5,6 +5,8 @@
  * limit it answers 429. Pure: the caller feeds it answers and the time.
  */
 
+import type { QuotaReading } from "./quota-headers";
+
 /** The name an anonymous account is shown and recorded under. */
 export const ANONYMOUS = "anonymous";
 /** Below this share of its limit an account is logged as running low. */
@@ -13,14 +15,6 @@ export const LOW_QUOTA = 0.1;
 const DEFAULT_BACKOFF_SECONDS = 60;
 /** Upper bound of a remembered exhaustion, whatever an upstream says (Docker Hub's window is 6 h). */
 const MAX_BACKOFF_SECONDS = 24 * 3600;
-
-/** One reading of the `ratelimit-*` headers. */
-export interface QuotaReading {
-  readonly limit: number;
-  readonly remaining: number;
-  /** Seconds; 0 when the upstream did not say. */
-  readonly window: number;
-}
 
 /** An account's standing, as recorded and shared between isolates. */
 export interface AccountQuota {
@@ -43,29 +37,6 @@ export interface QuotaChange {
   readonly becameExhausted: boolean;
   /** With this answer every account of the upstream is exhausted. */
   readonly allExhausted: boolean;
-}
-
-/** `100;w=21600` → 100 and 21600; null when it is not such a value. */
-export function parseQuotaHeader(value: string | null): { count: number; window: number } | null {
-  const match = /^\s*(\d{1,9})\s*(?:;\s*w\s*=\s*(\d{1,9}))?/.exec(value ?? "");
-  if (!match?.[1]) return null;
-  return { count: Number(match[1]), window: match[2] ? Number(match[2]) : 0 };
-}
-
-/** The reading of an answer's `ratelimit-limit` and `ratelimit-remaining`, or null when it has none. */
-export function readQuota(headers: Headers): QuotaReading | null {
-  const limit = parseQuotaHeader(headers.get("ratelimit-limit"));
-  const remaining = parseQuotaHeader(headers.get("ratelimit-remaining"));
-  if (!limit || !remaining) return null;
-  return { limit: limit.count, remaining: remaining.count, window: remaining.window || limit.window };
-}
-
-/** Seconds of a numeric `Retry-After`, or of one given as an HTTP date; null otherwise. */
-export function retryAfterSeconds(value: string | null, now: number): number | null {
-  if (!value) return null;
-  if (/^\s*\d{1,7}\s*$/.test(value)) return Number(value);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - now) / 1000));
 }
 
 interface Standing {
@@ -277,72 +248,4 @@ function isLow(standing: Standing): boolean {
     standing.limit > 0 &&
     standing.remaining < standing.limit * LOW_QUOTA
   );
-}
-
-/**
- * The accounts of an upstream as this isolate knows them, and a way to bring in what other isolates
- * recorded (called before counted requests and reserve checks; it decides itself how often to ask).
- */
-export interface QuotaPool {
-  readonly book: QuotaBook;
-  sync(): Promise<void>;
-}
-
-/** How long an isolate goes on its own readings before it asks what the others recorded. */
-export const QUOTA_SYNC_MS = 15_000;
-/** When nobody has read any quota of the upstream (GHCR and Quay send none), ask only this often. */
-export const QUOTA_IDLE_SYNC_MS = 5 * 60_000;
-/** A request waits this long at most for the shared readings; the load goes on without it. */
-export const QUOTA_SYNC_WAIT_MS = 1000;
-
-/**
- * A book that brings in the shared readings (`load`) at most every `QUOTA_SYNC_MS` (every
- * `QUOTA_IDLE_SYNC_MS` while there are none anywhere), one load at a time.
- */
-export class SharedQuotaPool implements QuotaPool {
-  readonly book: QuotaBook;
-  private syncedAt = Number.NEGATIVE_INFINITY;
-  private loading: Promise<void> | null = null;
-  /** The last load found no reading, and neither has this isolate. */
-  private nothingShared = false;
-
-  constructor(
-    accounts: readonly string[],
-    private readonly load: (() => Promise<readonly AccountQuota[]>) | null,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.book = new QuotaBook(accounts, now);
-  }
-
-  sync(): Promise<void> {
-    const idle = this.nothingShared && !this.book.hasReadings();
-    if (!this.load || this.now() - this.syncedAt < (idle ? QUOTA_IDLE_SYNC_MS : QUOTA_SYNC_MS))
-      return Promise.resolve();
-    if (!this.loading) {
-      const load = this.load;
-      this.loading = (async () => {
-        try {
-          const shared = await load();
-          this.book.merge(shared);
-          this.nothingShared = shared.length === 0;
-        } catch {
-          // The stats object is out of reach: this isolate's own readings will do.
-        } finally {
-          this.syncedAt = this.now();
-          this.loading = null;
-        }
-      })();
-    }
-    return atMost(this.loading, QUOTA_SYNC_WAIT_MS);
-  }
-}
-
-/** `promise`, or nothing after `ms` (the promise goes on). */
-async function atMost(promise: Promise<void>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -1,15 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { type AccountQuota, QuotaBook } from "../../src/upstream/quota";
+import { parseQuotaHeader, readQuota, retryAfterSeconds } from "../../src/upstream/quota-headers";
 import {
-  type AccountQuota,
-  parseQuotaHeader,
   QUOTA_IDLE_SYNC_MS,
   QUOTA_SYNC_MS,
   QUOTA_SYNC_WAIT_MS,
-  QuotaBook,
-  readQuota,
-  retryAfterSeconds,
   SharedQuotaPool,
-} from "../../src/upstream/quota";
+} from "../../src/upstream/quota-pool";
 
 const reading = (remaining: number, limit = 100, window = 21600) => ({ limit, remaining, window });
 const answer = (remaining: number, limit = 100) => ({

@@ -8,7 +8,7 @@ import { parseAccept } from "../../oci/media-types";
 import { isValidTag } from "../../oci/names";
 import { parseRange } from "../../oci/range";
 import { parseReference } from "../../oci/reference";
-import type { RegistryClient } from "../../upstream/client";
+import type { RemoteRegistry } from "../../upstream/remote-registry";
 import { clientIp } from "../auth";
 import type { AppEnv, AuditEntry } from "../context";
 import { authenticateClient } from "../middleware/authenticate";
@@ -153,7 +153,7 @@ function pullableRepository(c: Context<AppEnv>, kind: AuditEntry["kind"], refere
 }
 
 /** Who may keep the response: the access module's answer for this client and upstream. */
-function audienceOf(c: Context<AppEnv>, upstream: RegistryClient, restricted = false): Audience {
+function audienceOf(c: Context<AppEnv>, upstream: RemoteRegistry, restricted = false): Audience {
   return audienceFor({
     authenticatedClient: c.var.identity.user !== null,
     authenticatedUpstream: upstream.authenticated,

@@ -1,6 +1,6 @@
 import type { Config } from "../../config";
-import { accountNames } from "../../upstream/client";
 import type { AccountQuota } from "../../upstream/quota";
+import { accountNames } from "../../upstream/quota-pool";
 
 /** One account's quota as `/_/stats` shows it; times are ISO 8601. */
 export interface QuotaEntry {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { UpstreamConfig } from "../../src/config";
 import { RegistryError } from "../../src/oci/errors";
-import { RegistryClient } from "../../src/upstream/client";
 import { TokenCache } from "../../src/upstream/tokens";
+import { Transport } from "../../src/upstream/transport";
 import { type AuthMode, FakeRegistry, pseudoRandomBytes, sha256 } from "../support/fake-registry";
 
 const CREDENTIALS = { username: "robot", password: "upstream-s3cret" };
@@ -96,7 +96,7 @@ describe("a 401 from a redirect target (CDN, signed URL)", () => {
     registry.cdnChallenge = challenge;
     const { fetcher, foreign } = network([registry]);
     const tokens = new TokenCache();
-    const client = new RegistryClient(upstream("https://reg.test"), tokens, fetcher);
+    const client = new Transport(upstream("https://reg.test"), tokens, fetcher);
 
     // Twice: the second request sends the credentials up front, as after any first contact.
     const outcomes = [];
@@ -125,7 +125,7 @@ describe("a 401 from a redirect target (CDN, signed URL)", () => {
       auth: { kind: "basic", user: CREDENTIALS.username, password: CREDENTIALS.password },
     });
     const { fetcher, foreign } = network([registry]);
-    const client = new RegistryClient(upstream("https://reg.test"), new TokenCache(), fetcher);
+    const client = new Transport(upstream("https://reg.test"), new TokenCache(), fetcher);
     const response = await client.request({ name: "team/app", path: `blobs/${digest}`, method: "GET" });
     expect(response.status).toBe(200);
     expect(await sha256(new Uint8Array(await response.arrayBuffer()))).toBe(digest);
@@ -145,7 +145,7 @@ describe("the upstream's own challenge: which realms get the credentials", () =>
     });
     const { fetcher, foreign } = network([registry]);
     const tokens = new TokenCache();
-    const client = new RegistryClient(upstream("https://reg.test"), tokens, fetcher);
+    const client = new Transport(upstream("https://reg.test"), tokens, fetcher);
 
     const error = await rejection(
       client.request({ name: "team/app", path: `blobs/${digest}`, method: "GET" }),
@@ -167,7 +167,7 @@ describe("the upstream's own challenge: which realms get the credentials", () =>
       auth: bearer(realmOrigin),
     });
     const { fetcher } = network([registry]);
-    const client = new RegistryClient(upstream("https://reg.test", authHosts), new TokenCache(), fetcher);
+    const client = new Transport(upstream("https://reg.test", authHosts), new TokenCache(), fetcher);
     const response = await client.request({ name: "team/app", path: `blobs/${digest}`, method: "GET" });
     expect(response.status).toBe(200);
     await response.body?.cancel();
@@ -181,7 +181,7 @@ describe("the upstream's own challenge: which realms get the credentials", () =>
       auth: bearer("http://127.0.0.1:5001"),
     });
     const sameNet = network([same.registry]);
-    const ok = await new RegistryClient(
+    const ok = await new Transport(
       upstream("http://127.0.0.1:5000"),
       new TokenCache(),
       sameNet.fetcher,
@@ -194,7 +194,7 @@ describe("the upstream's own challenge: which realms get the credentials", () =>
       auth: bearer("http://localhost:5001"),
     });
     const otherNet = network([other.registry]);
-    const client = new RegistryClient(upstream("http://127.0.0.1:5000"), new TokenCache(), otherNet.fetcher);
+    const client = new Transport(upstream("http://127.0.0.1:5000"), new TokenCache(), otherNet.fetcher);
     const error = await rejection(
       client.request({ name: "team/app", path: `blobs/${other.digest}`, method: "GET" }),
     );

@@ -1,20 +1,13 @@
 import type { Credentials, UpstreamConfig } from "../config";
 import { RegistryError } from "../oci/errors";
-import { readLimited } from "../util/streams";
-import { type Challenge, parseChallenges } from "./challenge";
+import { type Account, UpstreamAuth, USER_AGENT } from "./auth";
 import { type UpstreamObject, unreachable, upstreamError } from "./errors";
-import {
-  ANONYMOUS,
-  QuotaBook,
-  type QuotaChange,
-  type QuotaPool,
-  type QuotaReading,
-  readQuota,
-  retryAfterSeconds,
-} from "./quota";
-import { realmRefusal } from "./realm";
+import { QuotaBook, type QuotaChange } from "./quota";
+import { type QuotaReading, readQuota, retryAfterSeconds } from "./quota-headers";
+import { accountNames, type QuotaPool } from "./quota-pool";
 import { type Fetcher, fetchFollowingRedirects } from "./redirects";
-import type { TokenCache, TokenKey } from "./tokens";
+import { retryingOnce } from "./retry";
+import type { TokenCache } from "./tokens";
 
 export type { Fetcher };
 
@@ -50,10 +43,6 @@ export interface UpstreamRequest {
   readonly query?: URLSearchParams;
 }
 
-const USER_AGENT = "edge-registry-mirror";
-const DEFAULT_TOKEN_LIFETIME_SECONDS = 60;
-const TOKEN_RESPONSE_LIMIT = 64 * 1024;
-
 /**
  * Talks to one upstream registry: attaches cached credentials, answers a 401 challenge once (a Bearer
  * token from the realm, or Basic), and follows redirects itself so credentials never leave the
@@ -63,8 +52,11 @@ const TOKEN_RESPONSE_LIMIT = 64 * 1024;
  * a 429 moves the request to the next account, and an exhausted account is left alone until its time
  * is up; when every account is exhausted the client answers 429 itself, without asking.
  */
-export class RegistryClient {
+export class Transport {
   private readonly origin: string;
+  private readonly auth: UpstreamAuth;
+  /** The fetcher, tried once more when a connection fails before any answer. */
+  private readonly retrying: Fetcher;
   private readonly pool: QuotaPool;
   private readonly accounts: ReadonlyMap<string, Credentials>;
   /** Counted requests this client made that the upstream served (what a client's pull cost). */
@@ -72,8 +64,8 @@ export class RegistryClient {
 
   constructor(
     readonly upstream: UpstreamConfig,
-    private readonly tokens: TokenCache,
-    private readonly fetcher: Fetcher = (request) => fetch(request),
+    tokens: TokenCache,
+    fetcher: Fetcher = (request) => fetch(request),
     /** Told of every upstream answer (for the audit log and the stats). */
     private readonly observe: (event: UpstreamEvent) => void = () => {},
     pool?: QuotaPool,
@@ -84,17 +76,21 @@ export class RegistryClient {
       book: new QuotaBook(accountNames(upstream)),
       sync: async () => {},
     };
+    this.retrying = retryingOnce(fetcher);
+    this.auth = new UpstreamAuth(upstream, tokens, this.timed, (account, status) =>
+      this.observe({ kind: "token", method: "GET", status, account }),
+    );
   }
 
   /**
    * The fetcher, bounded by the upstream's timeout until the response headers arrive (not for the body:
-   * a large blob may take long to stream).
+   * a large blob may take long to stream); a retry after a failed connection falls within the same bound.
    */
   private readonly timed: Fetcher = async (request) => {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.upstream.timeout * 1000);
     try {
-      return await this.fetcher(new Request(request, { signal: controller.signal }));
+      return await this.retrying(new Request(request, { signal: controller.signal }));
     } finally {
       clearTimeout(timer);
     }
@@ -168,18 +164,14 @@ export class RegistryClient {
     const scope = `repository:${request.name}:pull`;
     const as = { name: account, credentials, counted };
 
-    const first = await this.send(url, request, await this.cachedAuthorization(scope, as), as);
+    const first = await this.send(url, request, await this.auth.cached(scope, as), as);
     if (first.status !== 401) return first;
 
     // A missing or expired token, or a first contact: answer the challenge with fresh credentials, once.
     // Only the upstream's own origin gets here: a redirect target's 401 was thrown as an upstream error.
     let authorization: string | null;
     try {
-      authorization = await this.answerChallenge(
-        parseChallenges(first.headers.get("WWW-Authenticate") ?? ""),
-        scope,
-        as,
-      );
+      authorization = await this.auth.answer(first.headers.get("WWW-Authenticate"), scope, as);
     } catch (error) {
       await first.body?.cancel();
       throw error;
@@ -232,157 +224,5 @@ export class RegistryClient {
       ...(change ? { change } : {}),
     });
     return response;
-  }
-
-  /** Credentials to send before any challenge: Basic if the upstream wants it, else a cached token. */
-  private async cachedAuthorization(scope: string, as: Account): Promise<string | null> {
-    const known = this.tokens.knownChallenge(this.upstream.url);
-    if (!known) return null;
-    if (known.scheme === "basic") return as.credentials ? basic(as.credentials) : null;
-    const token = await this.tokens.get(this.tokenKey(known.realm, known.service, scope, as));
-    return token ? `Bearer ${token}` : null;
-  }
-
-  /** Credentials that answer the challenge, or null when we cannot answer it (the 401 stands). */
-  private async answerChallenge(challenges: Challenge[], scope: string, as: Account): Promise<string | null> {
-    const bearer = challenges.find((challenge) => challenge.scheme === "bearer");
-    if (bearer?.params.realm) {
-      this.checkRealm(bearer.params.realm);
-      const service = bearer.params.service ?? "";
-      this.tokens.rememberChallenge(this.upstream.url, {
-        scheme: "bearer",
-        realm: bearer.params.realm,
-        service,
-      });
-      const token = await this.fetchToken(this.tokenKey(bearer.params.realm, service, scope, as), as);
-      return token ? `Bearer ${token}` : null;
-    }
-    if (challenges.some((challenge) => challenge.scheme === "basic")) {
-      this.tokens.rememberChallenge(this.upstream.url, { scheme: "basic" });
-      return as.credentials ? basic(as.credentials) : null;
-    }
-    return null;
-  }
-
-  /**
-   * Refuses a realm outside the upstream's domain and `authHosts` (or over plain http for an https
-   * upstream) before it is remembered or asked: the credentials would go wherever it points.
-   */
-  private checkRealm(realm: string): void {
-    let url: URL;
-    try {
-      url = new URL(realm);
-    } catch {
-      throw this.untrustedRealm("it is not a URL");
-    }
-    const refusal = realmRefusal(url, this.upstream);
-    if (refusal) throw this.untrustedRealm(refusal, url.host);
-  }
-
-  private untrustedRealm(reason: string, host?: string): RegistryError {
-    const prefix = this.upstream.prefix;
-    return new RegistryError(
-      502,
-      "UNAVAILABLE",
-      `upstream "${prefix}" named a token realm${host ? ` on ${host}` : ""} the mirror does not trust: ${reason}` +
-        ` (list the realm's host in UPSTREAMS.${prefix}.authHosts if it belongs to the upstream)`,
-    );
-  }
-
-  /** `GET realm?service=…&scope=…`, with Basic credentials when configured; caches the token. */
-  private async fetchToken(key: TokenKey, as: Account): Promise<string | null> {
-    // Checked again here, so no path to a realm skips the policy.
-    this.checkRealm(key.realm);
-    const realm = new URL(key.realm);
-    if (key.service) realm.searchParams.set("service", key.service);
-    realm.searchParams.append("scope", key.scope);
-
-    const authorization = as.credentials ? basic(as.credentials) : null;
-    let response: Response;
-    try {
-      response = await fetchFollowingRedirects(this.timed, realm, {
-        method: "GET",
-        headers: new Headers({ "User-Agent": USER_AGENT, Accept: "application/json" }),
-        authorization,
-        authorizedOrigin: realm.origin,
-      });
-    } catch {
-      throw unreachable(this.upstream.prefix);
-    }
-    this.observe({ kind: "token", method: "GET", status: response.status, account: as.name });
-    if (!response.ok) {
-      await response.body?.cancel();
-      if (response.status === 429) {
-        throw new RegistryError(
-          429,
-          "TOOMANYREQUESTS",
-          `token service of upstream "${this.upstream.prefix}": too many requests`,
-          {
-            "Retry-After": response.headers.get("Retry-After") ?? "60",
-          },
-        );
-      }
-      return null; // The original 401 stands: the client gets the mirror's challenge or DENIED.
-    }
-    const token = await readToken(response);
-    if (!token) {
-      throw new RegistryError(
-        502,
-        "UNAVAILABLE",
-        `token service of upstream "${this.upstream.prefix}" sent no token`,
-      );
-    }
-    await this.tokens.put(key, token.value, token.expiresIn);
-    return token.value;
-  }
-
-  /** Tokens are kept per account and scope: each account's token counts against that account. */
-  private tokenKey(realm: string, service: string, scope: string, as: Account): TokenKey {
-    return {
-      upstream: this.upstream.url,
-      realm,
-      service,
-      scope,
-      username: as.credentials?.username ?? "",
-    };
-  }
-}
-
-/** An account as one request uses it. */
-interface Account {
-  /** The user name, or "anonymous". */
-  readonly name: string;
-  readonly credentials: Credentials | null;
-  /** The request counts against the account's quota. */
-  readonly counted: boolean;
-}
-
-/** The names a pool's accounts go by: the user names, or "anonymous" when the upstream has none. */
-export function accountNames(upstream: Pick<UpstreamConfig, "accounts">): string[] {
-  return upstream.accounts.length > 0 ? upstream.accounts.map((account) => account.username) : [ANONYMOUS];
-}
-
-function basic(credentials: Credentials): string {
-  const bytes = new TextEncoder().encode(`${credentials.username}:${credentials.password}`);
-  return `Basic ${btoa(String.fromCharCode(...bytes))}`;
-}
-
-async function readToken(response: Response): Promise<{ value: string; expiresIn: number } | null> {
-  if (!response.body) return null;
-  try {
-    const parsed: unknown = JSON.parse(
-      new TextDecoder().decode(await readLimited(response.body, TOKEN_RESPONSE_LIMIT)),
-    );
-    if (!parsed || typeof parsed !== "object") return null;
-    const record = parsed as Record<string, unknown>;
-    const value = typeof record.token === "string" && record.token ? record.token : record.access_token;
-    if (typeof value !== "string" || !value) return null;
-    const expiresIn =
-      typeof record.expires_in === "number" && record.expires_in > 0
-        ? record.expires_in
-        : DEFAULT_TOKEN_LIFETIME_SECONDS;
-    return { value, expiresIn };
-  } catch {
-    return null;
   }
 }

@@ -4,7 +4,7 @@
 // Every import counts for the direction, type-only ones too. For circles only imports that load code
 // count: a Durable Object class and the `Env` that names its namespace refer to each other's types,
 // which costs nothing at run time and says nothing about who calls whom.
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "..");
@@ -107,6 +107,18 @@ for (const file of files) {
   if (file.startsWith("platform/") || file === "http/middleware/services.ts") continue;
   const text = readFileSync(join(src, file), "utf8").replace(/\/\/.*|\/\*[\s\S]*?\*\//g, "");
   if (READS_ENV.test(text)) problems.push(`${file} reads the environment (only platform/ does)`);
+}
+
+// ARCHITECTURE.md names files on a request's path: each must exist (from the repository root, from src/,
+// or within the layer folder it is named in: `routes/…` under http/, `env.ts` under platform/), so the
+// map cannot drift from the code unnoticed.
+const architecture = readFileSync(join(root, "ARCHITECTURE.md"), "utf8");
+for (const match of architecture.matchAll(/`([a-z-]+(?:\/[a-z.-]+)*\.tsx?)`/g)) {
+  const named = match[1] ?? "";
+  const candidates = [named, ...["", "http/", "platform/"].map((dir) => `src/${dir}${named}`)];
+  if (!candidates.some((path) => existsSync(join(root, path)))) {
+    problems.push(`ARCHITECTURE.md names ${named}, which does not exist`);
+  }
 }
 
 // Circles (Tarjan's strongly connected components): each one is reported once, with its members.

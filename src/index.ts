@@ -3,7 +3,7 @@ import type { Env } from "./platform/env";
 import { runScheduled } from "./platform/scheduled";
 
 export { BlobFill } from "./platform/blob-fill";
-export { ManifestFill } from "./platform/manifest-fill";
+export { ManifestMisses } from "./platform/manifest-misses";
 export { MirrorStats } from "./platform/stats-object";
 
 const app = createApp();

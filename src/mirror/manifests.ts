@@ -21,7 +21,7 @@ export interface ManifestResult {
 }
 
 /** Answers manifest requests: the mirror itself, or something that coordinates calls to it. */
-export interface ManifestResolver {
+export interface ManifestSource {
   get(request: ManifestRequest): Promise<ManifestResult>;
 }
 
@@ -40,7 +40,7 @@ export interface ManifestRequest {
  * tag moved. Tag entries are kept per set of accepted media types, because an upstream answers a client
  * that accepts indexes differently from one that does not.
  */
-export class ManifestMirror implements ManifestResolver {
+export class ManifestMirror implements ManifestSource {
   constructor(
     private readonly store: ManifestStore,
     private readonly log: Log,

@@ -1,7 +1,7 @@
 import type { Config, UpstreamConfig } from "../config";
 import type { WarmImage } from "../config/warm-images";
 import type { BlobMirror } from "../mirror/blobs";
-import type { ManifestMirror, ManifestResolver, ManifestResult } from "../mirror/manifests";
+import type { ManifestMirror, ManifestResult, ManifestSource } from "../mirror/manifests";
 import type { Log } from "../mirror/types";
 import { type Digest, parseDigest } from "../oci/digest";
 import { imageBlobDigests, indexEntries } from "../oci/manifest";
@@ -14,7 +14,7 @@ import type { RemoteRegistry } from "../upstream/remote-registry";
 export interface WarmServices {
   readonly config: Pick<Config, "upstreams">;
   client(upstream: UpstreamConfig): RemoteRegistry;
-  readonly manifests: ManifestResolver;
+  readonly manifests: ManifestSource;
   readonly manifestMirror: Pick<ManifestMirror, "cached">;
   readonly blobs: Pick<BlobMirror, "get" | "settled">;
   readonly blobStore: Pick<BlobStore, "head">;

@@ -1,14 +1,17 @@
 import { DurableObject } from "cloudflare:workers";
 import { fetchesRestricted, tableSink } from "../access/blobs";
 import type { UpstreamConfig } from "../config";
-import { type Digest, DigestVerifier, parseDigest } from "../oci/digest";
+import { type Digest, parseDigest } from "../oci/digest";
 import { nameUnknown, RegistryError } from "../oci/errors";
-import { type ByteRange, type RangeSpec, resolveRange } from "../oci/range";
+import { resolveRange } from "../oci/range";
 import { repositoryName } from "../storage/blob-links";
 import { LinkTable } from "../storage/link-table";
+import { PendingUploads } from "../storage/pending-upload";
 import { Spool } from "../storage/spool";
+import { copyVerified } from "../storage/spool-copy";
 import { givingWayToClients } from "../util/foreground";
 import { idleTimeout, rechunk } from "../util/streams";
+import type { BlobJob, OpenedBlob } from "./blob-fill-contract";
 import type { Env } from "./env";
 import { type Outcome, outcomeOf } from "./outcome";
 import { type Services, servicesFor } from "./services";
@@ -32,38 +35,6 @@ const UPLOAD_RETRY_MS = 5_000;
 const SETTLE_MAX_MS = 60_000;
 const SETTLE_POLL_MS = 50;
 
-/** What the Worker asks of a digest's object (plain data: it crosses the RPC boundary). */
-export interface BlobJob {
-  readonly upstream: string;
-  readonly name: string;
-  readonly digest: string;
-  /** HEAD: the size only. */
-  readonly method: "GET" | "HEAD";
-  /** A part of the blob; with a range (or HEAD) the object only joins a download in progress. */
-  readonly range: RangeSpec | null;
-}
-
-/** The object's answer: the download's bytes (or size), or "elsewhere": stored meanwhile, or none in progress. */
-export type OpenedBlob =
-  | { readonly kind: "elsewhere" }
-  | {
-      readonly kind: "spool";
-      readonly size: number;
-      /** Null for HEAD. */
-      readonly body: ReadableStream<Uint8Array> | null;
-      readonly range?: ByteRange;
-    };
-
-/** The verified spool waiting for its upload, as kept in storage (it outlives a restart of the object). */
-interface PendingUpload {
-  readonly digest: string;
-  readonly size: number;
-  readonly restricted: number;
-  readonly upstream: string;
-  readonly name: string;
-  readonly attempts: number;
-}
-
 /**
  * One instance per blob digest (`idFromName(digest)`): concurrent misses of the same blob, from any
  * Worker isolate anywhere, share a single upstream download. The download streams into a spool in this
@@ -82,13 +53,13 @@ export class BlobFill extends DurableObject<Env> {
   private uploading = false;
   /** Repositories this digest is linked to (see BlobLinks). */
   private readonly links: LinkTable;
+  /** The verified spool waiting for its upload, if any. */
+  private readonly pending: PendingUploads;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.links = new LinkTable(ctx.storage.sql);
-    ctx.storage.sql.exec(
-      "CREATE TABLE IF NOT EXISTS pending_upload (id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL, size INTEGER NOT NULL, restricted INTEGER NOT NULL, upstream TEXT NOT NULL, name TEXT NOT NULL, attempts INTEGER NOT NULL)",
-    );
+    this.pending = new PendingUploads(ctx.storage.sql);
   }
 
   /**
@@ -97,7 +68,7 @@ export class BlobFill extends DurableObject<Env> {
    */
   async settled(timeoutMs: number): Promise<boolean> {
     const deadline = Date.now() + Math.min(timeoutMs, SETTLE_MAX_MS);
-    while (this.current || this.pending()) {
+    while (this.current || this.pending.get()) {
       if (Date.now() >= deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
     }
@@ -115,7 +86,7 @@ export class BlobFill extends DurableObject<Env> {
   }
 
   /** Forgets a finished download, so the next request starts afresh (or finds the blob stored). */
-  private release(spool: Spool): void {
+  private forgetDownload(spool: Spool): void {
     if (this.current?.spool === spool) this.current = null;
   }
 
@@ -203,12 +174,16 @@ export class BlobFill extends DurableObject<Env> {
     const restricted = fetchesRestricted(client);
     // Idle once finished and every reader (the store's upload too) is done: the next request starts
     // afresh or finds the blob stored.
-    const spool: Spool = Spool.create(this.ctx.storage.sql, size, restricted, () => this.release(spool));
+    const spool: Spool = Spool.create(this.ctx.storage.sql, size, restricted, () =>
+      this.forgetDownload(spool),
+    );
     // The upstream just served it for this repository: a link (no KV write, no call: our own table).
     if (restricted) this.links.link(repositoryName({ upstream: prefix, name }));
     // 1 MiB chunks: the hash, the spool and the readers then work per MiB, not per network packet.
     const body = idleTimeout(rechunk(upstreamBody, CHUNK_BYTES, FIRST_CHUNK_BYTES), upstream.timeout * 1000);
-    this.ctx.waitUntil(this.complete(services, owner, digest, spool, download(body, spool, digest)));
+    this.ctx.waitUntil(
+      this.complete(services, owner, digest, spool, copyVerified(body, spool, digest, READER_WAIT_MS)),
+    );
     return spool;
   }
 
@@ -231,25 +206,24 @@ export class BlobFill extends DurableObject<Env> {
       verified = await downloaded;
     } catch (error) {
       log({ event: "blob.fill_failed", digest: digest.value, upstream: prefix, error: String(error) });
-      this.release(spool);
+      this.forgetDownload(spool);
       spool.fail(error instanceof Error ? error : new Error("fill failed"));
       return;
     }
     spool.finish(verified, true);
     if (!verified) {
       log({ event: "blob.rejected", digest: digest.value, size: spool.size, upstream: prefix });
-      this.release(spool); // The next request fetches afresh.
+      this.forgetDownload(spool); // The next request fetches afresh.
       return;
     }
     try {
-      this.sql(
-        "INSERT OR REPLACE INTO pending_upload (id, digest, size, restricted, upstream, name, attempts) VALUES (1, ?, ?, ?, ?, ?, 0)",
-        digest.value,
-        spool.size,
-        spool.restricted ? 1 : 0,
-        prefix,
-        owner.name,
-      );
+      this.pending.record({
+        digest: digest.value,
+        size: spool.size,
+        restricted: spool.restricted,
+        upstream: prefix,
+        name: owner.name,
+      });
       await this.ctx.storage.setAlarm(Date.now());
     } catch (error) {
       // Storage refused: nothing is stored, the readers still got every byte; the next pull refetches.
@@ -278,7 +252,7 @@ export class BlobFill extends DurableObject<Env> {
   private async upload(): Promise<void> {
     const services = servicesFor(this.env);
     const { log } = services;
-    const pending = this.pending();
+    const pending = this.pending.get();
     if (!pending) return;
     if (!this.current?.spool) this.resumePending(services);
     const spool = this.current?.spool;
@@ -298,7 +272,7 @@ export class BlobFill extends DurableObject<Env> {
       upstream: pending.upstream,
     });
     if (!stored && pending.attempts + 1 < UPLOAD_ATTEMPTS) {
-      this.sql("UPDATE pending_upload SET attempts = attempts + 1");
+      this.pending.countAttempt();
       await this.ctx.storage.setAlarm(Date.now() + UPLOAD_RETRY_MS);
       return;
     }
@@ -308,28 +282,14 @@ export class BlobFill extends DurableObject<Env> {
     await services.stats.flushIfDue().catch(() => {});
   }
 
-  /** The upload waiting in storage, if any. */
-  private pending(): PendingUpload | null {
-    const row = this.sql("SELECT * FROM pending_upload WHERE id = 1").toArray()[0];
-    if (!row) return null;
-    return {
-      digest: String(row.digest),
-      size: Number(row.size),
-      restricted: Number(row.restricted),
-      upstream: String(row.upstream),
-      name: String(row.name),
-      attempts: Number(row.attempts),
-    };
-  }
-
   /** Takes up a verified spool an earlier instance of this object left with its upload pending. */
   private resumePending(services: Services): void {
-    const pending = this.pending();
+    const pending = this.pending.get();
     if (!pending) return;
     const upstream = services.config.upstreams.get(pending.upstream);
     const spool: Spool | null = upstream
-      ? Spool.resume(this.ctx.storage.sql, pending.size, pending.restricted === 1, () =>
-          this.release(spool as Spool),
+      ? Spool.resume(this.ctx.storage.sql, pending.size, pending.restricted, () =>
+          this.forgetDownload(spool as Spool),
         )
       : null;
     if (!upstream || !spool) {
@@ -349,16 +309,9 @@ export class BlobFill extends DurableObject<Env> {
 
   /** Forgets the pending upload; its rows go once no reader is left. */
   private dropPending(spool: Spool | null): void {
-    this.sql("DELETE FROM pending_upload");
+    this.pending.clear();
     if (spool) spool.release();
     else Spool.clear(this.ctx.storage.sql);
-  }
-
-  private sql(
-    query: string,
-    ...bindings: Array<string | number>
-  ): SqlStorageCursor<Record<string, SqlStorageValue>> {
-    return this.ctx.storage.sql.exec(query, ...bindings);
   }
 }
 
@@ -372,28 +325,4 @@ interface Download {
   readonly fill: Promise<Spool | null>;
   /** Set once the download has started (null: the blob was stored already). */
   spool?: Spool | null;
-}
-
-/**
- * Copies the download into the spool, hashing it on the way; resolves whether it is exactly `size`
- * bytes with the digest. Appending first lets readers have each chunk before it is hashed: the spool
- * holds back the last one until the verdict.
- */
-async function download(body: ReadableStream<Uint8Array>, spool: Spool, digest: Digest): Promise<boolean> {
-  const verifier = new DigestVerifier(digest);
-  const reader = body.getReader();
-  let length = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    length += value.byteLength;
-    if (length > spool.size) {
-      await reader.cancel();
-      return false;
-    }
-    await spool.room(READER_WAIT_MS);
-    spool.append(value);
-    await verifier.update(value);
-  }
-  return (await verifier.matches()) && length === spool.size;
 }

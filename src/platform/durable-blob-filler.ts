@@ -3,7 +3,8 @@ import type { Digest } from "../oci/digest";
 import type { RangeSpec } from "../oci/range";
 import type { RemoteRegistry } from "../upstream/remote-registry";
 import { foregroundBody } from "../util/foreground";
-import type { BlobFill, BlobJob, OpenedBlob } from "./blob-fill";
+import type { BlobFill } from "./blob-fill";
+import type { BlobJob, OpenedBlob } from "./blob-fill-contract";
 import { unwrap } from "./outcome";
 
 /** The Worker's side of the blob fill Durable Object: one object per digest, called by RPC. */

@@ -5,7 +5,7 @@ export interface Env {
   /** Durable Objects that share one upstream download per blob among concurrent misses. */
   readonly BLOB_FILLS: DurableObjectNamespace<import("./blob-fill").BlobFill>;
   /** Durable Objects that make concurrent manifest misses share one upstream request. */
-  readonly MANIFEST_FILLS: DurableObjectNamespace<import("./manifest-fill").ManifestFill>;
+  readonly MANIFEST_MISSES: DurableObjectNamespace<import("./manifest-misses").ManifestMisses>;
   /** prefix → upstream, as a JSON string or an object (TOML table). */
   readonly UPSTREAMS: unknown;
   readonly DEFAULT_UPSTREAM?: string;

@@ -3,7 +3,7 @@ import { AuthThrottle, failureMemoryFor } from "../auth/throttle";
 import { type Config, configFor, type UpstreamConfig } from "../config";
 import { BlobMirror } from "../mirror/blobs";
 import { ListingMirror } from "../mirror/listings";
-import { ManifestMirror, type ManifestResolver } from "../mirror/manifests";
+import { ManifestMirror, type ManifestSource } from "../mirror/manifests";
 import type { Log } from "../mirror/types";
 import { type BlobLinks, DurableBlobLinks } from "../storage/blob-links";
 import { type BlobStore, R2BlobStore } from "../storage/blob-store";
@@ -18,8 +18,8 @@ import { RemoteRegistry } from "../upstream/remote-registry";
 import { TokenCache } from "../upstream/tokens";
 import { Transport, type UpstreamEvent } from "../upstream/transport";
 import { countCache, withOpCounters } from "../util/op-counters";
-import { CoalescingManifests } from "./coalescing-manifests";
 import { DurableBlobFiller } from "./durable-blob-filler";
+import { DurableManifests } from "./durable-manifests";
 import type { Env } from "./env";
 import type { MirrorStats } from "./stats-object";
 import { recorderFor, type StatsRecorder, statsStub } from "./stats-recorder";
@@ -34,7 +34,7 @@ export interface Services {
   readonly blobAccess: BlobAccess;
   readonly manifestStore: ManifestStore;
   /** Manifests as the HTTP layer asks for them: cache first, misses coalesced. */
-  readonly manifests: ManifestResolver;
+  readonly manifests: ManifestSource;
   /** The manifest policy itself, run where misses are coalesced. */
   readonly manifestMirror: ManifestMirror;
   /** Tag lists and referrers, cached like tags. */
@@ -173,7 +173,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     blobAccess,
     manifestStore,
     blobStore,
-    manifests: new CoalescingManifests(manifestMirror, env.MANIFEST_FILLS),
+    manifests: new DurableManifests(manifestMirror, env.MANIFEST_MISSES),
     manifestMirror,
     listings: new ListingMirror(listingStore, log),
     listingStore,

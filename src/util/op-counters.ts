@@ -22,7 +22,7 @@ export interface OpCounts {
   cacheHits: number;
   cachePuts: number;
   cacheDeletes: number;
-  /** Calls per operation, e.g. "r2.put", "kv.get tag" (KV: per key kind), "do.BLOB_FILLS.fetch". */
+  /** Calls per operation, e.g. "r2.put", "kv.get tag" (KV: per key kind), "do.BLOB_FILLS.open". */
   byOp: Record<string, number>;
 }
 

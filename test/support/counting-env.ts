@@ -141,8 +141,8 @@ function countMultipartCalls(note: (operation: Operation) => void): void {
 /** Wraps the stubs Durable Object namespaces hand out, counting each call made on them. */
 function countStubCalls(note: (operation: Operation) => void): void {
   const names = new Map<unknown, string>();
-  for (const binding of ["BLOB_FILLS", "MANIFEST_FILLS", "STATS"] as const) names.set(env[binding], binding);
-  const prototype = Object.getPrototypeOf(env.MANIFEST_FILLS) as DurableObjectNamespace;
+  for (const binding of ["BLOB_FILLS", "MANIFEST_MISSES", "STATS"] as const) names.set(env[binding], binding);
+  const prototype = Object.getPrototypeOf(env.MANIFEST_MISSES) as DurableObjectNamespace;
   const get = prototype.get;
   vi.spyOn(prototype, "get").mockImplementation(function counted(this: DurableObjectNamespace, ...args) {
     const stub: DurableObjectStub = Reflect.apply(get, this, args);
@@ -164,7 +164,7 @@ function countStubCalls(note: (operation: Operation) => void): void {
 
 /** A namespace from an object's own env: named by the class its ids belong to, else "unknown". */
 function bindingOf(namespace: DurableObjectNamespace): string {
-  for (const binding of ["BLOB_FILLS", "MANIFEST_FILLS", "STATS"] as const) {
+  for (const binding of ["BLOB_FILLS", "MANIFEST_MISSES", "STATS"] as const) {
     const known = env[binding];
     if (known && sameNamespace(known, namespace)) return binding;
   }

@@ -24,7 +24,7 @@ export type ManifestOutcome = Outcome<ManifestResult>;
  * One instance per repository reference (`idFromName("<prefix>/<name>:<reference>")`): concurrent
  * cache misses of one manifest, from any isolate, wait for a single upstream request.
  */
-export class ManifestFill extends DurableObject<Env> {
+export class ManifestMisses extends DurableObject<Env> {
   private readonly inflight = new Map<string, Promise<ManifestOutcome>>();
 
   async resolve(job: ManifestJob): Promise<ManifestOutcome> {

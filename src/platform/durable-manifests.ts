@@ -1,16 +1,16 @@
-import type { ManifestMirror, ManifestRequest, ManifestResolver, ManifestResult } from "../mirror/manifests";
+import type { ManifestMirror, ManifestRequest, ManifestResult, ManifestSource } from "../mirror/manifests";
 import { referenceString } from "../oci/reference";
-import type { ManifestFill } from "./manifest-fill";
+import type { ManifestMisses } from "./manifest-misses";
 import { unwrap } from "./outcome";
 
 /**
  * Serves fresh cache hits in the Worker itself; everything that needs the upstream goes through the
  * manifest's Durable Object, so concurrent misses make one upstream request.
  */
-export class CoalescingManifests implements ManifestResolver {
+export class DurableManifests implements ManifestSource {
   constructor(
     private readonly mirror: ManifestMirror,
-    private readonly fills: DurableObjectNamespace<ManifestFill>,
+    private readonly misses: DurableObjectNamespace<ManifestMisses>,
   ) {}
 
   async get(request: ManifestRequest): Promise<ManifestResult> {
@@ -18,7 +18,7 @@ export class CoalescingManifests implements ManifestResolver {
     if (hit) return hit;
     const reference = referenceString(request.reference);
     const upstream = request.client.upstream.prefix;
-    const stub = this.fills.get(this.fills.idFromName(`${upstream}/${request.name}:${reference}`));
+    const stub = this.misses.get(this.misses.idFromName(`${upstream}/${request.name}:${reference}`));
     const outcome = await stub.resolve({
       upstream,
       name: request.name,

@@ -9,18 +9,17 @@ import { type BlobLinks, DurableBlobLinks } from "../storage/blob-links";
 import { type BlobStore, R2BlobStore } from "../storage/blob-store";
 import { type ColoCache, coloKeys, WorkersColoCache } from "../storage/colo-cache";
 import { ColoManifestStore } from "../storage/colo-manifest-store";
-import { KvListingStore, type ListingChecks, type ListingStore } from "../storage/listing-store";
+import { KvListingStore, type ListingStore } from "../storage/listing-store";
 import { KvManifestStore, type ManifestStore } from "../storage/manifest-store";
-import { TagCheckMemory, TagChecks } from "../storage/tag-check-memory";
+import { TagCheckMemory } from "../storage/tag-check-memory";
 import { TolerantManifestStore } from "../storage/tolerant-manifest-store";
-import { accountNames, SharedQuotaPool } from "../upstream/quota-pool";
 import { RemoteRegistry } from "../upstream/remote-registry";
-import { TokenCache } from "../upstream/tokens";
 import { Transport, type UpstreamEvent } from "../upstream/transport";
 import { countCache, withOpCounters } from "../util/op-counters";
 import { DurableBlobFiller } from "./durable-blob-filler";
 import { DurableManifests } from "./durable-manifests";
 import type { Env } from "./env";
+import { listingChecksFor, quotaPoolFor, tagChecksFor, tokenCacheFor } from "./isolate-memory";
 import type { MirrorStats } from "./stats-object";
 import { recorderFor, type StatsRecorder, statsStub } from "./stats-recorder";
 
@@ -66,51 +65,6 @@ export interface RequestScope {
   readonly waitUntil: (promise: Promise<unknown>) => void;
 }
 
-/** Token caches live as long as the isolate, one per KV namespace (one per test file in tests). */
-const tokenCaches = new WeakMap<KVNamespace, TokenCache>();
-/** Tag checks not yet written, likewise per isolate and KV namespace. */
-const tagChecks = new WeakMap<KVNamespace, TagChecks>();
-/** Listing checks not yet written, likewise. */
-const listingChecks = new WeakMap<KVNamespace, ListingChecks>();
-
-function listingChecksFor(kv: KVNamespace): ListingChecks {
-  let checks = listingChecks.get(kv);
-  if (!checks) {
-    checks = new Map();
-    listingChecks.set(kv, checks);
-  }
-  return checks;
-}
-
-/** What the isolate knows of each upstream's accounts' quota, likewise. */
-const quotaPools = new WeakMap<KVNamespace, Map<string, SharedQuotaPool>>();
-
-function quotaPoolFor(env: Env, upstream: UpstreamConfig): SharedQuotaPool {
-  let pools = quotaPools.get(env.MANIFESTS);
-  if (!pools) {
-    pools = new Map();
-    quotaPools.set(env.MANIFESTS, pools);
-  }
-  const names = accountNames(upstream);
-  const key = `${upstream.prefix}\n${names.join("\n")}`;
-  let pool = pools.get(key);
-  if (!pool) {
-    const stub = statsStub(env.STATS);
-    pool = new SharedQuotaPool(names, stub ? () => stub.quotaState(upstream.prefix) : null);
-    pools.set(key, pool);
-  }
-  return pool;
-}
-
-function tagChecksFor(kv: KVNamespace): TagChecks {
-  let checks = tagChecks.get(kv);
-  if (!checks) {
-    checks = new TagChecks();
-    tagChecks.set(kv, checks);
-  }
-  return checks;
-}
-
 /**
  * `scope`: the request being served, when there is one. Only then is the colo cache used: its keys
  * name the mirror's host and its puts outlive the response (Durable Objects and the cron pass none).
@@ -119,14 +73,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
   // OP_COUNTERS = "on" (benchmarks): the bindings below are counted, see GET /_/ops.
   const env = withOpCounters(plainEnv);
   const config = configFor(env);
-  let tokens = tokenCaches.get(env.MANIFESTS);
-  if (!tokens) {
-    // Tokens stay in the isolate's memory. Sharing them through KV cost a KV write per scope every few
-    // minutes (KV's free plan allows 1,000 writes a day) to save token requests, which cost no quota.
-    tokens = new TokenCache();
-    tokenCaches.set(env.MANIFESTS, tokens);
-  }
-  const cache = tokens;
+  const cache = tokenCacheFor(env.MANIFESTS);
   const upstreamStatuses: number[] = [];
   const stats = recorderFor(env.STATS, config.statsFlushMs);
   // Links live in each digest's fill object (no KV write per blob); purges are marked in KV.

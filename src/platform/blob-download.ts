@@ -1,0 +1,217 @@
+import { fetchesRestricted, tableSink } from "../access/blobs";
+import type { UpstreamConfig } from "../config";
+import type { Digest } from "../oci/digest";
+import { RegistryError } from "../oci/errors";
+import { repositoryName } from "../storage/blob-links";
+import type { LinkTable } from "../storage/link-table";
+import type { PendingUploads } from "../storage/pending-upload";
+import { Spool } from "../storage/spool";
+import { copyVerified } from "../storage/spool-copy";
+import { idleTimeout, rechunk } from "../util/streams";
+import type { Services } from "./services";
+
+/** Size of the pieces a download is handled in (and of the spool's rows). */
+const CHUNK_BYTES = 1024 * 1024;
+/** The first piece is small, so the first bytes reach clients without waiting for a whole MiB. */
+const FIRST_CHUNK_BYTES = 64 * 1024;
+/** How long the download waits at most for its leading reader before each chunk. */
+const READER_WAIT_MS = 200;
+
+/**
+ * A blob's one download, as its fill object runs it: started by the first whole GET, joined by every
+ * request while it lasts (another repository's only once the access module agrees), spooled into the
+ * object's storage, and handed to the alarm for its upload once verified. After a restart of the object,
+ * a verified spool left in storage is taken up again.
+ */
+export class BlobDownloads {
+  /** The download in progress (or being started), and for which repository it was started. */
+  private current: Download | null = null;
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly links: LinkTable,
+    private readonly pending: PendingUploads,
+  ) {}
+
+  /** A download is in progress (or its verified spool still waits to be uploaded). */
+  get busy(): boolean {
+    return this.current !== null;
+  }
+
+  /** The spool of the download in progress, taken up from storage after a restart if need be. */
+  spool(services: Services): Spool | null {
+    if (!this.current?.spool) this.resumePending(services);
+    return this.current?.spool ?? null;
+  }
+
+  /**
+   * Joins the download in progress, or starts one. Whether this repository may read a download started
+   * for another is the access module's answer (a restricted one: once the upstream confirms it). If a
+   * download started for another repository fails, this one tries its own.
+   */
+  async join(services: Services, me: Owner, digest: Digest, start: boolean): Promise<Spool | null> {
+    // At most two rounds: our own download is started on the second at the latest.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      // A verified spool an earlier instance left (restarted before its upload ended) serves at once.
+      if (!this.current) this.resumePending(services);
+      if (!this.current && !start) return null;
+      // Set before the first await, so requests arriving meanwhile join this download.
+      if (!this.current) {
+        const fill = this.start(services, me, digest);
+        const current: Download = { owner: me, fill };
+        this.current = current;
+        fill.then(
+          (spool) => {
+            current.spool = spool;
+            if (!spool && this.current === current) this.current = null;
+          },
+          () => {
+            if (this.current === current) this.current = null;
+          },
+        );
+      }
+      const { owner, fill } = this.current;
+      const mine = owner.upstream.prefix === me.upstream.prefix && owner.name === me.name;
+      let spool: Spool | null;
+      try {
+        spool = await fill;
+      } catch (error) {
+        if (mine || attempt > 0) throw error;
+        if (!start) return null;
+        continue;
+      }
+      // A confirmed link goes straight into this object's table: no call to ourselves.
+      const confirming =
+        spool &&
+        services.blobAccess.admitToDownload(
+          services.client(me.upstream),
+          me.name,
+          digest,
+          { restricted: spool.restricted, owner: { upstream: owner.upstream.prefix, name: owner.name } },
+          tableSink(this.links),
+        );
+      if (confirming) await confirming;
+      // A download that ended while we were confirming is in the store (or gone): the Worker looks there.
+      return spool?.disposed ? null : spool;
+    }
+    throw new RegistryError(502, "UNAVAILABLE", "the blob could not be fetched");
+  }
+
+  /** Starts the upstream download; null when the blob turned out to be stored already. */
+  private async start(services: Services, owner: Owner, digest: Digest): Promise<Spool | null> {
+    const { upstream, name } = owner;
+    const prefix = upstream.prefix;
+    if (await services.blobStore.head(digest)) return null;
+    const client = services.client(upstream);
+    const { size, body: upstreamBody } = await client.openBlob(name, digest);
+    // Fetched with credentials, the blob may be private: only repositories known to hold it serve it.
+    const restricted = fetchesRestricted(client);
+    // Idle once finished and every reader (the store's upload too) is done: the next request starts
+    // afresh or finds the blob stored.
+    const spool: Spool = Spool.create(this.ctx.storage.sql, size, restricted, () =>
+      this.forgetDownload(spool),
+    );
+    // The upstream just served it for this repository: a link (no KV write, no call: our own table).
+    if (restricted) this.links.link(repositoryName({ upstream: prefix, name }));
+    // 1 MiB chunks: the hash, the spool and the readers then work per MiB, not per network packet.
+    const body = idleTimeout(rechunk(upstreamBody, CHUNK_BYTES, FIRST_CHUNK_BYTES), upstream.timeout * 1000);
+    this.ctx.waitUntil(
+      this.complete(services, owner, digest, spool, copyVerified(body, spool, digest, READER_WAIT_MS)),
+    );
+    return spool;
+  }
+
+  /**
+   * Ends the download: the verdict on the downloaded bytes releases (or fails) the readers' last chunk,
+   * and a verified spool is handed to the alarm for its upload. Clients never wait for the store: they
+   * stream at the upstream's pace.
+   */
+  private async complete(
+    services: Services,
+    owner: Owner,
+    digest: Digest,
+    spool: Spool,
+    downloaded: Promise<boolean>,
+  ): Promise<void> {
+    const { log } = services;
+    const prefix = owner.upstream.prefix;
+    let verified: boolean;
+    try {
+      verified = await downloaded;
+    } catch (error) {
+      log({ event: "blob.fill_failed", digest: digest.value, upstream: prefix, error: String(error) });
+      this.forgetDownload(spool);
+      spool.fail(error instanceof Error ? error : new Error("fill failed"));
+      return;
+    }
+    spool.finish(verified, true);
+    if (!verified) {
+      log({ event: "blob.rejected", digest: digest.value, size: spool.size, upstream: prefix });
+      this.forgetDownload(spool); // The next request fetches afresh.
+      return;
+    }
+    try {
+      this.pending.record({
+        digest: digest.value,
+        size: spool.size,
+        restricted: spool.restricted,
+        upstream: prefix,
+        name: owner.name,
+      });
+      await this.ctx.storage.setAlarm(Date.now());
+    } catch (error) {
+      // Storage refused: nothing is stored, the readers still got every byte; the next pull refetches.
+      log({ event: "blob.store_failed", digest: digest.value, upstream: prefix, error: String(error) });
+      this.dropPending(spool);
+    }
+  }
+
+  /** Forgets a finished download, so the next request starts afresh (or finds the blob stored). */
+  private forgetDownload(spool: Spool): void {
+    if (this.current?.spool === spool) this.current = null;
+  }
+
+  /** Forgets the pending upload; its rows go once no reader is left. */
+  dropPending(spool: Spool | null): void {
+    this.pending.clear();
+    if (spool) spool.release();
+    else Spool.clear(this.ctx.storage.sql);
+  }
+
+  /** Takes up a verified spool an earlier instance of this object left with its upload pending. */
+  private resumePending(services: Services): void {
+    const pending = this.pending.get();
+    if (!pending) return;
+    const upstream = services.config.upstreams.get(pending.upstream);
+    const spool: Spool | null = upstream
+      ? Spool.resume(this.ctx.storage.sql, pending.size, pending.restricted, () =>
+          this.forgetDownload(spool as Spool),
+        )
+      : null;
+    if (!upstream || !spool) {
+      this.dropPending(null);
+      return;
+    }
+    this.current = { owner: { upstream, name: pending.name }, fill: Promise.resolve(spool), spool };
+    // The old instance's alarm normally still stands; set one only if it was lost.
+    const storage = this.ctx.storage;
+    this.ctx.waitUntil(
+      storage
+        .getAlarm()
+        .then((at) => (at === null ? storage.setAlarm(Date.now()) : undefined))
+        .catch(() => {}),
+    );
+  }
+}
+
+interface Owner {
+  readonly upstream: UpstreamConfig;
+  readonly name: string;
+}
+
+interface Download {
+  readonly owner: Owner;
+  readonly fill: Promise<Spool | null>;
+  /** Set once the download has started (null: the blob was stored already). */
+  spool?: Spool | null;
+}

@@ -1,10 +1,6 @@
 import { beginForeground } from "../util/foreground";
-import { countRowsWritten } from "../util/op-counters";
+import { RECENT_ROWS, SpoolRows } from "./spool-rows";
 
-/** SQLite rows are limited to 2 MB: larger chunks are stored as several rows. */
-const ROW_BYTES = 1024 * 1024;
-/** How many of the newest rows are also kept in memory, for readers keeping up with the download. */
-const RECENT_ROWS = 16;
 /** The download waits for the leading reader when it is this many rows behind (see `room`). */
 const LEAD_ROWS = RECENT_ROWS / 2;
 
@@ -18,8 +14,6 @@ const LEAD_ROWS = RECENT_ROWS / 2;
  * body ends every reader with an error (a truncated response the client detects), never with a clean end.
  */
 export class Spool {
-  private rows = 0;
-  private appended = 0;
   private finished = false;
   private verdict: boolean | null = null;
   private failure: Error | null = null;
@@ -30,15 +24,12 @@ export class Spool {
   private moved: Array<() => void> = [];
   /** The rows are still needed by the fill itself (to upload them), readers or not. */
   private held = false;
-  /** Where each row starts in the blob: readers of a range find their first row here. */
-  private readonly rowStarts: number[] = [];
-  /** The newest rows, by sequence number (at most RECENT_ROWS). */
-  private readonly recent = new Map<number, Uint8Array>();
   /** The rows are gone: no new reader can start. */
   disposed = false;
 
   private constructor(
-    private readonly sql: SqlStorage,
+    /** The bytes so far, in the object's storage. */
+    private readonly data: SpoolRows,
     /** Length of the whole body. */
     readonly size: number,
     /** Downloaded with upstream credentials: readers from other repositories need confirmation. */
@@ -50,7 +41,7 @@ export class Spool {
   /** An empty spool, for a download about to start (rows of an earlier one are dropped). */
   static create(sql: SqlStorage, size: number, restricted: boolean, onIdle: () => void): Spool {
     Spool.clear(sql);
-    return new Spool(sql, size, restricted, onIdle);
+    return new Spool(new SpoolRows(sql), size, restricted, onIdle);
   }
 
   /**
@@ -58,17 +49,9 @@ export class Spool {
    * before its upload ended); held for the upload. Null when the rows are not exactly `size` bytes.
    */
   static resume(sql: SqlStorage, size: number, restricted: boolean, onIdle: () => void): Spool | null {
-    createTable(sql);
-    const spool = new Spool(sql, size, restricted, onIdle);
-    for (const row of sql.exec<{ seq: number; bytes: number }>(
-      "SELECT seq, length(data) AS bytes FROM chunks ORDER BY seq",
-    )) {
-      if (row.seq !== spool.rows) return null;
-      spool.rowStarts.push(spool.appended);
-      spool.appended += row.bytes;
-      spool.rows++;
-    }
-    if (spool.appended !== size) return null;
+    const data = SpoolRows.load(sql);
+    if (!data || data.appended !== size) return null;
+    const spool = new Spool(data, size, restricted, onIdle);
     spool.finished = true;
     spool.verdict = true;
     spool.held = true;
@@ -77,27 +60,12 @@ export class Spool {
 
   /** Drops whatever rows a spool left in storage. */
   static clear(sql: SqlStorage): void {
-    createTable(sql);
-    sql.exec("DELETE FROM chunks");
+    SpoolRows.clear(sql);
   }
 
   /** Stores the chunk (SQLite copies it); the chunk is kept a while for readers, so it must not change. */
   append(chunk: Uint8Array): void {
-    for (let offset = 0; offset < chunk.byteLength; offset += ROW_BYTES) {
-      const piece = chunk.subarray(offset, offset + ROW_BYTES);
-      this.appended += piece.byteLength;
-      const whole = piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength;
-      this.sql.exec(
-        "INSERT INTO chunks (seq, data) VALUES (?, ?)",
-        this.rows,
-        whole ? piece.buffer : piece.slice().buffer,
-      );
-      countRowsWritten();
-      this.rowStarts.push(this.appended - piece.byteLength);
-      this.recent.set(this.rows, piece);
-      this.recent.delete(this.rows - RECENT_ROWS);
-      this.rows++;
-    }
+    this.data.append(chunk);
     this.wake();
   }
 
@@ -144,7 +112,7 @@ export class Spool {
     return this.until(() => {
       let lead = -1;
       for (const position of this.positions) lead = Math.max(lead, position.seq);
-      return lead < 0 || lead >= this.rows - LEAD_ROWS;
+      return lead < 0 || lead >= this.data.count - LEAD_ROWS;
     }, ms);
   }
 
@@ -203,26 +171,26 @@ export class Spool {
             }
             if (!located) {
               // The first row that holds `start`, once it has arrived.
-              const seq = this.rowAt(start);
+              const seq = this.data.rowAt(start);
               if (seq !== null) {
                 position.seq = seq;
-                skip = start - (this.rowStarts[seq] ?? 0);
+                skip = start - this.data.startOf(seq);
                 located = true;
               }
             }
             // Every chunk but the last is safe at once; the last one waits for the verdict.
-            const lastIsIn = this.appended >= this.size;
-            const readable = this.finished || !lastIsIn ? this.rows : this.rows - 1;
+            const lastIsIn = this.data.appended >= this.size;
+            const readable = this.finished || !lastIsIn ? this.data.count : this.data.count - 1;
             // A reader's own last bytes wait for the verdict too: nothing ends cleanly unverified.
-            const rowEnd = this.rowStarts[position.seq + 1] ?? this.appended;
-            const endsHere = located && rowEnd - (this.rowStarts[position.seq] ?? 0) - skip >= remaining;
+            const rowBytes = this.data.endOf(position.seq) - this.data.startOf(position.seq);
+            const endsHere = located && rowBytes - skip >= remaining;
             if (located && position.seq < readable && (!endsHere || this.finished)) {
               if (this.finished && this.verdict === false) {
                 release();
                 controller.error(mismatch());
                 return;
               }
-              let chunk = this.read(position.seq++);
+              let chunk = this.data.read(position.seq++);
               if (skip > 0 || chunk.byteLength - skip > remaining) {
                 chunk = chunk.subarray(skip, skip + Math.min(remaining, chunk.byteLength - skip));
               }
@@ -253,28 +221,6 @@ export class Spool {
     );
   }
 
-  /** The row holding byte `offset`, or null while it has not arrived. */
-  private rowAt(offset: number): number | null {
-    if (offset >= this.appended) return null;
-    // Binary search: rows are in order of their start.
-    let low = 0;
-    let high = this.rows - 1;
-    while (low < high) {
-      const middle = Math.ceil((low + high) / 2);
-      if ((this.rowStarts[middle] ?? 0) <= offset) low = middle;
-      else high = middle - 1;
-    }
-    return low;
-  }
-
-  private read(seq: number): Uint8Array {
-    // Each reader gets its own copy: the stream it feeds may take the buffer over.
-    const recent = this.recent.get(seq);
-    if (recent) return recent.slice();
-    const row = this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE seq = ?", seq).one();
-    return new Uint8Array(row.data);
-  }
-
   private wakeWriter(): void {
     for (const resolve of this.moved.splice(0)) resolve();
   }
@@ -288,14 +234,8 @@ export class Spool {
   private idleCheck(): void {
     if (this.done && !this.held && this.readers === 0 && !this.disposed) {
       this.disposed = true;
-      this.recent.clear();
-      this.sql.exec("DELETE FROM chunks");
-      countRowsWritten(this.rows);
+      this.data.drop();
       this.onIdle();
     }
   }
-}
-
-function createTable(sql: SqlStorage): void {
-  sql.exec("CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
 }

@@ -1,0 +1,106 @@
+import { countRowsWritten } from "../util/op-counters";
+
+/** SQLite rows are limited to 2 MB: larger chunks are stored as several rows. */
+const ROW_BYTES = 1024 * 1024;
+/** How many of the newest rows are also kept in memory, for readers keeping up with the download. */
+export const RECENT_ROWS = 16;
+
+/**
+ * A spool's bytes: rows of at most 1 MiB in the fill object's SQLite (the `chunks` table), in order,
+ * the newest RECENT_ROWS also in memory so that readers keeping up never read them back.
+ */
+export class SpoolRows {
+  /** Rows stored. */
+  count = 0;
+  /** Bytes stored. */
+  appended = 0;
+  /** Where each row starts in the blob: readers of a range find their first row here. */
+  private readonly starts: number[] = [];
+  /** The newest rows, by sequence number (at most RECENT_ROWS). */
+  private readonly recent = new Map<number, Uint8Array>();
+
+  constructor(private readonly sql: SqlStorage) {}
+
+  /** The rows an earlier instance of the object left; null when they are not in one unbroken run. */
+  static load(sql: SqlStorage): SpoolRows | null {
+    createTable(sql);
+    const rows = new SpoolRows(sql);
+    for (const row of sql.exec<{ seq: number; bytes: number }>(
+      "SELECT seq, length(data) AS bytes FROM chunks ORDER BY seq",
+    )) {
+      if (row.seq !== rows.count) return null;
+      rows.starts.push(rows.appended);
+      rows.appended += row.bytes;
+      rows.count++;
+    }
+    return rows;
+  }
+
+  /** Drops whatever rows are in storage. */
+  static clear(sql: SqlStorage): void {
+    createTable(sql);
+    sql.exec("DELETE FROM chunks");
+  }
+
+  /** Stores the chunk (SQLite copies it); the chunk is kept a while for readers, so it must not change. */
+  append(chunk: Uint8Array): void {
+    for (let offset = 0; offset < chunk.byteLength; offset += ROW_BYTES) {
+      const piece = chunk.subarray(offset, offset + ROW_BYTES);
+      this.appended += piece.byteLength;
+      const whole = piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength;
+      this.sql.exec(
+        "INSERT INTO chunks (seq, data) VALUES (?, ?)",
+        this.count,
+        whole ? piece.buffer : piece.slice().buffer,
+      );
+      countRowsWritten();
+      this.starts.push(this.appended - piece.byteLength);
+      this.recent.set(this.count, piece);
+      this.recent.delete(this.count - RECENT_ROWS);
+      this.count++;
+    }
+  }
+
+  /** Where row `seq` starts in the blob. */
+  startOf(seq: number): number {
+    return this.starts[seq] ?? 0;
+  }
+
+  /** Where row `seq` ends (exclusive): the next row's start, or the bytes so far for the newest. */
+  endOf(seq: number): number {
+    return this.starts[seq + 1] ?? this.appended;
+  }
+
+  /** The row holding byte `offset`, or null while it has not arrived. */
+  rowAt(offset: number): number | null {
+    if (offset >= this.appended) return null;
+    // Binary search: rows are in order of their start.
+    let low = 0;
+    let high = this.count - 1;
+    while (low < high) {
+      const middle = Math.ceil((low + high) / 2);
+      if (this.startOf(middle) <= offset) low = middle;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
+  read(seq: number): Uint8Array {
+    // Each reader gets its own copy: the stream it feeds may take the buffer over.
+    const recent = this.recent.get(seq);
+    if (recent) return recent.slice();
+    const row = this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE seq = ?", seq).one();
+    return new Uint8Array(row.data);
+  }
+
+  /** Deletes the rows (the spool is done with them). */
+  drop(): void {
+    this.recent.clear();
+    this.sql.exec("DELETE FROM chunks");
+    countRowsWritten(this.count);
+  }
+}
+
+function createTable(sql: SqlStorage): void {
+  sql.exec("CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+}

@@ -1,4 +1,5 @@
 import { RegistryError } from "../oci/errors";
+import { remembered } from "../util/remembered";
 
 /**
  * Failed password checks allowed per client IP and per user name in one window. Each guess against a
@@ -126,10 +127,5 @@ function keysOf(attempt: Attempt): string[] {
 const memories = new WeakMap<object, FailureMemory>();
 
 export function failureMemoryFor(owner: object): FailureMemory {
-  let memory = memories.get(owner);
-  if (!memory) {
-    memory = new FailureMemory();
-    memories.set(owner, memory);
-  }
-  return memory;
+  return remembered(memories, owner, () => new FailureMemory());
 }

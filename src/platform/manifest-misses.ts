@@ -1,10 +1,10 @@
 import { DurableObject } from "cloudflare:workers";
 import type { ManifestResult } from "../mirror/manifests";
-import { nameUnknown, RegistryError } from "../oci/errors";
+import { nameUnknown } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
 import { parseReference } from "../oci/reference";
 import type { Env } from "./env";
-import type { Outcome } from "./outcome";
+import { type Outcome, outcomeOf } from "./outcome";
 import { servicesFor } from "./services";
 
 /** A manifest request as the Worker hands it over: plain data, so it crosses the RPC boundary. */
@@ -41,8 +41,8 @@ export class ManifestMisses extends DurableObject<Env> {
     return pending;
   }
 
-  private async run(job: ManifestJob): Promise<ManifestOutcome> {
-    try {
+  private run(job: ManifestJob): Promise<ManifestOutcome> {
+    return outcomeOf(async () => {
       const services = servicesFor(this.env);
       const upstream = services.config.upstreams.get(job.upstream);
       if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
@@ -56,19 +56,12 @@ export class ManifestMisses extends DurableObject<Env> {
           accept: parseAccept(job.accept),
           method: job.method,
         });
-        return { ok: true, result: { ...result, counted: client.counted } };
+        return { ...result, counted: client.counted };
       } finally {
         // This isolate's upstream counts and quota readings reach the stats without waiting for a
         // client request to flush them.
         this.ctx.waitUntil(services.stats.flushIfDue().catch(() => {}));
       }
-    } catch (error) {
-      const registryError =
-        error instanceof RegistryError
-          ? error
-          : new RegistryError(502, "UNAVAILABLE", "the manifest could not be fetched");
-      const { status, code, message, headers } = registryError;
-      return { ok: false, error: { status, code, message, headers } };
-    }
+    }, "the manifest could not be fetched");
   }
 }

@@ -1,5 +1,5 @@
 import type { OpBudget } from "../util/op-budget";
-import { deleteByPrefix, type PurgeResult, type RepositoryKey } from "./manifest-store";
+import { deleteByPrefix, KV_MIN_TTL_SECONDS, type PurgeResult, type RepositoryKey } from "./manifest-store";
 
 /** A tag list or referrers answer as the mirror serves it, with when the upstream last confirmed it. */
 export interface StoredListing {
@@ -33,7 +33,6 @@ export interface ListingStore {
 
 /** An unchanged listing is written again at least this often (KV's free plan allows 1,000 writes a day). */
 const REWRITE_INTERVAL_MS = 24 * 3600 * 1000;
-const KV_MIN_TTL_SECONDS = 60;
 /** Checks remembered per isolate; the oldest are forgotten first (they are then simply written). */
 const MAX_REMEMBERED = 2_000;
 

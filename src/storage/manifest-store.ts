@@ -71,7 +71,7 @@ export interface TagPage {
 }
 
 /** KV cannot expire entries sooner than this. */
-const KV_MIN_TTL_SECONDS = 60;
+export const KV_MIN_TTL_SECONDS = 60;
 
 /**
  * KV implementation. Manifests by digest are immutable and kept without expiry; tags are small

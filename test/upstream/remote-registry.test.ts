@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { UpstreamConfig } from "../../src/config";
 import { parseDigest } from "../../src/oci/digest";
-import { RegistryError } from "../../src/oci/errors";
 import { MediaType } from "../../src/oci/media-types";
 import { digestReference, tagReference } from "../../src/oci/reference";
 import { MAX_MANIFEST_BYTES } from "../../src/upstream/manifest-reads";
@@ -9,6 +8,7 @@ import { RemoteRegistry } from "../../src/upstream/remote-registry";
 import { TokenCache } from "../../src/upstream/tokens";
 import { Transport } from "../../src/upstream/transport";
 import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
+import { registryRejection } from "../support/rejection";
 
 const UPSTREAM: UpstreamConfig = {
   prefix: "up",
@@ -38,16 +38,6 @@ function registry(answer: (request: Request) => Response) {
     }),
   );
   return { remote, seen };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RegistryError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof RegistryError) return error;
-    throw error;
-  }
-  throw new Error("did not reject");
 }
 
 const manifestBytes = new TextEncoder().encode(
@@ -99,7 +89,7 @@ describe("headManifest", () => {
           headers: { "Docker-Content-Digest": OTHER, "Content-Type": ACCEPT, "Content-Length": "3" },
         }),
     );
-    const error = await rejection(
+    const error = await registryRejection(
       remote.headManifest("team/app", digestReference(parseDigest(digest)), ACCEPT),
     );
     expect(error.status).toBe(502);
@@ -108,7 +98,7 @@ describe("headManifest", () => {
 
   it("turns a 404 into MANIFEST_UNKNOWN", async () => {
     const { remote } = registry(() => new Response(null, { status: 404 }));
-    const error = await rejection(remote.headManifest("team/app", tagReference("nope"), ACCEPT));
+    const error = await registryRejection(remote.headManifest("team/app", tagReference("nope"), ACCEPT));
     expect([error.status, error.code]).toEqual([404, "MANIFEST_UNKNOWN"]);
   });
 });
@@ -131,13 +121,13 @@ describe("getManifest", () => {
       () =>
         new Response(manifestBytes, { headers: { "Content-Type": ACCEPT, "Docker-Content-Digest": OTHER } }),
     );
-    const error = await rejection(remote.getManifest("team/app", tagReference("1.0"), ACCEPT));
+    const error = await registryRejection(remote.getManifest("team/app", tagReference("1.0"), ACCEPT));
     expect(error.message).toBe('upstream "up" sent a manifest that does not match its digest');
   });
 
   it("refuses a body by digest that is not that digest, whatever the upstream claims", async () => {
     const { remote } = registry(() => new Response(manifestBytes, { headers: { "Content-Type": ACCEPT } }));
-    const error = await rejection(
+    const error = await registryRejection(
       remote.getManifest("team/app", digestReference(parseDigest(OTHER)), ACCEPT),
     );
     expect([error.status, error.code]).toEqual([502, "UNAVAILABLE"]);
@@ -147,7 +137,7 @@ describe("getManifest", () => {
     const { remote } = registry(
       () => new Response(new Uint8Array(MAX_MANIFEST_BYTES + 1), { headers: { "Content-Type": ACCEPT } }),
     );
-    const error = await rejection(remote.getManifest("team/app", tagReference("1.0"), ACCEPT));
+    const error = await registryRejection(remote.getManifest("team/app", tagReference("1.0"), ACCEPT));
     expect([error.status, error.code]).toEqual([502, "MANIFEST_INVALID"]);
   });
 });
@@ -182,7 +172,7 @@ describe("blobs", () => {
   it("blobSize turns a 404 into BLOB_UNKNOWN without a second request", async () => {
     const digest = parseDigest(await sha256(bytes));
     const { remote, seen } = registry(() => new Response(null, { status: 404 }));
-    const error = await rejection(remote.blobSize("team/app", digest));
+    const error = await registryRejection(remote.blobSize("team/app", digest));
     expect([error.status, error.code]).toEqual([404, "BLOB_UNKNOWN"]);
     expect(seen).toHaveLength(1);
   });
@@ -192,7 +182,7 @@ describe("blobs", () => {
     const { remote } = registry(
       () => new Response(null, { headers: { "Content-Length": "1000", "Docker-Content-Digest": OTHER } }),
     );
-    const error = await rejection(remote.blobSize("team/app", digest));
+    const error = await registryRejection(remote.blobSize("team/app", digest));
     expect(error.message).toBe("upstream sent a blob with a different digest");
   });
 
@@ -210,7 +200,7 @@ describe("blobs", () => {
   ])("openBlob refuses an answer %s", async (_case, headers) => {
     const digest = parseDigest(await sha256(bytes));
     const { remote } = registry(() => new Response(bytes, { headers }));
-    const error = await rejection(remote.openBlob("team/app", digest));
+    const error = await registryRejection(remote.openBlob("team/app", digest));
     expect([error.status, error.message]).toEqual([502, 'upstream "up" sent an unusable blob response']);
   });
 
@@ -243,7 +233,9 @@ describe("blobs", () => {
   it("blobRange refuses a 206 without a usable Content-Range", async () => {
     const digest = parseDigest(await sha256(bytes));
     const { remote } = registry(() => new Response(bytes.slice(0, 10), { status: 206 }));
-    const error = await rejection(remote.blobRange("team/app", digest, { kind: "from", start: 0, end: 9 }));
+    const error = await registryRejection(
+      remote.blobRange("team/app", digest, { kind: "from", start: 0, end: 9 }),
+    );
     expect(error.message).toBe('upstream "up" sent an unusable partial response');
   });
 });

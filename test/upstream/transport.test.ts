@@ -4,6 +4,7 @@ import { RegistryError } from "../../src/oci/errors";
 import { TokenCache } from "../../src/upstream/tokens";
 import { Transport } from "../../src/upstream/transport";
 import { type AuthMode, FakeRegistry, pseudoRandomBytes, sha256 } from "../support/fake-registry";
+import { registryRejection } from "../support/rejection";
 
 const CREDENTIALS = { username: "robot", password: "upstream-s3cret" };
 const BASIC = `Basic ${btoa(`${CREDENTIALS.username}:${CREDENTIALS.password}`)}`;
@@ -47,16 +48,6 @@ async function registryWithBlob(options: { origin: string; auth: AuthMode; cdnOr
   const digest = await sha256(bytes);
   registry.addBlob(bytes, digest, "team/app");
   return { registry, digest };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RegistryError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof RegistryError) return error;
-    throw error;
-  }
-  throw new Error("did not reject");
 }
 
 /** What a request came to: the error it threw, or the status it answered with. */
@@ -147,7 +138,7 @@ describe("the upstream's own challenge: which realms get the credentials", () =>
     const tokens = new TokenCache();
     const client = new Transport(upstream("https://reg.test"), tokens, fetcher);
 
-    const error = await rejection(
+    const error = await registryRejection(
       client.request({ name: "team/app", path: `blobs/${digest}`, method: "GET" }),
     );
     expect(error).toMatchObject({ status: 502, code: "UNAVAILABLE" });
@@ -195,7 +186,7 @@ describe("the upstream's own challenge: which realms get the credentials", () =>
     });
     const otherNet = network([other.registry]);
     const client = new Transport(upstream("http://127.0.0.1:5000"), new TokenCache(), otherNet.fetcher);
-    const error = await rejection(
+    const error = await registryRejection(
       client.request({ name: "team/app", path: `blobs/${other.digest}`, method: "GET" }),
     );
     expect(error.status).toBe(502);

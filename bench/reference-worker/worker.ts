@@ -1,0 +1,93 @@
+// The benchmark's reference Worker (bench/lib/reference.ts starts it under `wrangler dev`). It makes the
+// same platform calls as the mirror's hot paths with none of the mirror's policy, so a run can split a
+// figure into what `wrangler dev` costs any Worker and what the mirror's own code costs:
+//
+// - `PUT /ref/blob/<name>?size=N` stores N deterministic bytes in R2 (the bench gives the sizes of the
+//   20-layer image's blobs).
+// - `GET /ref/blob/<name>` is a warm blob hit as the mirror serves one: `caches.default.match` first; on a
+//   miss the R2 object piped through a FixedLengthStream into the response, and in the background a
+//   second R2 read put into the cache. One audit-like JSON log line per request (~250 bytes).
+// - Any other request is passed through to UPSTREAM (method, path, query, headers; the response and its
+//   redirects as they are): a pull through a Worker that only forwards.
+interface Env {
+  UPSTREAM: string;
+  BLOBS: R2Bucket;
+}
+
+const CACHE_ORIGIN = "https://reference.invalid";
+const BLOB_PATH = /^\/ref\/blob\/([\w.:-]{1,200})$/;
+
+/** N bytes of a fixed pattern. */
+function patternBytes(size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >>> 8)) & 0xff;
+  return bytes;
+}
+
+async function putBlob(env: Env, name: string, size: number): Promise<Response> {
+  if (!Number.isSafeInteger(size) || size < 0 || size > 64 * 2 ** 20) {
+    return new Response("size must be 0 … 64 MiB\n", { status: 400 });
+  }
+  await env.BLOBS.put(name, patternBytes(size));
+  return new Response(null, { status: 201 });
+}
+
+async function getBlob(request: Request, env: Env, ctx: ExecutionContext, name: string): Promise<Response> {
+  const started = Date.now();
+  const key = `${CACHE_ORIGIN}/blob/${name}`;
+  let response = await caches.default.match(key);
+  let cache = "HIT";
+  if (!response) {
+    const object = await env.BLOBS.get(name);
+    if (!object) return new Response("not found\n", { status: 404 });
+    cache = "STORED";
+    const { readable, writable } = new FixedLengthStream(object.size);
+    object.body.pipeTo(writable).catch(() => {});
+    const headers = {
+      "Content-Type": "application/octet-stream",
+      "Content-Length": String(object.size),
+      "Cache-Control": "public, max-age=31536000, immutable",
+    };
+    response = new Response(readable, { headers });
+    ctx.waitUntil(
+      (async () => {
+        const again = await env.BLOBS.get(name);
+        if (!again) return;
+        const { readable: body, writable: sink } = new FixedLengthStream(again.size);
+        again.body.pipeTo(sink).catch(() => {});
+        await caches.default.put(key, new Response(body, { headers }));
+      })().catch(() => {}),
+    );
+  }
+  console.log(
+    JSON.stringify({
+      time: new Date().toISOString(),
+      event: "pull",
+      user: "anonymous",
+      ip: request.headers.get("CF-Connecting-IP") ?? "127.0.0.1",
+      method: request.method,
+      upstream: "up",
+      repository: "bench/many",
+      reference: `sha256:${name.padEnd(64, "0").slice(0, 64)}`,
+      kind: "blob",
+      cache,
+      status: response.status,
+      bytes: Number(response.headers.get("Content-Length") ?? 0),
+      ms: Date.now() - started,
+    }),
+  );
+  return response;
+}
+
+export default {
+  async fetch(request, env, ctx): Promise<Response> {
+    const url = new URL(request.url);
+    const blob = BLOB_PATH.exec(url.pathname)?.[1];
+    if (blob !== undefined && request.method === "PUT") {
+      return putBlob(env, blob, Number(url.searchParams.get("size")));
+    }
+    if (blob !== undefined && request.method === "GET") return getBlob(request, env, ctx, blob);
+    const target = new URL(url.pathname + url.search, env.UPSTREAM);
+    return fetch(new Request(target, request), { redirect: "manual" });
+  },
+} satisfies ExportedHandler<Env>;

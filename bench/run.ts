@@ -50,6 +50,7 @@ import {
 import { memoryPhase } from "./lib/memory-phase.ts";
 import { platformPhase } from "./lib/platform-phase.ts";
 import { type ProfileEntry, parseWranglerLog, summarizeProfile } from "./lib/profile.ts";
+import { type ReferenceWorker, startReferenceWorker } from "./lib/reference.ts";
 import {
   type BenchResult,
   evaluateGoals,
@@ -258,6 +259,18 @@ async function main(): Promise<void> {
       log(`mirror (${label}, counters and inspector) up on ${mirror.url} in ${Date.now() - t} ms`);
       return { mirror, inspector, adminToken: ADMIN_TOKEN, logFile };
     };
+    /** The reference Worker: what wrangler dev costs any Worker (see bench/reference-worker). */
+    const referenceWorker = async (label: string): Promise<ReferenceWorker> => {
+      const t = Date.now();
+      const w = await startReferenceWorker({
+        repoRoot,
+        upstreamUrl: upstream.url,
+        logFile: join(runDir, `wrangler-reference-${label}.log`),
+      });
+      closers.push(() => w.stop());
+      log(`reference Worker (${label}) up on ${w.url} in ${Date.now() - t} ms`);
+      return w;
+    };
     const ctx: BenchContext = {
       env,
       counter,
@@ -270,6 +283,7 @@ async function main(): Promise<void> {
         pm.inspector.close();
         await stopMirror(pm.mirror);
       },
+      referenceWorker,
       mirrorRef,
       mirrorBlobUrl,
       getManifest,

@@ -6,6 +6,7 @@ import type { ExpectedImage } from "../../test/e2e/harness/push.ts";
 import type { SkopeoEnv } from "../../test/e2e/harness/skopeo-env.ts";
 import type { BenchImages } from "./catalog.ts";
 import type { Inspector } from "./inspector.ts";
+import type { ReferenceWorker } from "./reference.ts";
 
 /** A mirror with OP_COUNTERS on, an admin token and an open inspector session. */
 export interface ProbedMirror {
@@ -26,6 +27,8 @@ export interface BenchContext {
   dest(name: string): string;
   probedMirror(label: string): Promise<ProbedMirror>;
   stopMirror(m: ProbedMirror): Promise<void>;
+  /** The reference Worker (bench/reference-worker) under `wrangler dev`, passing through to the upstream. */
+  referenceWorker(label: string): Promise<ReferenceWorker>;
   /** `host:port/prefix/repo:tag` of an image through the mirror. */
   mirrorRef(m: Mirror, img: ExpectedImage, prefix?: string): string;
   mirrorBlobUrl(m: Mirror, img: ExpectedImage, prefix?: string): (digest: string) => string;

@@ -9,6 +9,7 @@ import type { BenchContext } from "./context.ts";
 import type { CpuProfile } from "./cpu-profile.ts";
 import { round, stats, timedPull, waitForHits } from "./measure.ts";
 import { Probe } from "./probe.ts";
+import { putReferenceBlob, referenceBlobUrl } from "./reference.ts";
 import {
   type BenchResult,
   FOLLOW_ON_GAP_SECONDS,
@@ -28,6 +29,8 @@ export interface PlatformPhaseResult {
 
 /** Warm blob GETs per blob of the 20-layer image when measuring the CPU of a hit. */
 const WARM_HIT_PASSES = 2;
+/** Alternating rounds (mirror, reference Worker) of the warm-hit GETs, without the profiler. */
+const WARM_HIT_ROUNDS = 3;
 /** Wait after the last HIT before the warm pull (see "until stored"). */
 const STORE_SETTLE_MS = 1_000;
 
@@ -114,28 +117,91 @@ export async function platformPhase(
 
     // Warm hits: GETs of the 20-layer image's stored blobs, one after another.
     const blobs = blobsOf(images.many);
+    const requests = blobs.length * WARM_HIT_PASSES;
+    const mirrorUrls = blobs.map((b) => ctx.mirrorBlobUrl(m, images.many)(b.digest));
+    /** The rounds' GETs; CPU of `procs` and wall time per request. */
+    const timedGets = async (
+      urls: string[],
+      procs: ReturnType<typeof groupMembers>,
+      header: string,
+    ): Promise<{ cpuMs: number; wallMs: number }> => {
+      const cpu0 = cpuSecondsOfAll(procs);
+      const t = performance.now();
+      for (let pass = 0; pass < WARM_HIT_PASSES; pass++) {
+        for (const url of urls) {
+          const res = await fetchT(url);
+          await res.arrayBuffer();
+          if (res.status !== 200) throw new Error(`warm GET ${url}: ${res.status}`);
+          if (res.headers.get(header) !== "HIT")
+            throw new Error(`warm GET ${url}: ${header} ${res.headers.get(header)}`);
+        }
+      }
+      return {
+        wallMs: (performance.now() - t) / requests,
+        cpuMs: ((cpuSecondsOfAll(procs) - cpu0) * 1000) / requests,
+      };
+    };
     const workerd = groupMembers(m.process.pid).filter((p) => p.comm.startsWith("workerd"));
     await probe.begin();
-    const cpu0 = cpuSecondsOfAll(workerd);
-    for (let pass = 0; pass < WARM_HIT_PASSES; pass++) {
-      for (const b of blobs) {
-        const res = await fetchT(ctx.mirrorBlobUrl(m, images.many)(b.digest));
-        await res.arrayBuffer();
-        if (res.status !== 200) throw new Error(`warm GET ${b.digest}: ${res.status}`);
-      }
-    }
-    const workerdMs = (cpuSecondsOfAll(workerd) - cpu0) * 1000;
+    const profiled = await timedGets(mirrorUrls, workerd, "X-Mirror-Cache");
     const hits = await probe.end(keep("warm-hits"));
-    const requests = blobs.length * WARM_HIT_PASSES;
+
+    // The same GETs of a reference Worker under wrangler dev (bench/reference-worker): the same sizes in
+    // its R2, one pass first so its colo cache is as warm as the mirror's; then alternating rounds of
+    // both without the profiler, process CPU of each one's workerd processes.
+    const ref = await ctx.referenceWorker("warm-hits");
+    let interleaved: {
+      mirror: { cpuMs: number; wallMs: number }[];
+      ref: { cpuMs: number; wallMs: number }[];
+    };
+    try {
+      const refUrls = blobs.map((_, i) => referenceBlobUrl(ref, `blob-${i}`));
+      for (const [i, b] of blobs.entries()) await putReferenceBlob(ref, `blob-${i}`, b.size);
+      for (const url of refUrls) await (await fetchT(url)).arrayBuffer();
+      await sleep(STORE_SETTLE_MS);
+      const refWorkerd = groupMembers(ref.process.pid).filter((p) => p.comm.startsWith("workerd"));
+      interleaved = { mirror: [], ref: [] };
+      for (let r = 0; r < WARM_HIT_ROUNDS; r++) {
+        // Alternate which goes first, so neither always follows the other.
+        const mirrorRound = async () =>
+          interleaved.mirror.push(await timedGets(mirrorUrls, workerd, "X-Mirror-Cache"));
+        const refRound = async () =>
+          interleaved.ref.push(await timedGets(refUrls, refWorkerd, "X-Reference-Cache"));
+        if (r % 2 === 0) {
+          await mirrorRound();
+          await refRound();
+        } else {
+          await refRound();
+          await mirrorRound();
+        }
+      }
+    } finally {
+      await ref.stop();
+    }
+    const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const mirrorCpu = mean(interleaved.mirror.map((x) => x.cpuMs));
+    const refCpu = mean(interleaved.ref.map((x) => x.cpuMs));
     const warmHit = {
       requests,
       cpuBusyMs: hits.cpuBusyMs,
       perRequestMs: round(hits.cpuBusyMs / requests, 3),
-      workerdCpuMsPerRequest: round(workerdMs / requests, 2),
+      workerdCpuMsPerRequest: round(profiled.cpuMs, 2),
+      interleavedRounds: WARM_HIT_ROUNDS,
+      mirrorWorkerdCpuMsPerRequest: round(mirrorCpu, 2),
+      referenceWorkerdCpuMsPerRequest: round(refCpu, 2),
+      ownCpuMsPerRequest: round(mirrorCpu - refCpu, 2),
+      mirrorWallMsPerRequest: round(mean(interleaved.mirror.map((x) => x.wallMs)), 2),
+      referenceWallMsPerRequest: round(mean(interleaved.ref.map((x) => x.wallMs)), 2),
     };
     log(
       `  warm hits: ${requests} GETs, isolate CPU ${hits.cpuBusyMs} ms (${warmHit.perRequestMs} ms each), ` +
-        `workerd processes ${warmHit.workerdCpuMsPerRequest} ms each`,
+        `workerd processes ${warmHit.workerdCpuMsPerRequest} ms each (profiled)`,
+    );
+    log(
+      `  warm hits, ${WARM_HIT_ROUNDS} alternating rounds: workerd CPU per request mirror ` +
+        `${interleaved.mirror.map((x) => x.cpuMs.toFixed(2)).join("/")} ms, reference Worker ` +
+        `${interleaved.ref.map((x) => x.cpuMs.toFixed(2)).join("/")} ms; mirror's own ${warmHit.ownCpuMsPerRequest} ms; ` +
+        `wall ${warmHit.mirrorWallMsPerRequest} vs ${warmHit.referenceWallMsPerRequest} ms`,
     );
 
     // Concurrent cold pulls of an image this mirror has not seen.

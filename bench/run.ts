@@ -362,6 +362,10 @@ async function main(): Promise<void> {
         return s;
       };
 
+      // A Worker under wrangler dev that only forwards to the upstream (through the counting proxy, as the
+      // mirror): what any Worker in the path costs a pull under wrangler dev.
+      const passThrough = await referenceWorker("pulls");
+      const passWorkerd = groupMembers(passThrough.process.pid).filter((p) => p.comm.startsWith("workerd"));
       for (let rep = 0; rep < REPS; rep++) {
         log(`pulls: repetition ${rep + 1}/${REPS}`);
         const registry = [{ pid: tokenFace.process.pid, comm: "registry" }];
@@ -369,6 +373,8 @@ async function main(): Promise<void> {
           for (let w = 0; w < WARM; w++)
             await sample(img, "direct", ref(registryHost, images[img]), registry);
           await sample(img, "viaProxy", ref(upstreamHost, images[img]));
+          for (let w = 0; w < WARM; w++)
+            await sample(img, "passThrough", ref(`${HOST}:${passThrough.port}`, images[img]), passWorkerd);
         }
         const token = await pullToken(tokenFace.url, images.ttfb.repo);
         ttfb.direct.push(
@@ -433,6 +439,7 @@ async function main(): Promise<void> {
           await viaMirror();
         }
       }
+      await passThrough.stop();
       result.pulls = {
         seconds: {
           big: Object.fromEntries(SYSTEMS.map((s) => [s, stats(samples.big[s])])) as Record<

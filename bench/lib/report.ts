@@ -12,6 +12,7 @@ import type { RssWindow } from "./rss.ts";
 export const SYSTEMS = [
   "direct",
   "viaProxy",
+  "passThrough",
   "mirrorCold",
   "mirrorFollow",
   "mirrorWarm",
@@ -25,6 +26,7 @@ export type PullImage = "big" | "many";
 const SYSTEM_LABEL: Record<System, string> = {
   direct: "direct",
   viaProxy: "direct via counting proxy",
+  passThrough: "pass-through Worker",
   mirrorCold: "mirror cold",
   mirrorFollow: "mirror follow-on",
   mirrorWarm: "mirror warm",
@@ -390,6 +392,7 @@ function table(head: string[], rows: string[][]): string {
 
 const CPU_SYSTEMS = [
   "direct",
+  "passThrough",
   "mirrorCold",
   "mirrorFollow",
   "mirrorWarm",
@@ -539,6 +542,7 @@ export function renderFigures(r: BenchResult): string {
     cpuRows.push([
       `bench/ttfb blob (${mib(r.ttfb?.blobBytes ?? 0)}), cold`,
       "–",
+      "–",
       statCell(c["ttfb-mirrorCold"]),
       "–",
       "–",
@@ -548,14 +552,15 @@ export function renderFigures(r: BenchResult): string {
     ]);
     out.push(
       "\nCPU seconds (user + system) the serving process used per pull: the upstream `docker-registry` for " +
-        "direct pulls, `workerd` for the mirror, the proxy's `docker-registry` for distribution (its upstream's " +
-        "CPU not included for either cache).\n",
+        "direct pulls, `workerd` for the mirror and the pass-through Worker, the proxy's `docker-registry` for " +
+        "distribution (the upstream's CPU not included for any of them).\n",
     );
     out.push(
       table(
         [
           "image",
           "direct (registry)",
+          "pass-through Worker (workerd)",
           "mirror cold (workerd)",
           "mirror follow-on",
           "mirror warm",
@@ -774,7 +779,7 @@ function machineTable(r: BenchResult): string {
       ["commit", `${m.commit}${m.dirty ? " (with uncommitted changes in src/)" : ""}`],
       [
         "repetitions",
-        `${r.settings.reps}, each with ${r.settings.warmPerRep} direct, 1 cold and ${r.settings.warmPerRep} warm pulls per image and path; ${r.settings.memoryReps} for the 1 GiB blob`,
+        `${r.settings.reps}, each with ${r.settings.warmPerRep} direct, ${r.pulls?.seconds.big.passThrough ? `${r.settings.warmPerRep} pass-through Worker, ` : ""}1 cold and ${r.settings.warmPerRep} warm pulls per image and path; ${r.settings.memoryReps} for the 1 GiB blob`,
       ],
     ],
   );
@@ -842,6 +847,18 @@ the cold 1 GiB fan-out, default 20), \`BENCH_PHASES=pulls,counts,memory,cpuprofi
   \`wrangler dev\`, so one counter sees both. Isolate CPU and JS heap come through wrangler's inspector
   (V8 CPU profile, \`Runtime.getHeapUsage\`); profiling slows the mirror a little, so the pull times come
   from mirrors without it.
+- **Reference Worker** (\`bench/reference-worker\`): a small Worker run under \`wrangler dev\` in the same run,
+  so that a figure splits into what \`wrangler dev\` costs any Worker (its proxy hop through a second
+  \`workerd\`, the local R2 and Cache API simulators, \`console.log\` through the inspector) and what the
+  mirror's own code costs. For warm hits it holds blobs of the 20-layer image's sizes (deterministic bytes)
+  in its R2 and serves them as the mirror's warm path does, without its policy: \`caches.default.match\`; on a
+  miss the R2 object through a \`FixedLengthStream\` plus a background cache put of a second R2 read; one
+  ~250-byte JSON log line per request. After one pass that warms its cache, mirror and reference get
+  alternating rounds of the same sequential GETs (profiler off; the mirror still has \`OP_COUNTERS\` on and
+  the inspector attached), and the CPU of each one's \`workerd\` processes gives "mirror minus reference" =
+  the mirror's own CPU per warm hit. For pulls, every other request passes through it to the upstream
+  (method, path, query and headers, the response streamed back as it is, no caching): the
+  "pass-through Worker" column, ${r.settings.warmPerRep} pulls per image and repetition like direct.
 - Memory: VmRSS of the \`workerd\` process(es) in wrangler dev's process group, sampled every 20 ms while
   \`curl\` downloads the 1 GiB blob to /dev/null.
 
@@ -858,6 +875,7 @@ export function renderSvg(r: BenchResult): string {
   const colors: Record<System, string> = {
     direct: "#999999",
     viaProxy: "#bbbbbb",
+    passThrough: "#7a7a7a",
     mirrorCold: "#d9822b",
     mirrorFollow: "#e89c3c",
     mirrorWarm: "#f2b134",

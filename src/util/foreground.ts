@@ -8,6 +8,8 @@
  * promise made in one object's request may not be settled from another's.
  */
 let active = 0;
+/** When the last client body ended (0: none yet). */
+let lastEnded = 0;
 /** How often a waiting copy looks at the counter again. */
 const POLL_MS = 10;
 
@@ -19,6 +21,7 @@ export function beginForeground(): () => void {
     if (ended) return;
     ended = true;
     active--;
+    lastEnded = Date.now();
   };
 }
 
@@ -49,6 +52,23 @@ export async function foregroundQuiet(ms: number): Promise<void> {
   const deadline = Date.now() + ms;
   while (active > 0 && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, deadline - Date.now())));
+  }
+}
+
+/**
+ * Resolves once no client body has been streaming in this isolate for `quietMs`, or after `maxMs` at
+ * the latest: for copies that should wait until a pull is over, not only for a gap between its
+ * requests (a client's next request is not counted until it arrives).
+ */
+export async function foregroundQuietFor(quietMs: number, maxMs: number): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  for (;;) {
+    const now = Date.now();
+    if (now >= deadline) return;
+    const quietFor = active > 0 ? 0 : now - lastEnded;
+    if (quietFor >= quietMs) return;
+    const wait = active > 0 ? POLL_MS : quietMs - quietFor;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(wait, deadline - now)));
   }
 }
 

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { beginForeground } from "../../src/util/foreground";
 import { countStorage } from "../support/counting-env";
 import { pushImage, sha256, type TestImage } from "../support/fake-registry";
 import { ACCEPT_ALL, fakeUpstreams, storedBlob } from "../support/mirror";
@@ -80,6 +81,23 @@ describe("the colo cache in front of R2", () => {
 
     expect(counts.log.filter((op) => op.startsWith("r2."))).toEqual([]);
     expect(upstreams.quay.requests).toEqual([]);
+  });
+
+  it("copies an R2 hit into it only once this isolate's clients have been quiet a while", async () => {
+    const digest = image.layerDigests[0] ?? "";
+    const path = `/v2/quay/org/app/blobs/${digest}`;
+    await send(path);
+    expect(await storedBlob(digest)).not.toBeNull();
+    // Another client's body is still streaming from this isolate (a pull's next blob, say).
+    const otherClient = beginForeground();
+    const fromR2 = send(path);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(await cached(blobKey(digest))).toBeUndefined();
+    otherClient();
+    const served = await fromR2;
+    expect(served.response.headers.get("X-Mirror-Cache")).toBe("HIT");
+    expect(await sha256(served.body)).toBe(digest);
+    expect(await cached(blobKey(digest))).toBeDefined();
   });
 
   it("puts the whole blob (never a part) when a range is served from R2, and answers later ranges from it", async () => {

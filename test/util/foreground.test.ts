@@ -4,6 +4,7 @@ import {
   foregroundBody,
   foregroundCount,
   foregroundQuiet,
+  foregroundQuietFor,
   givingWayToClients,
 } from "../../src/util/foreground";
 
@@ -53,6 +54,33 @@ describe("foreground traffic", () => {
     await foregroundQuiet(80);
     expect(Date.now() - boundedStart).toBeGreaterThanOrEqual(75);
     busy();
+  });
+
+  it("lets a copy wait until clients have been quiet for a while, not only for a gap", async () => {
+    const first = beginForeground();
+    const waiting = foregroundQuietFor(120, 5000).then(() => Date.now());
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    first();
+    const firstEndedAt = Date.now();
+    // The next request of the same pull comes after a short gap: the copy keeps waiting.
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    const second = beginForeground();
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    second();
+    const lastEndedAt = Date.now();
+    const startedAt = await waiting;
+    expect(startedAt).toBeGreaterThanOrEqual(lastEndedAt + 115);
+    expect(startedAt).toBeGreaterThan(firstEndedAt + 150);
+  });
+
+  it("starts a waiting copy after its bound however busy the clients are", async () => {
+    const busy = beginForeground();
+    const started = Date.now();
+    await foregroundQuietFor(50, 100);
+    const waited = Date.now() - started;
+    busy();
+    expect(waited).toBeGreaterThanOrEqual(95);
+    expect(waited).toBeLessThan(1000);
   });
 
   it("passes a background copy on only while no client streams (or past the bound)", async () => {

@@ -31,15 +31,21 @@ export function beginForeground(): () => void {
 
 /**
  * The body with its length declared, counted as foreground until its last byte is taken (or the
- * client goes away). Piped natively: no JavaScript runs per chunk.
+ * client goes away). Piped natively: no JavaScript runs per chunk. The count ends when the source is
+ * drained, not when the pipe has closed: the HTTP side stops reading at Content-Length, so the close
+ * may never complete, and a count waiting for it stayed up for good (every background copy in the
+ * isolate then took the clients for busy, for ever).
  */
 export function foregroundBody(body: ReadableStream<Uint8Array>, length: number): ReadableStream<Uint8Array> {
   const end = beginForeground();
   const { readable, writable } = new FixedLengthStream(length);
-  body
-    .pipeTo(writable)
-    .catch(() => {})
-    .finally(end);
+  body.pipeTo(writable, { preventClose: true }).then(
+    () => {
+      end();
+      writable.close().catch(() => {});
+    },
+    () => end(),
+  );
   return readable;
 }
 

@@ -4,6 +4,7 @@ import { parseWarmImage, type WarmImage } from "../../config/warm-images";
 import { RegistryError } from "../../oci/errors";
 import { isValidName, isValidTag } from "../../oci/names";
 import { warmImage } from "../../ops/warm";
+import { foregroundCount } from "../../util/foreground";
 import { ADMIN_OPERATIONS, OpBudget } from "../../util/op-budget";
 import { opCounts } from "../../util/op-counters";
 import type { AppEnv } from "../context";
@@ -33,7 +34,10 @@ adminApi.get("/stats", async (c) => {
 adminApi.get("/ops", (c) => {
   if (!c.var.services.countsOperations)
     throw new RegistryError(404, "UNSUPPORTED", "operation counters are off: set OP_COUNTERS=on");
-  return c.json(opCounts(c.req.query("reset") === "1"), 200, { "Cache-Control": "no-store" });
+  // And the client bodies streaming from this isolate now (0 once every pull is done).
+  return c.json({ ...opCounts(c.req.query("reset") === "1"), clientBodies: foregroundCount() }, 200, {
+    "Cache-Control": "no-store",
+  });
 });
 
 adminApi.post("/warm", async (c) => {

@@ -91,6 +91,8 @@ export interface Goal {
   target: string;
   mirror: string;
   dist: string;
+  /** Pull goals: the same pull through a Worker that only forwards to the upstream, in the same run. */
+  passThrough?: string;
   met: boolean | null;
 }
 
@@ -255,6 +257,7 @@ export function evaluateGoals(r: BenchResult): Goal[] {
           target: `≤ ${target.toFixed(2)}× direct`,
           mirror: ratio(q[mirror]),
           dist: ratio(q[dist]),
+          passThrough: q.passThrough === undefined ? undefined : ratio(q.passThrough),
           met: q[mirror] === undefined || Number.isNaN(q[mirror]) ? null : q[mirror] <= target,
         });
       }
@@ -509,12 +512,20 @@ export function renderFigures(r: BenchResult): string {
     out.push("## Goals\n");
     out.push(
       table(
-        ["goal", "target", "mirror", "distribution proxy (peer)", "mirror meets it"],
+        [
+          "goal",
+          "target",
+          "mirror",
+          "distribution proxy (peer)",
+          "a Worker that only forwards (same run)",
+          "mirror meets it",
+        ],
         r.goals.map((g) => [
           g.goal,
           g.target,
           g.mirror,
           g.dist,
+          g.passThrough ?? "–",
           g.met === null ? "–" : g.met ? "yes" : "**no**",
         ]),
       ),

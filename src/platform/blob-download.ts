@@ -26,6 +26,8 @@ const READER_WAIT_MS = 200;
 export class BlobDownloads {
   /** The download in progress (or being started), and for which repository it was started. */
   private current: Download | null = null;
+  /** This instance has stored the blob (the store may have it although the Worker just missed it). */
+  private storedHere = false;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -97,11 +99,21 @@ export class BlobDownloads {
     throw new RegistryError(502, "UNAVAILABLE", "the blob could not be fetched");
   }
 
-  /** Starts the upstream download; null when the blob turned out to be stored already. */
+  /** The upload of this object's download has landed in the store. */
+  stored(): void {
+    this.storedHere = true;
+  }
+
+  /**
+   * Starts the upstream download; null when the blob turned out to be stored already. The Worker
+   * comes here only after a miss in the store, which only this object's own upload can have ended
+   * since (one object per digest stores it): the store is asked again only then, not before every
+   * cold blob (a round trip before its first byte).
+   */
   private async start(services: Services, owner: Owner, digest: Digest): Promise<Spool | null> {
     const { upstream, name } = owner;
     const prefix = upstream.prefix;
-    if (await services.blobStore.head(digest)) return null;
+    if (this.storedHere && (await services.blobStore.head(digest))) return null;
     const client = services.client(upstream);
     const { size, body: upstreamBody } = await client.openBlob(name, digest);
     // Fetched with credentials, the blob may be private: only repositories known to hold it serve it.

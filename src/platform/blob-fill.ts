@@ -138,6 +138,7 @@ export class BlobFill extends DurableObject<Env> {
       await this.ctx.storage.setAlarm(Date.now() + UPLOAD_RETRY_MS);
       return;
     }
+    if (stored) this.downloads.stored();
     this.downloads.dropPending(spool);
     if (!stored) return;
     services.stats.blobStored(pending.size);

@@ -149,3 +149,47 @@ describe("a fill's spool after its upload", () => {
     expect(await left()).toBe(0);
   });
 });
+
+describe("the object's own look at the store", () => {
+  /** Until the blob is in R2 (the object's alarm uploads it), within 10 s. */
+  async function untilStored(digest: string): Promise<void> {
+    for (let attempt = 0; attempt < 500 && !(await env.BLOBS.head(storedKey(digest))); attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(await env.BLOBS.head(storedKey(digest))).not.toBeNull();
+  }
+
+  it("is not taken before a cold blob's download: the Worker's miss is enough", async () => {
+    const bytes = pseudoRandomBytes(MIB + 5, 77);
+    const digest = await sha256(bytes);
+    upstreams.quay.addBlob(bytes, digest);
+    const storage = countStorage();
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    expect(await sha256(await bytesOf(response))).toBe(digest);
+    expect(storage.count("r2.get")).toBe(1);
+    expect(storage.count("r2.head")).toBe(0);
+    await untilStored(digest);
+  });
+
+  it("is taken once its own upload has landed: a request that missed just before is sent to the store", async () => {
+    const bytes = pseudoRandomBytes(MIB + 6, 78);
+    const digest = await sha256(bytes);
+    upstreams.quay.addBlob(bytes, digest);
+    expect(await sha256(await bytesOf(await mirror(`/v2/quay/org/app/blobs/${digest}`)))).toBe(digest);
+    await untilStored(digest);
+    const stub = env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest));
+    // Its download and upload are over (until then a request joins the spool instead).
+    expect(await stub.settled(10_000)).toBe(true);
+    const job = { upstream: "quay", name: "org/app", digest, method: "GET", range: null } as const;
+    // As a Worker whose read of the store came just before the upload landed.
+    expect(await stub.open(job)).toEqual({ ok: true, result: { kind: "elsewhere" } });
+    expect(upstreams.quay.count("blob", "GET")).toBe(1);
+    // Gone from the store since (a purge): the object downloads it again.
+    await env.BLOBS.delete(storedKey(digest));
+    const again = await stub.open(job);
+    expect(again.ok && again.result.kind).toBe("spool");
+    if (again.ok && again.result.kind === "spool") await again.result.body?.cancel();
+    expect(upstreams.quay.count("blob", "GET")).toBe(2);
+    await untilStored(digest);
+  });
+});

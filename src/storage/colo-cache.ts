@@ -60,6 +60,13 @@ export const coloKeys = {
 /** Keys being put by this isolate: concurrent misses of one blob put it once. Bounded. */
 const putting = new Set<string>();
 const MAX_PUTTING = 1_000;
+/**
+ * Keys whose put failed here lately, and when: each later hit would read the blob a second time for
+ * a put the cache refuses again (a size over the plan's limit, say). Tried again after a while.
+ */
+const refused = new Map<string, number>();
+const MAX_REFUSED = 1_000;
+const REFUSED_RETRY_MS = 10 * 60_000;
 
 /** Probes per host the requests came to: whether the cache keeps anything there, and since when known. */
 const probes = new Map<string, { works: Promise<boolean>; at: number }>();
@@ -123,6 +130,8 @@ export class WorkersColoCache implements ColoCache {
     open: () => Promise<BodyInit | null>,
   ): boolean {
     if (size > this.maxBytes || putting.has(key) || putting.size >= MAX_PUTTING) return false;
+    const refusedAt = refused.get(key);
+    if (refusedAt !== undefined && Date.now() - refusedAt < REFUSED_RETRY_MS) return false;
     putting.add(key);
     const run = async () => {
       try {
@@ -142,8 +151,11 @@ export class WorkersColoCache implements ColoCache {
             },
           }),
         );
+        refused.delete(key);
       } catch (error) {
         this.options.failed?.("put", error);
+        if (refused.size >= MAX_REFUSED) refused.clear();
+        refused.set(key, Date.now());
       } finally {
         putting.delete(key);
       }

@@ -129,6 +129,25 @@ describe("the colo cache in front of R2", () => {
     expect(response.response.headers.get("Content-Range")).toBe(`bytes */${image.layers[0]?.length}`);
   });
 
+  it("does not try again at once a put the cache refused: later R2 hits read the blob once each", async () => {
+    const digest = image.layerDigests[0] ?? "";
+    const path = `/v2/quay/org/app/blobs/${digest}`;
+    await send(path);
+    await storedBlob(digest);
+    const put = vi.spyOn(caches.default, "put").mockRejectedValue(new Error("413 too large"));
+    const counts = countStorage();
+    await send(path); // The client's read, and a second read for the copy the cache refuses.
+    expect(counts.count("r2.get")).toBe(2);
+    const refusals = put.mock.calls.length;
+    for (let hit = 0; hit < 3; hit++) {
+      const { response, body } = await send(path);
+      expect(response.headers.get("X-Mirror-Cache")).toBe("HIT");
+      expect(await sha256(body)).toBe(digest);
+    }
+    expect(counts.count("r2.get")).toBe(2 + 3);
+    expect(put.mock.calls.length).toBe(refusals);
+  });
+
   it("never puts a blob larger than COLO_CACHE_MAX_BYTES: it stays with R2", async () => {
     const digest = image.layerDigests[0] ?? "";
     const path = `/v2/quay/org/app/blobs/${digest}`;

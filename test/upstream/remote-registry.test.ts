@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import type { UpstreamConfig } from "../../src/config";
 import { parseDigest } from "../../src/oci/digest";
 import { MediaType } from "../../src/oci/media-types";
 import { digestReference, tagReference } from "../../src/oci/reference";
@@ -9,21 +8,9 @@ import { TokenCache } from "../../src/upstream/tokens";
 import { Transport } from "../../src/upstream/transport";
 import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
 import { registryRejection } from "../support/rejection";
+import { upstreamConfig } from "../support/upstream-config";
 
-const UPSTREAM: UpstreamConfig = {
-  prefix: "up",
-  url: "http://127.0.0.1:5999",
-  library: false,
-  hosts: [],
-  tagTtl: 300,
-  maxStale: 0,
-  timeout: 5,
-  allow: [],
-  deny: [],
-  authHosts: [],
-  accounts: [],
-  quotaReserve: 10,
-};
+const UPSTREAM = upstreamConfig({ url: "http://127.0.0.1:5999" });
 
 const ACCEPT = MediaType.OCI_MANIFEST;
 const OTHER = `sha256:${"0".repeat(64)}`;

@@ -5,25 +5,13 @@ import { TokenCache } from "../../src/upstream/tokens";
 import { Transport } from "../../src/upstream/transport";
 import { type AuthMode, FakeRegistry, pseudoRandomBytes, sha256 } from "../support/fake-registry";
 import { registryRejection } from "../support/rejection";
+import { upstreamConfig } from "../support/upstream-config";
 
 const CREDENTIALS = { username: "robot", password: "upstream-s3cret" };
 const BASIC = `Basic ${btoa(`${CREDENTIALS.username}:${CREDENTIALS.password}`)}`;
 
 function upstream(url: string, authHosts: string[] = []): UpstreamConfig {
-  return {
-    prefix: "up",
-    url,
-    library: false,
-    hosts: [],
-    tagTtl: 300,
-    maxStale: 0,
-    timeout: 5,
-    allow: [],
-    deny: [],
-    authHosts,
-    accounts: [CREDENTIALS],
-    quotaReserve: 10,
-  };
+  return upstreamConfig({ url, authHosts, accounts: [CREDENTIALS] });
 }
 
 /**

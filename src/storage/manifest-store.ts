@@ -133,9 +133,7 @@ export class KvManifestStore implements ManifestStore {
     forgetManifest?: ForgetManifest,
   ): Promise<PurgeResult> {
     const manifests = `manifest/${repository.upstream}/${repository.name}@`;
-    const prefixes = tag
-      ? [tagKey(repository, tag, "")]
-      : [`tag/${repository.upstream}/${repository.name}:`, manifests];
+    const prefixes = tag ? [tagKey(repository, tag, "")] : [repositoryTagsPrefix(repository), manifests];
     let deleted = 0;
     for (const prefix of prefixes) {
       const forget =
@@ -196,8 +194,14 @@ function manifestKey(repository: RepositoryKey, digest: string): string {
   return `manifest/${repository.upstream}/${repository.name}@${digest}`;
 }
 
-function tagKey(repository: RepositoryKey, tag: string, variant: number | ""): string {
-  return `tag/${repository.upstream}/${repository.name}:${tag}#${variant}`;
+/** A tag entry's key (variant "": the prefix of all the tag's variants). */
+export function tagKey(repository: RepositoryKey, tag: string, variant: number | ""): string {
+  return `${repositoryTagsPrefix(repository)}${tag}#${variant}`;
+}
+
+/** The prefix of every tag entry of a repository. */
+export function repositoryTagsPrefix(repository: RepositoryKey): string {
+  return `tag/${repository.upstream}/${repository.name}:`;
 }
 
 function isTagEntry(value: unknown): value is TagEntry {

@@ -1,12 +1,14 @@
 import type { OpBudget } from "../util/op-budget";
-import type {
-  ForgetManifest,
-  ManifestStore,
-  PurgeResult,
-  RepositoryKey,
-  StoredManifest,
-  TagEntry,
-  TagPage,
+import {
+  type ForgetManifest,
+  type ManifestStore,
+  type PurgeResult,
+  type RepositoryKey,
+  repositoryTagsPrefix,
+  type StoredManifest,
+  type TagEntry,
+  type TagPage,
+  tagKey,
 } from "./manifest-store";
 
 /** A confirmed tag is written again at least this often (KV's free plan allows 1,000 writes a day). */
@@ -119,14 +121,10 @@ export class TagCheckMemory implements ManifestStore {
     budget: OpBudget,
     forgetManifest?: ForgetManifest,
   ): Promise<PurgeResult> {
-    const prefix = tag === null ? `${repository.upstream}/${repository.name}:` : tagKey(repository, tag, "");
+    const prefix = tag === null ? repositoryTagsPrefix(repository) : tagKey(repository, tag, "");
     this.checks.forget(prefix);
     return this.inner.purge(repository, tag, budget, forgetManifest);
   }
-}
-
-function tagKey(repository: RepositoryKey, tag: string, variant: number | ""): string {
-  return `${repository.upstream}/${repository.name}:${tag}#${variant}`;
 }
 
 function sameTarget(a: TagEntry, b: TagEntry): boolean {

@@ -5,7 +5,7 @@ import type { BlobInfo, BlobStore } from "../storage/blob-store";
 import type { ColoCache } from "../storage/colo-cache";
 import type { RemoteRegistry } from "../upstream/remote-registry";
 import { contentLength } from "../util/content-length";
-import { foregroundBody, foregroundQuietFor } from "../util/foreground";
+import { foregroundBody, foregroundQuiet } from "../util/foreground";
 import type { BlobResult } from "./blobs";
 
 /**
@@ -65,7 +65,7 @@ export class ColoBlobs {
       info.size,
       { "Content-Type": "application/octet-stream", ETag: `"${digest.value}"` },
       async () => {
-        await foregroundQuietFor(COPY_QUIET_MS, COPY_MAX_WAIT_MS);
+        await foregroundQuiet(COPY_MAX_WAIT_MS, COPY_QUIET_MS);
         return (await this.store.get(digest))?.body ?? null;
       },
     );

@@ -138,9 +138,9 @@ export class BlobFill extends DurableObject<Env> {
       await this.ctx.storage.setAlarm(Date.now() + UPLOAD_RETRY_MS);
       return;
     }
-    if (stored) this.downloads.stored();
     this.downloads.dropPending(spool);
     if (!stored) return;
+    this.downloads.stored();
     services.stats.blobStored(pending.size);
     await services.stats.flushIfDue().catch(() => {});
   }

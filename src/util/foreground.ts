@@ -12,8 +12,8 @@ let active = 0;
 let lastEnded = 0;
 /**
  * How often a waiting copy looks at the counter again. Every waiting copy polls (a cold pull has one
- * upload per blob), so a short interval costs the thread its clients need: 10 ms meant up to ~2,000 wake-ups
- * a second during a 20-layer cold pull. Background copies need no finer timing than this.
+ * upload per blob), so a short interval costs the thread its clients need: 10 ms meant up to ~2,000
+ * wake-ups a second during a 20-layer cold pull. Background copies need no finer timing than this.
  */
 const POLL_MS = 50;
 
@@ -55,29 +55,18 @@ export function foregroundCount(): number {
 }
 
 /**
- * Resolves once no client body is streaming in this isolate, or after `ms` at the latest: background
- * work waits, but never starves while clients keep coming.
+ * Resolves once no client body has been streaming in this isolate for `quietMs` (0: none is streaming
+ * now), or after `maxMs` at the latest: background work waits, but never starves while clients keep
+ * coming. A copy that should wait until a pull is over, not only for a gap between its requests (a
+ * client's next request is not counted until it arrives), asks for a while of quiet.
  */
-export async function foregroundQuiet(ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (active > 0 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, deadline - Date.now())));
-  }
-}
-
-/**
- * Resolves once no client body has been streaming in this isolate for `quietMs`, or after `maxMs` at
- * the latest: for copies that should wait until a pull is over, not only for a gap between its
- * requests (a client's next request is not counted until it arrives).
- */
-export async function foregroundQuietFor(quietMs: number, maxMs: number): Promise<void> {
+export async function foregroundQuiet(maxMs: number, quietMs = 0): Promise<void> {
   const deadline = Date.now() + maxMs;
   for (;;) {
     const now = Date.now();
     if (now >= deadline) return;
-    const quietFor = active > 0 ? 0 : now - lastEnded;
-    if (quietFor >= quietMs) return;
-    const wait = active > 0 ? POLL_MS : quietMs - quietFor;
+    if (active === 0 && now - lastEnded >= quietMs) return;
+    const wait = active > 0 ? POLL_MS : quietMs - (now - lastEnded);
     await new Promise((resolve) => setTimeout(resolve, Math.min(wait, deadline - now)));
   }
 }

@@ -4,7 +4,6 @@ import {
   foregroundBody,
   foregroundCount,
   foregroundQuiet,
-  foregroundQuietFor,
   givingWayToClients,
 } from "../../src/util/foreground";
 
@@ -58,7 +57,7 @@ describe("foreground traffic", () => {
 
   it("lets a copy wait until clients have been quiet for a while, not only for a gap", async () => {
     const first = beginForeground();
-    const waiting = foregroundQuietFor(120, 5000).then(() => Date.now());
+    const waiting = foregroundQuiet(5000, 120).then(() => Date.now());
     await new Promise((resolve) => setTimeout(resolve, 40));
     first();
     const firstEndedAt = Date.now();
@@ -76,7 +75,7 @@ describe("foreground traffic", () => {
   it("starts a waiting copy after its bound however busy the clients are", async () => {
     const busy = beginForeground();
     const started = Date.now();
-    await foregroundQuietFor(50, 100);
+    await foregroundQuiet(100, 50);
     const waited = Date.now() - started;
     busy();
     expect(waited).toBeGreaterThanOrEqual(95);

@@ -185,8 +185,8 @@ async function main(): Promise<void> {
     );
     closers.push(() => tokenFace.process.stop());
     const images = await ensureBenchImages(storage, workDir, pushFace.url, log);
-    // Every client and both caches reach the upstream through this counting proxy, so "direct" pays
-    // for it too.
+    // Both caches (and the reference Worker) reach the upstream through this counting proxy. "direct"
+    // pulls go to the registry itself; "direct via counting proxy" shows what the proxy alone costs.
     const upstream = await startCountingProxy({ name: "upstream", target: tokenFace.url, counter });
     closers.push(upstream.close);
     const upstreamHost = `${HOST}:${upstream.port}`;
@@ -284,6 +284,7 @@ async function main(): Promise<void> {
         await stopMirror(pm.mirror);
       },
       referenceWorker,
+      upstreamToken: (repo) => pullToken(tokenFace.url, repo),
       mirrorRef,
       mirrorBlobUrl,
       getManifest,

@@ -32,6 +32,8 @@ export interface BenchContext {
   /** `host:port/prefix/repo:tag` of an image through the mirror. */
   mirrorRef(m: Mirror, img: ExpectedImage, prefix?: string): string;
   mirrorBlobUrl(m: Mirror, img: ExpectedImage, prefix?: string): (digest: string) => string;
+  /** A pull token for `repo` from the upstream's token server (for requests that bypass any cache). */
+  upstreamToken(repo: string): Promise<string | undefined>;
   /** GET the manifest (base is a registry root, or the mirror root plus its prefix). */
   getManifest(base: string, img: ExpectedImage): Promise<void>;
 }

@@ -3,17 +3,19 @@
 // isolate's JS heap and a V8 CPU profile through the inspector.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { sleep } from "../../test/e2e/harness/net.ts";
+import { fetchT, sleep } from "../../test/e2e/harness/net.ts";
 import { blobsOf } from "./catalog.ts";
 import type { BenchContext, ProbedMirror } from "./context.ts";
 import { busyMs, startCpuProfile } from "./cpu-profile.ts";
 import { HeapSampler } from "./heap.ts";
 import { type CurlTiming, curlGet, round, waitForHits } from "./measure.ts";
-import { type BenchResult, growth, type MemoryRun } from "./report.ts";
+import { type BenchResult, growth, type MemoryRun, type ReferenceFill } from "./report.ts";
 import { cpuSecondsOfAll, groupMembers, memoryOf, RssSampler } from "./rss.ts";
 
 /** Seconds of idle after the blob is stored before workerd's RSS is read again. */
 const IDLE_SECONDS = 10;
+/** How often "until stored" asks whether the blob is stored: each HEAD costs the thread that stores it. */
+const STORED_POLL_MS = 1000;
 const MiB = 2 ** 20;
 
 async function measure(
@@ -59,7 +61,7 @@ async function measure(
   if (fill && profile) {
     // The upload to R2 follows the clients: watch it until the blob is stored.
     try {
-      await waitForHits(ctx.mirrorBlobUrl(mirror, huge), [layer], 300_000);
+      await waitForHits(ctx.mirrorBlobUrl(mirror, huge), [layer], 300_000, STORED_POLL_MS);
     } finally {
       const window = fill.stop();
       const storedHeap = await heap.stop();
@@ -107,6 +109,46 @@ async function measure(
   return run;
 }
 
+/**
+ * The same cold 1 GiB fill through the reference Worker, which tees the upstream's body natively into the
+ * client's response and an R2 put (no JavaScript per byte): what streaming and storing the blob cost under
+ * `wrangler dev` whatever the code, to subtract from the mirror's figures.
+ */
+async function referenceFill(ctx: BenchContext): Promise<ReferenceFill> {
+  const huge = ctx.images.huge;
+  const layer = blobsOf(huge).at(-1)?.digest ?? "";
+  const ref = await ctx.referenceWorker("memory");
+  try {
+    const workerd = groupMembers(ref.process.pid).filter((p) => p.comm.startsWith("workerd"));
+    const token = await ctx.upstreamToken(huge.repo);
+    const cpu0 = cpuSecondsOfAll(workerd);
+    const started = performance.now();
+    const client = await curlGet(`${ref.url}/ref/fill/${huge.repo}/blobs/${layer}`, 600_000, token);
+    const clientCpu = cpuSecondsOfAll(workerd) - cpu0;
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      const head = await fetchT(`${ref.url}/ref/stored/${layer}`, { method: "HEAD" });
+      if (head.status === 200) break;
+      if (Date.now() > deadline) throw new Error("the reference fill was not stored within 300 s");
+      await sleep(STORED_POLL_MS);
+    }
+    const fill: ReferenceFill = {
+      bytes: client.bytes,
+      seconds: client.total,
+      workerdCpuSeconds: round(clientCpu, 2),
+      untilStoredSeconds: round((performance.now() - started) / 1000, 2),
+      workerdCpuUntilStoredSeconds: round(cpuSecondsOfAll(workerd) - cpu0, 2),
+    };
+    ctx.log(
+      `  reference fill of 1 GiB (tee to client and R2): ${fill.seconds.toFixed(1)} s, stored after ` +
+        `${fill.untilStoredSeconds} s, workerd CPU ${fill.workerdCpuUntilStoredSeconds} s`,
+    );
+    return fill;
+  } finally {
+    await ref.stop();
+  }
+}
+
 export async function memoryPhase(
   ctx: BenchContext,
   opts: { reps: number; clients: number; runDir: string },
@@ -128,6 +170,7 @@ export async function memoryPhase(
       await ctx.stopMirror(pm);
     }
   }
+  const reference = await referenceFill(ctx);
   if (opts.clients > 1) {
     ctx.log(`memory: ${opts.clients} clients of one cold 1 GiB blob`);
     const pm = await ctx.probedMirror("memory-fanout");
@@ -141,5 +184,5 @@ export async function memoryPhase(
       await ctx.stopMirror(pm);
     }
   }
-  return { blobBytes: blobsOf(huge).at(-1)?.size ?? 0, runs };
+  return { blobBytes: blobsOf(huge).at(-1)?.size ?? 0, runs, referenceFill: reference };
 }

@@ -86,6 +86,16 @@ export interface MemoryRun {
   clients?: number;
 }
 
+/** The reference Worker's cold fill of the same 1 GiB blob: tee'd natively to the client and R2. */
+export interface ReferenceFill {
+  bytes: number;
+  /** The client's whole transfer. */
+  seconds: number;
+  workerdCpuSeconds: number;
+  untilStoredSeconds: number;
+  workerdCpuUntilStoredSeconds: number;
+}
+
 export interface Goal {
   goal: string;
   target: string;
@@ -187,7 +197,7 @@ export interface BenchResult {
       referenceWallMsPerRequest?: number;
     };
   };
-  memory?: { blobBytes: number; runs: MemoryRun[] };
+  memory?: { blobBytes: number; runs: MemoryRun[]; referenceFill?: ReferenceFill };
   profile?: Record<string, { summary: ProfileSummary; requests: ProfileEntry[] }>;
   /** V8 profile of the Worker streaming the 128 MiB blob. */
   cpuProfile?: Partial<
@@ -249,20 +259,33 @@ export function evaluateGoals(r: BenchResult): Goal[] {
   const imgName: Record<PullImage, string> = { big: "~305 MiB image", many: "20-layer image" };
   if (r.pulls) {
     const pulls = r.pulls;
-    const pullGoal = (what: string, target: number, mirror: System, dist: System): void => {
+    const pullGoal = (
+      what: string,
+      target: number,
+      mirror: System,
+      dist: System,
+      upstreamHop = false,
+    ): void => {
       for (const img of ["big", "many"] as const) {
         const q = pulls.ratios[img];
+        // A cold pull also crosses the counting proxy in front of the upstream, which a direct pull does
+        // not: its ratio to a direct pull through that proxy too is shown beside it (the goal is judged on
+        // the plain direct pull).
+        const hop = (x: number | undefined): string =>
+          upstreamHop && x !== undefined && q.viaProxy
+            ? ` (${ratio(x / q.viaProxy)} to direct via the proxy)`
+            : "";
         goals.push({
           goal: `${what}, ${imgName[img]}`,
           target: `≤ ${target.toFixed(2)}× direct`,
-          mirror: ratio(q[mirror]),
-          dist: ratio(q[dist]),
-          passThrough: q.passThrough === undefined ? undefined : ratio(q.passThrough),
+          mirror: ratio(q[mirror]) + hop(q[mirror]),
+          dist: ratio(q[dist]) + hop(q[dist]),
+          passThrough: q.passThrough === undefined ? undefined : ratio(q.passThrough) + hop(q.passThrough),
           met: q[mirror] === undefined || Number.isNaN(q[mirror]) ? null : q[mirror] <= target,
         });
       }
     };
-    pullGoal("cold pull", 1.25, "mirrorCold", "distCold");
+    pullGoal("cold pull", 1.25, "mirrorCold", "distCold", true);
     pullGoal(`follow-on pull (${FOLLOW_ON_GAP_SECONDS} s after cold)`, 1.1, "mirrorFollow", "distFollow");
     pullGoal("warm pull (blobs stored)", 1.1, "mirrorWarm", "distWarm");
   }
@@ -286,14 +309,32 @@ export function evaluateGoals(r: BenchResult): Goal[] {
   const perGiB = single.flatMap((x) =>
     x.untilStored?.isolateBusyMs !== undefined ? [x.untilStored.isolateBusyMs / (x.bytes / GiB)] : [],
   );
+  const refFill = r.memory?.referenceFill;
   if (perGiB.length > 0) {
     const worst = Math.max(...perGiB);
+    // Under wrangler dev the profile also counts the local R2 and SQLite work on the isolate's thread; the
+    // mirror's own share is its workerd CPU minus that of a Worker storing the same blob with no code per byte.
+    const ownPerGiB = refFill
+      ? Math.max(
+          ...single.map(
+            (x) =>
+              ((x.untilStored?.workerdCpuSeconds ?? 0) - refFill.workerdCpuUntilStoredSeconds) /
+              (x.bytes / GiB),
+          ),
+        )
+      : undefined;
+    const refPerGiB = refFill ? refFill.workerdCpuUntilStoredSeconds / (refFill.bytes / GiB) : 0;
     goals.push({
       goal: "isolate CPU per GiB of cold fill (Worker + Durable Objects, until stored)",
       target: "≤ 1.5 s/GiB",
-      mirror: `${(worst / 1000).toFixed(2)} s/GiB (worst run)`,
+      mirror:
+        ownPerGiB === undefined
+          ? `${(worst / 1000).toFixed(2)} s/GiB (worst run)`
+          : `${ownPerGiB.toFixed(2)} s/GiB own (workerd CPU until stored, mirror − a Worker that tees the upstream ` +
+            `into the client and R2 with no code per byte: ${refPerGiB.toFixed(2)} s/GiB); isolate profile ` +
+            `${(worst / 1000).toFixed(2)} s/GiB (worst run)`,
       dist: "–",
-      met: worst <= 1500,
+      met: ownPerGiB === undefined ? worst <= 1500 : ownPerGiB <= 1.5,
     });
   }
   const hit = r.platform?.warmHit;
@@ -734,6 +775,18 @@ export function renderFigures(r: BenchResult): string {
         ]),
       ),
     );
+    const f = r.memory.referenceFill;
+    if (f) {
+      out.push(
+        `\nThe same cold blob through the reference Worker (bench/reference-worker, \`/ref/fill\`), which ` +
+          "tees the upstream's body natively into the response and into an R2 put checked against the sha256 " +
+          `(no JavaScript per byte): client ${fx(f.seconds)} s (workerd CPU ${fx(f.workerdCpuSeconds)} s), ` +
+          `stored after ${fx(f.untilStoredSeconds)} s, workerd CPU until stored ${fx(f.workerdCpuUntilStoredSeconds)} s ` +
+          `(${fx(f.workerdCpuUntilStoredSeconds / (f.bytes / GiB))} s/GiB). Under \`wrangler dev\` the local R2 runs ` +
+          "on the same thread, so storing while streaming paces the client: this is what a fill costs whatever " +
+          "its code, and the goal table counts the mirror's CPU beyond it as its own.\n",
+      );
+    }
   }
   if (r.cpuProfile) {
     out.push(

@@ -7,6 +7,11 @@
 // - `GET /ref/blob/<name>` is a warm blob hit as the mirror serves one: `caches.default.match` first; on a
 //   miss the R2 object piped through a FixedLengthStream into the response, and in the background a
 //   second R2 read put into the cache. One audit-like JSON log line per request (~250 bytes).
+// - `GET /ref/fill/<repository>/blobs/<digest>` is a cold fill with no JavaScript per byte: the upstream's
+//   blob (fetched with the request's Authorization) tee'd natively into the response and into an R2 put
+//   that R2 checks against the sha256. `HEAD /ref/stored/<digest>` says whether that put has landed. What
+//   storing a blob while it streams costs under `wrangler dev` whatever the code: the mirror's fill
+//   minus this is the mirror's own work.
 // - Any other request is passed through to UPSTREAM (method, path, query, headers; the response and its
 //   redirects as they are): a pull through a Worker that only forwards.
 interface Env {
@@ -16,6 +21,8 @@ interface Env {
 
 const CACHE_ORIGIN = "https://reference.invalid";
 const BLOB_PATH = /^\/ref\/blob\/([\w.:-]{1,200})$/;
+const FILL_PATH = /^\/ref\/fill\/([a-z0-9._/-]{1,200})\/blobs\/sha256:([a-f0-9]{64})$/;
+const STORED_PATH = /^\/ref\/stored\/sha256:([a-f0-9]{64})$/;
 
 /** N bytes of a fixed pattern. */
 function patternBytes(size: number): Uint8Array {
@@ -84,6 +91,26 @@ async function getBlob(request: Request, env: Env, ctx: ExecutionContext, name: 
   return response;
 }
 
+async function fillBlob(request: Request, env: Env, ctx: ExecutionContext, repo: string, hex: string) {
+  const authorization = request.headers.get("Authorization");
+  const upstream = await fetch(new URL(`/v2/${repo}/blobs/sha256:${hex}`, env.UPSTREAM), {
+    headers: authorization ? { Authorization: authorization } : {},
+  });
+  const size = Number(upstream.headers.get("Content-Length"));
+  if (!upstream.ok || !upstream.body || !Number.isSafeInteger(size)) {
+    return new Response(`upstream answered ${upstream.status}\n`, { status: 502 });
+  }
+  const [toClient, toStore] = upstream.body.tee();
+  const stored = new FixedLengthStream(size);
+  toStore.pipeTo(stored.writable).catch(() => {});
+  ctx.waitUntil(env.BLOBS.put(`fill/sha256:${hex}`, stored.readable, { sha256: hex }).catch(() => {}));
+  const client = new FixedLengthStream(size);
+  toClient.pipeTo(client.writable).catch(() => {});
+  return new Response(client.readable, {
+    headers: { "Content-Type": "application/octet-stream", "Content-Length": String(size) },
+  });
+}
+
 export default {
   async fetch(request, env, ctx): Promise<Response> {
     const url = new URL(request.url);
@@ -92,6 +119,13 @@ export default {
       return putBlob(env, blob, Number(url.searchParams.get("size")));
     }
     if (blob !== undefined && request.method === "GET") return getBlob(request, env, ctx, blob);
+    const fill = FILL_PATH.exec(url.pathname);
+    if (fill && request.method === "GET") return fillBlob(request, env, ctx, fill[1] ?? "", fill[2] ?? "");
+    const stored = STORED_PATH.exec(url.pathname);
+    if (stored && request.method === "HEAD") {
+      const head = await env.BLOBS.head(`fill/sha256:${stored[1]}`);
+      return new Response(null, { status: head ? 200 : 404 });
+    }
     const target = new URL(url.pathname + url.search, env.UPSTREAM);
     return fetch(new Request(target, request), { redirect: "manual" });
   },

@@ -1,6 +1,7 @@
 // What one scenario costs the mirror's platform: operation counts from the Worker's `GET /_/ops`
 // (OP_COUNTERS = "on"), upstream requests from the counting proxy, isolate CPU from a V8 profile and the
 // JS heap peak, all over the same window.
+import type { OpCounts as WorkerOpCounts } from "../../src/util/op-counters.ts";
 import type { RequestCounter } from "../../test/e2e/harness/counting.ts";
 import { fetchT } from "../../test/e2e/harness/net.ts";
 import { type ScenarioCounts, snapshot } from "./counts.ts";
@@ -8,21 +9,14 @@ import { busyMs, type CpuProfile, type ProfileSession, startCpuProfile } from ".
 import { HeapSampler, type HeapWindow } from "./heap.ts";
 import type { Inspector } from "./inspector.ts";
 
-/** The Worker's counts (src/util/op-counters.ts), as `GET /_/ops` answers them. */
-export interface OpCounts {
-  kvReads: number;
-  kvWrites: number;
-  r2ClassA: number;
-  r2ClassB: number;
-  doRequests: number;
-  doRowsWritten: number;
-  /** Cache API (colo cache) matches, hits among them, puts and deletes; absent from older results. */
-  cacheReads?: number;
-  cacheHits?: number;
-  cachePuts?: number;
-  cacheDeletes?: number;
-  byOp: Record<string, number>;
-}
+type CacheCount = "cacheReads" | "cacheHits" | "cachePuts" | "cacheDeletes";
+
+/**
+ * The Worker's counts (src/util/op-counters.ts) as `GET /_/ops` answers them, with the client bodies
+ * streaming at that moment. The colo cache's counts are absent from results older than it.
+ */
+export type OpCounts = Omit<WorkerOpCounts, CacheCount> &
+  Partial<Pick<WorkerOpCounts, CacheCount>> & { clientBodies?: number };
 
 export async function readOps(mirrorUrl: string, adminToken: string, reset: boolean): Promise<OpCounts> {
   const res = await fetchT(`${mirrorUrl}/_/ops${reset ? "?reset=1" : ""}`, {

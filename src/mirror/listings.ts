@@ -42,9 +42,11 @@ export class ListingMirror {
     const repository = repositoryOf(client, name);
     const paged = query.n !== undefined || query.last !== undefined;
     const pageKey = `tags?${pageQuery(query)}`;
-    // A whole list answers every page; an upstream's own page only itself.
-    const whole = await this.store.get(repository, WHOLE_LIST);
-    const page = paged ? await this.store.get(repository, pageKey) : null;
+    // A whole list answers every page; an upstream's own page only itself. Both asked at once.
+    const [whole, page] = await Promise.all([
+      this.store.get(repository, WHOLE_LIST),
+      paged ? this.store.get(repository, pageKey) : null,
+    ]);
     const ttl = Math.min(client.upstream.tagTtl, TAG_LIST_TTL_SECONDS);
     if (this.fresh(whole, ttl)) return pageOf(whole, query, "HIT");
     if (this.fresh(page, ttl)) return served(page, "HIT");

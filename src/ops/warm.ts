@@ -13,7 +13,7 @@ import type { RemoteRegistry } from "../upstream/remote-registry";
 /** What a warm-up uses of the mirror's services (the platform's composition root provides them). */
 export interface WarmServices {
   readonly config: Pick<Config, "upstreams">;
-  client(upstream: UpstreamConfig): RemoteRegistry;
+  registry(upstream: UpstreamConfig): RemoteRegistry;
   readonly manifests: ManifestSource;
   readonly manifestMirror: Pick<ManifestMirror, "cached">;
   readonly blobs: Pick<BlobMirror, "get" | "settled">;
@@ -63,7 +63,7 @@ const STORE_WAIT_MS = 30_000;
 export async function warmImage(services: WarmServices, target: WarmImage): Promise<WarmReport> {
   const upstream = services.config.upstreams.get(target.prefix);
   if (!upstream) throw new Error(`unknown upstream prefix "${target.prefix}"`);
-  const client = services.client(upstream);
+  const client = services.registry(upstream);
   const name = upstream.library && !target.name.includes("/") ? `library/${target.name}` : target.name;
   const accept = parseAccept(null);
   /** A manifest, unless only the quota reserve could pay for it (null: stop here). */

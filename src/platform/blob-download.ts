@@ -86,7 +86,7 @@ export class BlobDownloads {
       const confirming =
         spool &&
         services.blobAccess.admitToDownload(
-          services.client(me.upstream),
+          services.registry(me.upstream),
           me.name,
           digest,
           { restricted: spool.restricted, owner: { upstream: owner.upstream.prefix, name: owner.name } },
@@ -114,7 +114,7 @@ export class BlobDownloads {
     const { upstream, name } = owner;
     const prefix = upstream.prefix;
     if (this.storedHere && (await services.blobStore.head(digest))) return null;
-    const client = services.client(upstream);
+    const client = services.registry(upstream);
     const { size, body: upstreamBody } = await client.openBlob(name, digest);
     // Fetched with credentials, the blob may be private: only repositories known to hold it serve it.
     const restricted = fetchesRestricted(client);

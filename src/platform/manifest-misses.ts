@@ -47,7 +47,7 @@ export class ManifestMisses extends DurableObject<Env> {
       const upstream = services.config.upstreams.get(job.upstream);
       if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
       const reference = parseReference(job.reference);
-      const client = services.client(upstream);
+      const client = services.registry(upstream);
       try {
         const result = await services.manifestMirror.get({
           client,

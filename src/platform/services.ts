@@ -39,7 +39,8 @@ export interface Services {
   /** Tag lists and referrers, cached like tags. */
   readonly listings: ListingMirror;
   readonly listingStore: ListingStore;
-  client(upstream: UpstreamConfig): RemoteRegistry;
+  /** The upstream registry as this request talks to it (its token, quota and timeouts). */
+  registry(upstream: UpstreamConfig): RemoteRegistry;
   /** Statuses of the upstream answers this request caused (in this isolate), for the audit log. */
   readonly upstreamStatuses: readonly number[];
   readonly stats: StatsRecorder;
@@ -124,7 +125,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     manifestMirror,
     listings: new ListingMirror(listingStore, log),
     listingStore,
-    client: (upstream) =>
+    registry: (upstream) =>
       new RemoteRegistry(
         new Transport(
           upstream,

@@ -51,8 +51,8 @@ for (const base of ["/v2", "/:prefix/v2"]) {
     const parsed = parseReference(reference);
     const audit = c.get("audit");
     if (audit) c.set("audit", { ...audit, byTag: parsed.kind === "tag" });
-    const { manifests, client } = c.var.services;
-    const upstream = client(repository.upstream);
+    const { manifests, registry } = c.var.services;
+    const upstream = registry(repository.upstream);
     const accept = parseAccept(c.req.header("Accept") ?? null);
     const result = await manifests.get({
       client: upstream,
@@ -71,8 +71,8 @@ for (const base of ["/v2", "/:prefix/v2"]) {
   registryApi.get(`${base}/:name{.+}/blobs/:digest`, async (c) => {
     const digest = parseDigest(c.req.param("digest") ?? "");
     const repository = pullableRepository(c, "blob", digest.value);
-    const { blobs, client } = c.var.services;
-    const upstream = client(repository.upstream);
+    const { blobs, registry } = c.var.services;
+    const upstream = registry(repository.upstream);
     const range = c.req.method === "HEAD" ? null : parseRange(c.req.header("Range") ?? null);
     const result =
       c.req.method === "HEAD"
@@ -99,7 +99,7 @@ for (const base of ["/v2", "/:prefix/v2"]) {
     }
     if (last !== undefined && !isValidTag(last))
       throw new RegistryError(400, "TAG_INVALID", "last must be a tag");
-    const upstream = c.var.services.client(repository.upstream);
+    const upstream = c.var.services.registry(repository.upstream);
     const listing = await c.var.services.listings.tags(upstream, repository.name, {
       n: n === undefined ? undefined : Number(n),
       last,
@@ -120,7 +120,7 @@ for (const base of ["/v2", "/:prefix/v2"]) {
     if (artifactType !== undefined && !/^[\w.+-]{1,127}\/[\w.+-]{1,127}$/.test(artifactType)) {
       throw new RegistryError(400, "UNSUPPORTED", "artifactType must be a media type");
     }
-    const upstream = c.var.services.client(repository.upstream);
+    const upstream = c.var.services.registry(repository.upstream);
     const listing = await c.var.services.listings.referrers(upstream, repository.name, digest, artifactType);
     recordResult(c, digest.value, listing.cache);
     return listingResponse(

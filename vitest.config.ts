@@ -31,6 +31,8 @@ export default defineConfig({
           STATS_FLUSH_SECONDS: "0",
           // The smallest R2 allows, so tests exercise multipart uploads with small blobs.
           MULTIPART_THRESHOLD: String(5 * 1024 * 1024),
+          // Blobs above 16 MiB are stored as they stream instead of spooled (8 GiB by default).
+          SPOOL_MAX_BYTES: String(16 * 1024 * 1024),
           UPSTREAM_BASIC_USERNAME: "mirror-robot",
           UPSTREAM_BASIC_PASSWORD: "s3cret-upstream-password",
           UPSTREAM_PRIVATE_USERNAME: "mirror-robot",

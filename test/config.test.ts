@@ -485,3 +485,22 @@ describe("the colo cache settings", () => {
     expect(configError({ ...upstreams, ...env }).message).toContain(`invalid configuration: ${field}:`);
   });
 });
+
+describe("the spool limit", () => {
+  const upstreams = { UPSTREAMS: { quay: QUAY } };
+
+  it("defaults to 8 GiB, below a Durable Object's 10 GB, and takes SPOOL_MAX_BYTES", () => {
+    expect(parseConfig(upstreams).spoolMaxBytes).toBe(8 * 1024 ** 3);
+    expect(parseConfig({ ...upstreams, SPOOL_MAX_BYTES: "16777216" }).spoolMaxBytes).toBe(16 * 1024 ** 2);
+  });
+
+  it.each([
+    ["more than a fill object holds", String(10 * 1024 ** 3)],
+    ["less than a MiB", "1000"],
+    ["not a number", "8GiB"],
+  ])("refuses %s", (_what, value) => {
+    expect(configError({ ...upstreams, SPOOL_MAX_BYTES: value }).message).toContain(
+      "invalid configuration: SPOOL_MAX_BYTES:",
+    );
+  });
+});

@@ -21,6 +21,11 @@ export interface Config {
   readonly byHost: ReadonlyMap<string, UpstreamConfig>;
   /** Blobs larger than this many bytes are stored with R2 multipart upload. */
   readonly multipartThreshold: number;
+  /**
+   * Blobs larger than this many bytes (`SPOOL_MAX_BYTES`) are not spooled in their fill object's storage
+   * (10 GB per object): they go to R2 as they stream to their first client.
+   */
+  readonly spoolMaxBytes: number;
   /** Clients that may pull (`MIRROR_USERS`); null = client authentication is off. */
   readonly users: ReadonlyMap<string, MirrorUser> | null;
   /** Key for the mirror's own tokens; derived from the users when `MIRROR_TOKEN_KEY` is not set. */
@@ -58,6 +63,8 @@ export const DEFAULT_COLO_CACHE_MAX_BYTES = 512_000_000;
 export const DEFAULT_COLO_CACHE_TTL = 86_400;
 /** R2's smallest multipart part. */
 export const MIN_MULTIPART_THRESHOLD = 5 * 1024 ** 2;
+/** A Durable Object holds at most 10 GB: a spool stays well below it, with room for SQLite's own pages. */
+export const DEFAULT_SPOOL_MAX_BYTES = 8 * 1024 ** 3;
 
 /** Parses and validates the configuration; throws ConfigError naming the bad field. */
 export function parseConfig(env: ConfigEnv): Config {
@@ -86,6 +93,13 @@ export function parseConfig(env: ConfigEnv): Config {
     defaultUpstream,
     byHost,
     multipartThreshold: readMultipartThreshold(env.MULTIPART_THRESHOLD),
+    spoolMaxBytes: readNumber(
+      env,
+      "SPOOL_MAX_BYTES",
+      DEFAULT_SPOOL_MAX_BYTES,
+      1024 ** 2,
+      DEFAULT_SPOOL_MAX_BYTES,
+    ),
     users,
     tokenKey:
       typeof env.MIRROR_TOKEN_KEY === "string" && env.MIRROR_TOKEN_KEY

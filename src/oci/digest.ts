@@ -68,3 +68,52 @@ export class DigestVerifier {
     return toHex(await this.hasher.digest) === this.digest.hex;
   }
 }
+
+/**
+ * The body as it streams, checked against the digest and the length: its last chunk is held back until
+ * the whole body hashes to the digest, so wrong or missing bytes end the stream with an error (a
+ * truncated response the client notices), never cleanly.
+ */
+export function verifiedBody(
+  body: ReadableStream<Uint8Array>,
+  digest: Digest,
+  size: number,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  const verifier = new DigestVerifier(digest);
+  let held: Uint8Array | null = null;
+  let length = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) {
+            if (length !== size || !(await verifier.matches())) {
+              controller.error(new Error("upstream bytes do not match the digest"));
+              return;
+            }
+            if (held) controller.enqueue(held);
+            controller.close();
+            return;
+          }
+          length += value.byteLength;
+          if (length > size) {
+            await reader.cancel().catch(() => {});
+            controller.error(new Error("upstream body is longer than its Content-Length"));
+            return;
+          }
+          await verifier.update(value);
+          const previous = held;
+          held = value;
+          if (previous) {
+            controller.enqueue(previous);
+            return;
+          }
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}

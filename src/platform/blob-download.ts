@@ -7,6 +7,7 @@ import type { LinkTable } from "../storage/link-table";
 import type { PendingUploads } from "../storage/pending-upload";
 import { Spool } from "../storage/spool";
 import { copyVerified } from "../storage/spool-copy";
+import { StoreThrough } from "../storage/store-through";
 import { idleTimeout, rechunk } from "../util/streams";
 import type { Services } from "./services";
 
@@ -43,7 +44,8 @@ export class BlobDownloads {
   /** The spool of the download in progress, taken up from storage after a restart if need be. */
   spool(services: Services): Spool | null {
     if (!this.current?.spool) this.resumePending(services);
-    return this.current?.spool ?? null;
+    const spool = this.current?.spool;
+    return spool instanceof Spool ? spool : null;
   }
 
   /**
@@ -51,7 +53,7 @@ export class BlobDownloads {
    * for another is the access module's answer (a restricted one: once the upstream confirms it). If a
    * download started for another repository fails, this one tries its own.
    */
-  async join(services: Services, me: Owner, digest: Digest, start: boolean): Promise<Spool | null> {
+  async join(services: Services, me: Owner, digest: Digest, start: boolean): Promise<Fill | null> {
     // At most two rounds: our own download is started on the second at the latest.
     for (let attempt = 0; attempt < 2; attempt++) {
       // A verified spool an earlier instance left (restarted before its upload ended) serves at once.
@@ -74,7 +76,7 @@ export class BlobDownloads {
       }
       const { owner, fill } = this.current;
       const mine = owner.upstream.prefix === me.upstream.prefix && owner.name === me.name;
-      let spool: Spool | null;
+      let spool: Fill | null;
       try {
         spool = await fill;
       } catch (error) {
@@ -94,7 +96,7 @@ export class BlobDownloads {
         );
       if (confirming) await confirming;
       // A download that ended while we were confirming is in the store (or gone): the Worker looks there.
-      return spool?.disposed ? null : spool;
+      return spool instanceof Spool && spool.disposed ? null : spool;
     }
     throw new RegistryError(502, "UNAVAILABLE", "the blob could not be fetched");
   }
@@ -110,7 +112,7 @@ export class BlobDownloads {
    * since (one object per digest stores it): the store is asked again only then, not before every
    * cold blob (a round trip before its first byte).
    */
-  private async start(services: Services, owner: Owner, digest: Digest): Promise<Spool | null> {
+  private async start(services: Services, owner: Owner, digest: Digest): Promise<Fill | null> {
     const { upstream, name } = owner;
     const prefix = upstream.prefix;
     if (this.storedHere && (await services.blobStore.head(digest))) return null;
@@ -118,15 +120,18 @@ export class BlobDownloads {
     const { size, body: upstreamBody } = await client.openBlob(name, digest);
     // Fetched with credentials, the blob may be private: only repositories known to hold it serve it.
     const restricted = fetchesRestricted(client);
+    // The upstream just served it for this repository: a link (no KV write, no call: our own table).
+    if (restricted) this.links.link(repositoryName({ upstream: prefix, name }));
+    // 1 MiB chunks: the hash, the spool and the readers then work per MiB, not per network packet.
+    const body = idleTimeout(rechunk(upstreamBody, CHUNK_BYTES, FIRST_CHUNK_BYTES), upstream.timeout * 1000);
+    if (size > services.config.spoolMaxBytes) {
+      return this.storeThrough(services, owner, digest, body, size, restricted);
+    }
     // Idle once finished and every reader (the store's upload too) is done: the next request starts
     // afresh or finds the blob stored.
     const spool: Spool = Spool.create(this.ctx.storage.sql, size, restricted, () =>
       this.forgetDownload(spool),
     );
-    // The upstream just served it for this repository: a link (no KV write, no call: our own table).
-    if (restricted) this.links.link(repositoryName({ upstream: prefix, name }));
-    // 1 MiB chunks: the hash, the spool and the readers then work per MiB, not per network packet.
-    const body = idleTimeout(rechunk(upstreamBody, CHUNK_BYTES, FIRST_CHUNK_BYTES), upstream.timeout * 1000);
     this.ctx.waitUntil(
       this.complete(services, owner, digest, spool, copyVerified(body, spool, digest, READER_WAIT_MS)),
     );
@@ -178,8 +183,39 @@ export class BlobDownloads {
     }
   }
 
+  /**
+   * A blob larger than a spool may be: stored as it streams to the client that asked for it (see
+   * StoreThrough); nothing waits for an alarm, and nothing is left in this object's storage.
+   */
+  private storeThrough(
+    services: Services,
+    owner: Owner,
+    digest: Digest,
+    body: ReadableStream<Uint8Array>,
+    size: number,
+    restricted: boolean,
+  ): StoreThrough {
+    const { log, blobStore, stats } = services;
+    const upstream = owner.upstream;
+    const through = new StoreThrough(body, size, digest, restricted, upstream.timeout * 1000, (stream) =>
+      blobStore.put(digest, stream, size, { restricted }),
+    );
+    this.ctx.waitUntil(
+      through.done.then(async ({ verified, stored }) => {
+        this.forgetDownload(through);
+        const event = stored ? "blob.stored" : verified ? "blob.store_failed" : "blob.fill_failed";
+        log({ event, digest: digest.value, size, upstream: upstream.prefix });
+        if (!stored) return;
+        this.stored();
+        stats.blobStored(size);
+        await stats.flushIfDue().catch(() => {});
+      }),
+    );
+    return through;
+  }
+
   /** Forgets a finished download, so the next request starts afresh (or finds the blob stored). */
-  private forgetDownload(spool: Spool): void {
+  private forgetDownload(spool: Fill): void {
     if (this.current?.spool === spool) this.current = null;
   }
 
@@ -221,9 +257,12 @@ interface Owner {
   readonly name: string;
 }
 
+/** A download readers join: spooled, or (too large for a spool) stored as it streams to one client. */
+export type Fill = Spool | StoreThrough;
+
 interface Download {
   readonly owner: Owner;
-  readonly fill: Promise<Spool | null>;
+  readonly fill: Promise<Fill | null>;
   /** Set once the download has started (null: the blob was stored already). */
-  spool?: Spool | null;
+  spool?: Fill | null;
 }

@@ -11,11 +11,16 @@ export interface BlobJob {
   readonly range: RangeSpec | null;
 }
 
-/** The object's answer: the download's bytes (or size), or "elsewhere": stored meanwhile, or none in progress. */
+/**
+ * The object's answer: the download's bytes (or size); "elsewhere": stored meanwhile, or none in
+ * progress; "upstream": a download too large to spool is in progress, and only the client that started
+ * it gets its bytes: fetch them from the upstream.
+ */
 export type OpenedBlob =
   | { readonly kind: "elsewhere" }
+  | { readonly kind: "upstream"; readonly size: number }
   | {
-      readonly kind: "spool";
+      readonly kind: "download";
       readonly size: number;
       /** Null for HEAD. */
       readonly body: ReadableStream<Uint8Array> | null;

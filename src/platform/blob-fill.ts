@@ -4,6 +4,7 @@ import { nameUnknown } from "../oci/errors";
 import { resolveRange } from "../oci/range";
 import { LinkTable } from "../storage/link-table";
 import { PendingUploads } from "../storage/pending-upload";
+import { StoreThrough } from "../storage/store-through";
 import { givingWayToClients } from "../util/foreground";
 import { BlobDownloads } from "./blob-download";
 import type { BlobJob, OpenedBlob } from "./blob-fill-contract";
@@ -84,14 +85,18 @@ export class BlobFill extends DurableObject<Env> {
       const digest = parseDigest(job.digest);
       // A HEAD, or a Range request, only joins a download in progress; a whole GET starts one.
       const joinOnly = job.method === "HEAD" || job.range !== null;
-      const spool = await this.downloads.join(services, { upstream, name: job.name }, digest, !joinOnly);
+      const fill = await this.downloads.join(services, { upstream, name: job.name }, digest, !joinOnly);
       // Stored meanwhile (or, for joinOnly, no download in progress): the Worker looks elsewhere.
-      if (!spool) return { kind: "elsewhere" };
-      const size = spool.size;
-      if (job.method === "HEAD") return { kind: "spool", size, body: null };
-      if (!job.range) return { kind: "spool", size, body: spool.reader() };
+      if (!fill) return { kind: "elsewhere" };
+      const size = fill.size;
+      if (job.method === "HEAD") return { kind: "download", size, body: null };
+      if (fill instanceof StoreThrough) {
+        const body = job.range ? null : fill.takeClient();
+        return body ? { kind: "download", size, body } : { kind: "upstream", size };
+      }
+      if (!job.range) return { kind: "download", size, body: fill.reader() };
       const range = resolveRange(job.range, size);
-      return { kind: "spool", size, body: spool.reader({ range }), range };
+      return { kind: "download", size, body: fill.reader({ range }), range };
     }, "the blob could not be fetched");
   }
 

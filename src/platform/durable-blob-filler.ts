@@ -1,5 +1,5 @@
 import type { BlobFiller, BlobResult } from "../mirror/blobs";
-import type { Digest } from "../oci/digest";
+import { type Digest, verifiedBody } from "../oci/digest";
 import type { RangeSpec } from "../oci/range";
 import type { RemoteRegistry } from "../upstream/remote-registry";
 import { foregroundBody } from "../util/foreground";
@@ -19,6 +19,12 @@ export class DurableBlobFiller implements BlobFiller {
   async fill(client: RemoteRegistry, name: string, digest: Digest): Promise<BlobResult | null> {
     const opened = await this.open(client, name, digest, "GET", null);
     if (opened.kind === "elsewhere") return null;
+    if (opened.kind === "upstream") {
+      // A blob too large to spool, being stored as it streams to another client: not shared, so this
+      // client gets it straight from the upstream (checked as it passes, like every fill).
+      const { size, body } = await client.openBlob(name, digest);
+      return { size, body: foregroundBody(verifiedBody(body, digest, size), size), cache: "MISS" };
+    }
     // Counted as foreground until the Worker has handed the last byte on: the fill object's own reader
     // ends earlier, while its bytes still wait in the pipes between the object and the client.
     const body = foregroundBody(opened.body ?? new ReadableStream(), opened.size);
@@ -32,7 +38,8 @@ export class DurableBlobFiller implements BlobFiller {
     range: RangeSpec | null,
   ): Promise<BlobResult | null> {
     const opened = await this.open(client, name, digest, range ? "GET" : "HEAD", range);
-    if (opened.kind === "elsewhere") return null;
+    // A range of a blob stored as it streams (no spool to read it from) comes from the upstream.
+    if (opened.kind === "elsewhere" || opened.kind === "upstream") return null;
     if (!range) return { size: opened.size, body: null, cache: "MISS" };
     if (!opened.range || !opened.body) throw new Error("the fill answered a range without its bytes");
     const body = foregroundBody(opened.body, opened.range.end - opened.range.start + 1);

@@ -1,6 +1,8 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { MirrorStats } from "../../src/platform/stats-object";
+import { Spool } from "../../src/storage/spool";
 import { pseudoRandomBytes, pushImage, sha256, type TestImage } from "../support/fake-registry";
 import { bytesOf, fakeUpstreams, mirror, storedBlob } from "../support/mirror";
 import { send } from "../support/pull";
@@ -192,6 +194,67 @@ describe("blobs", () => {
     const [algorithm, hex] = digest.split(":");
     const object = await env.BLOBS.get(`blobs/${algorithm}/${hex}`);
     expect(await sha256(new Uint8Array(await (object as R2ObjectBody).arrayBuffer()))).toBe(digest);
+  });
+
+  describe("larger than a spool may be (SPOOL_MAX_BYTES, 16 MiB in these tests)", () => {
+    const MIB = 1024 * 1024;
+    const blobGets = () =>
+      upstreams.quay.requests.filter((r) => r.kind === "blob" && r.method === "GET").length;
+
+    it("is stored as it streams to its client: one upstream GET, nothing spooled in the fill object", async () => {
+      const big = pseudoRandomBytes(17 * MIB + 5, 300 + seed);
+      const digest = await sha256(big);
+      upstreams.quay.addBlob(big, digest);
+      const spooled = vi.spyOn(Spool, "create");
+      const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get("Content-Length")).toBe(String(big.length));
+      expect(await sha256(await bytesOf(response))).toBe(digest);
+      expect((await storedBlob(digest))?.size).toBe(big.length);
+      const [algorithm, hex] = digest.split(":");
+      const object = await env.BLOBS.get(`blobs/${algorithm}/${hex}`);
+      expect(await sha256(new Uint8Array(await (object as R2ObjectBody).arrayBuffer()))).toBe(digest);
+      expect(blobGets()).toBe(1);
+      expect(spooled).not.toHaveBeenCalled();
+      await runInDurableObject(env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)), (_instance, state) => {
+        const tables = state.storage.sql
+          .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+          .toArray()
+          .map((row) => row.name);
+        if (tables.includes("chunks")) {
+          expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM chunks").one().n).toBe(0);
+        }
+        expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM pending_upload").one().n).toBe(0);
+      });
+    });
+
+    it("answers a HEAD from the download in flight, and sends a second client and a range to the upstream", async () => {
+      const big = pseudoRandomBytes(17 * MIB + 9, 400 + seed);
+      const digest = await sha256(big);
+      upstreams.quay.addBlob(big, digest);
+      upstreams.quay.blobPauseMs = 300;
+      const first = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+      const reader = first.body?.getReader();
+      await reader?.read();
+      const head = await mirror(`/v2/quay/org/app/blobs/${digest}`, { method: "HEAD" });
+      expect(head.status).toBe(200);
+      expect(head.headers.get("Content-Length")).toBe(String(big.length));
+      expect(upstreams.quay.requests.filter((r) => r.kind === "blob" && r.method === "HEAD")).toEqual([]);
+      const second = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+      expect(second.headers.get("Content-Length")).toBe(String(big.length));
+      expect(await sha256(await bytesOf(second))).toBe(digest);
+      const range = await mirror(`/v2/quay/org/app/blobs/${digest}`, { headers: { Range: "bytes=10-19" } });
+      expect(range.status).toBe(206);
+      expect([...(await bytesOf(range))]).toEqual([...big.slice(10, 20)]);
+      const rest: Uint8Array[] = [];
+      for (;;) {
+        const { done, value } = (await reader?.read()) ?? { done: true, value: undefined };
+        if (done) break;
+        rest.push(value);
+      }
+      expect((await storedBlob(digest))?.size).toBe(big.length);
+      expect(blobGets()).toBe(3);
+    });
   });
 
   it("aborts a multipart upload whose bytes do not match the digest", async () => {

@@ -187,8 +187,8 @@ describe("the object's own look at the store", () => {
     // Gone from the store since (a purge): the object downloads it again.
     await env.BLOBS.delete(storedKey(digest));
     const again = await stub.open(job);
-    expect(again.ok && again.result.kind).toBe("spool");
-    if (again.ok && again.result.kind === "spool") await again.result.body?.cancel();
+    expect(again.ok && again.result.kind).toBe("download");
+    if (again.ok && again.result.kind === "download") await again.result.body?.cancel();
     expect(upstreams.quay.count("blob", "GET")).toBe(2);
     await untilStored(digest);
   });

@@ -1,0 +1,172 @@
+import { type Digest, DigestVerifier } from "../oci/digest";
+
+/** How a store-through download ended. */
+export interface StoreThroughResult {
+  /** The upstream's bytes were exactly the blob. */
+  readonly verified: boolean;
+  /** The store kept them. */
+  readonly stored: boolean;
+}
+
+/**
+ * A download too large for the fill object's spool (a Durable Object holds at most 10 GB): every chunk
+ * goes to the store as it arrives and to the client that started the download, in step, so memory stays
+ * at a chunk or two however large the blob. No one else can read it from the start: later clients are
+ * sent to the upstream.
+ *
+ * As with a spool, the client's last chunk waits for the verdict on the whole body. A client that goes
+ * away does not stop the store's copy, and a store that fails does not stop the client's; either one
+ * that takes no chunk for `stallMs` is dropped, so neither can hold the other up for good.
+ */
+export class StoreThrough {
+  private client: ReadableStream<Uint8Array> | null;
+
+  /** The download's outcome, once the source has ended and the store has answered. */
+  readonly done: Promise<StoreThroughResult>;
+
+  constructor(
+    source: ReadableStream<Uint8Array>,
+    readonly size: number,
+    digest: Digest,
+    /** Downloaded with upstream credentials: readers from other repositories need confirmation. */
+    readonly restricted: boolean,
+    stallMs: number,
+    /** Stores the stream under the digest; false (keeping nothing) when it could not. */
+    store: (body: ReadableStream<Uint8Array>) => Promise<boolean>,
+  ) {
+    const toClient = new Handoff(stallMs);
+    const toStore = new Handoff(stallMs);
+    this.client = toClient.stream;
+    const stored = store(toStore.stream).catch(() => false);
+    this.done = copy(source, size, digest, toClient, toStore, stored);
+  }
+
+  /** The bytes, for the one client that takes them first; null for anyone later. */
+  takeClient(): ReadableStream<Uint8Array> | null {
+    const client = this.client;
+    this.client = null;
+    return client;
+  }
+}
+
+async function copy(
+  source: ReadableStream<Uint8Array>,
+  size: number,
+  digest: Digest,
+  toClient: Handoff,
+  toStore: Handoff,
+  stored: Promise<boolean>,
+): Promise<StoreThroughResult> {
+  const reader = source.getReader();
+  const verifier = new DigestVerifier(digest);
+  /** The newest chunk, not handed to the client yet: it may be the last, which waits for the verdict. */
+  let held: Uint8Array | null = null;
+  let length = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      length += value.byteLength;
+      if (length > size) throw new Error("upstream body is longer than its Content-Length");
+      await verifier.update(value);
+      // The store gets its own copy: its sink may take the buffer over, and the client's turn comes later.
+      await Promise.all([held ? toClient.offer(held) : null, toStore.offer(value.slice())]);
+      held = value;
+      if (toClient.gone && toStore.gone) {
+        await reader.cancel().catch(() => {});
+        return { verified: false, stored: false };
+      }
+    }
+    if (length !== size || !(await verifier.matches())) {
+      throw new Error("upstream bytes do not match the digest");
+    }
+    toStore.close();
+    if (held) await toClient.offer(held);
+    toClient.close();
+    return { verified: true, stored: await stored };
+  } catch (error) {
+    const reason = error instanceof Error ? error : new Error(String(error));
+    toClient.fail(reason);
+    toStore.fail(reason);
+    await reader.cancel(reason).catch(() => {});
+    await stored;
+    return { verified: false, stored: false };
+  }
+}
+
+/**
+ * A stream fed one chunk at a time, each only when its reader asks for it: `offer` resolves once the
+ * chunk is taken, or once the reader has gone away or taken nothing for `stallMs` (then the stream is
+ * dropped with an error and every later offer is ignored).
+ */
+class Handoff {
+  readonly stream: ReadableStream<Uint8Array>;
+  /** The reader went away, or was dropped. */
+  gone = false;
+  private controller: ReadableStreamDefaultController<Uint8Array> | null = null;
+  /** Set while the reader waits for a chunk: hands it over. */
+  private feed: ((chunk: Uint8Array) => void) | null = null;
+  /** Wakes an offer waiting for the reader to ask. */
+  private asked: (() => void) | null = null;
+
+  constructor(private readonly stallMs: number) {
+    this.stream = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          this.controller = controller;
+        },
+        pull: (controller) =>
+          new Promise<void>((resolve) => {
+            this.feed = (chunk) => {
+              controller.enqueue(chunk);
+              resolve();
+            };
+            this.wake();
+          }),
+        cancel: () => {
+          this.gone = true;
+          this.wake();
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  async offer(chunk: Uint8Array): Promise<void> {
+    if (this.gone) return;
+    if (!this.feed) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.asked = resolve;
+        timer = setTimeout(resolve, this.stallMs);
+      });
+      clearTimeout(timer);
+      this.asked = null;
+    }
+    if (this.gone) return;
+    const feed = this.feed;
+    if (!feed) {
+      this.fail(new Error(`no chunk taken for ${this.stallMs} ms`));
+      return;
+    }
+    this.feed = null;
+    feed(chunk);
+  }
+
+  close(): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.controller?.close();
+  }
+
+  fail(error: Error): void {
+    if (this.gone) return;
+    this.gone = true;
+    this.controller?.error(error);
+    this.wake();
+  }
+
+  private wake(): void {
+    this.asked?.();
+  }
+}

@@ -1,0 +1,181 @@
+import { describe, expect, it } from "vitest";
+import { parseDigest } from "../../src/oci/digest";
+import { StoreThrough } from "../../src/storage/store-through";
+import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
+
+const MIB = 1024 * 1024;
+
+/** The bytes in 1 MiB chunks, counting how many the copy has taken from it. */
+function source(bytes: Uint8Array): { stream: ReadableStream<Uint8Array>; taken: () => number } {
+  let offset = 0;
+  let taken = 0;
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        if (offset >= bytes.length) {
+          controller.close();
+          return;
+        }
+        controller.enqueue(bytes.slice(offset, offset + MIB));
+        offset += MIB;
+        taken++;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { stream, taken: () => taken };
+}
+
+/** A store that keeps what it is given, or fails after `failAfter` chunks. */
+function memoryStore(failAfter = Number.POSITIVE_INFINITY) {
+  const kept: Uint8Array[] = [];
+  let finished: "stored" | "failed" | null = null;
+  const put = async (body: ReadableStream<Uint8Array>): Promise<boolean> => {
+    const reader = body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (kept.length >= failAfter) {
+          await reader.cancel(new Error("the store is down"));
+          finished = "failed";
+          return false;
+        }
+        kept.push(value);
+      }
+    } catch {
+      finished = "failed";
+      return false;
+    }
+    finished = "stored";
+    return true;
+  };
+  return { put, bytes: () => concat(kept), finished: () => finished };
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
+async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+function same(actual: Uint8Array, expected: Uint8Array): boolean {
+  if (actual.byteLength !== expected.byteLength) return false;
+  for (let index = 0; index < expected.byteLength; index++)
+    if (actual[index] !== expected[index]) return false;
+  return true;
+}
+
+async function blob(size: number, seed: number) {
+  const bytes = pseudoRandomBytes(size, seed);
+  return { bytes, digest: parseDigest(await sha256(bytes)) };
+}
+
+describe("a download stored as it streams (too large for a spool)", () => {
+  it("gives its client and the store every byte, and ends verified and stored", async () => {
+    const { bytes, digest } = await blob(5 * MIB + 17, 1);
+    const store = memoryStore();
+    const through = new StoreThrough(source(bytes).stream, bytes.length, digest, false, 5_000, store.put);
+    const client = through.takeClient();
+    expect(client).not.toBeNull();
+    expect(same(await collect(client as ReadableStream<Uint8Array>), bytes)).toBe(true);
+    expect(await through.done).toEqual({ verified: true, stored: true });
+    expect(same(store.bytes(), bytes)).toBe(true);
+  });
+
+  it("has one client: a later request gets nothing to read (it is sent to the upstream)", async () => {
+    const { bytes, digest } = await blob(2 * MIB, 2);
+    const store = memoryStore();
+    const through = new StoreThrough(source(bytes).stream, bytes.length, digest, false, 5_000, store.put);
+    const first = through.takeClient();
+    expect(through.takeClient()).toBeNull();
+    await collect(first as ReadableStream<Uint8Array>);
+    expect((await through.done).stored).toBe(true);
+  });
+
+  it("reads the source only as fast as the slower of client and store: a chunk or two ahead at most", async () => {
+    const { bytes, digest } = await blob(8 * MIB, 3);
+    const upstream = source(bytes);
+    const store = memoryStore();
+    const through = new StoreThrough(upstream.stream, bytes.length, digest, false, 5_000, store.put);
+    const reader = (through.takeClient() as ReadableStream<Uint8Array>).getReader();
+    let read = 0;
+    for (let i = 0; i < 3; i++) {
+      const { value } = await reader.read();
+      read += value?.byteLength ?? 0;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The client has 3 MiB; the copy has taken at most the chunk it holds back and the one it offers.
+    expect(read).toBe(3 * MIB);
+    expect(upstream.taken()).toBeLessThanOrEqual(5);
+    await reader.cancel();
+    expect((await through.done).stored).toBe(true);
+  });
+
+  it("holds the client's last chunk until the digest is verified: wrong bytes end client and store with an error", async () => {
+    const { bytes } = await blob(3 * MIB + 5, 4);
+    const other = parseDigest(await sha256(pseudoRandomBytes(16, 99)));
+    const store = memoryStore();
+    const through = new StoreThrough(source(bytes).stream, bytes.length, other, false, 5_000, store.put);
+    const reader = (through.takeClient() as ReadableStream<Uint8Array>).getReader();
+    let received = 0;
+    await expect(
+      (async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          received += value.byteLength;
+        }
+      })(),
+    ).rejects.toThrow(/digest/);
+    // A client that counts bytes (Content-Length) never sees the whole blob.
+    expect(received).toBeLessThan(bytes.length);
+    expect(await through.done).toEqual({ verified: false, stored: false });
+    expect(store.finished()).toBe("failed");
+  });
+
+  it("fails client and store when the source is shorter than the size it declared", async () => {
+    const { bytes, digest } = await blob(2 * MIB, 5);
+    const store = memoryStore();
+    const through = new StoreThrough(source(bytes).stream, bytes.length + 1, digest, false, 5_000, store.put);
+    await expect(collect(through.takeClient() as ReadableStream<Uint8Array>)).rejects.toThrow();
+    expect((await through.done).stored).toBe(false);
+    expect(store.finished()).toBe("failed");
+  });
+
+  it("goes on storing when its client goes away", async () => {
+    const { bytes, digest } = await blob(4 * MIB + 1, 6);
+    const store = memoryStore();
+    const through = new StoreThrough(source(bytes).stream, bytes.length, digest, false, 5_000, store.put);
+    const reader = (through.takeClient() as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    await reader.cancel();
+    expect(await through.done).toEqual({ verified: true, stored: true });
+    expect(same(store.bytes(), bytes)).toBe(true);
+  });
+
+  it("goes on serving its client when the store fails", async () => {
+    const { bytes, digest } = await blob(4 * MIB + 2, 7);
+    const store = memoryStore(1);
+    const through = new StoreThrough(source(bytes).stream, bytes.length, digest, false, 5_000, store.put);
+    expect(same(await collect(through.takeClient() as ReadableStream<Uint8Array>), bytes)).toBe(true);
+    expect(await through.done).toEqual({ verified: true, stored: false });
+  });
+
+  it("drops a client that takes nothing for the stall bound, and stores the blob all the same", async () => {
+    const { bytes, digest } = await blob(3 * MIB, 8);
+    const store = memoryStore();
+    const through = new StoreThrough(source(bytes).stream, bytes.length, digest, false, 100, store.put);
+    const client = through.takeClient() as ReadableStream<Uint8Array>;
+    expect(await through.done).toEqual({ verified: true, stored: true });
+    await expect(collect(client)).rejects.toThrow(/no chunk taken/);
+  });
+});

@@ -129,9 +129,19 @@ export class BlobDownloads {
     }
     // Idle once finished and every reader (the store's upload too) is done: the next request starts
     // afresh or finds the blob stored.
-    const spool: Spool = Spool.create(this.ctx.storage.sql, size, restricted, () =>
-      this.forgetDownload(spool),
-    );
+    let spool: Spool;
+    try {
+      spool = Spool.create(this.ctx.storage.sql, size, restricted, () => this.forgetDownload(spool));
+    } catch (error) {
+      // The object's storage refuses even an empty spool: the blob goes to R2 as it streams instead.
+      services.log({
+        event: "blob.spool_failed",
+        digest: digest.value,
+        upstream: prefix,
+        error: String(error),
+      });
+      return this.storeThrough(services, owner, digest, body, size, restricted);
+    }
     this.ctx.waitUntil(
       this.complete(services, owner, digest, spool, copyVerified(body, spool, digest, READER_WAIT_MS)),
     );
@@ -161,10 +171,21 @@ export class BlobDownloads {
       spool.fail(error instanceof Error ? error : new Error("fill failed"));
       return;
     }
-    spool.finish(verified, true);
+    // A spool whose storage failed served its readers from memory; it cannot be uploaded.
+    spool.finish(verified, !spool.storageFailed);
     if (!verified) {
       log({ event: "blob.rejected", digest: digest.value, size: spool.size, upstream: prefix });
       this.forgetDownload(spool); // The next request fetches afresh.
+      return;
+    }
+    if (spool.storageFailed) {
+      log({
+        event: "blob.spool_failed",
+        digest: digest.value,
+        upstream: prefix,
+        error: spool.storageFailure ?? "",
+      });
+      this.forgetDownload(spool); // Nothing stored: the next pull fetches again.
       return;
     }
     try {

@@ -10,8 +10,15 @@ export const RECENT_ROWS = 16;
  * the newest RECENT_ROWS also in memory so that readers keeping up never read them back.
  */
 export class SpoolRows {
-  /** Rows stored. */
+  /** Rows appended (kept in storage, or only in memory once storage failed). */
   count = 0;
+  /**
+   * Why storage refused a row (full, or failing); from then on rows are kept in memory only, for the
+   * readers that keep up, and the spool cannot be uploaded.
+   */
+  failure: unknown = null;
+  /** Rows in storage: the ones before the failure. */
+  private stored = 0;
   /** Bytes stored. */
   appended = 0;
   /** Where each row starts in the blob: readers of a range find their first row here. */
@@ -32,6 +39,7 @@ export class SpoolRows {
       rows.starts.push(rows.appended);
       rows.appended += row.bytes;
       rows.count++;
+      rows.stored++;
     }
     return rows;
   }
@@ -48,12 +56,19 @@ export class SpoolRows {
       const piece = chunk.subarray(offset, offset + ROW_BYTES);
       this.appended += piece.byteLength;
       const whole = piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength;
-      this.sql.exec(
-        "INSERT INTO chunks (seq, data) VALUES (?, ?)",
-        this.count,
-        whole ? piece.buffer : piece.slice().buffer,
-      );
-      countRowsWritten();
+      if (this.failure === null) {
+        try {
+          this.sql.exec(
+            "INSERT INTO chunks (seq, data) VALUES (?, ?)",
+            this.count,
+            whole ? piece.buffer : piece.slice().buffer,
+          );
+          countRowsWritten();
+          this.stored++;
+        } catch (error) {
+          this.failure = error;
+        }
+      }
       this.starts.push(this.appended - piece.byteLength);
       this.recent.set(this.count, piece);
       this.recent.delete(this.count - RECENT_ROWS);
@@ -89,6 +104,7 @@ export class SpoolRows {
     // Each reader gets its own copy: the stream it feeds may take the buffer over.
     const recent = this.recent.get(seq);
     if (recent) return recent.slice();
+    if (seq >= this.stored) throw new Error("the spool's storage failed before this part of the blob");
     const row = this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE seq = ?", seq).one();
     return new Uint8Array(row.data);
   }
@@ -96,8 +112,12 @@ export class SpoolRows {
   /** Deletes the rows (the spool is done with them). */
   drop(): void {
     this.recent.clear();
-    this.sql.exec("DELETE FROM chunks");
-    countRowsWritten(this.count);
+    try {
+      this.sql.exec("DELETE FROM chunks");
+      countRowsWritten(this.stored);
+    } catch {
+      // Storage refused: the next download clears the table before it starts.
+    }
   }
 }
 

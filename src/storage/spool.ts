@@ -93,6 +93,16 @@ export class Spool {
     this.idleCheck();
   }
 
+  /** Storage refused a row: readers that keep up still get every byte, but the spool cannot be uploaded. */
+  get storageFailed(): boolean {
+    return this.data.failure !== null;
+  }
+
+  /** What storage said when it refused a row (for the log). */
+  get storageFailure(): string | null {
+    return this.data.failure === null ? null : String(this.data.failure);
+  }
+
   get done(): boolean {
     return this.failure !== null || this.finished;
   }

@@ -1,9 +1,10 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import type { MirrorStats } from "../../src/platform/stats-object";
 import { countStorage, type StorageCounts } from "../support/counting-env";
-import { pushImage, sha256, type TestImage } from "../support/fake-registry";
-import { ACCEPT_ALL, fakeUpstreams } from "../support/mirror";
+import { pseudoRandomBytes, pushImage, sha256, type TestImage } from "../support/fake-registry";
+import { ACCEPT_ALL, fakeUpstreams, storedBlob } from "../support/mirror";
 import { send } from "../support/pull";
 
 /** What KV throws past one write per second per key, or past the plan's daily writes. */
@@ -109,5 +110,56 @@ describe("the stats object failing", () => {
     const namespace = env.STATS as DurableObjectNamespace<MirrorStats>;
     const page = await namespace.get(namespace.idFromName("global")).servedPage(null, 1000);
     expect(page.entries.map((entry) => entry.digest)).toContain(layer);
+  });
+});
+
+describe("the fill object's storage failing (full, or failing)", () => {
+  let sqlSpy: { mockRestore(): void } | null = null;
+  /** The prototype every Durable Object's SQL storage shares (they run in this isolate). */
+  let sqlPrototype: SqlStorage | null = null;
+  beforeAll(async () => {
+    const stub = env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName("sql-prototype"));
+    await runInDurableObject(stub, (_instance, state) => {
+      sqlPrototype = Object.getPrototypeOf(state.storage.sql) as SqlStorage;
+    });
+  });
+
+  /** Makes every Durable Object's SQL storage refuse statements that start with `prefix`. */
+  async function refuseSql(prefix: string): Promise<void> {
+    const prototype = sqlPrototype as SqlStorage;
+    const exec = prototype.exec;
+    sqlSpy = vi.spyOn(prototype, "exec").mockImplementation(function (this: SqlStorage, query, ...bindings) {
+      if (query.startsWith(prefix)) throw new Error("SQLITE_FULL: database or disk is full");
+      return exec.call(this, query, ...bindings);
+    });
+  }
+
+  it("does not fail a cold blob whose spool rows are refused: the client gets it, and nothing is stored", async () => {
+    const big = pseudoRandomBytes(3 * 1024 * 1024 + 11, 77 + test);
+    const digest = await sha256(big);
+    upstreams.quay.addBlob(big, digest);
+    await refuseSql("INSERT INTO chunks");
+    const blob = await send(`/v2/quay/${name}/blobs/${digest}`);
+    expect(blob.response.status).toBe(200);
+    expect(await sha256(blob.body)).toBe(digest);
+    expect(await env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)).settled(10_000)).toBe(true);
+    const [algorithm, hex] = digest.split(":");
+    expect(await env.BLOBS.head(`blobs/${algorithm}/${hex}`)).toBeNull();
+    // Storage is back: the next pull fetches again, and stores it.
+    sqlSpy?.mockRestore();
+    const again = await send(`/v2/quay/${name}/blobs/${digest}`);
+    expect(await sha256(again.body)).toBe(digest);
+    expect((await storedBlob(digest))?.size).toBe(big.length);
+  });
+
+  it("does not fail a cold blob when even an empty spool is refused: it is stored as it streams", async () => {
+    const big = pseudoRandomBytes(2 * 1024 * 1024 + 5, 88 + test);
+    const digest = await sha256(big);
+    upstreams.quay.addBlob(big, digest);
+    await refuseSql("DELETE FROM chunks");
+    const blob = await send(`/v2/quay/${name}/blobs/${digest}`);
+    expect(blob.response.status).toBe(200);
+    expect(await sha256(blob.body)).toBe(digest);
+    expect((await storedBlob(digest))?.size).toBe(big.length);
   });
 });

@@ -133,3 +133,43 @@ describe("spool", () => {
     });
   });
 });
+
+describe("a spool whose storage refuses rows (full, or failing)", () => {
+  /** The object's SQL storage, refusing every chunk insert after the first `rows`. */
+  function refusingAfter(sql: SqlStorage, rows: number): SqlStorage {
+    let inserts = 0;
+    return new Proxy(sql, {
+      get(target, property) {
+        if (property !== "exec") return Reflect.get(target, property);
+        return (query: string, ...bindings: unknown[]) => {
+          if (query.startsWith("INSERT INTO chunks") && ++inserts > rows) {
+            throw new Error("SQLITE_FULL: database or disk is full");
+          }
+          return target.exec(query, ...bindings);
+        };
+      },
+    });
+  }
+
+  it("still gives a reader that keeps up every byte, verified; one that fell behind memory ends with an error", async () => {
+    const bytes = pseudoRandomBytes(20 * MIB + 3, 5);
+    const stub = env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(crypto.randomUUID()));
+    await runInDurableObject(stub, async (_instance, state) => {
+      const spool = Spool.create(refusingAfter(state.storage.sql, 2), bytes.length, false, () => {});
+      const keepsUp = collect(spool.reader());
+      const behind = spool.reader().getReader();
+      for (let offset = 0; offset < bytes.length; offset += MIB) {
+        spool.append(bytes.slice(offset, offset + MIB));
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      expect(spool.storageFailed).toBe(true);
+      expect(spool.storageFailure).toMatch(/SQLITE_FULL/);
+      spool.finish(true, !spool.storageFailed);
+      expect(same(await keepsUp, bytes)).toBe(true);
+      // The two rows stored are read back; the next one is neither stored nor in memory any more.
+      expect(same((await behind.read()).value, bytes.slice(0, MIB))).toBe(true);
+      expect(same((await behind.read()).value, bytes.slice(MIB, 2 * MIB))).toBe(true);
+      await expect(behind.read()).rejects.toThrow(/storage failed/);
+    });
+  });
+});

@@ -81,36 +81,37 @@ export function verifiedBody(
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   const verifier = new DigestVerifier(digest);
-  let held: Uint8Array | null = null;
   let length = 0;
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) {
-            if (length !== size || !(await verifier.matches())) {
-              controller.error(new Error("upstream bytes do not match the digest"));
-              return;
-            }
-            if (held) controller.enqueue(held);
-            controller.close();
-            return;
-          }
-          length += value.byteLength;
-          if (length > size) {
-            await reader.cancel().catch(() => {});
-            controller.error(new Error("upstream body is longer than its Content-Length"));
-            return;
-          }
-          await verifier.update(value);
-          const previous = held;
-          held = value;
-          if (previous) {
-            controller.enqueue(previous);
-            return;
-          }
+        const { done, value } = await reader.read();
+        if (done) {
+          // Only an empty blob ends here cleanly: a body that completes the blob is closed below.
+          if (length === size && (await verifier.matches())) controller.close();
+          else controller.error(new Error("upstream body ended before its Content-Length"));
+          return;
         }
+        length += value.byteLength;
+        if (length > size) {
+          await reader.cancel().catch(() => {});
+          controller.error(new Error("upstream body is longer than its Content-Length"));
+          return;
+        }
+        await verifier.update(value);
+        if (length < size) {
+          controller.enqueue(value);
+          return;
+        }
+        // The chunk that completes the blob: passed on only if the whole body hashes to the digest.
+        if (!(await verifier.matches())) {
+          await reader.cancel().catch(() => {});
+          controller.error(new Error("upstream bytes do not match the digest"));
+          return;
+        }
+        controller.enqueue(value);
+        controller.close();
+        await reader.cancel().catch(() => {});
       },
       cancel: (reason) => reader.cancel(reason),
     },

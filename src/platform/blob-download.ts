@@ -179,13 +179,14 @@ export class BlobDownloads {
       return;
     }
     if (spool.storageFailed) {
+      // Nothing to upload: forgotten once its last reader is done (its rows share the table with the
+      // next download's), and the next pull fetches again.
       log({
         event: "blob.spool_failed",
         digest: digest.value,
         upstream: prefix,
         error: spool.storageFailure ?? "",
       });
-      this.forgetDownload(spool); // Nothing stored: the next pull fetches again.
       return;
     }
     try {

@@ -91,9 +91,12 @@ export class BlobFill extends DurableObject<Env> {
       const size = fill.size;
       if (job.method === "HEAD") return { kind: "download", size, body: null };
       if (fill instanceof StoreThrough) {
+        if (fill.finished) return { kind: "elsewhere" };
         const body = job.range ? null : fill.takeClient();
         return body ? { kind: "download", size, body } : { kind: "upstream", size };
       }
+      // Storage refused the spool: rows it lost are nowhere to read from the start.
+      if (fill.storageFailed) return { kind: "upstream", size };
       if (!job.range) return { kind: "download", size, body: fill.reader() };
       const range = resolveRange(job.range, size);
       return { kind: "download", size, body: fill.reader({ range }), range };

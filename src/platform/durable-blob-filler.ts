@@ -3,6 +3,7 @@ import { type Digest, verifiedBody } from "../oci/digest";
 import type { RangeSpec } from "../oci/range";
 import type { RemoteRegistry } from "../upstream/remote-registry";
 import { foregroundBody } from "../util/foreground";
+import { idleTimeout } from "../util/streams";
 import type { BlobFill } from "./blob-fill";
 import type { BlobJob, OpenedBlob } from "./blob-fill-contract";
 import { unwrap } from "./outcome";
@@ -23,7 +24,8 @@ export class DurableBlobFiller implements BlobFiller {
       // A blob too large to spool, being stored as it streams to another client: not shared, so this
       // client gets it straight from the upstream (checked as it passes, like every fill).
       const { size, body } = await client.openBlob(name, digest);
-      return { size, body: foregroundBody(verifiedBody(body, digest, size), size), cache: "MISS" };
+      const checked = verifiedBody(idleTimeout(body, client.upstream.timeout * 1000), digest, size);
+      return { size, body: foregroundBody(checked, size), cache: "MISS" };
     }
     // Counted as foreground until the Worker has handed the last byte on: the fill object's own reader
     // ends earlier, while its bytes still wait in the pipes between the object and the client.

@@ -11,13 +11,20 @@ export class LinkTable {
     sql.exec("CREATE TABLE IF NOT EXISTS links (repository TEXT PRIMARY KEY, linked_at INTEGER NOT NULL)");
   }
 
-  /** Links anew (a later time outlives a purge of the repository made meanwhile). */
+  /**
+   * Links anew (a later time outlives a purge of the repository made meanwhile). A link storage
+   * refuses (full, or failing) is dropped: that repository is confirmed with the upstream again later.
+   */
   link(repository: string): void {
-    this.sql.exec(
-      "INSERT INTO links (repository, linked_at) VALUES (?, ?) ON CONFLICT(repository) DO UPDATE SET linked_at = excluded.linked_at",
-      repository,
-      this.now(),
-    );
+    try {
+      this.sql.exec(
+        "INSERT INTO links (repository, linked_at) VALUES (?, ?) ON CONFLICT(repository) DO UPDATE SET linked_at = excluded.linked_at",
+        repository,
+        this.now(),
+      );
+    } catch {
+      // Dropped, as above.
+    }
   }
 
   linkedAt(repository: string): number | null {

@@ -3,6 +3,8 @@ import { RECENT_ROWS, SpoolRows } from "./spool-rows";
 
 /** The download waits for the leading reader when it is this many rows behind (see `room`). */
 const LEAD_ROWS = RECENT_ROWS / 2;
+/** Once storage has failed, how long the download waits at most for its slowest reader, per chunk. */
+const STALLED_READER_MS = 30_000;
 
 /**
  * One upstream download fanned out to any number of readers that may join at any time. Chunks are
@@ -18,8 +20,8 @@ export class Spool {
   private verdict: boolean | null = null;
   private failure: Error | null = null;
   private wakers: Array<() => void> = [];
-  /** Where each reader is: the next row it reads. */
-  private readonly positions = new Set<{ seq: number }>();
+  /** Where each reader is: the next row it reads, and when it last took one. */
+  private readonly positions = new Set<{ seq: number; movedAt: number }>();
   /** Woken whenever a reader moves on or goes away. */
   private moved: Array<() => void> = [];
   /** The rows are still needed by the fill itself (to upload them), readers or not. */
@@ -119,6 +121,18 @@ export class Spool {
    * for longer than `ms`, and a slow one never holds up a faster one.
    */
   room(ms: number): Promise<void> {
+    if (this.storageFailed) {
+      // Memory is all there is now: every reader must stay within it, so the slowest one sets the pace
+      // (one that takes nothing for STALLED_READER_MS is left behind, and fails).
+      return this.until(() => {
+        const now = Date.now();
+        let last = Number.POSITIVE_INFINITY;
+        for (const position of this.positions) {
+          if (now - position.movedAt < STALLED_READER_MS) last = Math.min(last, position.seq);
+        }
+        return last >= this.data.count - LEAD_ROWS;
+      }, STALLED_READER_MS);
+    }
     return this.until(() => {
       let lead = -1;
       for (const position of this.positions) lead = Math.max(lead, position.seq);
@@ -148,7 +162,7 @@ export class Spool {
   ): ReadableStream<Uint8Array> {
     const start = options.range?.start ?? 0;
     const end = options.range?.end ?? this.size - 1;
-    const position = { seq: 0 };
+    const position = { seq: 0, movedAt: Date.now() };
     /** Bytes of the next row to skip (the range starts inside it). */
     let skip = start;
     let remaining = end - start + 1;
@@ -200,7 +214,16 @@ export class Spool {
                 controller.error(mismatch());
                 return;
               }
-              let chunk = this.data.read(position.seq++);
+              let chunk: Uint8Array;
+              position.movedAt = Date.now();
+              try {
+                chunk = this.data.read(position.seq++);
+              } catch (error) {
+                // A row storage lost (it failed, and memory no longer holds it).
+                release();
+                controller.error(error);
+                return;
+              }
               if (skip > 0 || chunk.byteLength - skip > remaining) {
                 chunk = chunk.subarray(skip, skip + Math.min(remaining, chunk.byteLength - skip));
               }

@@ -14,14 +14,18 @@ export interface StoreThroughResult {
  * at a chunk or two however large the blob. No one else can read it from the start: later clients are
  * sent to the upstream.
  *
- * As with a spool, the client's last chunk waits for the verdict on the whole body. A client that goes
+ * As with a spool, the chunk that completes the blob reaches the client only once the whole body is
+ * verified (every other chunk at once). A client that goes
  * away does not stop the store's copy, and a store that fails does not stop the client's; either one
  * that takes no chunk for `stallMs` is dropped, so neither can hold the other up for good.
  */
 export class StoreThrough {
   private client: ReadableStream<Uint8Array> | null;
+  private readonly toClient: Handoff;
+  /** The download is over (its outcome is in `done`). */
+  finished = false;
 
-  /** The download's outcome, once the source has ended and the store has answered. */
+  /** The download's outcome, once the source has ended and the store has answered (or stalled). */
   readonly done: Promise<StoreThroughResult>;
 
   constructor(
@@ -36,14 +40,18 @@ export class StoreThrough {
   ) {
     const toClient = new Handoff(stallMs);
     const toStore = new Handoff(stallMs);
+    this.toClient = toClient;
     this.client = toClient.stream;
+    // A store that has all the bytes but never answers must not keep the download going for good.
     const stored = store(toStore.stream).catch(() => false);
-    this.done = copy(source, size, digest, toClient, toStore, stored);
+    this.done = copy(source, size, digest, toClient, toStore, stored, stallMs).finally(() => {
+      this.finished = true;
+    });
   }
 
-  /** The bytes, for the one client that takes them first; null for anyone later. */
+  /** The bytes, for the one client that takes them first; null for anyone later (or once dropped). */
   takeClient(): ReadableStream<Uint8Array> | null {
-    const client = this.client;
+    const client = this.toClient.gone ? null : this.client;
     this.client = null;
     return client;
   }
@@ -56,11 +64,12 @@ async function copy(
   toClient: Handoff,
   toStore: Handoff,
   stored: Promise<boolean>,
+  stallMs: number,
 ): Promise<StoreThroughResult> {
   const reader = source.getReader();
   const verifier = new DigestVerifier(digest);
-  /** The newest chunk, not handed to the client yet: it may be the last, which waits for the verdict. */
-  let held: Uint8Array | null = null;
+  /** The chunk that completes the blob: the client gets it only once the whole body is verified. */
+  let last: Uint8Array | null = null;
   let length = 0;
   try {
     for (;;) {
@@ -69,9 +78,12 @@ async function copy(
       length += value.byteLength;
       if (length > size) throw new Error("upstream body is longer than its Content-Length");
       await verifier.update(value);
-      // The store gets its own copy: its sink may take the buffer over, and the client's turn comes later.
-      await Promise.all([held ? toClient.offer(held) : null, toStore.offer(value.slice())]);
-      held = value;
+      if (length === size) last = value;
+      // The store gets a copy of its own: its sink may take the buffer over.
+      await Promise.all([
+        last ? null : toClient.offer(value),
+        toStore.gone ? null : toStore.offer(value.slice()),
+      ]);
       if (toClient.gone && toStore.gone) {
         await reader.cancel().catch(() => {});
         return { verified: false, stored: false };
@@ -81,9 +93,15 @@ async function copy(
       throw new Error("upstream bytes do not match the digest");
     }
     toStore.close();
-    if (held) await toClient.offer(held);
+    if (last) await toClient.offer(last);
     toClient.close();
-    return { verified: true, stored: await stored };
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), stallMs);
+    });
+    const kept = await Promise.race([stored, late]);
+    clearTimeout(timer);
+    return { verified: true, stored: kept };
   } catch (error) {
     const reason = error instanceof Error ? error : new Error(String(error));
     toClient.fail(reason);

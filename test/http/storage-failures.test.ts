@@ -4,7 +4,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vite
 import type { MirrorStats } from "../../src/platform/stats-object";
 import { countStorage, type StorageCounts } from "../support/counting-env";
 import { pseudoRandomBytes, pushImage, sha256, type TestImage } from "../support/fake-registry";
-import { ACCEPT_ALL, fakeUpstreams, storedBlob } from "../support/mirror";
+import { ACCEPT_ALL, fakeUpstreams, mirror, storedBlob } from "../support/mirror";
 import { send } from "../support/pull";
 
 /** What KV throws past one write per second per key, or past the plan's daily writes. */
@@ -152,6 +152,31 @@ describe("the fill object's storage failing (full, or failing)", () => {
     expect((await storedBlob(digest))?.size).toBe(big.length);
   });
 
+  it("sends a client that joins after the spool was refused to the upstream: it cannot be read from the start", async () => {
+    const big = pseudoRandomBytes(3 * 1024 * 1024 + 13, 66 + test);
+    const digest = await sha256(big);
+    upstreams.quay.addBlob(big, digest);
+    upstreams.quay.blobPauseMs = 300;
+    await refuseSql("INSERT INTO chunks");
+    const first = await mirror(`/v2/quay/${name}/blobs/${digest}`);
+    const reader = first.body?.getReader();
+    if (!reader) throw new Error("no body");
+    const chunks: Uint8Array[] = [];
+    const head = await reader.read();
+    if (head.value) chunks.push(head.value);
+    const second = await send(`/v2/quay/${name}/blobs/${digest}`);
+    expect(second.response.status).toBe(200);
+    expect(await sha256(second.body)).toBe(digest);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+    }
+    expect(await sha256(concat(chunks))).toBe(digest);
+    const gets = upstreams.quay.requests.filter((r) => r.kind === "blob" && r.method === "GET");
+    expect(gets).toHaveLength(2);
+  });
+
   it("does not fail a cold blob when even an empty spool is refused: it is stored as it streams", async () => {
     const big = pseudoRandomBytes(2 * 1024 * 1024 + 5, 88 + test);
     const digest = await sha256(big);
@@ -163,3 +188,13 @@ describe("the fill object's storage failing (full, or failing)", () => {
     expect((await storedBlob(digest))?.size).toBe(big.length);
   });
 });
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}

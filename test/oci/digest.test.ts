@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DigestVerifier, digestOf, parseDigest, toHex } from "../../src/oci/digest";
+import { DigestVerifier, digestOf, parseDigest, toHex, verifiedBody } from "../../src/oci/digest";
 import { RegistryError } from "../../src/oci/errors";
 
 const SHA256_EMPTY = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -118,5 +118,61 @@ describe("DigestVerifier: bytes checked against a digest as they stream past", (
     const verifier = new DigestVerifier(parseDigest(await digestOf(data, "sha512")));
     await verifier.update(data);
     expect(await verifier.matches()).toBe(true);
+  });
+});
+
+describe("verifiedBody", () => {
+  const bytes = new Uint8Array(300_000).map((_, i) => (i * 7) & 0xff);
+  /** The bytes in 64 KiB pieces, as a network body arrives. */
+  const pieces = (data: Uint8Array) =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let offset = 0; offset < data.length; offset += 65_536) {
+          controller.enqueue(data.slice(offset, offset + 65_536));
+        }
+        controller.close();
+      },
+    });
+  const read = async (stream: ReadableStream<Uint8Array>) => {
+    const reader = stream.getReader();
+    let received = 0;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return { received, error: null };
+        received += value.byteLength;
+      }
+    } catch (error) {
+      return { received, error: String(error) };
+    }
+  };
+
+  it("passes the body on and ends cleanly when it hashes to the digest", async () => {
+    const digest = parseDigest(await digestOf(bytes));
+    expect(await read(verifiedBody(pieces(bytes), digest, bytes.length))).toEqual({
+      received: bytes.length,
+      error: null,
+    });
+  });
+
+  it("ends with an error before the last bytes when it does not", async () => {
+    const digest = parseDigest(await digestOf(new Uint8Array([1, 2, 3])));
+    const { received, error } = await read(verifiedBody(pieces(bytes), digest, bytes.length));
+    expect(error).toMatch(/do not match/);
+    expect(received).toBeLessThan(bytes.length);
+  });
+
+  it("ends with an error when the body is shorter or longer than its length", async () => {
+    const digest = parseDigest(await digestOf(bytes));
+    expect((await read(verifiedBody(pieces(bytes.slice(1)), digest, bytes.length))).error).toMatch(/ended/);
+    expect((await read(verifiedBody(pieces(bytes), digest, bytes.length - 1))).error).toMatch(/longer/);
+  });
+
+  it("passes an empty blob", async () => {
+    const digest = parseDigest(await digestOf(new Uint8Array()));
+    expect(await read(verifiedBody(pieces(new Uint8Array()), digest, 0))).toEqual({
+      received: 0,
+      error: null,
+    });
   });
 });

@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { Spool } from "../../src/storage/spool";
+import { foregroundCount } from "../../src/util/foreground";
 import { pseudoRandomBytes } from "../support/fake-registry";
 
 const MIB = 1024 * 1024;
@@ -155,7 +156,11 @@ describe("a spool whose storage refuses rows (full, or failing)", () => {
     const bytes = pseudoRandomBytes(20 * MIB + 3, 5);
     const stub = env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(crypto.randomUUID()));
     await runInDurableObject(stub, async (_instance, state) => {
-      const spool = Spool.create(refusingAfter(state.storage.sql, 2), bytes.length, false, () => {});
+      let idle = false;
+      const before = foregroundCount();
+      const spool = Spool.create(refusingAfter(state.storage.sql, 2), bytes.length, false, () => {
+        idle = true;
+      });
       const keepsUp = collect(spool.reader());
       const behind = spool.reader().getReader();
       for (let offset = 0; offset < bytes.length; offset += MIB) {
@@ -170,6 +175,9 @@ describe("a spool whose storage refuses rows (full, or failing)", () => {
       expect(same((await behind.read()).value, bytes.slice(0, MIB))).toBe(true);
       expect(same((await behind.read()).value, bytes.slice(MIB, 2 * MIB))).toBe(true);
       await expect(behind.read()).rejects.toThrow(/storage failed/);
+      // The failed reader let go: no client body counted, and the spool is gone.
+      expect(foregroundCount()).toBe(before);
+      expect(idle).toBe(true);
     });
   });
 });

@@ -178,4 +178,40 @@ describe("a download stored as it streams (too large for a spool)", () => {
     expect(await through.done).toEqual({ verified: true, stored: true });
     await expect(collect(client)).rejects.toThrow(/no chunk taken/);
   });
+
+  it("serves its client all the same when the store takes nothing: the store is dropped after the stall bound", async () => {
+    const { bytes, digest } = await blob(3 * MIB, 9);
+    const never = (_body: ReadableStream<Uint8Array>) => new Promise<boolean>(() => {});
+    const through = new StoreThrough(source(bytes).stream, bytes.length, digest, false, 100, never);
+    expect(same(await collect(through.takeClient() as ReadableStream<Uint8Array>), bytes)).toBe(true);
+    expect(await through.done).toEqual({ verified: true, stored: false });
+    expect(through.finished).toBe(true);
+  });
+
+  it("fails client and store when the source is longer than the size it declared", async () => {
+    const { bytes, digest } = await blob(2 * MIB, 10);
+    const store = memoryStore();
+    const through = new StoreThrough(source(bytes).stream, bytes.length - 1, digest, false, 5_000, store.put);
+    await expect(collect(through.takeClient() as ReadableStream<Uint8Array>)).rejects.toThrow(/longer/);
+    expect((await through.done).stored).toBe(false);
+    expect(store.finished()).toBe("failed");
+  });
+
+  it("stops reading the source once both client and store are gone", async () => {
+    const { bytes, digest } = await blob(8 * MIB, 11);
+    const upstream = source(bytes);
+    const store = memoryStore(1);
+    const through = new StoreThrough(upstream.stream, bytes.length, digest, false, 5_000, store.put);
+    await (through.takeClient() as ReadableStream<Uint8Array>).cancel();
+    expect(await through.done).toEqual({ verified: false, stored: false });
+    expect(upstream.taken()).toBeLessThan(8);
+  });
+
+  it("has nothing to hand out once its client was dropped: a later request is sent to the upstream", async () => {
+    const { bytes, digest } = await blob(2 * MIB, 12);
+    const store = memoryStore();
+    const through = new StoreThrough(source(bytes).stream, bytes.length, digest, false, 50, store.put);
+    expect((await through.done).stored).toBe(true);
+    expect(through.takeClient()).toBeNull();
+  });
 });

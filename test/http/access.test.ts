@@ -2,7 +2,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../src/index";
-import { pushImage, pushManifest, sha256, type TestImage } from "../support/fake-registry";
+import { pseudoRandomBytes, pushImage, pushManifest, sha256, type TestImage } from "../support/fake-registry";
 import { ACCEPT_ALL, fakeUpstreams, storedBlob, UPSTREAM_CREDENTIALS } from "../support/mirror";
 
 const USERS = {
@@ -305,6 +305,23 @@ describe("private content stays private though blobs are stored once by digest",
     expect(owner.status).toBe(200);
     expect(await sha256(new Uint8Array(await owner.arrayBuffer()))).toBe(layer);
     expect(intruder.status).toBe(404);
+  });
+
+  it("does not let another repository read a download made with credentials that is too large to spool", async () => {
+    const big = pseudoRandomBytes(17 * 1024 * 1024 + 3, 65 + test);
+    const layer = await sha256(big);
+    upstreams.tokens.addBlob(big, layer, "private/app");
+    const auth = { headers: { Authorization: basic("ci", USERS.ci) } };
+    const [owner, intruder] = await Promise.all([
+      request(`/v2/private/private/app/blobs/${layer}`, auth),
+      request(`/v2/public/team/tool/blobs/${layer}`, auth),
+    ]);
+    expect(owner.status).toBe(200);
+    expect(await sha256(new Uint8Array(await owner.arrayBuffer()))).toBe(layer);
+    expect(intruder.status).toBe(404);
+    expect(await storedBlob(layer)).not.toBeNull();
+    const later = await request(`/v2/public/team/tool/blobs/${layer}`, { ...auth, method: "HEAD" });
+    expect(later.status).toBe(404);
   });
 
   it("serves it again through its own repository without asking the upstream", async () => {

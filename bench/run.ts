@@ -243,14 +243,14 @@ async function main(): Promise<void> {
     };
     const ttfbLayer = blobsOf(images.ttfb).at(-1)?.digest ?? "";
     /** A mirror that counts its platform operations (GET /_/ops), with the inspector attached. */
-    const probedMirror = async (label: string): Promise<ProbedMirror> => {
+    const probedMirror = async (label: string, vars: Record<string, string> = {}): Promise<ProbedMirror> => {
       const logFile = join(runDir, `wrangler-${++mirrorCount}-${label}.log`);
       const inspectorPort = await freePort();
       const t = Date.now();
       const base = mirrorOptions(logFile);
       const mirror = await startMirror({
         ...base,
-        vars: { ...base.vars, OP_COUNTERS: "on", ADMIN_TOKEN },
+        vars: { ...base.vars, ...vars, OP_COUNTERS: "on", ADMIN_TOKEN },
         extraArgs: ["--inspector-port", String(inspectorPort)],
       });
       closers.push(() => mirror.stop());

@@ -25,7 +25,8 @@ export interface BenchContext {
   runDir: string;
   /** A scratch path for a pull's destination. */
   dest(name: string): string;
-  probedMirror(label: string): Promise<ProbedMirror>;
+  /** A fresh mirror with OP_COUNTERS on and the inspector attached; `vars` are extra Worker variables. */
+  probedMirror(label: string, vars?: Record<string, string>): Promise<ProbedMirror>;
   stopMirror(m: ProbedMirror): Promise<void>;
   /** The reference Worker (bench/reference-worker) under `wrangler dev`, passing through to the upstream. */
   referenceWorker(label: string): Promise<ReferenceWorker>;

@@ -171,6 +171,24 @@ export async function memoryPhase(
     }
   }
   const reference = await referenceFill(ctx);
+  // The same blob through a mirror that does not spool it (as it would not a blob above SPOOL_MAX_BYTES).
+  ctx.log("memory: the 1 GiB blob stored as it streams (SPOOL_MAX_BYTES = 1 MiB)");
+  const through = await ctx.probedMirror("memory-store-through", { SPOOL_MAX_BYTES: String(MiB) });
+  try {
+    await ctx.getManifest(`${through.mirror.url}/v2/up`, huge);
+    await sleep(1000);
+    const run = await measure(
+      ctx,
+      through,
+      1,
+      "cold",
+      1,
+      join(opts.runDir, "worker-1gib-store-through.cpuprofile"),
+    );
+    runs.push({ ...run, variant: "store-through" });
+  } finally {
+    await ctx.stopMirror(through);
+  }
   if (opts.clients > 1) {
     ctx.log(`memory: ${opts.clients} clients of one cold 1 GiB blob`);
     const pm = await ctx.probedMirror("memory-fanout");

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { parseDigest } from "../../src/oci/digest";
+import { describe, expect, it, vi } from "vitest";
+import { DigestVerifier, parseDigest } from "../../src/oci/digest";
 import { partPlan, R2BlobStore } from "../../src/storage/blob-store";
 import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
 
@@ -128,5 +128,24 @@ describe("R2 blob store", () => {
       );
       expect(bucket.count("complete")).toBe(0);
     }
+  });
+
+  it("takes the caller's verdict instead of hashing a multipart upload again: complete on true, abort on false", async () => {
+    const bytes = pseudoRandomBytes(6 * MIB, 16);
+    const digest = parseDigest(await sha256(bytes));
+    const hashed = vi.spyOn(DigestVerifier.prototype, "update");
+    for (const verdict of [true, false]) {
+      const bucket = new CountingBucket();
+      const store = new R2BlobStore(bucket as unknown as R2Bucket, 5 * MIB);
+      const put = store.put(digest, streamOf(bytes), bytes.length, {
+        restricted: false,
+        verdict: Promise.resolve(verdict),
+      });
+      expect(await put).toBe(verdict);
+      expect(bucket.count("complete")).toBe(verdict ? 1 : 0);
+      expect(bucket.count("abort")).toBe(verdict ? 0 : 1);
+    }
+    expect(hashed).not.toHaveBeenCalled();
+    hashed.mockRestore();
   });
 });

@@ -214,4 +214,26 @@ describe("a download stored as it streams (too large for a spool)", () => {
     expect((await through.done).stored).toBe(true);
     expect(through.takeClient()).toBeNull();
   });
+
+  it("gives the store its verdict once the bytes are verified, which a store that waits for it completes on", async () => {
+    const { bytes, digest } = await blob(3 * MIB, 13);
+    const wrong = parseDigest(await sha256(pseudoRandomBytes(8, 14)));
+    for (const [claimed, expected] of [
+      [digest, true],
+      [wrong, false],
+    ] as const) {
+      const verdicts: boolean[] = [];
+      const waiting = async (body: ReadableStream<Uint8Array>, verdict: Promise<boolean>) => {
+        await new Response(body).arrayBuffer().catch(() => {});
+        verdicts.push(await verdict);
+        return verdicts.at(-1) === true;
+      };
+      const through = new StoreThrough(source(bytes).stream, bytes.length, claimed, false, 5_000, waiting);
+      await collect(through.takeClient() as ReadableStream<Uint8Array>).catch(() => {});
+      const started = Date.now();
+      expect((await through.done).stored).toBe(expected);
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(verdicts).toEqual([expected]);
+    }
+  });
 });

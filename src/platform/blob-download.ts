@@ -219,8 +219,13 @@ export class BlobDownloads {
   ): StoreThrough {
     const { log, blobStore, stats } = services;
     const upstream = owner.upstream;
-    const through = new StoreThrough(body, size, digest, restricted, upstream.timeout * 1000, (stream) =>
-      blobStore.put(digest, stream, size, { restricted }),
+    const through = new StoreThrough(
+      body,
+      size,
+      digest,
+      restricted,
+      upstream.timeout * 1000,
+      (stream, verdict) => blobStore.put(digest, stream, size, { restricted, verdict }),
     );
     this.ctx.waitUntil(
       through.done.then(async ({ verified, stored }) => {

@@ -10,6 +10,11 @@ export interface BlobInfo {
 
 export interface PutOptions {
   readonly restricted: boolean;
+  /**
+   * The caller's own verdict on the bytes, which it hashes as it streams them here: the store then does
+   * not hash them again where it would have to (multipart), and completes only on a true verdict.
+   */
+  readonly verdict?: Promise<boolean>;
 }
 
 export interface StoredBlob extends BlobInfo {
@@ -90,7 +95,9 @@ export class R2BlobStore implements BlobStore {
     options: PutOptions,
   ): Promise<boolean> {
     const customMetadata = { digest: digest.value, ...(options.restricted ? { restricted: "1" } : {}) };
-    if (size > this.multipartThreshold) return this.putMultipart(digest, body, size, customMetadata);
+    if (size > this.multipartThreshold) {
+      return this.putMultipart(digest, body, size, customMetadata, options.verdict);
+    }
     const sized = withLength(body, size);
     try {
       await this.bucket.put(blobKey(digest), sized, {
@@ -111,6 +118,7 @@ export class R2BlobStore implements BlobStore {
     body: ReadableStream<Uint8Array>,
     size: number,
     customMetadata: Record<string, string>,
+    verdict: Promise<boolean> | undefined,
   ): Promise<boolean> {
     let upload: R2MultipartUpload;
     let partSize: number;
@@ -125,7 +133,8 @@ export class R2BlobStore implements BlobStore {
       await body.cancel().catch(() => {});
       return false;
     }
-    const verifier = new DigestVerifier(digest);
+    // Hashed here unless the caller hashes the same bytes on their way in.
+    const verifier = verdict ? null : new DigestVerifier(digest);
     const source = new PartReader(body.getReader(), verifier);
     try {
       const parts: R2UploadedPart[] = [];
@@ -134,7 +143,7 @@ export class R2BlobStore implements BlobStore {
         parts.push(await upload.uploadPart(number, withLength(source.next(length), length)));
       }
       if (!(await source.atEnd())) throw new Error("upstream body is longer than its Content-Length");
-      if (!(await verifier.matches())) throw new Error("digest mismatch");
+      if (!(await (verifier ? verifier.matches() : verdict))) throw new Error("digest mismatch");
       await upload.complete(parts);
       return true;
     } catch {
@@ -147,14 +156,14 @@ export class R2BlobStore implements BlobStore {
 
 /**
  * Cuts one stream into consecutive streams of given lengths (the parts), hashing every byte as it
- * passes. A chunk that straddles two parts is split; nothing more than that chunk is held.
+ * passes (unless the caller does). A chunk that straddles two parts is split; nothing more than that chunk is held.
  */
 class PartReader {
   private leftover: Uint8Array | null = null;
 
   constructor(
     private readonly reader: ReadableStreamDefaultReader<Uint8Array>,
-    private readonly hash: DigestVerifier,
+    private readonly hash: DigestVerifier | null,
   ) {}
 
   next(length: number): ReadableStream<Uint8Array> {
@@ -181,7 +190,7 @@ class PartReader {
             chunk = chunk.subarray(0, remaining);
           }
           remaining -= chunk.byteLength;
-          await this.hash.update(chunk);
+          await this.hash?.update(chunk);
           controller.enqueue(chunk);
           if (remaining === 0) controller.close();
         },

@@ -35,16 +35,25 @@ export class StoreThrough {
     /** Downloaded with upstream credentials: readers from other repositories need confirmation. */
     readonly restricted: boolean,
     stallMs: number,
-    /** Stores the stream under the digest; false (keeping nothing) when it could not. */
-    store: (body: ReadableStream<Uint8Array>) => Promise<boolean>,
+    /**
+     * Stores the stream under the digest; false (keeping nothing) when it could not. `verdict` is this
+     * copy's own hash check of the same bytes (the store need not hash them again).
+     */
+    store: (body: ReadableStream<Uint8Array>, verdict: Promise<boolean>) => Promise<boolean>,
   ) {
     const toClient = new Handoff(stallMs);
     const toStore = new Handoff(stallMs);
     this.toClient = toClient;
     this.client = toClient.stream;
-    // A store that has all the bytes but never answers must not keep the download going for good.
-    const stored = store(toStore.stream).catch(() => false);
-    this.done = copy(source, size, digest, toClient, toStore, stored, stallMs).finally(() => {
+    let settle: (verified: boolean) => void = () => {};
+    const verdict = new Promise<boolean>((resolve) => {
+      settle = resolve;
+    });
+    const stored = store(toStore.stream, verdict).catch(() => false);
+    this.done = copy(source, size, digest, toClient, toStore, stored, stallMs, (verified) =>
+      settle(verified),
+    ).finally(() => {
+      settle(false); // Had the copy ended without a verdict, the store must not wait for one.
       this.finished = true;
     });
   }
@@ -65,6 +74,8 @@ async function copy(
   toStore: Handoff,
   stored: Promise<boolean>,
   stallMs: number,
+  /** Told as soon as the bytes are known to be the blob or not (the store may be waiting for it). */
+  onVerdict: (verified: boolean) => void,
 ): Promise<StoreThroughResult> {
   const reader = source.getReader();
   const verifier = new DigestVerifier(digest);
@@ -92,6 +103,7 @@ async function copy(
     if (length !== size || !(await verifier.matches())) {
       throw new Error("upstream bytes do not match the digest");
     }
+    onVerdict(true);
     toStore.close();
     if (last) await toClient.offer(last);
     toClient.close();
@@ -104,6 +116,7 @@ async function copy(
     return { verified: true, stored: kept };
   } catch (error) {
     const reason = error instanceof Error ? error : new Error(String(error));
+    onVerdict(false);
     toClient.fail(reason);
     toStore.fail(reason);
     await reader.cancel(reason).catch(() => {});

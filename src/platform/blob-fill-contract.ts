@@ -13,12 +13,12 @@ export interface BlobJob {
 
 /**
  * The object's answer: the download's bytes (or size); "elsewhere": stored meanwhile, or none in
- * progress; "upstream": a download too large to spool is in progress, and only the client that started
- * it gets its bytes: fetch them from the upstream.
+ * progress; "upstream": a download this client cannot share is in progress (too large to spool: only
+ * the client that started it gets its bytes; or its spool lost to storage): fetch them from the upstream.
  */
 export type OpenedBlob =
   | { readonly kind: "elsewhere" }
-  | { readonly kind: "upstream"; readonly size: number }
+  | { readonly kind: "upstream" }
   | {
       readonly kind: "download";
       readonly size: number;

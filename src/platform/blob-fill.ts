@@ -93,10 +93,10 @@ export class BlobFill extends DurableObject<Env> {
       if (fill instanceof StoreThrough) {
         if (fill.finished) return { kind: "elsewhere" };
         const body = job.range ? null : fill.takeClient();
-        return body ? { kind: "download", size, body } : { kind: "upstream", size };
+        return body ? { kind: "download", size, body } : { kind: "upstream" };
       }
       // Storage refused the spool: rows it lost are nowhere to read from the start.
-      if (fill.storageFailed) return { kind: "upstream", size };
+      if (fill.storageFailed) return { kind: "upstream" };
       if (!job.range) return { kind: "download", size, body: fill.reader() };
       const range = resolveRange(job.range, size);
       return { kind: "download", size, body: fill.reader({ range }), range };

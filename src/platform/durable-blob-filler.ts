@@ -10,7 +10,11 @@ import { unwrap } from "./outcome";
 
 /** The Worker's side of the blob fill Durable Object: one object per digest, called by RPC. */
 export class DurableBlobFiller implements BlobFiller {
-  constructor(private readonly fills: DurableObjectNamespace<BlobFill>) {}
+  constructor(
+    private readonly fills: DurableObjectNamespace<BlobFill>,
+    /** Told when the digest's object could not be reached (the upstream then serves the request). */
+    private readonly unreachable: (error: unknown) => void = () => {},
+  ) {}
 
   /** One call to the digest's object, which waits on its own storage. */
   settled(digest: Digest, timeoutMs: number): Promise<boolean> {
@@ -21,8 +25,9 @@ export class DurableBlobFiller implements BlobFiller {
     const opened = await this.open(client, name, digest, "GET", null);
     if (opened.kind === "elsewhere") return null;
     if (opened.kind === "upstream") {
-      // A blob too large to spool, being stored as it streams to another client: not shared, so this
-      // client gets it straight from the upstream (checked as it passes, like every fill).
+      // A download this client cannot share (too large to spool, or its spool lost to storage), or an
+      // object that could not be reached: this client gets the blob straight from the upstream, checked
+      // as it passes like every fill, and not stored.
       const { size, body } = await client.openBlob(name, digest);
       const checked = verifiedBody(idleTimeout(body, client.upstream.timeout * 1000), digest, size);
       return { size, body: foregroundBody(checked, size), cache: "MISS" };
@@ -40,7 +45,7 @@ export class DurableBlobFiller implements BlobFiller {
     range: RangeSpec | null,
   ): Promise<BlobResult | null> {
     const opened = await this.open(client, name, digest, range ? "GET" : "HEAD", range);
-    // A range of a blob stored as it streams (no spool to read it from) comes from the upstream.
+    // A range (or size) the object cannot answer from a download comes from the upstream.
     if (opened.kind === "elsewhere" || opened.kind === "upstream") return null;
     if (!range) return { size: opened.size, body: null, cache: "MISS" };
     if (!opened.range || !opened.body) throw new Error("the fill answered a range without its bytes");
@@ -56,7 +61,16 @@ export class DurableBlobFiller implements BlobFiller {
     range: RangeSpec | null,
   ): Promise<OpenedBlob> {
     const job: BlobJob = { upstream: client.upstream.prefix, name, digest: digest.value, method, range };
-    return unwrap(await this.stub(digest).open(job));
+    let outcome: Awaited<ReturnType<DurableObjectStub<BlobFill>["open"]>>;
+    try {
+      outcome = await this.stub(digest).open(job);
+    } catch (error) {
+      // The object itself failed (overloaded, reset, its storage broken): no pull fails for that while
+      // the upstream can serve it. Its answers (registry errors included) come as outcomes, not here.
+      this.unreachable(error);
+      return { kind: "upstream" };
+    }
+    return unwrap(outcome);
   }
 
   private stub(digest: Digest): DurableObjectStub<BlobFill> {

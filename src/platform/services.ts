@@ -110,7 +110,9 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     config,
     blobs: new BlobMirror(
       blobStore,
-      new DurableBlobFiller(env.BLOB_FILLS),
+      new DurableBlobFiller(env.BLOB_FILLS, (error) =>
+        log({ event: "blob.fill_unreachable", error: describe(error) }),
+      ),
       blobAccess,
       colo && {
         cache: colo.cache,

@@ -113,6 +113,30 @@ describe("the stats object failing", () => {
   });
 });
 
+describe("the blob fill object failing (overloaded, reset)", () => {
+  it("serves a cold blob, a HEAD and a range from the upstream instead, and logs it", async () => {
+    const lines: string[] = [];
+    vi.spyOn(console, "log").mockImplementation((line: unknown) => {
+      lines.push(String(line));
+    });
+    counts.fail("do.BLOB_FILLS.open", new Error("Durable Object is overloaded. Too many requests queued."));
+    const layer = image.layerDigests[0] ?? "";
+    const size = image.layers[0]?.length ?? 0;
+    const blob = await send(`/v2/quay/${name}/blobs/${layer}`);
+    expect(blob.response.status).toBe(200);
+    expect(blob.response.headers.get("Content-Length")).toBe(String(size));
+    expect(await sha256(blob.body)).toBe(layer);
+    const other = image.layerDigests[1] ?? "";
+    const head = await send(`/v2/quay/${name}/blobs/${other}`, {}, { method: "HEAD" });
+    expect(head.response.status).toBe(200);
+    expect(head.response.headers.get("Content-Length")).toBe(String(image.layers[1]?.length));
+    const range = await send(`/v2/quay/${name}/blobs/${other}`, {}, { headers: { Range: "bytes=0-9" } });
+    expect(range.response.status).toBe(206);
+    expect([...range.body]).toEqual([...(image.layers[1] ?? new Uint8Array()).slice(0, 10)]);
+    expect(lines.some((line) => line.includes('"event":"blob.fill_unreachable"'))).toBe(true);
+  });
+});
+
 describe("the fill object's storage failing (full, or failing)", () => {
   let sqlSpy: { mockRestore(): void } | null = null;
   /** The prototype every Durable Object's SQL storage shares (they run in this isolate). */

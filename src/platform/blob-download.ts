@@ -101,9 +101,11 @@ export class BlobDownloads {
     throw new RegistryError(502, "UNAVAILABLE", "the blob could not be fetched");
   }
 
-  /** The upload of this object's download has landed in the store. */
-  stored(): void {
+  /** The blob of this object's download has landed in the store: counted in the mirror's totals. */
+  async stored(services: Services, size: number): Promise<void> {
     this.storedHere = true;
+    services.stats.blobStored(size);
+    await services.stats.flushIfDue().catch(() => {});
   }
 
   /**
@@ -217,7 +219,7 @@ export class BlobDownloads {
     size: number,
     restricted: boolean,
   ): StoreThrough {
-    const { log, blobStore, stats } = services;
+    const { log, blobStore } = services;
     const upstream = owner.upstream;
     const through = new StoreThrough(
       body,
@@ -232,10 +234,7 @@ export class BlobDownloads {
         this.forgetDownload(through);
         const event = stored ? "blob.stored" : verified ? "blob.store_failed" : "blob.fill_failed";
         log({ event, digest: digest.value, size, upstream: upstream.prefix });
-        if (!stored) return;
-        this.stored();
-        stats.blobStored(size);
-        await stats.flushIfDue().catch(() => {});
+        if (stored) await this.stored(services, size);
       }),
     );
     return through;

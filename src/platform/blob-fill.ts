@@ -147,9 +147,6 @@ export class BlobFill extends DurableObject<Env> {
       return;
     }
     this.downloads.dropPending(spool);
-    if (!stored) return;
-    this.downloads.stored();
-    services.stats.blobStored(pending.size);
-    await services.stats.flushIfDue().catch(() => {});
+    if (stored) await this.downloads.stored(services, pending.size);
   }
 }

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import type { MirrorStats } from "../../src/platform/stats-object";
 import { countStorage, type StorageCounts } from "../support/counting-env";
-import { pseudoRandomBytes, pushImage, sha256, type TestImage } from "../support/fake-registry";
+import { concatBytes, pseudoRandomBytes, pushImage, sha256, type TestImage } from "../support/fake-registry";
 import { ACCEPT_ALL, fakeUpstreams, mirror, storedBlob } from "../support/mirror";
 import { send } from "../support/pull";
 
@@ -196,7 +196,7 @@ describe("the fill object's storage failing (full, or failing)", () => {
       if (done) break;
       chunks.push(value);
     }
-    expect(await sha256(concat(chunks))).toBe(digest);
+    expect(await sha256(concatBytes(chunks))).toBe(digest);
     const gets = upstreams.quay.requests.filter((r) => r.kind === "blob" && r.method === "GET");
     expect(gets).toHaveLength(2);
   });
@@ -212,13 +212,3 @@ describe("the fill object's storage failing (full, or failing)", () => {
     expect((await storedBlob(digest))?.size).toBe(big.length);
   });
 });
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
-}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseDigest } from "../../src/oci/digest";
 import { StoreThrough } from "../../src/storage/store-through";
-import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
+import { concatBytes, pseudoRandomBytes, sha256 } from "../support/fake-registry";
 
 const MIB = 1024 * 1024;
 
@@ -50,17 +50,7 @@ function memoryStore(failAfter = Number.POSITIVE_INFINITY) {
     finished = "stored";
     return true;
   };
-  return { put, bytes: () => concat(kept), finished: () => finished };
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+  return { put, bytes: () => concatBytes(kept), finished: () => finished };
 }
 
 async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {

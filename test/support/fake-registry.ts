@@ -393,6 +393,17 @@ export async function sha256(bytes: Uint8Array): Promise<string> {
   return `sha256:${[...new Uint8Array(hash)].map((byte) => byte.toString(16).padStart(2, "0")).join("")}`;
 }
 
+/** The chunks one after another, as one array. */
+export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, chunk) => n + chunk.byteLength, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return out;
+}
+
 /** Deterministic pseudo-random bytes (xorshift), so blobs have stable digests. */
 export function pseudoRandomBytes(length: number, seed: number): Uint8Array {
   const bytes = new Uint8Array(length);

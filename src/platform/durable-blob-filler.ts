@@ -6,7 +6,7 @@ import { foregroundBody } from "../util/foreground";
 import { idleTimeout } from "../util/streams";
 import type { BlobFill } from "./blob-fill";
 import type { BlobJob, OpenedBlob } from "./blob-fill-contract";
-import { unwrap } from "./outcome";
+import { type Outcome, unwrap } from "./outcome";
 
 /** The Worker's side of the blob fill Durable Object: one object per digest, called by RPC. */
 export class DurableBlobFiller implements BlobFiller {
@@ -61,7 +61,7 @@ export class DurableBlobFiller implements BlobFiller {
     range: RangeSpec | null,
   ): Promise<OpenedBlob> {
     const job: BlobJob = { upstream: client.upstream.prefix, name, digest: digest.value, method, range };
-    let outcome: Awaited<ReturnType<DurableObjectStub<BlobFill>["open"]>>;
+    let outcome: Outcome<OpenedBlob>;
     try {
       outcome = await this.stub(digest).open(job);
     } catch (error) {

@@ -20,8 +20,9 @@ export interface StoreThroughResult {
  * that takes no chunk for `stallMs` is dropped, so neither can hold the other up for good.
  */
 export class StoreThrough {
-  private client: ReadableStream<Uint8Array> | null;
   private readonly toClient: Handoff;
+  /** A client has taken the bytes. */
+  private taken = false;
   /** The download is over (its outcome is in `done`). */
   finished = false;
 
@@ -44,15 +45,12 @@ export class StoreThrough {
     const toClient = new Handoff(stallMs);
     const toStore = new Handoff(stallMs);
     this.toClient = toClient;
-    this.client = toClient.stream;
     let settle: (verified: boolean) => void = () => {};
     const verdict = new Promise<boolean>((resolve) => {
       settle = resolve;
     });
     const stored = store(toStore.stream, verdict).catch(() => false);
-    this.done = copy(source, size, digest, toClient, toStore, stored, stallMs, (verified) =>
-      settle(verified),
-    ).finally(() => {
+    this.done = copy(source, size, digest, toClient, toStore, stored, stallMs, settle).finally(() => {
       settle(false); // Had the copy ended without a verdict, the store must not wait for one.
       this.finished = true;
     });
@@ -60,9 +58,9 @@ export class StoreThrough {
 
   /** The bytes, for the one client that takes them first; null for anyone later (or once dropped). */
   takeClient(): ReadableStream<Uint8Array> | null {
-    const client = this.toClient.gone ? null : this.client;
-    this.client = null;
-    return client;
+    if (this.taken || this.toClient.gone) return null;
+    this.taken = true;
+    return this.toClient.stream;
   }
 }
 

@@ -260,12 +260,13 @@ async function main(): Promise<void> {
       return { mirror, inspector, adminToken: ADMIN_TOKEN, logFile };
     };
     /** The reference Worker: what wrangler dev costs any Worker (see bench/reference-worker). */
-    const referenceWorker = async (label: string): Promise<ReferenceWorker> => {
+    const referenceWorker = async (label: string, mode?: "cache"): Promise<ReferenceWorker> => {
       const t = Date.now();
       const w = await startReferenceWorker({
         repoRoot,
         upstreamUrl: upstream.url,
         logFile: join(runDir, `wrangler-reference-${label}.log`),
+        mode,
       });
       closers.push(() => w.stop());
       log(`reference Worker (${label}) up on ${w.url} in ${Date.now() - t} ms`);
@@ -431,6 +432,21 @@ async function main(): Promise<void> {
           }
           await d.stop();
         };
+        // A Worker that caches with no policy: what a cold and a warm pull cost any caching Worker under
+        // wrangler dev. Fresh storage each repetition; its warm pulls wait as long after the cold one as
+        // the follow-on does (its blobs are in R2 by then: the put ends with the client's stream).
+        const viaCachingWorker = async (): Promise<void> => {
+          const w = await referenceWorker(`caching-${rep + 1}`, "cache");
+          const workerd = groupMembers(w.process.pid).filter((p) => p.comm.startsWith("workerd"));
+          for (const img of PULL_IMAGES) {
+            await sample(img, "cachingCold", ref(`${HOST}:${w.port}`, images[img]), workerd);
+            await sleep(FOLLOW_ON_GAP_SECONDS * 1000);
+            for (let w2 = 0; w2 < WARM; w2++) {
+              await sample(img, "cachingWarm", ref(`${HOST}:${w.port}`, images[img]), workerd);
+            }
+          }
+          await w.stop();
+        };
         // Alternate which cache goes first, so neither always runs on a warmer machine.
         if (rep % 2 === 0) {
           await viaMirror();
@@ -439,6 +455,7 @@ async function main(): Promise<void> {
           await viaDist();
           await viaMirror();
         }
+        await viaCachingWorker();
       }
       await passThrough.stop();
       result.pulls = {

@@ -29,7 +29,8 @@ export interface BenchContext {
   probedMirror(label: string, vars?: Record<string, string>): Promise<ProbedMirror>;
   stopMirror(m: ProbedMirror): Promise<void>;
   /** The reference Worker (bench/reference-worker) under `wrangler dev`, passing through to the upstream. */
-  referenceWorker(label: string): Promise<ReferenceWorker>;
+  /** `mode` "cache": a Worker that caches pulls with no policy (see bench/reference-worker). */
+  referenceWorker(label: string, mode?: "cache"): Promise<ReferenceWorker>;
   /** `host:port/prefix/repo:tag` of an image through the mirror. */
   mirrorRef(m: Mirror, img: ExpectedImage, prefix?: string): string;
   mirrorBlobUrl(m: Mirror, img: ExpectedImage, prefix?: string): (digest: string) => string;

@@ -11,6 +11,8 @@ export async function startReferenceWorker(opts: {
   repoRoot: string;
   upstreamUrl: string;
   logFile: string;
+  /** "cache": pulls go through a Worker that caches with no policy (see the Worker's header). */
+  mode?: "cache";
 }): Promise<ReferenceWorker> {
   const inspectorPort = await freePort();
   return startMirror({
@@ -19,7 +21,7 @@ export async function startReferenceWorker(opts: {
     upstreams: {},
     defaultUpstream: "",
     credentials: {},
-    vars: { UPSTREAM: opts.upstreamUrl },
+    vars: { UPSTREAM: opts.upstreamUrl, ...(opts.mode ? { MODE: opts.mode } : {}) },
     logFile: opts.logFile,
     // Its `GET /v2/` is passed through: the token-auth upstream answers 401.
     readyStatuses: [200, 401],

@@ -19,6 +19,8 @@ export const SYSTEMS = [
   "distCold",
   "distFollow",
   "distWarm",
+  "cachingCold",
+  "cachingWarm",
 ] as const;
 export type System = (typeof SYSTEMS)[number];
 export type PullImage = "big" | "many";
@@ -33,6 +35,8 @@ const SYSTEM_LABEL: Record<System, string> = {
   distCold: "distribution cold",
   distFollow: "distribution follow-on",
   distWarm: "distribution warm",
+  cachingCold: "caching Worker cold",
+  cachingWarm: "caching Worker warm",
 };
 
 /** Seconds between the end of a cold pull and the follow-on pull. */
@@ -105,6 +109,8 @@ export interface Goal {
   dist: string;
   /** Pull goals: the same pull through a Worker that only forwards to the upstream, in the same run. */
   passThrough?: string;
+  /** Pull goals: the same scenario through a Worker that caches with no policy, in the same run. */
+  caching?: string;
   met: boolean | null;
 }
 
@@ -267,6 +273,7 @@ export function evaluateGoals(r: BenchResult): Goal[] {
       mirror: System,
       dist: System,
       upstreamHop = false,
+      caching?: System,
     ): void => {
       for (const img of ["big", "many"] as const) {
         const q = pulls.ratios[img];
@@ -283,13 +290,14 @@ export function evaluateGoals(r: BenchResult): Goal[] {
           mirror: ratio(q[mirror]) + hop(q[mirror]),
           dist: ratio(q[dist]) + hop(q[dist]),
           passThrough: q.passThrough === undefined ? undefined : ratio(q.passThrough) + hop(q.passThrough),
+          caching: caching && q[caching] !== undefined ? ratio(q[caching]) + hop(q[caching]) : undefined,
           met: q[mirror] === undefined || Number.isNaN(q[mirror]) ? null : q[mirror] <= target,
         });
       }
     };
-    pullGoal("cold pull", 1.25, "mirrorCold", "distCold", true);
+    pullGoal("cold pull", 1.25, "mirrorCold", "distCold", true, "cachingCold");
     pullGoal(`follow-on pull (${FOLLOW_ON_GAP_SECONDS} s after cold)`, 1.1, "mirrorFollow", "distFollow");
-    pullGoal("warm pull (blobs stored)", 1.1, "mirrorWarm", "distWarm");
+    pullGoal("warm pull (blobs stored)", 1.1, "mirrorWarm", "distWarm", false, "cachingWarm");
   }
   const fan = r.memory?.runs.filter((x) => (x.clients ?? 1) > 1) ?? [];
   if (fan.length > 0) {
@@ -455,6 +463,8 @@ const CPU_SYSTEMS = [
   "distCold",
   "distFollow",
   "distWarm",
+  "cachingCold",
+  "cachingWarm",
 ] as const;
 
 /** Peaks of ArrayBuffer backing stores and embedder memory, when V8 reports them. */
@@ -571,6 +581,7 @@ export function renderFigures(r: BenchResult): string {
           "mirror",
           "distribution proxy (peer)",
           "a Worker that only forwards (same run)",
+          "a Worker that caches with no policy (same run)",
           "mirror meets it",
         ],
         r.goals.map((g) => [
@@ -579,6 +590,7 @@ export function renderFigures(r: BenchResult): string {
           g.mirror,
           g.dist,
           g.passThrough ?? "–",
+          g.caching ?? "–",
           g.met === null ? "–" : g.met ? "yes" : "**no**",
         ]),
       ),
@@ -613,10 +625,12 @@ export function renderFigures(r: BenchResult): string {
       statCell(c["ttfb-distCold"]),
       "–",
       "–",
+      "–",
+      "–",
     ]);
     out.push(
       "\nCPU seconds (user + system) the serving process used per pull: the upstream `docker-registry` for " +
-        "direct pulls, `workerd` for the mirror and the pass-through Worker, the proxy's `docker-registry` for " +
+        "direct pulls, `workerd` for the mirror and the pass-through and caching Workers, the proxy's `docker-registry` for " +
         "distribution (the upstream's CPU not included for any of them).\n",
     );
     out.push(
@@ -631,6 +645,8 @@ export function renderFigures(r: BenchResult): string {
           "distribution cold",
           "distribution follow-on",
           "distribution warm",
+          "caching Worker cold (workerd)",
+          "caching Worker warm",
         ],
         cpuRows,
       ),
@@ -640,7 +656,8 @@ export function renderFigures(r: BenchResult): string {
         "uploading the blobs to R2). After it, the benchmark waits until every blob answers HEAD with " +
         "`X-Mirror-Cache: HIT` (the fill has landed in R2) before the warm pulls: " +
         `${statCell(p.mirrorSettleSeconds.big)} s for the big image, ${statCell(p.mirrorSettleSeconds.many)} s for the 20-layer one. ` +
-        "distribution gets the same follow-on pull; its warm pulls follow at once.",
+        "distribution gets the same follow-on pull; its warm pulls follow at once. The caching Worker's " +
+        `warm pulls start ${FOLLOW_ON_GAP_SECONDS} s after its cold one (its first is thus also its follow-on).`,
     );
   }
   if (r.ttfb) {
@@ -937,6 +954,12 @@ the cold 1 GiB fan-out, default 20), \`BENCH_PHASES=pulls,counts,memory,cpuprofi
   the mirror's own CPU per warm hit. For pulls, every other request passes through it to the upstream
   (method, path, query and headers, the response streamed back as it is, no caching): the
   "pass-through Worker" column, ${r.settings.warmPerRep} pulls per image and repetition like direct.
+- **Caching Worker** (the reference Worker with \`MODE = "cache"\`, fresh storage each repetition): a
+  Worker that caches pulls with no policy, as the popular single-file registry proxies do. A blob comes
+  from the Cache API, else R2 (and a background cache put), else the upstream tee'd natively into the
+  response and an R2 put checked against its sha256; no coalescing, no verification of its own, manifests
+  kept in the isolate's memory for ever. One cold pull per image, then (${FOLLOW_ON_GAP_SECONDS} s later)
+  ${r.settings.warmPerRep} warm ones: what any caching Worker pays under \`wrangler dev\`, whatever its policy.
 - Memory: VmRSS of the \`workerd\` process(es) in wrangler dev's process group, sampled every 20 ms while
   \`curl\` downloads the 1 GiB blob to /dev/null.
 
@@ -960,13 +983,15 @@ export function renderSvg(r: BenchResult): string {
     distCold: "#3b6ea5",
     distFollow: "#6690c4",
     distWarm: "#8fb3e0",
+    cachingCold: "#5a9e5a",
+    cachingWarm: "#8cc68c",
   };
   if (r.pulls) {
     for (const img of ["big", "many"] as const) {
       const info = r.settings.images[img];
       const group = `${info?.repo} (${mib(info?.bytes ?? 0)}, ${info?.blobs} blobs)`;
       for (const s of SYSTEMS) {
-        if (s === "direct" || s === "viaProxy") continue;
+        if (s === "direct" || s === "viaProxy" || r.pulls.ratios[img][s] === undefined) continue;
         bars.push({ group, label: SYSTEM_LABEL[s], value: r.pulls.ratios[img][s], color: colors[s] });
       }
     }

@@ -12,10 +12,16 @@
 //   that R2 checks against the sha256. `HEAD /ref/stored/<digest>` says whether that put has landed. What
 //   storing a blob while it streams costs under `wrangler dev` whatever the code: the mirror's fill
 //   minus this is the mirror's own work.
+// - With MODE = "cache", pulls go through a Worker that caches with no policy, as the popular single-file
+//   registry proxies do: a blob GET is answered from the Cache API, else from R2, else from the upstream
+//   tee'd natively into the response and an R2 put (no coalescing, no verification of its own, no
+//   revalidation); a manifest GET is kept in the isolate's memory for ever. What a cold and a warm pull
+//   cost any caching Worker under `wrangler dev`, whatever its policy.
 // - Any other request is passed through to UPSTREAM (method, path, query, headers; the response and its
 //   redirects as they are): a pull through a Worker that only forwards.
 interface Env {
   UPSTREAM: string;
+  MODE?: string;
   BLOBS: R2Bucket;
 }
 
@@ -23,6 +29,8 @@ const CACHE_ORIGIN = "https://reference.invalid";
 const BLOB_PATH = /^\/ref\/blob\/([\w.:-]{1,200})$/;
 const FILL_PATH = /^\/ref\/fill\/([a-z0-9._/-]{1,200})\/blobs\/sha256:([a-f0-9]{64})$/;
 const STORED_PATH = /^\/ref\/stored\/sha256:([a-f0-9]{64})$/;
+const PULL_BLOB_PATH = /^\/v2\/([a-z0-9._/-]{1,200})\/blobs\/sha256:([a-f0-9]{64})$/;
+const PULL_MANIFEST_PATH = /^\/v2\/[a-z0-9._/-]{1,200}\/manifests\/[\w.:-]{1,200}$/;
 
 /** N bytes of a fixed pattern. */
 function patternBytes(size: number): Uint8Array {
@@ -91,7 +99,14 @@ async function getBlob(request: Request, env: Env, ctx: ExecutionContext, name: 
   return response;
 }
 
-async function fillBlob(request: Request, env: Env, ctx: ExecutionContext, repo: string, hex: string) {
+async function fillBlob(
+  request: Request,
+  env: Env,
+  ctx: ExecutionContext,
+  repo: string,
+  hex: string,
+  key = `fill/sha256:${hex}`,
+): Promise<Response> {
   const authorization = request.headers.get("Authorization");
   const upstream = await fetch(new URL(`/v2/${repo}/blobs/sha256:${hex}`, env.UPSTREAM), {
     headers: authorization ? { Authorization: authorization } : {},
@@ -103,7 +118,7 @@ async function fillBlob(request: Request, env: Env, ctx: ExecutionContext, repo:
   const [toClient, toStore] = upstream.body.tee();
   const stored = new FixedLengthStream(size);
   toStore.pipeTo(stored.writable).catch(() => {});
-  ctx.waitUntil(env.BLOBS.put(`fill/sha256:${hex}`, stored.readable, { sha256: hex }).catch(() => {}));
+  ctx.waitUntil(env.BLOBS.put(key, stored.readable, { sha256: hex }).catch(() => {}));
   const client = new FixedLengthStream(size);
   toClient.pipeTo(client.writable).catch(() => {});
   return new Response(client.readable, {
@@ -111,9 +126,64 @@ async function fillBlob(request: Request, env: Env, ctx: ExecutionContext, repo:
   });
 }
 
+/** A cached blob: the Cache API, else R2 (and a background cache put), else a fill from the upstream. */
+async function cachedBlob(request: Request, env: Env, ctx: ExecutionContext, repo: string, hex: string) {
+  const key = `${CACHE_ORIGIN}/pull/sha256:${hex}`;
+  const hit = await caches.default.match(key);
+  if (hit) return hit;
+  const object = await env.BLOBS.get(`pull/sha256:${hex}`);
+  if (!object) return fillBlob(request, env, ctx, repo, hex, `pull/sha256:${hex}`);
+  const headers = {
+    "Content-Type": "application/octet-stream",
+    "Content-Length": String(object.size),
+    "Cache-Control": "public, max-age=31536000, immutable",
+  };
+  const { readable, writable } = new FixedLengthStream(object.size);
+  object.body.pipeTo(writable).catch(() => {});
+  ctx.waitUntil(
+    (async () => {
+      const again = await env.BLOBS.get(`pull/sha256:${hex}`);
+      if (!again) return;
+      const { readable: body, writable: sink } = new FixedLengthStream(again.size);
+      again.body.pipeTo(sink).catch(() => {});
+      await caches.default.put(key, new Response(body, { headers }));
+    })().catch(() => {}),
+  );
+  return new Response(readable, { headers });
+}
+
+/** Manifests by path and Accept, kept in this isolate's memory once fetched. */
+const manifests = new Map<string, { body: ArrayBuffer; headers: [string, string][] }>();
+
+async function cachedManifest(request: Request, env: Env, url: URL): Promise<Response> {
+  const key = `${url.pathname} ${request.headers.get("Accept") ?? ""}`;
+  let entry = manifests.get(key);
+  if (!entry && request.method === "HEAD")
+    return fetch(new Request(new URL(url.pathname, env.UPSTREAM), request));
+  if (!entry) {
+    const upstream = await fetch(new Request(new URL(url.pathname, env.UPSTREAM), request));
+    if (upstream.status !== 200) return upstream;
+    const keep = ["content-type", "docker-content-digest", "content-length"];
+    entry = {
+      body: await upstream.arrayBuffer(),
+      headers: [...upstream.headers].filter(([name]) => keep.includes(name.toLowerCase())),
+    };
+    manifests.set(key, entry);
+  }
+  return new Response(request.method === "HEAD" ? null : entry.body, { headers: entry.headers });
+}
+
 export default {
   async fetch(request, env, ctx): Promise<Response> {
     const url = new URL(request.url);
+    if (env.MODE === "cache") {
+      const pull = PULL_BLOB_PATH.exec(url.pathname);
+      if (pull && request.method === "GET")
+        return cachedBlob(request, env, ctx, pull[1] ?? "", pull[2] ?? "");
+      if (PULL_MANIFEST_PATH.test(url.pathname) && (request.method === "GET" || request.method === "HEAD")) {
+        return cachedManifest(request, env, url);
+      }
+    }
     const blob = BLOB_PATH.exec(url.pathname)?.[1];
     if (blob !== undefined && request.method === "PUT") {
       return putBlob(env, blob, Number(url.searchParams.get("size")));

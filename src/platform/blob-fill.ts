@@ -5,7 +5,7 @@ import { resolveRange } from "../oci/range";
 import { LinkTable } from "../storage/link-table";
 import { PendingUploads } from "../storage/pending-upload";
 import { StoreThrough } from "../storage/store-through";
-import { givingWayToClients } from "../util/foreground";
+import { foregroundQuiet, givingWayToClients } from "../util/foreground";
 import { BlobDownloads } from "./blob-download";
 import type { BlobJob, OpenedBlob } from "./blob-fill-contract";
 import type { Env } from "./env";
@@ -17,6 +17,12 @@ import { servicesFor } from "./services";
  * done: it gives way to them, yet keeps moving (≥ 1 chunk per this long) however busy the isolate is.
  */
 const UPLOAD_PAUSE_MS = 250;
+/**
+ * An upload starts once this isolate's clients have been quiet this long (a pull's requests come one
+ * after another, with gaps shorter than this), or UPLOAD_START_MAX_MS after the verdict at the latest.
+ */
+const UPLOAD_QUIET_MS = 200;
+const UPLOAD_START_MAX_MS = 2_000;
 /** Tries of the upload of a verified spool (R2 trouble) before it is dropped; the next pull refetches. */
 const UPLOAD_ATTEMPTS = 3;
 /** Wait before trying a failed upload again. */
@@ -131,6 +137,9 @@ export class BlobFill extends DurableObject<Env> {
       return;
     }
     const digest = parseDigest(pending.digest);
+    // Not between a pull's requests: the gaps between them let a chunk in, and the pull's next request
+    // then waits for it (under `wrangler dev` the local R2 takes the thread for ~15 ms per MiB).
+    if (pending.attempts === 0) await foregroundQuiet(UPLOAD_START_MAX_MS, UPLOAD_QUIET_MS);
     const upload = givingWayToClients(spool.reader({ background: true }), UPLOAD_PAUSE_MS);
     const stored = await services.blobStore.put(digest, upload, pending.size, {
       restricted: spool.restricted,

@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { MirrorStats } from "../../src/platform/stats-object";
 import { Spool } from "../../src/storage/spool";
+import { beginForeground } from "../../src/util/foreground";
 import { concatBytes, pseudoRandomBytes, pushImage, sha256, type TestImage } from "../support/fake-registry";
 import { bytesOf, fakeUpstreams, mirror, storedBlob } from "../support/mirror";
 import { send } from "../support/pull";
@@ -171,6 +172,34 @@ describe("blobs", () => {
     expect(await bytesOf(range)).toEqual(layer.slice(5, 10));
     expect(upstreams.quay.count("blob", "HEAD")).toBe(1);
     expect(upstreams.quay.count("blob", "GET")).toBe(1);
+  });
+
+  it("starts the upload of a verified blob only once this isolate's clients have been quiet a while", async () => {
+    const digest = image.layerDigests[0] ?? "";
+    const [algorithm, hex] = digest.split(":");
+    // Another client's body is streaming from this isolate (a pull's next blob, say).
+    const otherClient = beginForeground();
+    try {
+      const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+      expect(await sha256(await bytesOf(response))).toBe(digest);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await env.BLOBS.head(`blobs/${algorithm}/${hex}`)).toBeNull();
+    } finally {
+      otherClient();
+    }
+    expect((await storedBlob(digest))?.size).toBe(image.layers[0]?.length);
+  });
+
+  it("starts that upload all the same if the clients never pause", async () => {
+    const digest = image.layerDigests[0] ?? "";
+    const otherClient = beginForeground();
+    try {
+      const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+      expect(await sha256(await bytesOf(response))).toBe(digest);
+      expect((await storedBlob(digest))?.size).toBe(image.layers[0]?.length);
+    } finally {
+      otherClient();
+    }
   });
 
   it("keeps filling the cache when the client that started the download goes away", async () => {

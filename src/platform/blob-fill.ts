@@ -5,8 +5,8 @@ import { resolveRange } from "../oci/range";
 import { LinkTable } from "../storage/link-table";
 import { PendingUploads } from "../storage/pending-upload";
 import { StoreThrough } from "../storage/store-through";
-import { foregroundQuiet, givingWayToClients } from "../util/foreground";
-import { BlobDownloads } from "./blob-download";
+import { givingWayToClients } from "../util/foreground";
+import { BlobDownloads, uploadMayStart } from "./blob-download";
 import type { BlobJob, OpenedBlob } from "./blob-fill-contract";
 import type { Env } from "./env";
 import { type Outcome, outcomeOf } from "./outcome";
@@ -17,12 +17,6 @@ import { servicesFor } from "./services";
  * done: it gives way to them, yet keeps moving (≥ 1 chunk per this long) however busy the isolate is.
  */
 const UPLOAD_PAUSE_MS = 250;
-/**
- * An upload starts once this isolate's clients have been quiet this long (a pull's requests come one
- * after another, with gaps shorter than this), or UPLOAD_START_MAX_MS after the verdict at the latest.
- */
-const UPLOAD_QUIET_MS = 200;
-const UPLOAD_START_MAX_MS = 2_000;
 /** Tries of the upload of a verified spool (R2 trouble) before it is dropped; the next pull refetches. */
 const UPLOAD_ATTEMPTS = 3;
 /** Wait before trying a failed upload again. */
@@ -139,7 +133,7 @@ export class BlobFill extends DurableObject<Env> {
     const digest = parseDigest(pending.digest);
     // Not between a pull's requests: the gaps between them let a chunk in, and the pull's next request
     // then waits for it (under `wrangler dev` the local R2 takes the thread for ~15 ms per MiB).
-    if (pending.attempts === 0) await foregroundQuiet(UPLOAD_START_MAX_MS, UPLOAD_QUIET_MS);
+    if (pending.attempts === 0) await uploadMayStart();
     const upload = givingWayToClients(spool.reader({ background: true }), UPLOAD_PAUSE_MS);
     const stored = await services.blobStore.put(digest, upload, pending.size, {
       restricted: spool.restricted,

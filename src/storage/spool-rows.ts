@@ -7,7 +7,8 @@ export const RECENT_ROWS = 16;
 
 /**
  * A spool's bytes: rows of at most 1 MiB in the fill object's SQLite (the `chunks` table), in order,
- * the newest RECENT_ROWS also in memory so that readers keeping up never read them back.
+ * the newest RECENT_ROWS also in memory so that readers keeping up never read them back. Without SQLite
+ * (`sql` null, for small blobs) every row is kept in memory instead.
  */
 export class SpoolRows {
   /** Rows appended (kept in storage, or only in memory once storage failed). */
@@ -26,7 +27,7 @@ export class SpoolRows {
   /** The newest rows, by sequence number (at most RECENT_ROWS). */
   private readonly recent = new Map<number, Uint8Array>();
 
-  constructor(private readonly sql: SqlStorage) {}
+  constructor(private readonly sql: SqlStorage | null) {}
 
   /** The rows an earlier instance of the object left; null when they are not in one unbroken run. */
   static load(sql: SqlStorage): SpoolRows | null {
@@ -56,7 +57,7 @@ export class SpoolRows {
       const piece = chunk.subarray(offset, offset + ROW_BYTES);
       this.appended += piece.byteLength;
       const whole = piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength;
-      if (this.failure === null) {
+      if (this.sql && this.failure === null) {
         try {
           this.sql.exec(
             "INSERT INTO chunks (seq, data) VALUES (?, ?)",
@@ -71,7 +72,7 @@ export class SpoolRows {
       }
       this.starts.push(this.appended - piece.byteLength);
       this.recent.set(this.count, piece);
-      this.recent.delete(this.count - RECENT_ROWS);
+      if (this.sql) this.recent.delete(this.count - RECENT_ROWS);
       this.count++;
     }
   }
@@ -104,7 +105,8 @@ export class SpoolRows {
     // Each reader gets its own copy: the stream it feeds may take the buffer over.
     const recent = this.recent.get(seq);
     if (recent) return recent.slice();
-    if (seq >= this.stored) throw new Error("the spool's storage failed before this part of the blob");
+    if (!this.sql || seq >= this.stored)
+      throw new Error("the spool's storage failed before this part of the blob");
     const row = this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE seq = ?", seq).one();
     return new Uint8Array(row.data);
   }
@@ -112,6 +114,7 @@ export class SpoolRows {
   /** Deletes the rows (the spool is done with them). */
   drop(): void {
     this.recent.clear();
+    if (!this.sql) return;
     try {
       this.sql.exec("DELETE FROM chunks");
       countRowsWritten(this.stored);

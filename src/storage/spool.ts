@@ -60,6 +60,14 @@ export class Spool {
     return spool;
   }
 
+  /**
+   * An empty spool kept in memory only, every row of it (for a small blob): nothing is written to the
+   * object's storage, and nothing is left there to resume after a restart.
+   */
+  static inMemory(size: number, restricted: boolean, onIdle: () => void): Spool {
+    return new Spool(new SpoolRows(null), size, restricted, onIdle);
+  }
+
   /** Drops whatever rows a spool left in storage. */
   static clear(sql: SqlStorage): void {
     SpoolRows.clear(sql);

@@ -131,6 +131,98 @@ describe("blobs", () => {
     expect(upstreams.quay.count("blob", "GET")).toBe(1);
   });
 
+  describe("up to 1 MiB (configs, small layers)", () => {
+    it("is spooled in memory: no row written in the fill object, no alarm, and stored in R2 all the same", async () => {
+      const small = pseudoRandomBytes(1024 * 1024, 600 + seed);
+      const digest = await sha256(small);
+      upstreams.quay.addBlob(small, digest);
+      const spooled = vi.spyOn(Spool, "create");
+      const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+      expect(await sha256(await bytesOf(response))).toBe(digest);
+      expect((await storedBlob(digest))?.size).toBe(small.length);
+      expect(spooled).not.toHaveBeenCalled();
+      await runInDurableObject(
+        env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)),
+        async (_instance, state) => {
+          const tables = state.storage.sql
+            .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .toArray()
+            .map((row) => row.name);
+          expect(tables).not.toContain("chunks");
+          expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM pending_upload").one().n).toBe(0);
+          expect(await state.storage.getAlarm()).toBeNull();
+        },
+      );
+      // Stored: the next client gets it from R2, and the upstream heard one GET in all.
+      const again = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+      expect(again.headers.get("X-Mirror-Cache")).toBe("HIT");
+      expect(await sha256(await bytesOf(again))).toBe(digest);
+      expect(upstreams.quay.count("blob", "GET")).toBe(1);
+    });
+
+    it("serves clients that come while it is in flight, a HEAD and a range from that one download", async () => {
+      const small = pseudoRandomBytes(700 * 1024 + 3, 700 + seed);
+      const digest = await sha256(small);
+      upstreams.quay.addBlob(small, digest);
+      upstreams.quay.blobPauseMs = 300;
+      const first = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+      const head = await mirror(`/v2/quay/org/app/blobs/${digest}`, { method: "HEAD" });
+      expect(head.headers.get("Content-Length")).toBe(String(small.length));
+      const [second, range] = await Promise.all([
+        mirror(`/v2/quay/org/app/blobs/${digest}`),
+        mirror(`/v2/quay/org/app/blobs/${digest}`, { headers: { Range: "bytes=100-199" } }),
+      ]);
+      expect(range.status).toBe(206);
+      expect([...(await bytesOf(range))]).toEqual([...small.slice(100, 200)]);
+      expect(await sha256(await bytesOf(second))).toBe(digest);
+      expect(await sha256(await bytesOf(first))).toBe(digest);
+      expect(upstreams.quay.count("blob")).toBe(1);
+    });
+
+    it("goes to the object's storage once the isolate's in-memory spools hold 32 MiB", async () => {
+      const blobs = await Promise.all(
+        Array.from({ length: 34 }, async (_, index) => {
+          const bytes = pseudoRandomBytes(1024 * 1024, 10_000 + 100 * seed + index);
+          const digest = await sha256(bytes);
+          upstreams.quay.addBlob(bytes, digest);
+          return digest;
+        }),
+      );
+      // All in flight at once: each sends its first half, then pauses.
+      upstreams.quay.blobPauseMs = 500;
+      const spooled = vi.spyOn(Spool, "create");
+      const responses = await Promise.all(blobs.map((digest) => mirror(`/v2/quay/org/app/blobs/${digest}`)));
+      for (const [index, response] of responses.entries()) {
+        expect(await sha256(await bytesOf(response))).toBe(blobs[index]);
+      }
+      expect(spooled).toHaveBeenCalledTimes(2);
+      // Stored, they give their memory back: the next small blob is spooled in memory again.
+      for (const digest of blobs) {
+        expect(await env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)).settled(10_000)).toBe(true);
+      }
+      upstreams.quay.blobPauseMs = 0;
+      const next = pseudoRandomBytes(1024 * 1024, 20_000 + seed);
+      const nextDigest = await sha256(next);
+      upstreams.quay.addBlob(next, nextDigest);
+      expect(await sha256(await bytesOf(await mirror(`/v2/quay/org/app/blobs/${nextDigest}`)))).toBe(
+        nextDigest,
+      );
+      expect(spooled).toHaveBeenCalledTimes(2);
+    }, 30_000);
+
+    it("is not stored when its bytes do not match the digest, and every client gets an error", async () => {
+      const small = pseudoRandomBytes(200 * 1024, 800 + seed);
+      const digest = await sha256(small);
+      upstreams.quay.addBlob(small, digest);
+      upstreams.quay.corruptBlobs = true;
+      const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+      await expect(response.arrayBuffer()).rejects.toThrow();
+      expect(await env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)).settled(10_000)).toBe(true);
+      const [algorithm, hex] = digest.split(":");
+      expect(await env.BLOBS.head(`blobs/${algorithm}/${hex}`)).toBeNull();
+    });
+  });
+
   it("answers HEAD and Range of a blob in flight from the fill, without asking the upstream", async () => {
     const layer = pseudoRandomBytes(3 * 1024 * 1024 + 17, 500 + seed);
     const digest = await sha256(layer);

@@ -285,7 +285,12 @@ export class BlobDownloads {
     }
     await uploadMayStart();
     const reader = spool.reader({ background: true });
-    const stored = await blobStore.put(digest, reader, spool.size, { restricted: spool.restricted });
+    // A store that throws is a store that refused, and one that gave up without reading to the end must
+    // not keep its reader: the spool (and its memory) goes once its readers are done.
+    const stored = await blobStore
+      .put(digest, reader, spool.size, { restricted: spool.restricted })
+      .catch(() => false);
+    await reader.cancel().catch(() => {});
     log({
       event: stored ? "blob.stored" : "blob.store_failed",
       digest: digest.value,

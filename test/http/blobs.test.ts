@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { MirrorStats } from "../../src/platform/stats-object";
+import { R2BlobStore } from "../../src/storage/blob-store";
 import { Spool } from "../../src/storage/spool";
 import { beginForeground } from "../../src/util/foreground";
 import { concatBytes, pseudoRandomBytes, pushImage, sha256, type TestImage } from "../support/fake-registry";
@@ -209,6 +210,20 @@ describe("blobs", () => {
       );
       expect(spooled).toHaveBeenCalledTimes(2);
     }, 30_000);
+
+    it("is let go when the store throws instead of answering: the next pull fetches it again", async () => {
+      const small = pseudoRandomBytes(300 * 1024, 900 + seed);
+      const digest = await sha256(small);
+      upstreams.quay.addBlob(small, digest);
+      vi.spyOn(R2BlobStore.prototype, "put").mockRejectedValueOnce(new Error("R2 is down"));
+      const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+      expect(await sha256(await bytesOf(response))).toBe(digest);
+      expect(await env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)).settled(10_000)).toBe(true);
+      const again = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+      expect(await sha256(await bytesOf(again))).toBe(digest);
+      expect((await storedBlob(digest))?.size).toBe(small.length);
+      expect(upstreams.quay.count("blob", "GET")).toBe(2);
+    });
 
     it("is not stored when its bytes do not match the digest, and every client gets an error", async () => {
       const small = pseudoRandomBytes(200 * 1024, 800 + seed);

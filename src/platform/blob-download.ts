@@ -192,22 +192,8 @@ export class BlobDownloads {
   ): Promise<void> {
     const { log } = services;
     const prefix = owner.upstream.prefix;
-    let verified: boolean;
-    try {
-      verified = await downloaded;
-    } catch (error) {
-      log({ event: "blob.fill_failed", digest: digest.value, upstream: prefix, error: String(error) });
-      this.forgetDownload(spool);
-      spool.fail(error instanceof Error ? error : new Error("fill failed"));
-      return;
-    }
     // A spool whose storage failed served its readers from memory; it cannot be uploaded.
-    spool.finish(verified, !spool.storageFailed);
-    if (!verified) {
-      log({ event: "blob.rejected", digest: digest.value, size: spool.size, upstream: prefix });
-      this.forgetDownload(spool); // The next request fetches afresh.
-      return;
-    }
+    if (!(await this.verdict(services, owner, digest, spool, downloaded, () => !spool.storageFailed))) return;
     if (spool.storageFailed) {
       // Nothing to upload: forgotten once its last reader is done (its rows share the table with the
       // next download's), and the next pull fetches again.
@@ -233,6 +219,39 @@ export class BlobDownloads {
       log({ event: "blob.store_failed", digest: digest.value, upstream: prefix, error: String(error) });
       this.dropPending(spool);
     }
+  }
+
+  /**
+   * Waits for the download's verdict and ends the spool with it: true when the bytes are the blob (the
+   * spool finished, and held for its upload when `hold` says so, asked once the download is over). A download that failed fails its readers, and
+   * wrong bytes end them with an error; either is logged and forgotten, so the next request fetches
+   * afresh.
+   */
+  private async verdict(
+    services: Services,
+    owner: Owner,
+    digest: Digest,
+    spool: Spool,
+    downloaded: Promise<boolean>,
+    hold: () => boolean,
+  ): Promise<boolean> {
+    const { log } = services;
+    const prefix = owner.upstream.prefix;
+    let verified: boolean;
+    try {
+      verified = await downloaded;
+    } catch (error) {
+      log({ event: "blob.fill_failed", digest: digest.value, upstream: prefix, error: String(error) });
+      this.forgetDownload(spool);
+      spool.fail(error instanceof Error ? error : new Error("fill failed"));
+      return false;
+    }
+    spool.finish(verified, hold());
+    if (!verified) {
+      log({ event: "blob.rejected", digest: digest.value, size: spool.size, upstream: prefix });
+      this.forgetDownload(spool);
+    }
+    return verified;
   }
 
   /**
@@ -267,22 +286,8 @@ export class BlobDownloads {
   ): Promise<void> {
     const { log, blobStore } = services;
     const prefix = owner.upstream.prefix;
-    let verified: boolean;
-    try {
-      verified = await downloaded;
-    } catch (error) {
-      log({ event: "blob.fill_failed", digest: digest.value, upstream: prefix, error: String(error) });
-      this.forgetDownload(spool);
-      spool.fail(error instanceof Error ? error : new Error("fill failed"));
-      return;
-    }
     // Held until the store has answered: requests meanwhile join the spool instead of fetching again.
-    spool.finish(verified, true);
-    if (!verified) {
-      log({ event: "blob.rejected", digest: digest.value, size: spool.size, upstream: prefix });
-      this.forgetDownload(spool);
-      return;
-    }
+    if (!(await this.verdict(services, owner, digest, spool, downloaded, () => true))) return;
     await uploadMayStart();
     const reader = spool.reader({ background: true });
     // A store that throws is a store that refused, and one that gave up without reading to the end must

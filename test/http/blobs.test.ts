@@ -27,6 +27,18 @@ async function servedDigests(): Promise<string[]> {
   return page.entries.map((entry) => entry.digest);
 }
 
+/** The upstream sends `bytes` corrupted: the client's read fails, the fill ends, and R2 holds nothing. */
+async function expectCorruptedNotStored(bytes: Uint8Array): Promise<void> {
+  const digest = await sha256(bytes);
+  upstreams.quay.addBlob(bytes, digest);
+  upstreams.quay.corruptBlobs = true;
+  const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+  await expect(response.arrayBuffer()).rejects.toThrow();
+  expect(await env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)).settled(10_000)).toBe(true);
+  const [algorithm, hex] = digest.split(":");
+  expect(await env.BLOBS.head(`blobs/${algorithm}/${hex}`)).toBeNull();
+}
+
 describe("blobs", () => {
   it("on a miss streams the upstream's blob to the client and stores it in R2 under its digest", async () => {
     const digest = image.layerDigests[0] ?? "";
@@ -237,16 +249,8 @@ describe("blobs", () => {
       expect(upstreams.quay.count("blob", "GET")).toBe(2);
     });
 
-    it("is not stored when its bytes do not match the digest, and every client gets an error", async () => {
-      const small = pseudoRandomBytes(200 * 1024, 800 + seed);
-      const digest = await sha256(small);
-      upstreams.quay.addBlob(small, digest);
-      upstreams.quay.corruptBlobs = true;
-      const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
-      await expect(response.arrayBuffer()).rejects.toThrow();
-      expect(await env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)).settled(10_000)).toBe(true);
-      const [algorithm, hex] = digest.split(":");
-      expect(await env.BLOBS.head(`blobs/${algorithm}/${hex}`)).toBeNull();
+    it("is not stored when its bytes do not match the digest, and its client gets an error", async () => {
+      await expectCorruptedNotStored(pseudoRandomBytes(200 * 1024, 800 + seed));
     });
   });
 
@@ -409,15 +413,7 @@ describe("blobs", () => {
   });
 
   it("aborts a multipart upload whose bytes do not match the digest", async () => {
-    const big = pseudoRandomBytes(6 * 1024 * 1024, 7 + seed);
-    const digest = await sha256(big);
-    upstreams.quay.addBlob(big, digest);
-    upstreams.quay.corruptBlobs = true;
-    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
-    await expect(response.arrayBuffer()).rejects.toThrow();
-    expect(await env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)).settled(10_000)).toBe(true);
-    const [algorithm, hex] = digest.split(":");
-    expect(await env.BLOBS.head(`blobs/${algorithm}/${hex}`)).toBeNull();
+    await expectCorruptedNotStored(pseudoRandomBytes(6 * 1024 * 1024, 7 + seed));
   });
 
   it("follows the upstream's redirect to a CDN without sending it the upstream's Authorization", async () => {

@@ -126,8 +126,25 @@ export class BlobDownloads {
     throw new RegistryError(502, "UNAVAILABLE", "the blob could not be fetched");
   }
 
+  /** How the upload of this object's blob ended: logged, and a stored blob counted in the totals. */
+  async uploaded(
+    services: Services,
+    digest: Digest,
+    size: number,
+    upstream: string,
+    stored: boolean,
+  ): Promise<void> {
+    services.log({
+      event: stored ? "blob.stored" : "blob.store_failed",
+      digest: digest.value,
+      size,
+      upstream,
+    });
+    if (stored) await this.stored(services, size);
+  }
+
   /** The blob of this object's download has landed in the store: counted in the mirror's totals. */
-  async stored(services: Services, size: number): Promise<void> {
+  private async stored(services: Services, size: number): Promise<void> {
     this.storedHere = true;
     services.stats.blobStored(size);
     await services.stats.flushIfDue().catch(() => {});
@@ -223,9 +240,9 @@ export class BlobDownloads {
 
   /**
    * Waits for the download's verdict and ends the spool with it: true when the bytes are the blob (the
-   * spool finished, and held for its upload when `hold` says so, asked once the download is over). A download that failed fails its readers, and
-   * wrong bytes end them with an error; either is logged and forgotten, so the next request fetches
-   * afresh.
+   * spool finished, and held for its upload when `hold` says so, asked once the download is over). A
+   * download that failed fails its readers, and wrong bytes end them with an error; either is logged and
+   * forgotten, so the next request fetches afresh.
    */
   private async verdict(
     services: Services,
@@ -284,8 +301,7 @@ export class BlobDownloads {
     spool: Spool,
     downloaded: Promise<boolean>,
   ): Promise<void> {
-    const { log, blobStore } = services;
-    const prefix = owner.upstream.prefix;
+    const { blobStore } = services;
     // Held until the store has answered: requests meanwhile join the spool instead of fetching again.
     if (!(await this.verdict(services, owner, digest, spool, downloaded, () => true))) return;
     await uploadMayStart();
@@ -296,14 +312,8 @@ export class BlobDownloads {
       .put(digest, reader, spool.size, { restricted: spool.restricted })
       .catch(() => false);
     await reader.cancel().catch(() => {});
-    log({
-      event: stored ? "blob.stored" : "blob.store_failed",
-      digest: digest.value,
-      size: spool.size,
-      upstream: prefix,
-    });
     spool.release();
-    if (stored) await this.stored(services, spool.size);
+    await this.uploaded(services, digest, spool.size, owner.upstream.prefix, stored);
   }
 
   /**

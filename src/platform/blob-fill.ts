@@ -122,7 +122,6 @@ export class BlobFill extends DurableObject<Env> {
 
   private async upload(): Promise<void> {
     const services = servicesFor(this.env);
-    const { log } = services;
     const pending = this.pending.get();
     if (!pending) return;
     const spool = this.downloads.spool(services);
@@ -131,25 +130,18 @@ export class BlobFill extends DurableObject<Env> {
       return;
     }
     const digest = parseDigest(pending.digest);
-    // Not between a pull's requests: the gaps between them let a chunk in, and the pull's next request
-    // then waits for it (under `wrangler dev` the local R2 takes the thread for ~15 ms per MiB).
+    // A retry goes at once: its first try already waited for the clients.
     if (pending.attempts === 0) await uploadMayStart();
     const upload = givingWayToClients(spool.reader({ background: true }), UPLOAD_PAUSE_MS);
     const stored = await services.blobStore.put(digest, upload, pending.size, {
       restricted: spool.restricted,
     });
-    log({
-      event: stored ? "blob.stored" : "blob.store_failed",
-      digest: digest.value,
-      size: pending.size,
-      upstream: pending.upstream,
-    });
-    if (!stored && pending.attempts + 1 < UPLOAD_ATTEMPTS) {
+    const retry = !stored && pending.attempts + 1 < UPLOAD_ATTEMPTS;
+    if (!retry) this.downloads.dropPending(spool);
+    await this.downloads.uploaded(services, digest, pending.size, pending.upstream, stored);
+    if (retry) {
       this.pending.countAttempt();
       await this.ctx.storage.setAlarm(Date.now() + UPLOAD_RETRY_MS);
-      return;
     }
-    this.downloads.dropPending(spool);
-    if (stored) await this.downloads.stored(services, pending.size);
   }
 }

@@ -24,7 +24,7 @@ export class SpoolRows {
   appended = 0;
   /** Where each row starts in the blob: readers of a range find their first row here. */
   private readonly starts: number[] = [];
-  /** The newest rows, by sequence number (at most RECENT_ROWS). */
+  /** The newest rows, by sequence number (at most RECENT_ROWS; every row when there is no SQLite). */
   private readonly recent = new Map<number, Uint8Array>();
 
   constructor(private readonly sql: SqlStorage | null) {}

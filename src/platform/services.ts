@@ -110,8 +110,10 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     config,
     blobs: new BlobMirror(
       blobStore,
-      new DurableBlobFiller(env.BLOB_FILLS, (error) =>
-        log({ event: "blob.fill_unreachable", error: describe(error) }),
+      new DurableBlobFiller(
+        env.BLOB_FILLS,
+        (error) => log({ event: "blob.fill_unreachable", error: describe(error) }),
+        (statuses) => upstreamStatuses.push(...statuses),
       ),
       blobAccess,
       colo && {
@@ -123,7 +125,12 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     blobAccess,
     manifestStore,
     blobStore,
-    manifests: new DurableManifests(manifestMirror, env.MANIFEST_MISSES),
+    manifests: new DurableManifests(
+      manifestMirror,
+      env.MANIFEST_MISSES,
+      (error) => log({ event: "manifest.fill_unreachable", error: describe(error) }),
+      (statuses) => upstreamStatuses.push(...statuses),
+    ),
     manifestMirror,
     listings: new ListingMirror(listingStore, log),
     listingStore,

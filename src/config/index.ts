@@ -2,6 +2,7 @@ import { type MirrorUser, parseUsers } from "../auth/users";
 import { type ConfigEnv, ConfigError } from "./error";
 import { parseUpstreams, type UpstreamConfig } from "./upstreams";
 import { parseWarmImages } from "./warm-images";
+import { parseWebhooks, type WebhookConfig } from "./webhooks";
 
 export { type Credentials, credentialVariables, MAX_ACCOUNTS } from "./credentials";
 export {
@@ -11,7 +12,7 @@ export {
   DEFAULT_TIMEOUT,
   type UpstreamConfig,
 } from "./upstreams";
-export type { ConfigEnv };
+export type { ConfigEnv, WebhookConfig };
 
 export interface Config {
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
@@ -42,6 +43,8 @@ export interface Config {
   readonly retentionMaxBytes: number | null;
   /** The colo cache (Workers Cache API) in front of R2 and KV; null when `COLO_CACHE_MAX_BYTES` is 0. */
   readonly coloCache: ColoCacheConfig | null;
+  /** Where events go (`EVENT_WEBHOOKS`, a secret): url, signing secret, event types. */
+  readonly eventWebhooks: readonly WebhookConfig[];
 }
 
 export interface ColoCacheConfig {
@@ -113,6 +116,7 @@ export function parseConfig(env: ConfigEnv): Config {
       ? readNumber(env, "RETENTION_MAX_BYTES", 0, 1, Number.MAX_SAFE_INTEGER)
       : null,
     coloCache: readColoCache(env),
+    eventWebhooks: parseWebhooks(env.EVENT_WEBHOOKS),
   };
 }
 

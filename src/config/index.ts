@@ -1,9 +1,16 @@
 import { type MirrorUser, parseUsers } from "../auth/users";
 import { type ConfigEnv, ConfigError } from "./error";
+import { parseSignaturePolicy, type SignaturePolicy } from "./signature-policy";
 import { parseUpstreams, type UpstreamConfig } from "./upstreams";
 import { parseWarmImages } from "./warm-images";
 
 export { type Credentials, credentialVariables, MAX_ACCOUNTS } from "./credentials";
+export {
+  entryName,
+  policyEntryFor,
+  type SignaturePolicy,
+  type SignaturePolicyEntry,
+} from "./signature-policy";
 export {
   DEFAULT_MAX_STALE,
   DEFAULT_QUOTA_RESERVE,
@@ -42,6 +49,8 @@ export interface Config {
   readonly retentionMaxBytes: number | null;
   /** The colo cache (Workers Cache API) in front of R2 and KV; null when `COLO_CACHE_MAX_BYTES` is 0. */
   readonly coloCache: ColoCacheConfig | null;
+  /** Which repositories' manifests must be signed, and by whom (`SIGNATURE_POLICY`); null = none. */
+  readonly signaturePolicy: SignaturePolicy | null;
 }
 
 export interface ColoCacheConfig {
@@ -113,6 +122,7 @@ export function parseConfig(env: ConfigEnv): Config {
       ? readNumber(env, "RETENTION_MAX_BYTES", 0, 1, Number.MAX_SAFE_INTEGER)
       : null,
     coloCache: readColoCache(env),
+    signaturePolicy: parseSignaturePolicy(env.SIGNATURE_POLICY, new Set(upstreams.keys())),
   };
 }
 

@@ -8,8 +8,9 @@ import type { PendingUploads } from "../storage/pending-upload";
 import { Spool } from "../storage/spool";
 import { copyVerified } from "../storage/spool-copy";
 import { StoreThrough } from "../storage/store-through";
+import type { RemoteRegistry } from "../upstream/remote-registry";
 import { foregroundQuiet } from "../util/foreground";
-import { idleTimeout, rechunk } from "../util/streams";
+import { idleTimeout, rechunk, skipBytes } from "../util/streams";
 import type { Services } from "./services";
 
 /** Size of the pieces a download is handled in (and of the spool's rows). */
@@ -337,6 +338,14 @@ export class BlobDownloads {
       restricted,
       upstream.timeout * 1000,
       (stream, verdict) => blobStore.put(digest, stream, size, { restricted, verdict }),
+      {
+        windowBytes: services.config.clientWindowBytes,
+        // A client that fell behind continues on its own: from R2 once the blob is there, else from
+        // the upstream at its offset (its stream hashes the whole blob either way).
+        resume: async (offset) =>
+          (await blobStore.get(digest, { offset, length: size - offset }))?.body ??
+          (await upstreamFrom(services.registry(upstream), owner.name, digest, offset)),
+      },
     );
     this.ctx.waitUntil(
       through.done.then(async ({ verified, stored }) => {
@@ -385,6 +394,23 @@ export class BlobDownloads {
         .catch(() => {}),
     );
   }
+}
+
+/** The blob from `offset` on, from the upstream (a Range request; a whole answer is skipped to it). */
+async function upstreamFrom(
+  client: RemoteRegistry,
+  name: string,
+  digest: Digest,
+  offset: number,
+): Promise<ReadableStream<Uint8Array>> {
+  const { body, range } = await client.blobRange(name, digest, { kind: "from", start: offset });
+  if (!body) throw new Error("the upstream sent no body");
+  if (range && range.start !== offset) {
+    await body.cancel().catch(() => {});
+    throw new Error("the upstream answered another range");
+  }
+  const timed = idleTimeout(body, client.upstream.timeout * 1000);
+  return range ? timed : skipBytes(timed, offset);
 }
 
 interface Owner {

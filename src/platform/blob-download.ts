@@ -32,6 +32,11 @@ const UPLOAD_START_MAX_MS = 2_000;
 const MEMORY_SPOOL_MAX_BYTES = 1024 * 1024;
 /** What in-memory spools may hold at once in this isolate (fill objects share isolates). */
 const MEMORY_SPOOL_BUDGET_BYTES = 32 * 1024 * 1024;
+/**
+ * How long a client that fell behind a store-through download waits for the store to land before it
+ * asks the upstream for the rest instead: short, as it receives nothing meanwhile.
+ */
+const CATCH_UP_STORE_WAIT_MS = 5_000;
 /** Bytes the in-memory spools of this isolate hold now. */
 let memorySpooled = 0;
 
@@ -340,11 +345,16 @@ export class BlobDownloads {
       (stream, verdict) => blobStore.put(digest, stream, size, { restricted, verdict }),
       {
         windowBytes: services.config.clientWindowBytes,
-        // A client that fell behind continues on its own: from R2 once the blob is there, else from
-        // the upstream at its offset (its stream hashes the whole blob either way).
-        resume: async (offset) =>
-          (await blobStore.get(digest, { offset, length: size - offset }))?.body ??
-          (await upstreamFrom(services.registry(upstream), owner.name, digest, offset)),
+        // A client that fell behind continues on its own: from R2 if the store lands within a short
+        // wait (no second upstream GET), else from the upstream at its offset; its stream hashes the
+        // whole blob either way.
+        resume: async (offset) => {
+          await within(through.done, CATCH_UP_STORE_WAIT_MS);
+          const stored = await blobStore.get(digest, { offset, length: size - offset });
+          return (
+            stored?.body ?? (await upstreamFrom(services.registry(upstream), owner.name, digest, offset))
+          );
+        },
       },
     );
     this.ctx.waitUntil(
@@ -394,6 +404,13 @@ export class BlobDownloads {
         .catch(() => {}),
     );
   }
+}
+
+/** Resolves when `promise` settles, or after `ms` at the latest. */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([promise.catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 /** The blob from `offset` on, from the upstream (a Range request; a whole answer is skipped to it). */

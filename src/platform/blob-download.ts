@@ -10,7 +10,7 @@ import { copyVerified } from "../storage/spool-copy";
 import { StoreThrough } from "../storage/store-through";
 import type { RemoteRegistry } from "../upstream/remote-registry";
 import { foregroundQuiet } from "../util/foreground";
-import { idleTimeout, rechunk, skipBytes } from "../util/streams";
+import { idleTimeout, rechunk, sliceOf } from "../util/streams";
 import type { Services } from "./services";
 
 /** Size of the pieces a download is handled in (and of the spool's rows). */
@@ -427,7 +427,7 @@ async function upstreamFrom(
     throw new Error("the upstream answered another range");
   }
   const timed = idleTimeout(body, client.upstream.timeout * 1000);
-  return range ? timed : skipBytes(timed, offset);
+  return range ? timed : sliceOf(timed, { start: offset, end: Number.MAX_SAFE_INTEGER });
 }
 
 interface Owner {

@@ -208,20 +208,3 @@ export function rechunk(
     { highWaterMark: 0 },
   );
 }
-
-/** The stream without its first `count` bytes (for a source that cannot start where it is asked to). */
-export function skipBytes(source: ReadableStream<Uint8Array>, count: number): ReadableStream<Uint8Array> {
-  let left = count;
-  return source.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        if (left >= chunk.byteLength) {
-          left -= chunk.byteLength;
-          return;
-        }
-        controller.enqueue(left > 0 ? chunk.subarray(left) : chunk);
-        left = 0;
-      },
-    }),
-  );
-}

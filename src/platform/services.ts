@@ -1,5 +1,5 @@
 import { BlobAccess } from "../access/blobs";
-import { AuthThrottle, failureMemoryFor } from "../auth/throttle";
+import { type AuthThrottle, throttleFor } from "../auth/throttle";
 import { type Config, configFor, type UpstreamConfig } from "../config";
 import { BlobMirror } from "../mirror/blobs";
 import { ListingMirror } from "../mirror/listings";
@@ -145,7 +145,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     stats,
     log,
     // Counts live per isolate (keyed by the KV binding: per test file in tests); the binding is shared.
-    authThrottle: new AuthThrottle(failureMemoryFor(plainEnv.MANIFESTS), plainEnv.AUTH_FAILURES),
+    authThrottle: throttleFor(plainEnv.MANIFESTS, plainEnv.AUTH_FAILURES),
     colo,
     // The plain binding: reading the totals is no operation of the pull path, so it is not counted.
     statsObject: statsStub(plainEnv.STATS),

@@ -33,6 +33,11 @@ export interface Config {
    * (10 GB per object): they go to R2 as they stream to their first client.
    */
   readonly spoolMaxBytes: number;
+  /**
+   * How far a client of a blob stored as it streams may fall behind the download
+   * (`CLIENT_WINDOW_BYTES`): further behind, it continues on its own from R2 or the upstream.
+   */
+  readonly clientWindowBytes: number;
   /** Clients that may pull (`MIRROR_USERS`); null = client authentication is off. */
   readonly users: ReadonlyMap<string, MirrorUser> | null;
   /** Key for the mirror's own tokens; derived from the users when `MIRROR_TOKEN_KEY` is not set. */
@@ -74,6 +79,8 @@ export const DEFAULT_COLO_CACHE_TTL = 86_400;
 export const MIN_MULTIPART_THRESHOLD = 5 * 1024 ** 2;
 /** A Durable Object holds at most 10 GB: a spool stays well below it, with room for SQLite's own pages. */
 export const DEFAULT_SPOOL_MAX_BYTES = 8 * 1024 ** 3;
+/** A slow client may hold this much of a store-through download in memory (the isolate has 128 MB). */
+export const DEFAULT_CLIENT_WINDOW_BYTES = 16 * 1024 ** 2;
 
 /** Parses and validates the configuration; throws ConfigError naming the bad field. */
 export function parseConfig(env: ConfigEnv): Config {
@@ -108,6 +115,13 @@ export function parseConfig(env: ConfigEnv): Config {
       DEFAULT_SPOOL_MAX_BYTES,
       1024 ** 2,
       DEFAULT_SPOOL_MAX_BYTES,
+    ),
+    clientWindowBytes: readNumber(
+      env,
+      "CLIENT_WINDOW_BYTES",
+      DEFAULT_CLIENT_WINDOW_BYTES,
+      1024 ** 2,
+      64 * 1024 ** 2,
     ),
     users,
     tokenKey:

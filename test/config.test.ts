@@ -486,6 +486,27 @@ describe("the colo cache settings", () => {
   });
 });
 
+describe("how far a client may fall behind a download stored as it streams", () => {
+  const upstreams = { UPSTREAMS: { quay: QUAY } };
+
+  it("defaults to 16 MiB and takes CLIENT_WINDOW_BYTES", () => {
+    expect(parseConfig(upstreams).clientWindowBytes).toBe(16 * 1024 ** 2);
+    expect(parseConfig({ ...upstreams, CLIENT_WINDOW_BYTES: "67108864" }).clientWindowBytes).toBe(
+      64 * 1024 ** 2,
+    );
+  });
+
+  it.each([
+    ["more than 64 MiB (the isolate has 128 MB)", String(65 * 1024 ** 2)],
+    ["less than a MiB", "4096"],
+    ["not a number", "16MiB"],
+  ])("refuses %s", (_what, value) => {
+    expect(configError({ ...upstreams, CLIENT_WINDOW_BYTES: value }).message).toContain(
+      "invalid configuration: CLIENT_WINDOW_BYTES:",
+    );
+  });
+});
+
 describe("the spool limit", () => {
   const upstreams = { UPSTREAMS: { quay: QUAY } };
 

@@ -47,10 +47,14 @@ export interface PolicyRefusedEvent extends EventHeader {
   readonly repository: string;
   /** The tag or digest the client asked for. */
   readonly reference: string;
-  /** The digest that failed verification, when known. */
-  readonly digest: string | null;
-  /** Which policy entry refused it, and why (the message the client got). */
+  /** The manifest or blob digest refused. */
+  readonly digest: string;
+  readonly kind: "manifest" | "blob";
+  /** Which policy entry refused it (`SIGNATURE_POLICY[0] (dockerhub/library/*)`). */
   readonly policy: string;
+  /** What was missing (no signature, wrong key, wrong identity, …). */
+  readonly shortfall: string;
+  /** The message the client got. */
   readonly reason: string;
 }
 

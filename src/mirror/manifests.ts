@@ -19,6 +19,8 @@ export interface ManifestResult {
    * request; absent = none. Set where the request was coordinated (the manifest's fill object).
    */
   readonly counted?: number;
+  /** Set under a signature policy (`X-Mirror-Signature`): the digest's signature verified, or not (`warn`). */
+  readonly signature?: "verified" | "unverified";
 }
 
 /** Answers manifest requests: the mirror itself, or something that coordinates calls to it. */

@@ -4,7 +4,13 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { parseWebhooks } from "../../src/config/webhooks";
 import type { MirrorEvent } from "../../src/mirror/events";
 import { deliverDue, type EventTargets, targetList } from "../../src/platform/event-delivery";
-import { backoffMs, EventOutbox, MAX_ATTEMPTS, SETTLE_MS } from "../../src/platform/stats/event-outbox";
+import {
+  backoffMs,
+  EventOutbox,
+  MAX_ATTEMPTS,
+  REFUSAL_REPEAT_MS,
+  SETTLE_MS,
+} from "../../src/platform/stats/event-outbox";
 import type { MirrorStats } from "../../src/platform/stats-object";
 
 const SECRET = "receiver-shared-secret-0123456789";
@@ -229,6 +235,30 @@ describe("event deliveries (from the stats object's alarm)", () => {
         receiver.deliveries.map((d) => `${JSON.parse(d.body).repository}@${JSON.parse(d.body).digest}`),
       ).toEqual([`org/multi@${digest(6)}`, `org/other@${digest(6)}`]);
       expect(outbox.recent().map((event) => event.id)).not.toContain(early.id);
+    });
+  });
+
+  it("tells a policy refusal of the same digest once an hour, however often clients retry", async () => {
+    await withOutbox(async (outbox) => {
+      const refused = (): MirrorEvent => ({
+        type: "policy.refused",
+        id: `refusal-${++ids}`,
+        time: new Date(clock).toISOString(),
+        upstream: "quay",
+        repository: "org/app",
+        reference: "1.0",
+        digest: digest(10),
+        kind: "manifest",
+        policy: "SIGNATURE_POLICY[0] (quay/org/*)",
+        shortfall: "no signature",
+        reason: "not signed",
+      });
+      const list = targetList(targets);
+      expect(outbox.accept([refused(), refused()], list, now()).accepted).toBe(1);
+      clock += REFUSAL_REPEAT_MS - 1;
+      expect(outbox.accept([refused()], list, now()).accepted).toBe(0);
+      clock += 1;
+      expect(outbox.accept([refused()], list, now()).accepted).toBe(1);
     });
   });
 

@@ -75,6 +75,9 @@ for (const base of ["/v2", "/:prefix/v2"]) {
     const { blobs, registry } = c.var.services;
     const upstream = registry(repository.upstream);
     const range = c.req.method === "HEAD" ? null : parseRange(c.req.header("Range") ?? null);
+    await c.var.services.signatures?.admitBlob(upstream, repository.name, digest, async () => {
+      return (await c.var.services.blobStore.head(digest)) !== null;
+    });
     const result =
       c.req.method === "HEAD"
         ? await blobs.head(upstream, repository.name, digest)

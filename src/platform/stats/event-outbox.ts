@@ -42,6 +42,8 @@ const MAX_BACKOFF_MS = 3600_000;
 export const SETTLE_MS = 2000;
 /** Deliveries waiting at most; past it new events are dropped (counted), so a dead target cannot fill the object. */
 export const MAX_PENDING_DELIVERIES = 10_000;
+/** A refusal of the same digest by the same policy entry is told again only after this long (clients retry). */
+export const REFUSAL_REPEAT_MS = 3600_000;
 /** The last events kept for `/_/stats`. */
 const RECENT_EVENTS = 20;
 
@@ -72,7 +74,7 @@ export class EventOutbox {
 
   /**
    * Takes events in: an image already announced for its repository is dropped, and so is one whose
-   * index was announced (the index's event lists it); each remaining event becomes one delivery per
+   * index was announced (the index's event lists it), and a refusal told within the hour; each remaining event becomes one delivery per
    * target that wants it. Says how many events were taken and how many dropped for lack of room.
    */
   accept(
@@ -95,6 +97,12 @@ export class EventOutbox {
           this.sql.exec("DELETE FROM event_outbox WHERE image_key = ? AND attempts = 0", childKey);
           this.sql.exec("DELETE FROM event_recent WHERE image_key = ?", childKey);
         }
+      }
+      if (event.type === "policy.refused") {
+        const key = `refused:${event.policy}:${keyOf(event.upstream, event.repository, event.digest)}`;
+        const at = this.seenAt(key);
+        if (at !== null && now - at < REFUSAL_REPEAT_MS) continue;
+        this.sql.exec("INSERT OR REPLACE INTO event_seen (key, at) VALUES (?, ?)", key, now);
       }
       const wanted = targets.filter((target) => !target.events || target.events.includes(event.type));
       if (wanted.length > 0 && this.pending() + wanted.length > MAX_PENDING_DELIVERIES) {
@@ -251,7 +259,13 @@ export class EventOutbox {
   }
 
   private seen(key: string): boolean {
-    return this.sql.exec("SELECT 1 FROM event_seen WHERE key = ?", key).toArray().length > 0;
+    return this.seenAt(key) !== null;
+  }
+
+  private seenAt(key: string): number | null {
+    return (
+      this.sql.exec<{ at: number }>("SELECT at FROM event_seen WHERE key = ?", key).toArray()[0]?.at ?? null
+    );
   }
 
   private finish(delivery: Delivery, outcome: "delivered" | "failed", status: string, now: number): void {

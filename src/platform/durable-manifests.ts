@@ -33,6 +33,7 @@ export class DurableManifests implements ManifestSource {
         reference,
         accept: request.accept.header,
         method: request.method,
+        ...(request.via ? { via: request.via } : {}),
       });
     } catch (error) {
       // The object itself failed; its answers (registry errors included) come as outcomes, not here.

@@ -1,10 +1,18 @@
 import { OIDC_USER, type OidcConfig, parseOidcIssuers } from "../auth/oidc/config";
 import { type MirrorUser, parseUsers } from "../auth/users";
 import { type ConfigEnv, ConfigError } from "./error";
+import { parseSignaturePolicy, type SignaturePolicy } from "./signature-policy";
 import { parseUpstreams, type UpstreamConfig } from "./upstreams";
 import { parseWarmImages } from "./warm-images";
+import { parseWebhooks, type WebhookConfig } from "./webhooks";
 
 export { type Credentials, credentialVariables, MAX_ACCOUNTS } from "./credentials";
+export {
+  entryName,
+  policyEntryFor,
+  type SignaturePolicy,
+  type SignaturePolicyEntry,
+} from "./signature-policy";
 export {
   DEFAULT_MAX_STALE,
   DEFAULT_QUOTA_RESERVE,
@@ -12,7 +20,7 @@ export {
   DEFAULT_TIMEOUT,
   type UpstreamConfig,
 } from "./upstreams";
-export type { ConfigEnv };
+export type { ConfigEnv, WebhookConfig };
 
 export interface Config {
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
@@ -27,6 +35,11 @@ export interface Config {
    * (10 GB per object): they go to R2 as they stream to their first client.
    */
   readonly spoolMaxBytes: number;
+  /**
+   * How far a client of a blob stored as it streams may fall behind the download
+   * (`CLIENT_WINDOW_BYTES`): further behind, it continues on its own from R2 or the upstream.
+   */
+  readonly clientWindowBytes: number;
   /** Clients that may pull (`MIRROR_USERS`); null = client authentication is off. */
   readonly users: ReadonlyMap<string, MirrorUser> | null;
   /** Trusted platform token issuers (`OIDC_ISSUERS`); null = no client logs in with an OIDC token. */
@@ -47,6 +60,10 @@ export interface Config {
   readonly retentionMaxBytes: number | null;
   /** The colo cache (Workers Cache API) in front of R2 and KV; null when `COLO_CACHE_MAX_BYTES` is 0. */
   readonly coloCache: ColoCacheConfig | null;
+  /** Where events go (`EVENT_WEBHOOKS`, a secret): url, signing secret, event types. */
+  readonly eventWebhooks: readonly WebhookConfig[];
+  /** Which repositories' manifests must be signed, and by whom (`SIGNATURE_POLICY`); null = none. */
+  readonly signaturePolicy: SignaturePolicy | null;
 }
 
 export interface ColoCacheConfig {
@@ -70,6 +87,8 @@ export const DEFAULT_COLO_CACHE_TTL = 86_400;
 export const MIN_MULTIPART_THRESHOLD = 5 * 1024 ** 2;
 /** A Durable Object holds at most 10 GB: a spool stays well below it, with room for SQLite's own pages. */
 export const DEFAULT_SPOOL_MAX_BYTES = 8 * 1024 ** 3;
+/** A slow client may hold this much of a store-through download in memory (the isolate has 128 MB). */
+export const DEFAULT_CLIENT_WINDOW_BYTES = 16 * 1024 ** 2;
 
 /** Parses and validates the configuration; throws ConfigError naming the bad field. */
 export function parseConfig(env: ConfigEnv): Config {
@@ -117,6 +136,13 @@ export function parseConfig(env: ConfigEnv): Config {
       1024 ** 2,
       DEFAULT_SPOOL_MAX_BYTES,
     ),
+    clientWindowBytes: readNumber(
+      env,
+      "CLIENT_WINDOW_BYTES",
+      DEFAULT_CLIENT_WINDOW_BYTES,
+      1024 ** 2,
+      64 * 1024 ** 2,
+    ),
     users,
     oidc,
     clientAuth: users !== null || oidc !== null,
@@ -129,6 +155,8 @@ export function parseConfig(env: ConfigEnv): Config {
       ? readNumber(env, "RETENTION_MAX_BYTES", 0, 1, Number.MAX_SAFE_INTEGER)
       : null,
     coloCache: readColoCache(env),
+    eventWebhooks: parseWebhooks(env.EVENT_WEBHOOKS),
+    signaturePolicy: parseSignaturePolicy(env.SIGNATURE_POLICY, new Set(upstreams.keys())),
   };
 }
 

@@ -45,8 +45,8 @@ export interface AuthServices {
  * Authenticates a registry request: `Basic` credentials (a user's password, or user `oidc` with a
  * platform token), a `Bearer` token this mirror issued at `/token`, or a platform token as the Bearer
  * itself. Without valid ones the answer is 401 with the challenge `docker login`, skopeo, podman and
- * containerd follow (Bearer, realm = this mirror's token endpoint). Failed password and platform token
- * checks are throttled (see AuthThrottle); a forged mirror token costs one HMAC, not a guess, and is
+ * containerd follow (Bearer, realm = this mirror's token endpoint). Password and platform token checks
+ * are throttled (see AuthThrottle); a forged mirror token costs one HMAC, not a guess, and is
  * not counted.
  */
 export async function authenticate(request: Request, services: AuthServices): Promise<Identity> {
@@ -124,9 +124,7 @@ export async function checkBasic(
 ): Promise<Identity | null> {
   const credentials = decodeBasic(encoded);
   if (!credentials) {
-    const attempt = { ip, user: null };
-    services.authThrottle.check(attempt);
-    await services.authThrottle.failed(attempt);
+    await services.authThrottle.failed({ ip, user: null });
     return null;
   }
   return checkLogin(services, credentials.name, credentials.password, ip);
@@ -146,9 +144,7 @@ export async function checkLogin(
   const users = services.config.users;
   if (!users) {
     // OIDC only: no password can be right, but a guess still counts.
-    const attempt = { ip, user: name };
-    services.authThrottle.check(attempt);
-    await services.authThrottle.failed(attempt);
+    await services.authThrottle.failed({ ip, user: name });
     return null;
   }
   const user = await checkPassword(users, name, password, services.authThrottle, ip);
@@ -168,8 +164,9 @@ function decodeBasic(encoded: string): { name: string; password: string } | null
 }
 
 /**
- * Checks a user's password: refused (429) before any hashing when this IP or name failed too often;
- * an unknown name is checked against a decoy that costs what a real check costs.
+ * Checks a user's password under the throttle (AuthThrottle.verify): refused (429) before any hashing
+ * when this address or name is over its limit; an unknown name is checked against a decoy that costs
+ * what a real check costs.
  */
 export async function checkPassword(
   users: ReadonlyMap<string, MirrorUser>,
@@ -178,19 +175,21 @@ export async function checkPassword(
   throttle: AuthThrottle,
   ip: string,
 ): Promise<MirrorUser | null> {
-  const attempt = { ip, user: name };
-  throttle.check(attempt);
   const user = users.get(name);
-  const verified = await (user ?? decoyFor(users)).verify(password);
-  if (user && verified) return user;
-  await throttle.failed(attempt);
-  return null;
+  const checked = user ?? decoyFor(users);
+  const right = await throttle.verify({ ip, user: name }, checked.scope, password, () =>
+    checked.verify(password),
+  );
+  return user && right ? user : null;
 }
 
 /**
  * Checks a platform token. Failures count against the client's address only, never against the user
- * name `oidc` that every CI job shares: one client's bad tokens must not lock the others out. Each
- * refusal leaves an audit line naming the check that failed (never the token).
+ * name `oidc` that every CI job shares: one client's bad tokens must not lock the others out. Unlike a
+ * password, a token is counted only once it failed: each job brings a new token, so counting right
+ * ones too would spend a busy runner pool's budget on successes (and a check costs a signature
+ * verification, not a PBKDF2 hash; key fetches are bounded per issuer). Each refusal leaves an audit
+ * line naming the check that failed (never the token).
  */
 async function checkOidc(services: AuthServices, token: string, ip: string): Promise<Identity | null> {
   const verifier = services.oidc;
@@ -220,7 +219,7 @@ function oidcIdentity(identity: OidcIdentity): Identity {
 
 /** A workload as a user: its name for the audit log and stats, its rules' patterns; no password. */
 function oidcUser(name: string, allow: readonly string[]): MirrorUser {
-  return { name, allow: allow.map(compileGlob), verify: async () => false };
+  return { name, allow: allow.map(compileGlob), scope: OIDC_USER, verify: async () => false };
 }
 
 /** Whether a Bearer token says it is one of this mirror's (it is verified all the same). */

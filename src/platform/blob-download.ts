@@ -8,8 +8,9 @@ import type { PendingUploads } from "../storage/pending-upload";
 import { Spool } from "../storage/spool";
 import { copyVerified } from "../storage/spool-copy";
 import { StoreThrough } from "../storage/store-through";
+import type { RemoteRegistry } from "../upstream/remote-registry";
 import { foregroundQuiet } from "../util/foreground";
-import { idleTimeout, rechunk } from "../util/streams";
+import { idleTimeout, rechunk, sliceOf } from "../util/streams";
 import type { Services } from "./services";
 
 /** Size of the pieces a download is handled in (and of the spool's rows). */
@@ -31,6 +32,11 @@ const UPLOAD_START_MAX_MS = 2_000;
 const MEMORY_SPOOL_MAX_BYTES = 1024 * 1024;
 /** What in-memory spools may hold at once in this isolate (fill objects share isolates). */
 const MEMORY_SPOOL_BUDGET_BYTES = 32 * 1024 * 1024;
+/**
+ * How long a client that fell behind a store-through download waits for the store to land before it
+ * asks the upstream for the rest instead: short, as it receives nothing meanwhile.
+ */
+const CATCH_UP_STORE_WAIT_MS = 5_000;
 /** Bytes the in-memory spools of this isolate hold now. */
 let memorySpooled = 0;
 
@@ -337,6 +343,19 @@ export class BlobDownloads {
       restricted,
       upstream.timeout * 1000,
       (stream, verdict) => blobStore.put(digest, stream, size, { restricted, verdict }),
+      {
+        windowBytes: services.config.clientWindowBytes,
+        // A client that fell behind continues on its own: from R2 if the store lands within a short
+        // wait (no second upstream GET), else from the upstream at its offset; its stream hashes the
+        // whole blob either way.
+        resume: async (offset) => {
+          await within(through.done, CATCH_UP_STORE_WAIT_MS);
+          const stored = await blobStore.get(digest, { offset, length: size - offset });
+          return (
+            stored?.body ?? (await upstreamFrom(services.registry(upstream), owner.name, digest, offset))
+          );
+        },
+      },
     );
     this.ctx.waitUntil(
       through.done.then(async ({ verified, stored }) => {
@@ -385,6 +404,30 @@ export class BlobDownloads {
         .catch(() => {}),
     );
   }
+}
+
+/** Resolves when `promise` settles, or after `ms` at the latest. */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([promise.catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
+/** The blob from `offset` on, from the upstream (a Range request; a whole answer is skipped to it). */
+async function upstreamFrom(
+  client: RemoteRegistry,
+  name: string,
+  digest: Digest,
+  offset: number,
+): Promise<ReadableStream<Uint8Array>> {
+  const { body, range } = await client.blobRange(name, digest, { kind: "from", start: offset });
+  if (!body) throw new Error("the upstream sent no body");
+  if (range && range.start !== offset) {
+    await body.cancel().catch(() => {});
+    throw new Error("the upstream answered another range");
+  }
+  const timed = idleTimeout(body, client.upstream.timeout * 1000);
+  return range ? timed : sliceOf(timed, { start: offset, end: Number.MAX_SAFE_INTEGER });
 }
 
 interface Owner {

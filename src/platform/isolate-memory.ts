@@ -1,7 +1,9 @@
 import type { OidcIssuer } from "../auth/oidc/config";
 import { IssuerKeys } from "../auth/oidc/keys";
 import type { UpstreamConfig } from "../config";
+import type { RefusalMemory } from "../mirror/signed-manifests";
 import type { ListingChecks } from "../storage/listing-store";
+import type { ApprovalMemory } from "../storage/signature-approvals";
 import { TagChecks } from "../storage/tag-check-memory";
 import { accountNames, SharedQuotaPool } from "../upstream/quota-pool";
 import { TokenCache } from "../upstream/tokens";
@@ -19,6 +21,9 @@ const tagChecks = new WeakMap<KVNamespace, TagChecks>();
 const listingChecks = new WeakMap<KVNamespace, ListingChecks>();
 /** Each OIDC issuer's signing keys, by issuer name, URL and JWKS URL. */
 const issuerKeys = new WeakMap<KVNamespace, Map<string, IssuerKeys>>();
+/** Digests the signature policy approved, and manifests it refused a moment ago. */
+const approvalMemories = new WeakMap<KVNamespace, ApprovalMemory>();
+const refusalMemories = new WeakMap<KVNamespace, RefusalMemory>();
 /** What the isolate knows of each upstream's accounts' quota. */
 const quotaPools = new WeakMap<KVNamespace, Map<string, SharedQuotaPool>>();
 
@@ -59,4 +64,12 @@ export function issuerKeysFor(kv: KVNamespace, issuer: OidcIssuer): IssuerKeys {
     // `fetch` looked up at call time (tests replace it).
     () => new IssuerKeys(issuer, (url, init) => fetch(url, init)),
   );
+}
+
+export function approvalMemoryFor(kv: KVNamespace): ApprovalMemory {
+  return remembered(approvalMemories, kv, () => new Map());
+}
+
+export function refusalMemoryFor(kv: KVNamespace): RefusalMemory {
+  return remembered(refusalMemories, kv, () => new Map());
 }

@@ -3,6 +3,7 @@ import { type ConfigEnv, ConfigError } from "./error";
 import { parseSignaturePolicy, type SignaturePolicy } from "./signature-policy";
 import { parseUpstreams, type UpstreamConfig } from "./upstreams";
 import { parseWarmImages } from "./warm-images";
+import { parseWebhooks, type WebhookConfig } from "./webhooks";
 
 export { type Credentials, credentialVariables, MAX_ACCOUNTS } from "./credentials";
 export {
@@ -18,7 +19,7 @@ export {
   DEFAULT_TIMEOUT,
   type UpstreamConfig,
 } from "./upstreams";
-export type { ConfigEnv };
+export type { ConfigEnv, WebhookConfig };
 
 export interface Config {
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
@@ -54,6 +55,8 @@ export interface Config {
   readonly retentionMaxBytes: number | null;
   /** The colo cache (Workers Cache API) in front of R2 and KV; null when `COLO_CACHE_MAX_BYTES` is 0. */
   readonly coloCache: ColoCacheConfig | null;
+  /** Where events go (`EVENT_WEBHOOKS`, a secret): url, signing secret, event types. */
+  readonly eventWebhooks: readonly WebhookConfig[];
   /** Which repositories' manifests must be signed, and by whom (`SIGNATURE_POLICY`); null = none. */
   readonly signaturePolicy: SignaturePolicy | null;
 }
@@ -136,6 +139,7 @@ export function parseConfig(env: ConfigEnv): Config {
       ? readNumber(env, "RETENTION_MAX_BYTES", 0, 1, Number.MAX_SAFE_INTEGER)
       : null,
     coloCache: readColoCache(env),
+    eventWebhooks: parseWebhooks(env.EVENT_WEBHOOKS),
     signaturePolicy: parseSignaturePolicy(env.SIGNATURE_POLICY, new Set(upstreams.keys())),
   };
 }

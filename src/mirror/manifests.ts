@@ -4,6 +4,7 @@ import { type AcceptSet, accepts } from "../oci/media-types";
 import { digestReference, type Reference, tagReference } from "../oci/reference";
 import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry } from "../storage/manifest-store";
 import type { ManifestHead, RemoteRegistry } from "../upstream/remote-registry";
+import { type EventSink, imageCached, NO_EVENTS } from "./events";
 import { type CacheStatus, isUpstreamTrouble, type Log } from "./types";
 
 export interface ManifestResult {
@@ -33,6 +34,8 @@ export interface ManifestRequest {
   readonly reference: Reference;
   readonly accept: AcceptSet;
   readonly method: "GET" | "HEAD";
+  /** The host the client reached the mirror at (the pull reference of an `image.cached` event). */
+  readonly via?: string;
 }
 
 /**
@@ -46,6 +49,8 @@ export class ManifestMirror implements ManifestSource {
   constructor(
     private readonly store: ManifestStore,
     private readonly log: Log,
+    /** Told of each manifest stored (`image.cached`); the stats object announces each image once. */
+    private readonly events: EventSink = NO_EVENTS,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -193,6 +198,7 @@ export class ManifestMirror implements ManifestSource {
       this.store.putManifest(repository, manifest),
       this.store.putTag(repository, tag, variant, fresh, this.retention(request)),
     ]);
+    this.announce(request, manifest);
     return fromStored(manifest, request.method, "MISS");
   }
 
@@ -216,7 +222,26 @@ export class ManifestMirror implements ManifestSource {
   private async fetchByDigest(request: ManifestRequest, digest: Digest): Promise<ManifestResult> {
     const manifest = await this.fetchManifest(request, digestReference(digest));
     await this.store.putManifest(repositoryOf(request), manifest);
+    this.announce(request, manifest);
     return fromStored(manifest, request.method, "MISS");
+  }
+
+  /**
+   * A manifest was just stored: an `image.cached` event, with the tag the client asked for when it
+   * named one (the stats object drops repeats, and an index's children).
+   */
+  private announce(request: ManifestRequest, manifest: StoredManifest): void {
+    this.events.emit(
+      imageCached({
+        upstream: request.client.upstream.prefix,
+        repository: request.name,
+        tag: request.reference.kind === "tag" ? request.reference.tag : null,
+        digest: manifest.digest,
+        mediaType: manifest.mediaType,
+        body: manifest.body,
+        via: request.via ?? null,
+      }),
+    );
   }
 
   /** GETs a manifest, verified against its digest (see RemoteRegistry.getManifest). */

@@ -25,6 +25,7 @@ export class DurableManifests implements ManifestSource {
       reference,
       accept: request.accept.header,
       method: request.method,
+      ...(request.via ? { via: request.via } : {}),
     });
     return unwrap(outcome);
   }

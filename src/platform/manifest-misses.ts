@@ -16,6 +16,8 @@ export interface ManifestJob {
   /** The `Accept` value to ask the upstream with. */
   readonly accept: string;
   readonly method: "GET" | "HEAD";
+  /** The host the client reached the mirror at. */
+  readonly via?: string;
 }
 
 export type ManifestOutcome = Outcome<ManifestResult>;
@@ -55,6 +57,7 @@ export class ManifestMisses extends DurableObject<Env> {
           reference,
           accept: parseAccept(job.accept),
           method: job.method,
+          ...(job.via ? { via: job.via } : {}),
         });
         return { ...result, counted: client.counted };
       } finally {

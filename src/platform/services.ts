@@ -2,6 +2,7 @@ import { BlobAccess } from "../access/blobs";
 import { type AuthThrottle, throttleFor } from "../auth/throttle";
 import { type Config, configFor, type UpstreamConfig } from "../config";
 import { BlobMirror } from "../mirror/blobs";
+import type { EventSink, MirrorEvent } from "../mirror/events";
 import { ListingMirror } from "../mirror/listings";
 import { ManifestMirror, type ManifestSource } from "../mirror/manifests";
 import { type SignatureRefusal, SignedManifests } from "../mirror/signed-manifests";
@@ -55,6 +56,11 @@ export interface Services {
   /** Statuses of the upstream answers this request caused (in this isolate), for the audit log. */
   readonly upstreamStatuses: readonly number[];
   readonly stats: StatsRecorder;
+  /**
+   * Events for scanners (webhooks, the Queue): `emit` only enqueues them with the stats batch; the
+   * stats object's alarm delivers them. The signature policy's refusals go here too.
+   */
+  readonly events: EventSink;
   readonly log: Log;
   /** Limits failed client authentications, before any password is hashed. */
   readonly authThrottle: AuthThrottle;
@@ -88,6 +94,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
   const cache = tokenCacheFor(env.MANIFESTS);
   const upstreamStatuses: number[] = [];
   const stats = recorderFor(env.STATS, config.statsFlushMs);
+  const events = eventSinkFor(stats);
   // Links live in each digest's fill object (no KV write per blob); purges are marked in KV.
   const blobLinks = new DurableBlobLinks(
     (digest) => env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)),
@@ -108,7 +115,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
   const manifestStore = colo
     ? new ColoManifestStore(storedManifests, colo.cache, colo.origin)
     : storedManifests;
-  const manifestMirror = new ManifestMirror(manifestStore, log);
+  const manifestMirror = new ManifestMirror(manifestStore, log, events);
   const listingStore = new KvListingStore(
     env.MANIFESTS,
     listingChecksFor(env.MANIFESTS),
@@ -126,7 +133,20 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
       ),
       refusals: refusalMemoryFor(plainEnv.MANIFESTS),
       log,
-      refused: signatureRefused,
+      refused: (refusal) => {
+        signatureRefused(refusal);
+        events.emit({
+          type: "policy.refused",
+          upstream: refusal.upstream,
+          repository: refusal.repository,
+          reference: refusal.reference,
+          digest: refusal.digest,
+          kind: refusal.kind,
+          policy: refusal.policy,
+          shortfall: refusal.shortfall,
+          reason: refusal.message,
+        });
+      },
     });
   const blobStore = new R2BlobStore(env.BLOBS, config.multipartThreshold, (operation, error) =>
     log({ event: "blob_store.failed", operation, error: describe(error) }),
@@ -169,6 +189,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
       ),
     upstreamStatuses,
     stats,
+    events,
     log,
     // Counts live per isolate (keyed by the KV binding: per test file in tests); the binding is shared.
     authThrottle: throttleFor(plainEnv.MANIFESTS, plainEnv.AUTH_FAILURES),
@@ -178,6 +199,15 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     analytics: plainEnv.ANALYTICS ?? null,
     rateLimiter: config.rateLimit ? (plainEnv.RATE_LIMITER ?? null) : null,
     countsOperations: plainEnv.OP_COUNTERS === "on",
+  };
+}
+
+/** Events stamped with an id and the time, and sent with the stats batch. */
+function eventSinkFor(stats: StatsRecorder): EventSink {
+  return {
+    emit(event) {
+      stats.event({ ...event, id: crypto.randomUUID(), time: new Date().toISOString() } as MirrorEvent);
+    },
   };
 }
 

@@ -60,6 +60,7 @@ for (const base of ["/v2", "/:prefix/v2"]) {
       reference: parsed,
       accept,
       method: c.req.method === "HEAD" ? "HEAD" : "GET",
+      via: new URL(c.req.url).host,
     });
     recordResult(c, result.digest, result.cache);
     const entry = c.get("audit");

@@ -19,6 +19,11 @@ landingApi.get("/", async (c) => {
       defaultUpstream: config.defaultUpstream?.prefix ?? null,
       authRequired: config.clientAuth,
       coloCache,
+      signaturePolicy: config.signaturePolicy?.entries.map((entry) => ({
+        repositories: entry.repositories,
+        mode: entry.mode,
+        keys: entry.keys.map((key) => key.kind),
+      })),
     }),
   );
 });

@@ -1,4 +1,5 @@
 import { BlobAccess } from "../access/blobs";
+import type { Quarantine } from "../access/quarantine";
 import { type AuthThrottle, throttleFor } from "../auth/throttle";
 import { type Config, configFor, type UpstreamConfig } from "../config";
 import { BlobMirror } from "../mirror/blobs";
@@ -25,6 +26,7 @@ import type { Env } from "./env";
 import {
   approvalMemoryFor,
   listingChecksFor,
+  quarantineFor,
   quotaPoolFor,
   refusalMemoryFor,
   tagChecksFor,
@@ -61,6 +63,8 @@ export interface Services {
    * stats object's alarm delivers them. The signature policy's refusals go here too.
    */
   readonly events: EventSink;
+  /** Digests refused to every client (`/_/quarantine`), as this isolate knows them (refreshed each minute). */
+  readonly quarantine: Quarantine;
   readonly log: Log;
   /** Limits failed client authentications, before any password is hashed. */
   readonly authThrottle: AuthThrottle;
@@ -190,6 +194,8 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     upstreamStatuses,
     stats,
     events,
+    // The plain bindings: one stats object call a minute per isolate is no operation of the pull path.
+    quarantine: quarantineFor(plainEnv),
     log,
     // Counts live per isolate (keyed by the KV binding: per test file in tests); the binding is shared.
     authThrottle: throttleFor(plainEnv.MANIFESTS, plainEnv.AUTH_FAILURES),

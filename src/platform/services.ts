@@ -125,7 +125,12 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     listingChecksFor(env.MANIFESTS),
     (operation, error) => log({ event: "listing_store.failed", operation, error: describe(error) }),
   );
-  const durableManifests = new DurableManifests(manifestMirror, env.MANIFEST_MISSES);
+  const durableManifests = new DurableManifests(
+    manifestMirror,
+    env.MANIFEST_MISSES,
+    (error) => log({ event: "manifest.fill_unreachable", error: describe(error) }),
+    (statuses) => upstreamStatuses.push(...statuses),
+  );
   // No policy, no step: not one extra request or lookup.
   const signatures =
     config.signaturePolicy &&
@@ -159,8 +164,10 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     config,
     blobs: new BlobMirror(
       blobStore,
-      new DurableBlobFiller(env.BLOB_FILLS, (error) =>
-        log({ event: "blob.fill_unreachable", error: describe(error) }),
+      new DurableBlobFiller(
+        env.BLOB_FILLS,
+        (error) => log({ event: "blob.fill_unreachable", error: describe(error) }),
+        (statuses) => upstreamStatuses.push(...statuses),
       ),
       blobAccess,
       colo && {

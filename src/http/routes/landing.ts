@@ -19,6 +19,11 @@ landingApi.get("/", async (c) => {
       defaultUpstream: config.defaultUpstream?.prefix ?? null,
       authRequired: config.users !== null,
       coloCache,
+      signaturePolicy: config.signaturePolicy?.entries.map((entry) => ({
+        repositories: entry.repositories,
+        mode: entry.mode,
+        keys: entry.keys.map((key) => key.kind),
+      })),
     }),
   );
 });

@@ -42,6 +42,7 @@ export class Quarantine {
   constructor(
     private readonly load: QuarantineLoad | null,
     private readonly now: () => number = Date.now,
+    private readonly waitMs = QUARANTINE_WAIT_MS,
   ) {}
 
   /** Refuses a quarantined digest: `403 DENIED` with the reason. */
@@ -82,7 +83,7 @@ export class Quarantine {
         }
       })();
     }
-    return atMost(this.loading, QUARANTINE_WAIT_MS);
+    return atMost(this.loading, this.waitMs);
   }
 }
 

@@ -40,9 +40,10 @@ describe("the quarantine list in each isolate", () => {
     const { stub, load, calls } = statsObject();
     let clock = 1_000_000;
     const now = () => clock;
-    // Two isolates that have each read the (empty) list once.
-    const first = new Quarantine(load, now);
-    const second = new Quarantine(load, now);
+    // Two isolates that have each read the (empty) list once (waiting for each read, however slow the
+    // machine: what is specified here is when a change is seen, not how long a pull waits).
+    const first = new Quarantine(load, now, 60_000);
+    const second = new Quarantine(load, now, 60_000);
     expect(await refusal(first, digest(1))).toBeNull();
     expect(await refusal(second, digest(1))).toBeNull();
     expect(calls.count).toBe(2);
@@ -88,6 +89,19 @@ describe("the quarantine list in each isolate", () => {
     quarantine.applied(digest(4), null);
     clock += 1;
     expect(await refusal(quarantine, digest(4))).toBeNull();
+  });
+
+  it("a pull waits for a slow read at most QUARANTINE_WAIT_MS, and the read still lands", async () => {
+    let finish: (snapshot: QuarantineSnapshot) => void = () => {};
+    const load: QuarantineLoad = () => new Promise((resolve) => (finish = resolve));
+    const quarantine = new Quarantine(load, () => 0, 10);
+    expect(await refusal(quarantine, digest(8))).toBeNull();
+    finish({
+      version: 1,
+      entries: [{ digest: digest(8), reason: "late", since: new Date(0).toISOString() }],
+    });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect((await refusal(quarantine, digest(8)))?.message).toContain("late");
   });
 
   it("when the list cannot be read, the one the isolate had stands, and pulls go on", async () => {

@@ -110,8 +110,10 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     config,
     blobs: new BlobMirror(
       blobStore,
-      new DurableBlobFiller(env.BLOB_FILLS, (error) =>
-        log({ event: "blob.fill_unreachable", error: describe(error) }),
+      new DurableBlobFiller(
+        env.BLOB_FILLS,
+        (error) => log({ event: "blob.fill_unreachable", error: describe(error) }),
+        config.plan === "free",
       ),
       blobAccess,
       colo && {

@@ -192,4 +192,13 @@ describe("landing page", () => {
     const off = renderLandingPage(input({ coloCache: "off", host: "mirror.example.com" }));
     expect(off).toContain("COLO_CACHE_MAX_BYTES = 0");
   });
+
+  it("says when the mirror runs the Workers Free plan profile, and what that gives up", () => {
+    const free = renderLandingPage(input({ plan: "free" }));
+    expect(free).toContain("Workers Free plan profile");
+    expect(free).toContain("PLAN = &quot;free&quot;");
+    expect(free).toContain("layers over 5 GiB are not cached");
+    const paid = renderLandingPage(input({ plan: "paid" }));
+    expect(paid).not.toContain("Workers Free plan");
+  });
 });

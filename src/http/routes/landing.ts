@@ -19,6 +19,7 @@ landingApi.get("/", async (c) => {
       defaultUpstream: config.defaultUpstream?.prefix ?? null,
       authRequired: config.users !== null,
       coloCache,
+      plan: config.plan,
     }),
   );
 });

@@ -1,9 +1,17 @@
 import { type MirrorUser, parseUsers } from "../auth/users";
 import { type ConfigEnv, ConfigError } from "./error";
+import { parseSignaturePolicy, type SignaturePolicy } from "./signature-policy";
 import { parseUpstreams, type UpstreamConfig } from "./upstreams";
 import { parseWarmImages } from "./warm-images";
+import { parseWebhooks, type WebhookConfig } from "./webhooks";
 
 export { type Credentials, credentialVariables, MAX_ACCOUNTS } from "./credentials";
+export {
+  entryName,
+  policyEntryFor,
+  type SignaturePolicy,
+  type SignaturePolicyEntry,
+} from "./signature-policy";
 export {
   DEFAULT_MAX_STALE,
   DEFAULT_QUOTA_RESERVE,
@@ -11,7 +19,7 @@ export {
   DEFAULT_TIMEOUT,
   type UpstreamConfig,
 } from "./upstreams";
-export type { ConfigEnv };
+export type { ConfigEnv, WebhookConfig };
 
 /**
  * The Workers plan the mirror is deployed on (`PLAN`). "free": every invocation stays within the Free
@@ -54,6 +62,10 @@ export interface Config {
   readonly retentionMaxBytes: number | null;
   /** The colo cache (Workers Cache API) in front of R2 and KV; null when `COLO_CACHE_MAX_BYTES` is 0. */
   readonly coloCache: ColoCacheConfig | null;
+  /** Where events go (`EVENT_WEBHOOKS`, a secret): url, signing secret, event types. */
+  readonly eventWebhooks: readonly WebhookConfig[];
+  /** Which repositories' manifests must be signed, and by whom (`SIGNATURE_POLICY`); null = none. */
+  readonly signaturePolicy: SignaturePolicy | null;
 }
 
 export interface ColoCacheConfig {
@@ -141,6 +153,8 @@ export function parseConfig(env: ConfigEnv): Config {
       ? readNumber(env, "RETENTION_MAX_BYTES", 0, 1, Number.MAX_SAFE_INTEGER)
       : null,
     coloCache: readColoCache(env),
+    eventWebhooks: parseWebhooks(env.EVENT_WEBHOOKS),
+    signaturePolicy: parseSignaturePolicy(env.SIGNATURE_POLICY, new Set(upstreams.keys())),
   };
 }
 

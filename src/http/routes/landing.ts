@@ -20,6 +20,11 @@ landingApi.get("/", async (c) => {
       authRequired: config.users !== null,
       coloCache,
       plan: config.plan,
+      signaturePolicy: config.signaturePolicy?.entries.map((entry) => ({
+        repositories: entry.repositories,
+        mode: entry.mode,
+        keys: entry.keys.map((key) => key.kind),
+      })),
     }),
   );
 });

@@ -60,8 +60,11 @@ for (const base of ["/v2", "/:prefix/v2"]) {
       reference: parsed,
       accept,
       method: c.req.method === "HEAD" ? "HEAD" : "GET",
+      via: new URL(c.req.url).host,
     });
     recordResult(c, result.digest, result.cache);
+    const entry = c.get("audit");
+    if (entry && result.signature) c.set("audit", { ...entry, signature: result.signature });
     // Who spends the upstream's pull quota: the client whose request made the counted upstream requests.
     c.var.services.stats.spent(spenderOf(c), result.counted ?? 0);
     servableTo(accept, result);
@@ -74,6 +77,9 @@ for (const base of ["/v2", "/:prefix/v2"]) {
     const { blobs, registry } = c.var.services;
     const upstream = registry(repository.upstream);
     const range = c.req.method === "HEAD" ? null : parseRange(c.req.header("Range") ?? null);
+    await c.var.services.signatures?.admitBlob(upstream, repository.name, digest, async () => {
+      return (await c.var.services.blobStore.head(digest)) !== null;
+    });
     const result =
       c.req.method === "HEAD"
         ? await blobs.head(upstream, repository.name, digest)

@@ -74,6 +74,35 @@ export class ManifestMirror implements ManifestSource {
       : this.byDigest(request, request.reference.digest);
   }
 
+  /**
+   * The answer when misses cannot be coordinated (the reference's fill object is out of reach): a copy
+   * held within `maxStale` as it is, else the upstream's answer, not stored (every isolate would write
+   * it at once; the object stores it once it is back).
+   */
+  async withoutCoordination(request: ManifestRequest): Promise<ManifestResult> {
+    const reference = request.reference;
+    if (reference.kind === "tag") {
+      const own = await this.store.getTag(repositoryOf(request), reference.tag, request.accept.variant);
+      const stale = await this.staleEntry(request, reference.tag, own);
+      if (stale) {
+        this.log({
+          event: "manifest.stale",
+          reason: "fill object unreachable",
+          upstream: request.client.upstream.prefix,
+          name: request.name,
+          tag: reference.tag,
+          digest: stale.digest,
+        });
+        return this.fromTagEntry(request, stale, "STALE");
+      }
+    }
+    if (request.method === "HEAD") {
+      const head = await this.headUpstream(request, reference);
+      if (head) return { ...head, body: null, cache: "MISS" };
+    }
+    return fromStored(await this.fetchManifest(request, reference), request.method, "MISS");
+  }
+
   private async byDigest(request: ManifestRequest, digest: Digest): Promise<ManifestResult> {
     const repository = repositoryOf(request);
     // A digest fixes the content and so its media type: asking the upstream again would not change it.

@@ -168,8 +168,15 @@ export class SignedManifests implements ManifestSource {
 
     const body = await this.bodyOf(request, result);
     const digest = parseDigest(result.digest);
-    const found = await findSignatures(request.client, request.name, digest);
-    const verdict = await judge(result.digest, body, entry.keys, found.candidates);
+    // The legacy form first: its HEAD is free, and an image it verifies needs no referrers request.
+    const found = await findSignatures(request.client, request.name, digest, "legacy");
+    let verdict = await judge(result.digest, body, entry.keys, found.candidates);
+    if (!verdict.verified) {
+      const bundles = await findSignatures(request.client, request.name, digest, "bundle");
+      found.candidates.push(...bundles.candidates);
+      found.artifacts.push(...bundles.artifacts);
+      verdict = await judge(result.digest, body, entry.keys, found.candidates);
+    }
     if (!verdict.verified) {
       this.rememberRefusal(refusalKey, verdict.shortfall, now);
       return verdict.shortfall;

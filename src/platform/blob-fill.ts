@@ -9,8 +9,8 @@ import { givingWayToClients } from "../util/foreground";
 import { BlobDownloads, uploadMayStart } from "./blob-download";
 import type { BlobJob, OpenedBlob } from "./blob-fill-contract";
 import type { Env } from "./env";
-import { type Outcome, outcomeOf } from "./outcome";
-import { servicesFor } from "./services";
+import { type HeardOutcome, heard, outcomeOf } from "./outcome";
+import { type Services, servicesFor } from "./services";
 
 /**
  * How long the upload to the store waits at most, before each chunk, for this isolate's clients to be
@@ -77,30 +77,38 @@ export class BlobFill extends DurableObject<Env> {
   }
 
   /** A blob for the Worker (RPC): the spool of the download in progress, started for a whole GET. */
-  open(job: BlobJob): Promise<Outcome<OpenedBlob>> {
-    return outcomeOf(async () => {
+  async open(job: BlobJob): Promise<HeardOutcome<OpenedBlob>> {
+    let statuses: readonly number[] = [];
+    const outcome = await outcomeOf(async () => {
       const services = servicesFor(this.env);
-      const upstream = services.config.upstreams.get(job.upstream);
-      if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
-      const digest = parseDigest(job.digest);
-      // A HEAD, or a Range request, only joins a download in progress; a whole GET starts one.
-      const joinOnly = job.method === "HEAD" || job.range !== null;
-      const fill = await this.downloads.join(services, { upstream, name: job.name }, digest, !joinOnly);
-      // Stored meanwhile (or, for joinOnly, no download in progress): the Worker looks elsewhere.
-      if (!fill) return { kind: "elsewhere" };
-      const size = fill.size;
-      if (job.method === "HEAD") return { kind: "download", size, body: null };
-      if (fill instanceof StoreThrough) {
-        if (fill.finished) return { kind: "elsewhere" };
-        const body = job.range ? null : fill.takeClient();
-        return body ? { kind: "download", size, body } : { kind: "upstream" };
-      }
-      // Storage refused the spool: rows it lost are nowhere to read from the start.
-      if (fill.storageFailed) return { kind: "upstream" };
-      if (!job.range) return { kind: "download", size, body: fill.reader() };
-      const range = resolveRange(job.range, size);
-      return { kind: "download", size, body: fill.reader({ range }), range };
+      statuses = services.upstreamStatuses;
+      return this.opened(services, job);
     }, "the blob could not be fetched");
+    // The download's upstream answers, when this call started it, go to the Worker's audit line.
+    return heard(outcome, statuses);
+  }
+
+  private async opened(services: Services, job: BlobJob): Promise<OpenedBlob> {
+    const upstream = services.config.upstreams.get(job.upstream);
+    if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
+    const digest = parseDigest(job.digest);
+    // A HEAD, or a Range request, only joins a download in progress; a whole GET starts one.
+    const joinOnly = job.method === "HEAD" || job.range !== null;
+    const fill = await this.downloads.join(services, { upstream, name: job.name }, digest, !joinOnly);
+    // Stored meanwhile (or, for joinOnly, no download in progress): the Worker looks elsewhere.
+    if (!fill) return { kind: "elsewhere" };
+    const size = fill.size;
+    if (job.method === "HEAD") return { kind: "download", size, body: null };
+    if (fill instanceof StoreThrough) {
+      if (fill.finished) return { kind: "elsewhere" };
+      const body = job.range ? null : fill.takeClient();
+      return body ? { kind: "download", size, body } : { kind: "upstream" };
+    }
+    // Storage refused the spool: rows it lost are nowhere to read from the start.
+    if (fill.storageFailed) return { kind: "upstream" };
+    if (!job.range) return { kind: "download", size, body: fill.reader() };
+    const range = resolveRange(job.range, size);
+    return { kind: "download", size, body: fill.reader({ range }), range };
   }
 
   /**

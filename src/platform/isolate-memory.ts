@@ -1,3 +1,5 @@
+import type { OidcIssuer } from "../auth/oidc/config";
+import { IssuerKeys } from "../auth/oidc/keys";
 import type { UpstreamConfig } from "../config";
 import type { RefusalMemory } from "../mirror/signed-manifests";
 import type { ListingChecks } from "../storage/listing-store";
@@ -17,6 +19,8 @@ const tokenCaches = new WeakMap<KVNamespace, TokenCache>();
 const tagChecks = new WeakMap<KVNamespace, TagChecks>();
 /** Listing checks not yet written. */
 const listingChecks = new WeakMap<KVNamespace, ListingChecks>();
+/** Each OIDC issuer's signing keys, by issuer name, URL and JWKS URL. */
+const issuerKeys = new WeakMap<KVNamespace, Map<string, IssuerKeys>>();
 /** Digests the signature policy approved, and manifests it refused a moment ago. */
 const approvalMemories = new WeakMap<KVNamespace, ApprovalMemory>();
 const refusalMemories = new WeakMap<KVNamespace, RefusalMemory>();
@@ -46,6 +50,20 @@ export function quotaPoolFor(env: Env, upstream: UpstreamConfig): SharedQuotaPoo
     const stub = statsStub(env.STATS);
     return new SharedQuotaPool(names, stub ? () => stub.quotaState(upstream.prefix) : null);
   });
+}
+
+/**
+ * An OIDC issuer's keys, kept by the isolate: fetched once per cache lifetime, not per request. Found
+ * by everything that decides where they come from, so a changed configuration starts afresh.
+ */
+export function issuerKeysFor(kv: KVNamespace, issuer: OidcIssuer): IssuerKeys {
+  const byIssuer = remembered(issuerKeys, kv, () => new Map<string, IssuerKeys>());
+  return remembered(
+    byIssuer,
+    `${issuer.name}\n${issuer.issuer}\n${issuer.jwksUrl ?? ""}`,
+    // `fetch` looked up at call time (tests replace it).
+    () => new IssuerKeys(issuer, (url, init) => fetch(url, init)),
+  );
 }
 
 export function approvalMemoryFor(kv: KVNamespace): ApprovalMemory {

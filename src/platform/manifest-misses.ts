@@ -4,7 +4,7 @@ import { nameUnknown } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
 import { parseReference } from "../oci/reference";
 import type { Env } from "./env";
-import { type Outcome, outcomeOf } from "./outcome";
+import { type HeardOutcome, heard, outcomeOf } from "./outcome";
 import { servicesFor } from "./services";
 
 /** A manifest request as the Worker hands it over: plain data, so it crosses the RPC boundary. */
@@ -20,7 +20,7 @@ export interface ManifestJob {
   readonly via?: string;
 }
 
-export type ManifestOutcome = Outcome<ManifestResult>;
+export type ManifestOutcome = HeardOutcome<ManifestResult>;
 
 /**
  * One instance per repository reference (`idFromName("<prefix>/<name>:<reference>")`): concurrent
@@ -35,7 +35,7 @@ export class ManifestMisses extends DurableObject<Env> {
     const joined = this.inflight.get(key);
     if (joined) {
       // The upstream requests are counted for the client that caused them, not for those who joined.
-      const outcome = await joined;
+      const { upstreamStatuses: _theirs, ...outcome } = await joined;
       return outcome.ok ? { ok: true, result: { ...outcome.result, counted: 0 } } : outcome;
     }
     const pending = this.run(job).finally(() => this.inflight.delete(key));
@@ -43,9 +43,11 @@ export class ManifestMisses extends DurableObject<Env> {
     return pending;
   }
 
-  private run(job: ManifestJob): Promise<ManifestOutcome> {
-    return outcomeOf(async () => {
+  private async run(job: ManifestJob): Promise<ManifestOutcome> {
+    let statuses: readonly number[] = [];
+    const outcome = await outcomeOf(async () => {
       const services = servicesFor(this.env);
+      statuses = services.upstreamStatuses;
       const upstream = services.config.upstreams.get(job.upstream);
       if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
       const reference = parseReference(job.reference);
@@ -66,5 +68,7 @@ export class ManifestMisses extends DurableObject<Env> {
         this.ctx.waitUntil(services.stats.flushIfDue().catch(() => {}));
       }
     }, "the manifest could not be fetched");
+    // What the upstream answered goes to the audit line of the client that caused it.
+    return heard(outcome, statuses);
   }
 }

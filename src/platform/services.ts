@@ -1,4 +1,5 @@
 import { BlobAccess } from "../access/blobs";
+import { OidcVerifier } from "../auth/oidc/verify";
 import { type AuthThrottle, throttleFor } from "../auth/throttle";
 import { type Config, configFor, type UpstreamConfig } from "../config";
 import { BlobMirror } from "../mirror/blobs";
@@ -24,6 +25,7 @@ import { DurableManifests } from "./durable-manifests";
 import type { Env } from "./env";
 import {
   approvalMemoryFor,
+  issuerKeysFor,
   listingChecksFor,
   quotaPoolFor,
   refusalMemoryFor,
@@ -64,6 +66,8 @@ export interface Services {
   readonly log: Log;
   /** Limits failed client authentications, before any password is hashed. */
   readonly authThrottle: AuthThrottle;
+  /** Checks platform tokens (`OIDC_ISSUERS`); null when no issuer is configured. */
+  readonly oidc: OidcVerifier | null;
   /** The colo cache and the origin its keys are made for; null when not in use. */
   readonly colo: { readonly cache: ColoCache; readonly origin: string } | null;
   /** The mirror's totals (`/_/stats`, the catalog, purges); null when there is no STATS binding. */
@@ -121,7 +125,12 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     listingChecksFor(env.MANIFESTS),
     (operation, error) => log({ event: "listing_store.failed", operation, error: describe(error) }),
   );
-  const durableManifests = new DurableManifests(manifestMirror, env.MANIFEST_MISSES);
+  const durableManifests = new DurableManifests(
+    manifestMirror,
+    env.MANIFEST_MISSES,
+    (error) => log({ event: "manifest.fill_unreachable", error: describe(error) }),
+    (statuses) => upstreamStatuses.push(...statuses),
+  );
   // No policy, no step: not one extra request or lookup.
   const signatures =
     config.signaturePolicy &&
@@ -155,8 +164,10 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     config,
     blobs: new BlobMirror(
       blobStore,
-      new DurableBlobFiller(env.BLOB_FILLS, (error) =>
-        log({ event: "blob.fill_unreachable", error: describe(error) }),
+      new DurableBlobFiller(
+        env.BLOB_FILLS,
+        (error) => log({ event: "blob.fill_unreachable", error: describe(error) }),
+        (statuses) => upstreamStatuses.push(...statuses),
       ),
       blobAccess,
       colo && {
@@ -193,6 +204,8 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     log,
     // Counts live per isolate (keyed by the KV binding: per test file in tests); the binding is shared.
     authThrottle: throttleFor(plainEnv.MANIFESTS, plainEnv.AUTH_FAILURES),
+    // Each issuer's keys are kept by the isolate, like the throttle's counts.
+    oidc: config.oidc && new OidcVerifier(config.oidc, (issuer) => issuerKeysFor(plainEnv.MANIFESTS, issuer)),
     colo,
     // The plain binding: reading the totals is no operation of the pull path, so it is not counted.
     statsObject: statsStub(plainEnv.STATS),

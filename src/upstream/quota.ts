@@ -194,7 +194,8 @@ export class QuotaBook {
 
   /** When the upstream takes requests from the mirror's address again (ms); 0 when it does now. */
   refusedUntil(): number {
-    return this.addressRefusedUntil > this.now() ? this.addressRefusedUntil : 0;
+    if (this.addressRefusedUntil <= this.now()) this.addressRefusedUntil = 0;
+    return this.addressRefusedUntil;
   }
 
   /** Whether any account has a reading. */

@@ -202,6 +202,28 @@ describe("verdicts are kept per digest and policy version", () => {
     expect(upstreams.oci.count("blob")).toBe(0);
   });
 
+  it("costs three upstream requests to verify the legacy form (HEAD .sig, its manifest, the payload), no referrers request", async () => {
+    const pushed = await image(upstreams.oci, "signed/cost-legacy");
+    await signLegacy(upstreams.oci, "signed/cost-legacy", pushed.indexDigest, key);
+    await manifest("/v2/oci/signed/cost-legacy", tag, policy("enforce", [key.pem]));
+    const asked = upstreams.oci.requests.map((request) => `${request.method} ${request.kind}`);
+    // The tag's own GET, then the signature's three.
+    expect(asked).toEqual(["GET manifest", "HEAD manifest", "GET manifest", "GET blob"]);
+  });
+
+  it("costs four to verify a bundle (HEAD .sig answered 404, referrers, the bundle's manifest and blob)", async () => {
+    const pushed = await image(upstreams.oci, "signed/cost-bundle");
+    await signBundle(
+      upstreams.oci,
+      "signed/cost-bundle",
+      subjectOf(upstreams.oci, "signed/cost-bundle", pushed.indexDigest),
+      key,
+    );
+    await manifest("/v2/oci/signed/cost-bundle", tag, policy("enforce", [key.pem]));
+    const asked = upstreams.oci.requests.map((request) => `${request.method} ${request.kind}`);
+    expect(asked).toEqual(["GET manifest", "HEAD manifest", "GET referrers", "GET manifest", "GET blob"]);
+  });
+
   it("asks with HEAD first: an image without the legacy tag costs no manifest GET for it", async () => {
     const pushed = await image(upstreams.oci, "signed/head-first");
     const subject = subjectOf(upstreams.oci, "signed/head-first", pushed.indexDigest);
@@ -273,6 +295,11 @@ describe("a warn entry serves, marks and logs", () => {
     const line = logs.find((entry) => entry.includes('"event":"signature.unverified"'));
     expect(line).toContain(pushed.indexDigest);
     expect(line).toContain("not signed");
+    // The request's own audit line says so too.
+    const audit = logs.find(
+      (entry) => entry.includes('"signature":"unverified"') && entry.includes('"status":200'),
+    );
+    expect(audit).toBeDefined();
     // Its blobs are served as without a policy.
     expect((await pullImage("/v2/oci/signed/warned", tag, vars)).blobs.length).toBe(4);
   });

@@ -22,6 +22,12 @@ export interface LandingPageInput {
   authRequired: boolean;
   /** Whether layers are served from the data centre's cache (the Workers Cache API) in front of R2. */
   coloCache?: ColoCacheState;
+  /** The entries of `SIGNATURE_POLICY`, in order; absent or empty = no signature is required. */
+  signaturePolicy?: ReadonlyArray<{
+    repositories: readonly string[];
+    mode: "enforce" | "warn";
+    keys: readonly string[];
+  }>;
 }
 
 /** `active`: the cache keeps entries here; `inactive`: it does not (`*.workers.dev`); `off`: switched off. */
@@ -88,6 +94,7 @@ function Page(input: LandingPageInput) {
         </header>
         <main class="wrap">
           <Upstreams ctx={ctx} />
+          {input.signaturePolicy?.length ? <Signatures entries={input.signaturePolicy} /> : null}
           <Setup ctx={ctx} />
           <Admin />
         </main>
@@ -175,6 +182,51 @@ function Upstreams({ ctx }: { ctx: Ctx }) {
                   )}
                 </td>
                 <td class="num">{ttl(u.tagTtl)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
+/** Which repositories need a signature, by which kind of key, and what a refused pull looks like. */
+function Signatures({ entries }: { entries: NonNullable<LandingPageInput["signaturePolicy"]> }) {
+  return (
+    <section id="signatures">
+      <h2>Signature policy</h2>
+      <p class="note">
+        Images of these repositories must be signed with cosign (<code>cosign sign --key</code>: the legacy{" "}
+        <code>.sig</code> tag or a sigstore bundle) by one of the policy's keys; the first matching entry
+        applies. Under <code>enforce</code> anything else is refused with <code>403 DENIED</code> and a
+        message saying what is missing; under <code>warn</code> it is served with{" "}
+        <code>X-Mirror-Signature: unverified</code>. Keyless (Fulcio) signatures are not accepted.
+      </p>
+      <div class="table">
+        <table>
+          <thead>
+            <tr>
+              <th>Repositories</th>
+              <th>Mode</th>
+              <th>Keys</th>
+            </tr>
+          </thead>
+          <tbody>
+            {entries.map((entry) => (
+              <tr data-mode={entry.mode}>
+                <td>
+                  {entry.repositories.map((pattern, i) => (
+                    <>
+                      {i > 0 ? " " : null}
+                      <code>{pattern}</code>
+                    </>
+                  ))}
+                </td>
+                <td>
+                  <span class={entry.mode === "enforce" ? "tag" : "tag muted"}>{entry.mode}</span>
+                </td>
+                <td>{entry.keys.join(", ")}</td>
               </tr>
             ))}
           </tbody>

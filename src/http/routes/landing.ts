@@ -19,8 +19,13 @@ landingApi.get("/", async (c) => {
       host: url.host,
       upstreams: [...config.upstreams.values()],
       defaultUpstream: config.defaultUpstream?.prefix ?? null,
-      authRequired: config.users !== null,
+      authRequired: config.clientAuth,
       coloCache,
+      signaturePolicy: config.signaturePolicy?.entries.map((entry) => ({
+        repositories: entry.repositories,
+        mode: entry.mode,
+        keys: entry.keys.map((key) => key.kind),
+      })),
     }),
   );
 });

@@ -63,6 +63,8 @@ for (const base of ["/v2", "/:prefix/v2"]) {
       via: new URL(c.req.url).host,
     });
     recordResult(c, result.digest, result.cache);
+    const entry = c.get("audit");
+    if (entry && result.signature) c.set("audit", { ...entry, signature: result.signature });
     // Who spends the upstream's pull quota: the client whose request made the counted upstream requests.
     c.var.services.stats.spent(spenderOf(c), result.counted ?? 0);
     servableTo(accept, result);

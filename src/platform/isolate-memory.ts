@@ -2,10 +2,12 @@ import type { OidcIssuer } from "../auth/oidc/config";
 import { IssuerKeys } from "../auth/oidc/keys";
 import type { UpstreamConfig } from "../config";
 import type { RefusalMemory } from "../mirror/signed-manifests";
+import { ListingMemory } from "../storage/listing-memory";
 import type { ListingChecks } from "../storage/listing-store";
 import type { ApprovalMemory } from "../storage/signature-approvals";
 import { TagChecks } from "../storage/tag-check-memory";
 import { accountNames, SharedQuotaPool } from "../upstream/quota-pool";
+import { ReferrersSupport } from "../upstream/referrers-support";
 import { TokenCache } from "../upstream/tokens";
 import { remembered } from "../util/remembered";
 import type { Env } from "./env";
@@ -24,6 +26,10 @@ const issuerKeys = new WeakMap<KVNamespace, Map<string, IssuerKeys>>();
 /** Digests the signature policy approved, and manifests it refused a moment ago. */
 const approvalMemories = new WeakMap<KVNamespace, ApprovalMemory>();
 const refusalMemories = new WeakMap<KVNamespace, RefusalMemory>();
+/** Listing answers kept in memory only (pages after a client's `last`, empty referrers). */
+const listingMemories = new WeakMap<KVNamespace, ListingMemory>();
+/** Which upstreams were found without a referrers API. */
+const referrersSupports = new WeakMap<KVNamespace, ReferrersSupport>();
 /** What the isolate knows of each upstream's accounts' quota. */
 const quotaPools = new WeakMap<KVNamespace, Map<string, SharedQuotaPool>>();
 
@@ -41,6 +47,14 @@ export function tagChecksFor(kv: KVNamespace): TagChecks {
 
 export function listingChecksFor(kv: KVNamespace): ListingChecks {
   return remembered(listingChecks, kv, () => new Map());
+}
+
+export function listingMemoryFor(kv: KVNamespace): ListingMemory {
+  return remembered(listingMemories, kv, () => new ListingMemory());
+}
+
+export function referrersSupportFor(kv: KVNamespace): ReferrersSupport {
+  return remembered(referrersSupports, kv, () => new ReferrersSupport());
 }
 
 export function quotaPoolFor(env: Env, upstream: UpstreamConfig): SharedQuotaPool {

@@ -16,6 +16,7 @@ import { KvListingStore, type ListingStore } from "../storage/listing-store";
 import { KvManifestStore, type ManifestStore } from "../storage/manifest-store";
 import { KvApprovalStore } from "../storage/signature-approvals";
 import { TagCheckMemory } from "../storage/tag-check-memory";
+import { KvTagListStore } from "../storage/tag-list-store";
 import { TolerantManifestStore } from "../storage/tolerant-manifest-store";
 import { RemoteRegistry } from "../upstream/remote-registry";
 import { Transport, type UpstreamEvent } from "../upstream/transport";
@@ -27,7 +28,9 @@ import {
   approvalMemoryFor,
   issuerKeysFor,
   listingChecksFor,
+  listingMemoryFor,
   quotaPoolFor,
+  referrersSupportFor,
   refusalMemoryFor,
   tagChecksFor,
   tokenCacheFor,
@@ -168,6 +171,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
         env.BLOB_FILLS,
         (error) => log({ event: "blob.fill_unreachable", error: describe(error) }),
         (statuses) => upstreamStatuses.push(...statuses),
+        config.plan === "free",
       ),
       blobAccess,
       colo && {
@@ -182,7 +186,14 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     manifests: signatures ?? durableManifests,
     signatures,
     manifestMirror,
-    listings: new ListingMirror(listingStore, log),
+    listings: new ListingMirror(
+      listingStore,
+      new KvTagListStore(env.MANIFESTS, listingChecksFor(env.MANIFESTS), (operation, error) =>
+        log({ event: "listing_store.failed", operation, error: describe(error) }),
+      ),
+      listingMemoryFor(env.MANIFESTS),
+      log,
+    ),
     listingStore,
     registry: (upstream) =>
       new RemoteRegistry(
@@ -197,6 +208,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
           },
           quotaPoolFor(env, upstream),
         ),
+        referrersSupportFor(env.MANIFESTS),
       ),
     upstreamStatuses,
     stats,

@@ -21,6 +21,7 @@ landingApi.get("/", async (c) => {
       defaultUpstream: config.defaultUpstream?.prefix ?? null,
       authRequired: config.clientAuth,
       coloCache,
+      plan: config.plan,
       signaturePolicy: config.signaturePolicy?.entries.map((entry) => ({
         repositories: entry.repositories,
         mode: entry.mode,

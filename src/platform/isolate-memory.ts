@@ -1,5 +1,5 @@
 import type { UpstreamConfig } from "../config";
-import type { RefusalMemory } from "../mirror/signed-manifests";
+import type { RefusalMemory, SignatureChecks } from "../mirror/signed-manifests";
 import type { ListingChecks } from "../storage/listing-store";
 import type { ApprovalMemory } from "../storage/signature-approvals";
 import { TagChecks } from "../storage/tag-check-memory";
@@ -20,6 +20,7 @@ const listingChecks = new WeakMap<KVNamespace, ListingChecks>();
 /** Digests the signature policy approved, and manifests it refused a moment ago. */
 const approvalMemories = new WeakMap<KVNamespace, ApprovalMemory>();
 const refusalMemories = new WeakMap<KVNamespace, RefusalMemory>();
+const verifications = new WeakMap<KVNamespace, SignatureChecks["verifying"]>();
 /** What the isolate knows of each upstream's accounts' quota. */
 const quotaPools = new WeakMap<KVNamespace, Map<string, SharedQuotaPool>>();
 
@@ -54,4 +55,8 @@ export function approvalMemoryFor(kv: KVNamespace): ApprovalMemory {
 
 export function refusalMemoryFor(kv: KVNamespace): RefusalMemory {
   return remembered(refusalMemories, kv, () => new Map());
+}
+
+export function verificationsFor(kv: KVNamespace): SignatureChecks["verifying"] {
+  return remembered(verifications, kv, () => new Map());
 }

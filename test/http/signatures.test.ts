@@ -224,6 +224,20 @@ describe("verdicts are kept per digest and policy version", () => {
     expect(asked).toEqual(["GET manifest", "HEAD manifest", "GET referrers", "GET manifest", "GET blob"]);
   });
 
+  it("makes concurrent pulls of a new image share one verification", async () => {
+    const pushed = await image(upstreams.oci, "signed/concurrent");
+    await signLegacy(upstreams.oci, "signed/concurrent", pushed.indexDigest, key);
+    const vars = policy("enforce", [key.pem]);
+    // Cached first, so the five requests meet at the signature check rather than at the manifest fill.
+    await manifest("/v2/oci/signed/concurrent", pushed.indexDigest, {});
+    upstreams.oci.reset();
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => manifest("/v2/oci/signed/concurrent", pushed.indexDigest, vars)),
+    );
+    expect(answers.map((answer) => answer.response.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(upstreams.oci.requests.filter((request) => request.url.pathname.endsWith(".sig")).length).toBe(1);
+  });
+
   it("asks with HEAD first: an image without the legacy tag costs no manifest GET for it", async () => {
     const pushed = await image(upstreams.oci, "signed/head-first");
     const subject = subjectOf(upstreams.oci, "signed/head-first", pushed.indexDigest);

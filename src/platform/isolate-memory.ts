@@ -1,9 +1,13 @@
+import type { OidcIssuer } from "../auth/oidc/config";
+import { IssuerKeys } from "../auth/oidc/keys";
 import type { UpstreamConfig } from "../config";
 import type { RefusalMemory, SignatureChecks } from "../mirror/signed-manifests";
+import { ListingMemory } from "../storage/listing-memory";
 import type { ListingChecks } from "../storage/listing-store";
 import type { ApprovalMemory } from "../storage/signature-approvals";
 import { TagChecks } from "../storage/tag-check-memory";
 import { accountNames, SharedQuotaPool } from "../upstream/quota-pool";
+import { ReferrersSupport } from "../upstream/referrers-support";
 import { TokenCache } from "../upstream/tokens";
 import { remembered } from "../util/remembered";
 import type { Env } from "./env";
@@ -17,10 +21,16 @@ const tokenCaches = new WeakMap<KVNamespace, TokenCache>();
 const tagChecks = new WeakMap<KVNamespace, TagChecks>();
 /** Listing checks not yet written. */
 const listingChecks = new WeakMap<KVNamespace, ListingChecks>();
+/** Each OIDC issuer's signing keys, by issuer name, URL and JWKS URL. */
+const issuerKeys = new WeakMap<KVNamespace, Map<string, IssuerKeys>>();
 /** Digests the signature policy approved, and manifests it refused a moment ago. */
 const approvalMemories = new WeakMap<KVNamespace, ApprovalMemory>();
 const refusalMemories = new WeakMap<KVNamespace, RefusalMemory>();
 const verifications = new WeakMap<KVNamespace, SignatureChecks["verifying"]>();
+/** Listing answers kept in memory only (pages after a client's `last`, empty referrers). */
+const listingMemories = new WeakMap<KVNamespace, ListingMemory>();
+/** Which upstreams were found without a referrers API. */
+const referrersSupports = new WeakMap<KVNamespace, ReferrersSupport>();
 /** What the isolate knows of each upstream's accounts' quota. */
 const quotaPools = new WeakMap<KVNamespace, Map<string, SharedQuotaPool>>();
 
@@ -40,6 +50,14 @@ export function listingChecksFor(kv: KVNamespace): ListingChecks {
   return remembered(listingChecks, kv, () => new Map());
 }
 
+export function listingMemoryFor(kv: KVNamespace): ListingMemory {
+  return remembered(listingMemories, kv, () => new ListingMemory());
+}
+
+export function referrersSupportFor(kv: KVNamespace): ReferrersSupport {
+  return remembered(referrersSupports, kv, () => new ReferrersSupport());
+}
+
 export function quotaPoolFor(env: Env, upstream: UpstreamConfig): SharedQuotaPool {
   const pools = remembered(quotaPools, env.MANIFESTS, () => new Map<string, SharedQuotaPool>());
   const names = accountNames(upstream);
@@ -47,6 +65,20 @@ export function quotaPoolFor(env: Env, upstream: UpstreamConfig): SharedQuotaPoo
     const stub = statsStub(env.STATS);
     return new SharedQuotaPool(names, stub ? () => stub.quotaState(upstream.prefix) : null);
   });
+}
+
+/**
+ * An OIDC issuer's keys, kept by the isolate: fetched once per cache lifetime, not per request. Found
+ * by everything that decides where they come from, so a changed configuration starts afresh.
+ */
+export function issuerKeysFor(kv: KVNamespace, issuer: OidcIssuer): IssuerKeys {
+  const byIssuer = remembered(issuerKeys, kv, () => new Map<string, IssuerKeys>());
+  return remembered(
+    byIssuer,
+    `${issuer.name}\n${issuer.issuer}\n${issuer.jwksUrl ?? ""}`,
+    // `fetch` looked up at call time (tests replace it).
+    () => new IssuerKeys(issuer, (url, init) => fetch(url, init)),
+  );
 }
 
 export function approvalMemoryFor(kv: KVNamespace): ApprovalMemory {

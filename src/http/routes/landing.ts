@@ -17,8 +17,9 @@ landingApi.get("/", async (c) => {
       host: url.host,
       upstreams: [...config.upstreams.values()],
       defaultUpstream: config.defaultUpstream?.prefix ?? null,
-      authRequired: config.users !== null,
+      authRequired: config.clientAuth,
       coloCache,
+      plan: config.plan,
       signaturePolicy: config.signaturePolicy?.entries.map((entry) => ({
         repositories: entry.repositories,
         mode: entry.mode,

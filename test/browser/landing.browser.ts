@@ -141,18 +141,12 @@ const checks: Array<[string, (r: Run) => Promise<void>]> = [
       const figure = page.locator('figure[data-kind="docker"]');
       const button = figure.locator("button.copy");
       await button.click();
-      await page.waitForFunction(
-        `document.querySelector('figure[data-kind="docker"] button.copy')?.textContent === "Copied"`,
-        undefined,
-        { timeout: 5000 },
-      );
+      // A locator's wait, not waitForFunction: that evaluates a string, which the page's CSP forbids.
+      await figure.locator("button.copy", { hasText: /^Copied$/ }).waitFor({ timeout: 5000 });
       // Strings, not functions: they run in the page, whose DOM types this Node script does not have.
       const copied = await page.evaluate<string>("navigator.clipboard.readText()");
-      await page.waitForFunction(
-        `document.querySelector('figure[data-kind="docker"] button.copy')?.textContent === "Copy"`,
-        undefined,
-        { timeout: 5000 },
-      );
+      // A locator's wait, not waitForFunction: that evaluates a string, which the page's CSP forbids.
+      await figure.locator("button.copy", { hasText: /^Copy$/ }).waitFor({ timeout: 5000 });
       const code = await figure.locator("pre code").textContent();
       assert(copied === code, `clipboard holds ${JSON.stringify(copied)}`);
       assert(errors.length === 0, `page errors: ${errors.join("; ")}`);

@@ -2,7 +2,7 @@ import { Quarantine } from "../access/quarantine";
 import type { OidcIssuer } from "../auth/oidc/config";
 import { IssuerKeys } from "../auth/oidc/keys";
 import type { UpstreamConfig } from "../config";
-import type { RefusalMemory } from "../mirror/signed-manifests";
+import type { RefusalMemory, SignatureChecks } from "../mirror/signed-manifests";
 import { ListingMemory } from "../storage/listing-memory";
 import type { ListingChecks } from "../storage/listing-store";
 import type { ApprovalMemory } from "../storage/signature-approvals";
@@ -27,6 +27,7 @@ const issuerKeys = new WeakMap<KVNamespace, Map<string, IssuerKeys>>();
 /** Digests the signature policy approved, and manifests it refused a moment ago. */
 const approvalMemories = new WeakMap<KVNamespace, ApprovalMemory>();
 const refusalMemories = new WeakMap<KVNamespace, RefusalMemory>();
+const verifications = new WeakMap<KVNamespace, SignatureChecks["verifying"]>();
 /** Listing answers kept in memory only (pages after a client's `last`, empty referrers). */
 const listingMemories = new WeakMap<KVNamespace, ListingMemory>();
 /** Which upstreams were found without a referrers API. */
@@ -101,4 +102,8 @@ export function quarantineFor(env: Env): Quarantine {
     const stub = statsStub(env.STATS);
     return new Quarantine(stub ? (known) => stub.quarantined(known) : null);
   });
+}
+
+export function verificationsFor(kv: KVNamespace): SignatureChecks["verifying"] {
+  return remembered(verifications, kv, () => new Map());
 }

@@ -36,6 +36,7 @@ import {
   refusalMemoryFor,
   tagChecksFor,
   tokenCacheFor,
+  verificationsFor,
 } from "./isolate-memory";
 import type { MirrorStats } from "./stats-object";
 import { recorderFor, type StatsRecorder, statsStub } from "./stats-recorder";
@@ -148,6 +149,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
         (operation, error) => log({ event: "signature_approvals.failed", operation, error: describe(error) }),
       ),
       refusals: refusalMemoryFor(plainEnv.MANIFESTS),
+      verifying: verificationsFor(plainEnv.MANIFESTS),
       log,
       refused: (refusal) => {
         signatureRefused(refusal);

@@ -546,6 +546,26 @@ describe("the colo cache settings", () => {
   });
 });
 
+describe("the Workers plan (PLAN)", () => {
+  const upstreams = { UPSTREAMS: { quay: QUAY } };
+
+  it('is "paid" unless PLAN says "free"', () => {
+    expect(parseConfig(upstreams).plan).toBe("paid");
+    expect(parseConfig({ ...upstreams, PLAN: "paid" }).plan).toBe("paid");
+    expect(parseConfig({ ...upstreams, PLAN: "free" }).plan).toBe("free");
+  });
+
+  it("refuses another value, naming the field", () => {
+    expect(configError({ ...upstreams, PLAN: "pro" }).message).toContain("invalid configuration: PLAN:");
+  });
+
+  it("refuses warm-ups on the Free plan: a cron run there has 50 subrequests", () => {
+    const warm = { ...upstreams, WARM_IMAGES: ["quay/org/app:1"] };
+    expect(parseConfig(warm).plan).toBe("paid");
+    expect(configError({ ...warm, PLAN: "free" }).message).toContain("invalid configuration: WARM_IMAGES:");
+  });
+});
+
 describe("how far a client may fall behind a download stored as it streams", () => {
   const upstreams = { UPSTREAMS: { quay: QUAY } };
 

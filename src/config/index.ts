@@ -22,7 +22,14 @@ export {
 } from "./upstreams";
 export type { ConfigEnv, WebhookConfig };
 
+/**
+ * The Workers plan the mirror is deployed on (`PLAN`). "free": every invocation stays within the Free
+ * plan's 10 ms of CPU and 50 subrequests, so no code touches a large blob's bytes (see README).
+ */
+export type Plan = "paid" | "free";
+
 export interface Config {
+  readonly plan: Plan;
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
   /** Serves un-prefixed requests (Docker's `registry-mirrors`); absent = such requests are refused. */
   readonly defaultUpstream?: UpstreamConfig;
@@ -101,7 +108,7 @@ export function parseConfig(env: ConfigEnv): Config {
     );
   }
   // Checked here so a bad list fails loudly at once, not only when the cron runs.
-  parseWarmImages(env.WARM_IMAGES, new Set(upstreams.keys()));
+  const warmImages = parseWarmImages(env.WARM_IMAGES, new Set(upstreams.keys()));
   for (const [prefix, upstream] of upstreams) {
     if (
       upstream.accounts.length > 0 &&
@@ -124,7 +131,14 @@ export function parseConfig(env: ConfigEnv): Config {
       `invalid configuration: DEFAULT_UPSTREAM: "${defaultName}" is not a prefix in UPSTREAMS`,
     );
   }
+  const plan = readPlan(env.PLAN);
+  if (plan === "free" && warmImages.length > 0) {
+    throw new ConfigError(
+      'invalid configuration: WARM_IMAGES: warm-ups need more than the 50 subrequests a cron run has on the Free plan (PLAN = "free"): leave it empty',
+    );
+  }
   return {
+    plan,
     upstreams,
     defaultUpstream,
     byHost,
@@ -158,6 +172,12 @@ export function parseConfig(env: ConfigEnv): Config {
     eventWebhooks: parseWebhooks(env.EVENT_WEBHOOKS),
     signaturePolicy: parseSignaturePolicy(env.SIGNATURE_POLICY, new Set(upstreams.keys())),
   };
+}
+
+function readPlan(value: unknown): Plan {
+  if (value === undefined || value === null || value === "" || value === "paid") return "paid";
+  if (value === "free") return "free";
+  throw new ConfigError('invalid configuration: PLAN: must be "free" or "paid"');
 }
 
 function readColoCache(env: ConfigEnv): ColoCacheConfig | null {

@@ -5,6 +5,7 @@ import { RegistryError } from "../oci/errors";
 import { repositoryName } from "../storage/blob-links";
 import type { LinkTable } from "../storage/link-table";
 import type { PendingUploads } from "../storage/pending-upload";
+import { PipedStore } from "../storage/piped-store";
 import { Spool } from "../storage/spool";
 import { copyVerified } from "../storage/spool-copy";
 import { StoreThrough } from "../storage/store-through";
@@ -172,6 +173,9 @@ export class BlobDownloads {
     const restricted = fetchesRestricted(client);
     // The upstream just served it for this repository: a link (no KV write, no call: our own table).
     if (restricted) this.links.link(repositoryName({ upstream: prefix, name }));
+    if (services.config.plan === "free" && size > MEMORY_SPOOL_MAX_BYTES) {
+      return this.pipeToStore(services, owner, digest, upstreamBody, size, restricted);
+    }
     // 1 MiB chunks: the hash, the spool and the readers then work per MiB, not per network packet.
     const body = idleTimeout(rechunk(upstreamBody, CHUNK_BYTES, FIRST_CHUNK_BYTES), upstream.timeout * 1000);
     if (size > services.config.spoolMaxBytes) {
@@ -368,6 +372,52 @@ export class BlobDownloads {
     return through;
   }
 
+  /**
+   * The Free plan's fill (PLAN = "free"): the upstream's body piped natively into one R2 put that checks
+   * length and hash itself, so this invocation spends no CPU per byte; its clients are sent to the
+   * upstream. A blob above the multipart threshold is not stored (a multipart upload is not checked
+   * against the digest by R2, and checking it here would cost CPU per byte): every pull streams it.
+   */
+  private pipeToStore(
+    services: Services,
+    owner: Owner,
+    digest: Digest,
+    body: ReadableStream<Uint8Array>,
+    size: number,
+    restricted: boolean,
+  ): PipedStore {
+    const { log, blobStore, config } = services;
+    const prefix = owner.upstream.prefix;
+    const storable = size <= config.multipartThreshold;
+    const storing = storable
+      ? blobStore.put(digest, body, size, { restricted })
+      : body.cancel().then(() => false);
+    const piped = new PipedStore(size, restricted, storing);
+    this.ctx.waitUntil(
+      piped.done.then(async (stored) => {
+        this.forgetDownload(piped);
+        if (!storable) {
+          log({
+            event: "blob.not_stored",
+            digest: digest.value,
+            size,
+            upstream: prefix,
+            reason: "too large for the Free plan",
+          });
+          return;
+        }
+        log({
+          event: stored ? "blob.stored" : "blob.store_failed",
+          digest: digest.value,
+          size,
+          upstream: prefix,
+        });
+        if (stored) await this.stored(services, size);
+      }),
+    );
+    return piped;
+  }
+
   /** Forgets a finished download, so the next request starts afresh (or finds the blob stored). */
   private forgetDownload(spool: Fill): void {
     if (this.current?.spool === spool) this.current = null;
@@ -435,8 +485,11 @@ interface Owner {
   readonly name: string;
 }
 
-/** A download readers join: spooled, or (too large for a spool) stored as it streams to one client. */
-export type Fill = Spool | StoreThrough;
+/**
+ * A download readers join: spooled, or (too large for a spool) stored as it streams to one client, or
+ * (the Free plan) piped into the store while clients read the upstream.
+ */
+export type Fill = Spool | StoreThrough | PipedStore;
 
 interface Download {
   readonly owner: Owner;

@@ -4,6 +4,7 @@ import { nameUnknown } from "../oci/errors";
 import { resolveRange } from "../oci/range";
 import { LinkTable } from "../storage/link-table";
 import { PendingUploads } from "../storage/pending-upload";
+import { PipedStore } from "../storage/piped-store";
 import { StoreThrough } from "../storage/store-through";
 import { givingWayToClients } from "../util/foreground";
 import { BlobDownloads, uploadMayStart } from "./blob-download";
@@ -99,6 +100,8 @@ export class BlobFill extends DurableObject<Env> {
     if (!fill) return { kind: "elsewhere" };
     const size = fill.size;
     if (job.method === "HEAD") return { kind: "download", size, body: null };
+    // Piped into the store with no reader: clients stream from the upstream unless it has landed.
+    if (fill instanceof PipedStore) return fill.stored ? { kind: "elsewhere" } : { kind: "upstream" };
     if (fill instanceof StoreThrough) {
       if (fill.finished) return { kind: "elsewhere" };
       const body = job.range ? null : fill.takeClient();

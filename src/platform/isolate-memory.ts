@@ -1,11 +1,14 @@
+import { Quarantine } from "../access/quarantine";
 import type { OidcIssuer } from "../auth/oidc/config";
 import { IssuerKeys } from "../auth/oidc/keys";
 import type { UpstreamConfig } from "../config";
-import type { RefusalMemory } from "../mirror/signed-manifests";
+import type { RefusalMemory, SignatureChecks } from "../mirror/signed-manifests";
+import { ListingMemory } from "../storage/listing-memory";
 import type { ListingChecks } from "../storage/listing-store";
 import type { ApprovalMemory } from "../storage/signature-approvals";
 import { TagChecks } from "../storage/tag-check-memory";
 import { accountNames, SharedQuotaPool } from "../upstream/quota-pool";
+import { ReferrersSupport } from "../upstream/referrers-support";
 import { TokenCache } from "../upstream/tokens";
 import { remembered } from "../util/remembered";
 import type { Env } from "./env";
@@ -24,8 +27,16 @@ const issuerKeys = new WeakMap<KVNamespace, Map<string, IssuerKeys>>();
 /** Digests the signature policy approved, and manifests it refused a moment ago. */
 const approvalMemories = new WeakMap<KVNamespace, ApprovalMemory>();
 const refusalMemories = new WeakMap<KVNamespace, RefusalMemory>();
+const verifications = new WeakMap<KVNamespace, SignatureChecks["verifying"]>();
+/** Listing answers kept in memory only (pages after a client's `last`, empty referrers). */
+const listingMemories = new WeakMap<KVNamespace, ListingMemory>();
+/** Which upstreams were found without a referrers API. */
+const referrersSupports = new WeakMap<KVNamespace, ReferrersSupport>();
 /** What the isolate knows of each upstream's accounts' quota. */
 const quotaPools = new WeakMap<KVNamespace, Map<string, SharedQuotaPool>>();
+
+/** The quarantine list as this isolate knows it. */
+const quarantines = new WeakMap<KVNamespace, Quarantine>();
 
 /**
  * Tokens stay in the isolate's memory. Sharing them through KV cost a KV write per scope every few
@@ -41,6 +52,14 @@ export function tagChecksFor(kv: KVNamespace): TagChecks {
 
 export function listingChecksFor(kv: KVNamespace): ListingChecks {
   return remembered(listingChecks, kv, () => new Map());
+}
+
+export function listingMemoryFor(kv: KVNamespace): ListingMemory {
+  return remembered(listingMemories, kv, () => new ListingMemory());
+}
+
+export function referrersSupportFor(kv: KVNamespace): ReferrersSupport {
+  return remembered(referrersSupports, kv, () => new ReferrersSupport());
 }
 
 export function quotaPoolFor(env: Env, upstream: UpstreamConfig): SharedQuotaPool {
@@ -72,4 +91,19 @@ export function approvalMemoryFor(kv: KVNamespace): ApprovalMemory {
 
 export function refusalMemoryFor(kv: KVNamespace): RefusalMemory {
   return remembered(refusalMemories, kv, () => new Map());
+}
+
+/**
+ * The quarantine list, read from the stats object at most once a minute per isolate; without the stats
+ * binding there is no list (and no way to make one).
+ */
+export function quarantineFor(env: Env): Quarantine {
+  return remembered(quarantines, env.MANIFESTS, () => {
+    const stub = statsStub(env.STATS);
+    return new Quarantine(stub ? (known) => stub.quarantined(known) : null);
+  });
+}
+
+export function verificationsFor(kv: KVNamespace): SignatureChecks["verifying"] {
+  return remembered(verifications, kv, () => new Map());
 }

@@ -1,4 +1,5 @@
 import { BlobAccess } from "../access/blobs";
+import type { Quarantine } from "../access/quarantine";
 import { OidcVerifier } from "../auth/oidc/verify";
 import { type AuthThrottle, throttleFor } from "../auth/throttle";
 import { type Config, configFor, type UpstreamConfig } from "../config";
@@ -16,6 +17,7 @@ import { KvListingStore, type ListingStore } from "../storage/listing-store";
 import { KvManifestStore, type ManifestStore } from "../storage/manifest-store";
 import { KvApprovalStore } from "../storage/signature-approvals";
 import { TagCheckMemory } from "../storage/tag-check-memory";
+import { KvTagListStore } from "../storage/tag-list-store";
 import { TolerantManifestStore } from "../storage/tolerant-manifest-store";
 import { RemoteRegistry } from "../upstream/remote-registry";
 import { Transport, type UpstreamEvent } from "../upstream/transport";
@@ -27,10 +29,14 @@ import {
   approvalMemoryFor,
   issuerKeysFor,
   listingChecksFor,
+  listingMemoryFor,
+  quarantineFor,
   quotaPoolFor,
+  referrersSupportFor,
   refusalMemoryFor,
   tagChecksFor,
   tokenCacheFor,
+  verificationsFor,
 } from "./isolate-memory";
 import type { MirrorStats } from "./stats-object";
 import { recorderFor, type StatsRecorder, statsStub } from "./stats-recorder";
@@ -63,6 +69,8 @@ export interface Services {
    * stats object's alarm delivers them. The signature policy's refusals go here too.
    */
   readonly events: EventSink;
+  /** Digests refused to every client (`/_/quarantine`), as this isolate knows them (refreshed each minute). */
+  readonly quarantine: Quarantine;
   readonly log: Log;
   /** Limits failed client authentications, before any password is hashed. */
   readonly authThrottle: AuthThrottle;
@@ -141,6 +149,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
         (operation, error) => log({ event: "signature_approvals.failed", operation, error: describe(error) }),
       ),
       refusals: refusalMemoryFor(plainEnv.MANIFESTS),
+      verifying: verificationsFor(plainEnv.MANIFESTS),
       log,
       refused: (refusal) => {
         signatureRefused(refusal);
@@ -168,6 +177,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
         env.BLOB_FILLS,
         (error) => log({ event: "blob.fill_unreachable", error: describe(error) }),
         (statuses) => upstreamStatuses.push(...statuses),
+        config.plan === "free",
       ),
       blobAccess,
       colo && {
@@ -182,7 +192,14 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     manifests: signatures ?? durableManifests,
     signatures,
     manifestMirror,
-    listings: new ListingMirror(listingStore, log),
+    listings: new ListingMirror(
+      listingStore,
+      new KvTagListStore(env.MANIFESTS, listingChecksFor(env.MANIFESTS), (operation, error) =>
+        log({ event: "listing_store.failed", operation, error: describe(error) }),
+      ),
+      listingMemoryFor(env.MANIFESTS),
+      log,
+    ),
     listingStore,
     registry: (upstream) =>
       new RemoteRegistry(
@@ -197,10 +214,13 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
           },
           quotaPoolFor(env, upstream),
         ),
+        referrersSupportFor(env.MANIFESTS),
       ),
     upstreamStatuses,
     stats,
     events,
+    // The plain bindings: one stats object call a minute per isolate is no operation of the pull path.
+    quarantine: quarantineFor(plainEnv),
     log,
     // Counts live per isolate (keyed by the KV binding: per test file in tests); the binding is shared.
     authThrottle: throttleFor(plainEnv.MANIFESTS, plainEnv.AUTH_FAILURES),

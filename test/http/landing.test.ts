@@ -193,6 +193,15 @@ describe("landing page", () => {
     expect(off).toContain("COLO_CACHE_MAX_BYTES = 0");
   });
 
+  it("says when the mirror runs the Workers Free plan profile, and what that gives up", () => {
+    const free = renderLandingPage(input({ plan: "free" }));
+    expect(free).toContain("Workers Free plan profile");
+    expect(free).toContain("PLAN = &quot;free&quot;");
+    expect(free).toContain("layers over 5 GiB are not cached");
+    const paid = renderLandingPage(input({ plan: "paid" }));
+    expect(paid).not.toContain("Workers Free plan");
+  });
+
   it("lists the signature policy's entries when there is one, and says nothing of it otherwise", () => {
     expect(renderLandingPage(input())).not.toContain('id="signatures"');
     const html = renderLandingPage(

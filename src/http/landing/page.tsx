@@ -22,6 +22,8 @@ export interface LandingPageInput {
   authRequired: boolean;
   /** Whether layers are served from the data centre's cache (the Workers Cache API) in front of R2. */
   coloCache?: ColoCacheState;
+  /** The Workers plan the mirror is set up for (`PLAN`); "free" says what that profile gives up. */
+  plan?: "paid" | "free";
   /** The entries of `SIGNATURE_POLICY`, in order; absent or empty = no signature is required. */
   signaturePolicy?: ReadonlyArray<{
     repositories: readonly string[];
@@ -86,7 +88,13 @@ function Page(input: LandingPageInput) {
                   {input.coloCache === "active" ? "colo cache in use" : "colo cache not in use"}
                 </span>
               ) : null}
+              {input.plan === "free" ? (
+                <span id="plan" class="pill warn">
+                  Workers Free plan profile
+                </span>
+              ) : null}
             </p>
+            {input.plan === "free" ? <FreePlanNote /> : null}
             {input.coloCache && input.coloCache !== "active" ? (
               <ColoCacheNote state={input.coloCache} host={input.host} />
             ) : null}
@@ -106,6 +114,18 @@ function Page(input: LandingPageInput) {
         <script>{raw(SCRIPT)}</script>
       </body>
     </html>
+  );
+}
+
+/** What a mirror set up for the Workers Free plan does differently, for its users. */
+function FreePlanNote() {
+  return (
+    <p class="facts-note" id="plan-note">
+      This mirror runs within the Workers Free plan (<code>PLAN = "free"</code>: 10 ms of CPU per request). A
+      layer pulled for the first time streams from the upstream, checked by your client's own digest check,
+      while a copy goes to R2, which checks it before keeping it; layers over 5 GiB are not cached, and images
+      are not warmed ahead of time.
+    </p>
   );
 }
 
@@ -243,6 +263,11 @@ function Admin() {
       <p class="note">
         Stats need the mirror's <code>ADMIN_TOKEN</code>. The token stays in this browser tab (session
         storage) and is sent only to this mirror.
+      </p>
+      <p class="note">
+        The stats also list quarantined digests — refused with <code>403 DENIED</code> and their reason to
+        every client and repository, set with <code>PUT /_/quarantine/&lt;digest&gt;</code> — and the
+        deliveries of events to scanners' webhooks (<code>EVENT_WEBHOOKS</code>).
       </p>
       <form id="admin-form" class="admin-form" autocomplete="off">
         <label for="admin-token">Admin token</label>

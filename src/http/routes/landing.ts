@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../context";
+import { landingPolicy } from "../landing/content-security-policy";
 import { type ColoCacheState, renderLandingPage } from "../landing/page";
 
 /** `GET /`: what this mirror is, and how to point clients at it. */
@@ -11,6 +12,7 @@ landingApi.get("/", async (c) => {
   // A probe (a put and a read, once per isolate) says whether this host's data centre cache works.
   const coloCache: ColoCacheState =
     config.coloCache === null ? "off" : (await colo?.cache.active()) ? "active" : "inactive";
+  c.header("Content-Security-Policy", await landingPolicy());
   return c.html(
     renderLandingPage({
       origin: url.origin,
@@ -19,6 +21,7 @@ landingApi.get("/", async (c) => {
       defaultUpstream: config.defaultUpstream?.prefix ?? null,
       authRequired: config.clientAuth,
       coloCache,
+      plan: config.plan,
       signaturePolicy: config.signaturePolicy?.entries.map((entry) => ({
         repositories: entry.repositories,
         mode: entry.mode,

@@ -26,6 +26,11 @@ export interface Config {
    * (10 GB per object): they go to R2 as they stream to their first client.
    */
   readonly spoolMaxBytes: number;
+  /**
+   * What the blob fills of one isolate may hold in memory at once (`FILL_MEMORY_BYTES`): rows kept for
+   * readers, small blobs spooled in memory, chunks on their way. A production isolate has 128 MB in all.
+   */
+  readonly fillMemoryBytes: number;
   /** Clients that may pull (`MIRROR_USERS`); null = client authentication is off. */
   readonly users: ReadonlyMap<string, MirrorUser> | null;
   /** Key for the mirror's own tokens; derived from the users when `MIRROR_TOKEN_KEY` is not set. */
@@ -65,6 +70,8 @@ export const DEFAULT_COLO_CACHE_TTL = 86_400;
 export const MIN_MULTIPART_THRESHOLD = 5 * 1024 ** 2;
 /** A Durable Object holds at most 10 GB: a spool stays well below it, with room for SQLite's own pages. */
 export const DEFAULT_SPOOL_MAX_BYTES = 8 * 1024 ** 3;
+/** A third of an isolate's 128 MB: the rest is the JS heap's and the runtime's. */
+export const DEFAULT_FILL_MEMORY_BYTES = 48 * 1024 ** 2;
 
 /** Parses and validates the configuration; throws ConfigError naming the bad field. */
 export function parseConfig(env: ConfigEnv): Config {
@@ -99,6 +106,14 @@ export function parseConfig(env: ConfigEnv): Config {
       DEFAULT_SPOOL_MAX_BYTES,
       1024 ** 2,
       DEFAULT_SPOOL_MAX_BYTES,
+    ),
+    // At least a few chunks (1 MiB each) in flight; at most what leaves an isolate room for its heap.
+    fillMemoryBytes: readNumber(
+      env,
+      "FILL_MEMORY_BYTES",
+      DEFAULT_FILL_MEMORY_BYTES,
+      4 * 1024 ** 2,
+      96 * 1024 ** 2,
     ),
     users,
     tokenKey:

@@ -1,11 +1,19 @@
 import { DurableObject } from "cloudflare:workers";
-import type { ManifestResult } from "../mirror/manifests";
+import type { Config, UpstreamConfig } from "../config";
+import type { ManifestMirror, ManifestResult } from "../mirror/manifests";
 import { nameUnknown } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
 import { parseReference } from "../oci/reference";
-import type { Env } from "./env";
+import type { RemoteRegistry } from "../upstream/remote-registry";
 import { type Outcome, outcomeOf } from "./outcome";
-import { servicesFor } from "./services";
+
+/** What a manifest miss needs, handed over by the composition root (see platform/objects.ts). */
+export interface ManifestMissServices {
+  readonly config: Pick<Config, "upstreams">;
+  registry(upstream: UpstreamConfig): RemoteRegistry;
+  readonly manifestMirror: ManifestMirror;
+  readonly stats: { flushIfDue(): Promise<void> };
+}
 
 /** A manifest request as the Worker hands it over: plain data, so it crosses the RPC boundary. */
 export interface ManifestJob {
@@ -24,8 +32,16 @@ export type ManifestOutcome = Outcome<ManifestResult>;
  * One instance per repository reference (`idFromName("<prefix>/<name>:<reference>")`): concurrent
  * cache misses of one manifest, from any isolate, wait for a single upstream request.
  */
-export class ManifestMisses extends DurableObject<Env> {
+export class ManifestMisses extends DurableObject<unknown> {
   private readonly inflight = new Map<string, Promise<ManifestOutcome>>();
+
+  constructor(
+    ctx: DurableObjectState,
+    env: unknown,
+    private readonly services: () => ManifestMissServices,
+  ) {
+    super(ctx, env);
+  }
 
   async resolve(job: ManifestJob): Promise<ManifestOutcome> {
     // Clients that accept the same manifest types get the same answer, so they share the request.
@@ -43,7 +59,7 @@ export class ManifestMisses extends DurableObject<Env> {
 
   private run(job: ManifestJob): Promise<ManifestOutcome> {
     return outcomeOf(async () => {
-      const services = servicesFor(this.env);
+      const services = this.services();
       const upstream = services.config.upstreams.get(job.upstream);
       if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
       const reference = parseReference(job.reference);

@@ -1,12 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
-import { type Config, configFor } from "../config";
+import type { Config } from "../config";
 import type { WarmImage } from "../config/warm-images";
+import type { Log } from "../mirror/types";
 import type { ServedPage } from "../ops/retention";
 import type { ServedBatch } from "../ops/served-digests";
-import { warmImage } from "../ops/warm";
+import { type WarmServices, warmImage } from "../ops/warm";
 import type { AccountQuota } from "../upstream/quota";
-import type { Env } from "./env";
-import { describe, servicesFor } from "./services";
 import { allExhausted, type QuotaBatch, type QuotaEntry, QuotaTable } from "./stats/quota-table";
 import { ServedTable } from "./stats/served-table";
 import { SpendersTable, type TopClient } from "./stats/spenders-table";
@@ -58,14 +57,26 @@ export interface StatsSnapshot {
  * of record (stats/*). Isolates send batches of counters (not one call per request); the repositories
  * doubles as the catalog; the served days are retention's; deferred warm-ups go on in the alarm.
  */
-export class MirrorStats extends DurableObject<Env> {
+/** What the stats object needs from the composition root (see platform/objects.ts). */
+export interface StatsObjectServices {
+  /** The services the deferred warm-ups run with. */
+  readonly services: () => WarmServices & { readonly log: Log; readonly stats: { flush(): Promise<void> } };
+  /** The configuration; null when it is broken (the stats still show what they hold). */
+  readonly config: () => Config | null;
+}
+
+export class MirrorStats extends DurableObject<unknown> {
   private readonly totals: TotalsTable;
   private readonly quota: QuotaTable;
   private readonly spenders: SpendersTable;
   private readonly warmups: WarmupsTable;
   private readonly served: ServedTable;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(
+    ctx: DurableObjectState,
+    env: unknown,
+    private readonly deps: StatsObjectServices,
+  ) {
     super(ctx, env);
     const sql = ctx.storage.sql;
     this.totals = new TotalsTable(sql);
@@ -108,13 +119,17 @@ export class MirrorStats extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const due = this.warmups.takeDue(Date.now());
     if (due.length > 0) {
-      const services = servicesFor(this.env);
+      const services = this.deps.services();
       for (const target of due) {
         try {
           const report = await warmImage(services, target);
           if (report.deferred) await this.deferWarmups([target], Date.parse(report.deferred.resumeAt));
         } catch (error) {
-          services.log({ event: "warm.failed", image: target.image, error: describe(error) });
+          services.log({
+            event: "warm.failed",
+            image: target.image,
+            error: error instanceof Error ? `${error.name}: ${error.message}` : "unknown error",
+          });
         }
       }
       await services.stats.flush().catch(() => {});
@@ -201,10 +216,6 @@ export class MirrorStats extends DurableObject<Env> {
 
   /** A broken configuration fails every request already; the stats still show what they hold. */
   private config(): Config | null {
-    try {
-      return configFor(this.env);
-    } catch {
-      return null;
-    }
+    return this.deps.config();
   }
 }

@@ -15,7 +15,7 @@ const src = join(root, "src");
  * Within `http`, sub-apps and middleware share one layer.
  */
 const LAYERS: ReadonlyArray<{ name: string; paths: readonly string[] }> = [
-  { name: "pure helpers", paths: ["oci/", "util/"] },
+  { name: "pure helpers", paths: ["oci/", "util/", "signatures/"] },
   { name: "configuration", paths: ["config/", "auth/"] },
   { name: "clients and stores", paths: ["upstream/", "storage/"] },
   { name: "caching policy", paths: ["mirror/", "access/"] },

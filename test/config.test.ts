@@ -505,6 +505,27 @@ describe("the fills' memory budget", () => {
   });
 });
 
+describe("how far a client may fall behind a download stored as it streams", () => {
+  const upstreams = { UPSTREAMS: { quay: QUAY } };
+
+  it("defaults to 16 MiB and takes CLIENT_WINDOW_BYTES", () => {
+    expect(parseConfig(upstreams).clientWindowBytes).toBe(16 * 1024 ** 2);
+    expect(parseConfig({ ...upstreams, CLIENT_WINDOW_BYTES: "67108864" }).clientWindowBytes).toBe(
+      64 * 1024 ** 2,
+    );
+  });
+
+  it.each([
+    ["more than 64 MiB (the isolate has 128 MB)", String(65 * 1024 ** 2)],
+    ["less than a MiB", "4096"],
+    ["not a number", "16MiB"],
+  ])("refuses %s", (_what, value) => {
+    expect(configError({ ...upstreams, CLIENT_WINDOW_BYTES: value }).message).toContain(
+      "invalid configuration: CLIENT_WINDOW_BYTES:",
+    );
+  });
+});
+
 describe("the spool limit", () => {
   const upstreams = { UPSTREAMS: { quay: QUAY } };
 
@@ -521,5 +542,79 @@ describe("the spool limit", () => {
     expect(configError({ ...upstreams, SPOOL_MAX_BYTES: value }).message).toContain(
       "invalid configuration: SPOOL_MAX_BYTES:",
     );
+  });
+});
+
+describe("EVENT_WEBHOOKS (a secret: JSON array of {url, secret, events?})", () => {
+  const SECRET = "a-long-enough-signing-secret";
+  const hooks = (value: unknown) => ({ UPSTREAMS: { quay: QUAY }, EVENT_WEBHOOKS: value });
+
+  it("is empty when unset, and reads https URLs, loopback http URLs and event filters", () => {
+    expect(parseConfig({ UPSTREAMS: { quay: QUAY } }).eventWebhooks).toEqual([]);
+    const config = parseConfig(
+      hooks(
+        JSON.stringify([
+          { url: "https://scanner.example.com/hook?token=abc", secret: SECRET },
+          { url: "http://127.0.0.1:8080/events", secret: SECRET, events: ["image.cached"] },
+          { url: "http://localhost/events", secret: SECRET },
+          { url: "http://[::1]:9000/", secret: SECRET },
+        ]),
+      ),
+    );
+    expect(config.eventWebhooks.map((hook) => [hook.url, hook.events])).toEqual([
+      ["https://scanner.example.com/hook?token=abc", null],
+      ["http://127.0.0.1:8080/events", ["image.cached"]],
+      ["http://localhost/events", null],
+      ["http://[::1]:9000/", null],
+    ]);
+  });
+
+  it.each<[string, unknown, string]>([
+    ["not JSON", "[{url:", "EVENT_WEBHOOKS: not valid JSON"],
+    ["not an array", JSON.stringify({ url: "https://a.test" }), "EVENT_WEBHOOKS: must be a JSON array"],
+    [
+      "a plain http URL elsewhere",
+      JSON.stringify([{ url: "http://scanner.example.com/", secret: SECRET }]),
+      "EVENT_WEBHOOKS[0].url: must be an https URL",
+    ],
+    [
+      "http to a private address",
+      JSON.stringify([{ url: "http://10.0.0.1/", secret: SECRET }]),
+      "EVENT_WEBHOOKS[0].url",
+    ],
+    [
+      "a URL with credentials",
+      JSON.stringify([{ url: "https://u:p@a.test/", secret: SECRET }]),
+      "EVENT_WEBHOOKS[0].url",
+    ],
+    ["a missing secret", JSON.stringify([{ url: "https://a.test/" }]), "EVENT_WEBHOOKS[0].secret"],
+    [
+      "a short secret",
+      JSON.stringify([{ url: "https://a.test/", secret: "short" }]),
+      "EVENT_WEBHOOKS[0].secret: must be at least 16 characters",
+    ],
+    [
+      "an unknown event",
+      JSON.stringify([{ url: "https://a.test/", secret: SECRET, events: ["image.pushed"] }]),
+      "EVENT_WEBHOOKS[0].events[0]",
+    ],
+    [
+      "an unknown field",
+      JSON.stringify([{ url: "https://a.test/", secret: SECRET, sercet: "x" }]),
+      'EVENT_WEBHOOKS[0]: unknown field "sercet"',
+    ],
+    [
+      "the same URL twice",
+      JSON.stringify([
+        { url: "https://a.test/", secret: SECRET },
+        { url: "https://a.test/", secret: SECRET },
+      ]),
+      "EVENT_WEBHOOKS[1].url: listed twice",
+    ],
+  ])("refuses %s, naming the field and never the secret", (_case, value, message) => {
+    const error = configError(hooks(value));
+    expect(error.message).toContain(message);
+    expect(error.message).not.toContain(SECRET);
+    expect(error.message).not.toContain("short");
   });
 });

@@ -8,6 +8,11 @@ export interface MirrorUser {
   readonly name: string;
   /** `<prefix>/<repository>` patterns this user may pull; all when absent. */
   readonly allow: readonly RegExp[] | null;
+  /**
+   * What passwords are checked against (the stored hash or password), so that a remembered right
+   * check (RightSecrets, which holds only an HMAC of it) ends when the stored secret changes.
+   */
+  readonly scope: string;
   verify(password: string): Promise<boolean>;
 }
 
@@ -59,6 +64,7 @@ export function parseUsers(value: unknown): Map<string, MirrorUser> | null {
     users.set(name, {
       name,
       allow: typeof entry === "string" || !entry.allow ? null : entry.allow.map(compileGlob),
+      scope: stored.hash ?? stored.password ?? "",
       verify: (password) => verifyPassword(password, stored),
     });
   }
@@ -89,6 +95,7 @@ function decoyUser(cost: number): MirrorUser {
   return {
     name: "",
     allow: [],
+    scope: stored.hash ?? stored.password ?? "",
     verify: async (password) => {
       await verifyPassword(password, stored);
       return false;

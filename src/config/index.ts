@@ -1,9 +1,17 @@
 import { type MirrorUser, parseUsers } from "../auth/users";
 import { type ConfigEnv, ConfigError } from "./error";
+import { parseSignaturePolicy, type SignaturePolicy } from "./signature-policy";
 import { parseUpstreams, type UpstreamConfig } from "./upstreams";
 import { parseWarmImages } from "./warm-images";
+import { parseWebhooks, type WebhookConfig } from "./webhooks";
 
 export { type Credentials, credentialVariables, MAX_ACCOUNTS } from "./credentials";
+export {
+  entryName,
+  policyEntryFor,
+  type SignaturePolicy,
+  type SignaturePolicyEntry,
+} from "./signature-policy";
 export {
   DEFAULT_MAX_STALE,
   DEFAULT_QUOTA_RESERVE,
@@ -11,7 +19,7 @@ export {
   DEFAULT_TIMEOUT,
   type UpstreamConfig,
 } from "./upstreams";
-export type { ConfigEnv };
+export type { ConfigEnv, WebhookConfig };
 
 export interface Config {
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
@@ -31,6 +39,11 @@ export interface Config {
    * readers, small blobs spooled in memory, chunks on their way. A production isolate has 128 MB in all.
    */
   readonly fillMemoryBytes: number;
+  /**
+   * How far a client of a blob stored as it streams may fall behind the download
+   * (`CLIENT_WINDOW_BYTES`): further behind, it continues on its own from R2 or the upstream.
+   */
+  readonly clientWindowBytes: number;
   /** Clients that may pull (`MIRROR_USERS`); null = client authentication is off. */
   readonly users: ReadonlyMap<string, MirrorUser> | null;
   /** Key for the mirror's own tokens; derived from the users when `MIRROR_TOKEN_KEY` is not set. */
@@ -47,6 +60,10 @@ export interface Config {
   readonly retentionMaxBytes: number | null;
   /** The colo cache (Workers Cache API) in front of R2 and KV; null when `COLO_CACHE_MAX_BYTES` is 0. */
   readonly coloCache: ColoCacheConfig | null;
+  /** Where events go (`EVENT_WEBHOOKS`, a secret): url, signing secret, event types. */
+  readonly eventWebhooks: readonly WebhookConfig[];
+  /** Which repositories' manifests must be signed, and by whom (`SIGNATURE_POLICY`); null = none. */
+  readonly signaturePolicy: SignaturePolicy | null;
 }
 
 export interface ColoCacheConfig {
@@ -72,6 +89,8 @@ export const MIN_MULTIPART_THRESHOLD = 5 * 1024 ** 2;
 export const DEFAULT_SPOOL_MAX_BYTES = 8 * 1024 ** 3;
 /** A third of an isolate's 128 MB: the rest is the JS heap's and the runtime's. */
 export const DEFAULT_FILL_MEMORY_BYTES = 48 * 1024 ** 2;
+/** A slow client may hold this much of a store-through download in memory (the isolate has 128 MB). */
+export const DEFAULT_CLIENT_WINDOW_BYTES = 16 * 1024 ** 2;
 
 /** Parses and validates the configuration; throws ConfigError naming the bad field. */
 export function parseConfig(env: ConfigEnv): Config {
@@ -115,6 +134,13 @@ export function parseConfig(env: ConfigEnv): Config {
       4 * 1024 ** 2,
       96 * 1024 ** 2,
     ),
+    clientWindowBytes: readNumber(
+      env,
+      "CLIENT_WINDOW_BYTES",
+      DEFAULT_CLIENT_WINDOW_BYTES,
+      1024 ** 2,
+      64 * 1024 ** 2,
+    ),
     users,
     tokenKey:
       typeof env.MIRROR_TOKEN_KEY === "string" && env.MIRROR_TOKEN_KEY
@@ -128,6 +154,8 @@ export function parseConfig(env: ConfigEnv): Config {
       ? readNumber(env, "RETENTION_MAX_BYTES", 0, 1, Number.MAX_SAFE_INTEGER)
       : null,
     coloCache: readColoCache(env),
+    eventWebhooks: parseWebhooks(env.EVENT_WEBHOOKS),
+    signaturePolicy: parseSignaturePolicy(env.SIGNATURE_POLICY, new Set(upstreams.keys())),
   };
 }
 

@@ -18,8 +18,8 @@ const ISSUER = "edge-registry-mirror";
 /**
  * Authenticates a registry request: `Basic` credentials, or a `Bearer` token this mirror issued at
  * `/token`. Without valid ones the answer is 401 with the challenge `docker login`, skopeo, podman and
- * containerd follow (Bearer, realm = this mirror's token endpoint). Failed password checks are
- * throttled (see AuthThrottle); a forged token costs one HMAC, not a guess, and is not counted.
+ * containerd follow (Bearer, realm = this mirror's token endpoint). Password checks are throttled
+ * (see AuthThrottle); a forged token costs one HMAC, not a guess, and is not counted.
  */
 export async function authenticate(
   request: Request,
@@ -86,9 +86,7 @@ export async function checkBasic(
 ): Promise<MirrorUser | null> {
   const credentials = decodeBasic(encoded);
   if (!credentials) {
-    const attempt = { ip, user: null };
-    throttle.check(attempt);
-    await throttle.failed(attempt);
+    await throttle.failed({ ip, user: null });
     return null;
   }
   return checkPassword(users, credentials.name, credentials.password, throttle, ip);
@@ -107,8 +105,9 @@ function decodeBasic(encoded: string): { name: string; password: string } | null
 }
 
 /**
- * Checks a user's password: refused (429) before any hashing when this IP or name failed too often;
- * an unknown name is checked against a decoy that costs what a real check costs.
+ * Checks a user's password under the throttle (AuthThrottle.verify): refused (429) before any hashing
+ * when this address or name is over its limit; an unknown name is checked against a decoy that costs
+ * what a real check costs.
  */
 export async function checkPassword(
   users: ReadonlyMap<string, MirrorUser>,
@@ -117,13 +116,12 @@ export async function checkPassword(
   throttle: AuthThrottle,
   ip: string,
 ): Promise<MirrorUser | null> {
-  const attempt = { ip, user: name };
-  throttle.check(attempt);
   const user = users.get(name);
-  const verified = await (user ?? decoyFor(users)).verify(password);
-  if (user && verified) return user;
-  await throttle.failed(attempt);
-  return null;
+  const checked = user ?? decoyFor(users);
+  const right = await throttle.verify({ ip, user: name }, checked.scope, password, () =>
+    checked.verify(password),
+  );
+  return user && right ? user : null;
 }
 
 async function checkToken(

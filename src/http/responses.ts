@@ -28,6 +28,7 @@ export function manifestResponse(result: ManifestResult, audience: Audience): Re
     "X-Mirror-Cache": result.cache,
   };
   if (result.cache === "STALE") headers.Warning = '110 - "Response is Stale"';
+  if (result.signature) headers["X-Mirror-Signature"] = result.signature;
   // Tags move: a manifest is mutable content.
   withCacheControl(headers, audience, "mutable");
   return new Response(result.body, { headers });

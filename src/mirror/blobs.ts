@@ -1,10 +1,11 @@
 import type { BlobAccess } from "../access/blobs";
-import type { Digest } from "../oci/digest";
+import { type Digest, verifiedBody } from "../oci/digest";
 import { RegistryError } from "../oci/errors";
 import { type ByteRange, type RangeSpec, resolveRange } from "../oci/range";
 import type { BlobStore } from "../storage/blob-store";
 import type { RemoteRegistry } from "../upstream/remote-registry";
 import { foregroundBody } from "../util/foreground";
+import { idleTimeout, sliceOf } from "../util/streams";
 import { type BlobColoCache, ColoBlobs } from "./colo-blobs";
 import type { CacheStatus } from "./types";
 
@@ -75,7 +76,11 @@ export class BlobMirror {
     // A blob being fetched right now: its size is known without asking the upstream.
     const filling = await this.filler.inFlight(client, name, digest, null);
     if (filling) return filling;
-    return { size: await client.blobSize(name, digest), body: null, cache: "MISS" };
+    const size = await client.blobSize(name, digest);
+    // A blob without a length is one the mirror cannot serve (a fill needs it): no HEAD says otherwise.
+    if (size === undefined)
+      throw new RegistryError(502, "UNAVAILABLE", "the upstream does not say the blob's size");
+    return { size, body: null, cache: "MISS" };
   }
 
   async get(
@@ -150,6 +155,23 @@ export class BlobMirror {
     digest: Digest,
     spec: RangeSpec,
   ): Promise<BlobResult> {
-    return { ...(await client.blobRange(name, digest, spec)), cache: "MISS" };
+    const part = await client.blobRange(name, digest, spec);
+    if (part.range || !part.body) return { ...part, cache: "MISS" };
+    // The upstream ignored the range and sent the whole blob: a part of it could not be checked, so
+    // the whole is checked against the digest as it streams, and the range is cut from it here.
+    if (part.size === undefined) {
+      await part.body.cancel();
+      throw new RegistryError(502, "UNAVAILABLE", "the upstream sent the whole blob without its length");
+    }
+    let range: ByteRange;
+    try {
+      range = resolveRange(spec, part.size);
+    } catch (error) {
+      await part.body.cancel();
+      throw error;
+    }
+    const checked = verifiedBody(idleTimeout(part.body, client.upstream.timeout * 1000), digest, part.size);
+    const body = foregroundBody(sliceOf(checked, range), range.end - range.start + 1);
+    return { size: part.size, body, range, cache: "MISS" };
   }
 }

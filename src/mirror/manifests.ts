@@ -4,6 +4,7 @@ import { type AcceptSet, accepts } from "../oci/media-types";
 import { digestReference, type Reference, tagReference } from "../oci/reference";
 import type { ManifestStore, RepositoryKey, StoredManifest, TagEntry } from "../storage/manifest-store";
 import type { ManifestHead, RemoteRegistry } from "../upstream/remote-registry";
+import { type EventSink, imageCached, NO_EVENTS } from "./events";
 import { type CacheStatus, isUpstreamTrouble, type Log } from "./types";
 
 export interface ManifestResult {
@@ -18,6 +19,8 @@ export interface ManifestResult {
    * request; absent = none. Set where the request was coordinated (the manifest's fill object).
    */
   readonly counted?: number;
+  /** Set under a signature policy (`X-Mirror-Signature`): the digest's signature verified, or not (`warn`). */
+  readonly signature?: "verified" | "unverified";
 }
 
 /** Answers manifest requests: the mirror itself, or something that coordinates calls to it. */
@@ -31,6 +34,8 @@ export interface ManifestRequest {
   readonly reference: Reference;
   readonly accept: AcceptSet;
   readonly method: "GET" | "HEAD";
+  /** The host the client reached the mirror at (the pull reference of an `image.cached` event). */
+  readonly via?: string;
 }
 
 /**
@@ -44,6 +49,8 @@ export class ManifestMirror implements ManifestSource {
   constructor(
     private readonly store: ManifestStore,
     private readonly log: Log,
+    /** Told of each manifest stored (`image.cached`); the stats object announces each image once. */
+    private readonly events: EventSink = NO_EVENTS,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -65,6 +72,35 @@ export class ManifestMirror implements ManifestSource {
     return request.reference.kind === "tag"
       ? this.byTag(request, request.reference.tag)
       : this.byDigest(request, request.reference.digest);
+  }
+
+  /**
+   * The answer when misses cannot be coordinated (the reference's fill object is out of reach): a copy
+   * held within `maxStale` as it is, else the upstream's answer, not stored (every isolate would write
+   * it at once; the object stores it once it is back).
+   */
+  async withoutCoordination(request: ManifestRequest): Promise<ManifestResult> {
+    const reference = request.reference;
+    if (reference.kind === "tag") {
+      const own = await this.store.getTag(repositoryOf(request), reference.tag, request.accept.variant);
+      const stale = await this.staleEntry(request, reference.tag, own);
+      if (stale) {
+        this.log({
+          event: "manifest.stale",
+          reason: "fill object unreachable",
+          upstream: request.client.upstream.prefix,
+          name: request.name,
+          tag: reference.tag,
+          digest: stale.digest,
+        });
+        return this.fromTagEntry(request, stale, "STALE");
+      }
+    }
+    if (request.method === "HEAD") {
+      const head = await this.headUpstream(request, reference);
+      if (head) return { ...head, body: null, cache: "MISS" };
+    }
+    return fromStored(await this.fetchManifest(request, reference), request.method, "MISS");
   }
 
   private async byDigest(request: ManifestRequest, digest: Digest): Promise<ManifestResult> {
@@ -191,6 +227,7 @@ export class ManifestMirror implements ManifestSource {
       this.store.putManifest(repository, manifest),
       this.store.putTag(repository, tag, variant, fresh, this.retention(request)),
     ]);
+    this.announce(request, manifest);
     return fromStored(manifest, request.method, "MISS");
   }
 
@@ -214,7 +251,26 @@ export class ManifestMirror implements ManifestSource {
   private async fetchByDigest(request: ManifestRequest, digest: Digest): Promise<ManifestResult> {
     const manifest = await this.fetchManifest(request, digestReference(digest));
     await this.store.putManifest(repositoryOf(request), manifest);
+    this.announce(request, manifest);
     return fromStored(manifest, request.method, "MISS");
+  }
+
+  /**
+   * A manifest was just stored: an `image.cached` event, with the tag the client asked for when it
+   * named one (the stats object drops repeats, and an index's children).
+   */
+  private announce(request: ManifestRequest, manifest: StoredManifest): void {
+    this.events.emit(
+      imageCached({
+        upstream: request.client.upstream.prefix,
+        repository: request.name,
+        tag: request.reference.kind === "tag" ? request.reference.tag : null,
+        digest: manifest.digest,
+        mediaType: manifest.mediaType,
+        body: manifest.body,
+        via: request.via ?? null,
+      }),
+    );
   }
 
   /** GETs a manifest, verified against its digest (see RemoteRegistry.getManifest). */

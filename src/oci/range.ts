@@ -12,26 +12,26 @@ export type RangeSpec =
   | { readonly kind: "suffix"; readonly length: number };
 
 const RANGE = /^bytes=(\d{0,15})-(\d{0,15})$/i;
-const OTHER_UNIT = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+)=/;
 
 /**
- * Parses a single-range `Range` header. A unit other than bytes is ignored (RFC 9110 §14.2: the whole
- * blob is served). Multiple byte ranges and malformed values are refused with 416: a registry client
- * never sends them, so they are mistakes worth reporting rather than ignoring.
+ * Parses a single-range `Range` header; null means "serve the whole blob". RFC 9110 §14.2 lets a server
+ * ignore a Range it does not support or cannot parse: another unit, several ranges (registry clients
+ * never ask for them, and a multipart answer would only be a way to make the mirror work), and a
+ * malformed value are all answered 200 with the whole blob. Only a well-formed range that lies outside
+ * the blob is refused (416, see `resolveRange`).
  */
 export function parseRange(header: string | null): RangeSpec | null {
   if (header === null) return null;
-  const unit = OTHER_UNIT.exec(header.trim())?.[1];
-  if (unit && unit.toLowerCase() !== "bytes") return null;
   const match = RANGE.exec(header.trim());
-  if (!match) throw rangeInvalid(`unsupported Range "${header.slice(0, 60)}"`);
+  if (!match) return null;
   const [, first = "", last = ""] = match;
-  if (first === "" && last === "") throw rangeInvalid("empty Range");
+  if (first === "" && last === "") return null;
   if (first === "") return { kind: "suffix", length: Number(last) };
   const start = Number(first);
   if (last === "") return { kind: "from", start };
   const end = Number(last);
-  if (end < start) throw rangeInvalid(`Range end ${end} is before its start ${start}`);
+  // An end before its start makes the range invalid, hence ignored (RFC 9110 §14.1.1).
+  if (end < start) return null;
   return { kind: "from", start, end };
 }
 
@@ -48,10 +48,6 @@ export function resolveRange(spec: RangeSpec, size: number): ByteRange {
   }
   if (spec.start >= size) throw unsatisfiable(size);
   return { start: spec.start, end: Math.min(spec.end ?? size - 1, size - 1) };
-}
-
-function rangeInvalid(message: string): RegistryError {
-  return new RegistryError(416, "RANGE_INVALID", message);
 }
 
 function unsatisfiable(size: number): RegistryError {

@@ -5,7 +5,7 @@ import { resolveRange } from "../oci/range";
 import { LinkTable } from "../storage/link-table";
 import type { BlobJob, OpenedBlob } from "./blob-fill-contract";
 import { FillEngine, type FillServices } from "./fill-engine";
-import { type Outcome, outcomeOf } from "./outcome";
+import { type HeardOutcome, heard, outcomeOf } from "./outcome";
 
 /** How long `settled` waits at most, and how often it looks (its own storage only: no subrequest). */
 const SETTLE_MAX_MS = 60_000;
@@ -33,7 +33,7 @@ export class BlobFill extends DurableObject<unknown> {
   ) {
     super(ctx, env);
     this.links = new LinkTable(ctx.storage.sql);
-    this.engine = new FillEngine(ctx, this.links, services);
+    this.engine = new FillEngine(ctx, this.links);
   }
 
   /**
@@ -60,29 +60,37 @@ export class BlobFill extends DurableObject<unknown> {
   }
 
   /** A blob for the Worker (RPC): the download in progress, started for a whole GET. */
-  open(job: BlobJob): Promise<Outcome<OpenedBlob>> {
-    return outcomeOf(async () => {
+  async open(job: BlobJob): Promise<HeardOutcome<OpenedBlob>> {
+    let statuses: readonly number[] = [];
+    const outcome = await outcomeOf(async () => {
       const services = this.services();
-      const upstream = services.config.upstreams.get(job.upstream);
-      if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
-      const digest = parseDigest(job.digest);
-      // A HEAD, or a Range request, only joins a download in progress; a whole GET starts one.
-      const joinOnly = job.method === "HEAD" || job.range !== null;
-      const fill = await this.engine.join({ upstream, name: job.name }, digest, !joinOnly);
-      // Stored meanwhile (or, for joinOnly, no download in progress): the Worker looks elsewhere.
-      if (!fill) return { kind: "elsewhere" };
-      const size = fill.size;
-      if (job.method === "HEAD") return { kind: "download", size, body: null };
-      const range = job.range ? resolveRange(job.range, size) : null;
-      const body = fill.read(range);
-      // A fill this client cannot read from the start (too large to spool, or its spool lost rows).
-      if (!body) return { kind: "upstream" };
-      return range ? { kind: "download", size, body, range } : { kind: "download", size, body };
+      statuses = services.upstreamStatuses;
+      return this.opened(services, job);
     }, "the blob could not be fetched");
+    // The download's upstream answers, when this call started it, go to the Worker's audit line.
+    return heard(outcome, statuses);
+  }
+
+  private async opened(services: FillServices, job: BlobJob): Promise<OpenedBlob> {
+    const upstream = services.config.upstreams.get(job.upstream);
+    if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
+    const digest = parseDigest(job.digest);
+    // A HEAD, or a Range request, only joins a download in progress; a whole GET starts one.
+    const joinOnly = job.method === "HEAD" || job.range !== null;
+    const fill = await this.engine.join(services, { upstream, name: job.name }, digest, !joinOnly);
+    // Stored meanwhile (or, for joinOnly, no download in progress): the Worker looks elsewhere.
+    if (!fill) return { kind: "elsewhere" };
+    const size = fill.size;
+    if (job.method === "HEAD") return { kind: "download", size, body: null };
+    const range = job.range ? resolveRange(job.range, size) : null;
+    const body = fill.read(range);
+    // A fill this client cannot read from the start (too large to spool, or its spool lost rows).
+    if (!body) return { kind: "upstream" };
+    return range ? { kind: "download", size, body, range } : { kind: "download", size, body };
   }
 
   /** Drives the fill's upload (a step of it) or sweeps what an evicted download left. */
   override async alarm(): Promise<void> {
-    await this.engine.alarm();
+    await this.engine.alarm(this.services());
   }
 }

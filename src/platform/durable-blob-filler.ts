@@ -6,7 +6,7 @@ import { foregroundBody } from "../util/foreground";
 import { idleTimeout } from "../util/streams";
 import type { BlobFill } from "./blob-fill";
 import type { BlobJob, OpenedBlob } from "./blob-fill-contract";
-import { type Outcome, unwrap } from "./outcome";
+import { type HeardOutcome, unwrap } from "./outcome";
 
 /** The Worker's side of the blob fill Durable Object: one object per digest, called by RPC. */
 export class DurableBlobFiller implements BlobFiller {
@@ -14,6 +14,8 @@ export class DurableBlobFiller implements BlobFiller {
     private readonly fills: DurableObjectNamespace<BlobFill>,
     /** Told when the digest's object could not be reached (the upstream then serves the request). */
     private readonly unreachable: (error: unknown) => void = () => {},
+    /** Told the statuses of the upstream answers the object got for a call (for the audit line). */
+    private readonly heard: (statuses: readonly number[]) => void = () => {},
   ) {}
 
   /** One call to the digest's object, which waits on its own storage. */
@@ -61,7 +63,7 @@ export class DurableBlobFiller implements BlobFiller {
     range: RangeSpec | null,
   ): Promise<OpenedBlob> {
     const job: BlobJob = { upstream: client.upstream.prefix, name, digest: digest.value, method, range };
-    let outcome: Outcome<OpenedBlob>;
+    let outcome: HeardOutcome<OpenedBlob>;
     try {
       outcome = await this.stub(digest).open(job);
     } catch (error) {
@@ -70,6 +72,7 @@ export class DurableBlobFiller implements BlobFiller {
       this.unreachable(error);
       return { kind: "upstream" };
     }
+    this.heard(outcome.upstreamStatuses ?? []);
     return unwrap(outcome);
   }
 

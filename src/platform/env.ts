@@ -17,6 +17,8 @@ export interface Env {
   readonly RATE_LIMITER?: RateLimit;
   /** Workers Rate Limiting binding for failed client authentications; always applied when bound. */
   readonly AUTH_FAILURES?: RateLimit;
+  /** Cloudflare Queue that receives the mirror's events (image.cached, quarantine, policy refusals). */
+  readonly EVENTS_QUEUE?: Queue;
   /** "on": R2, KV and Durable Object operations are counted (`GET /_/ops`); benchmarks only. */
   readonly OP_COUNTERS?: string;
   /** `UPSTREAM_<PREFIX>_USERNAME` / `_PASSWORD` secrets. */

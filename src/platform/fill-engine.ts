@@ -16,16 +16,22 @@ import type { RemoteRegistry } from "../upstream/remote-registry";
 import { limitHeldBytes, metered } from "../util/held-bytes";
 import { idleTimeout, rechunk } from "../util/streams";
 import { FillMachine, type TransitionDetails } from "./fill-machine";
+import { catchUpSource } from "./through-catch-up";
 
 /** What a fill needs, handed over by the composition root (platform/services.ts) per call. */
 export interface FillServices {
-  readonly config: Pick<Config, "upstreams" | "spoolMaxBytes" | "fillMemoryBytes" | "multipartThreshold">;
+  readonly config: Pick<
+    Config,
+    "upstreams" | "spoolMaxBytes" | "fillMemoryBytes" | "multipartThreshold" | "clientWindowBytes"
+  >;
   readonly blobStore: BlobStore;
   /** May a repository read a download started for another (links, upstream confirmation). */
   readonly blobAccess: BlobAccess;
   registry(upstream: UpstreamConfig): RemoteRegistry;
   readonly stats: { blobStored(bytes: number): void; flushIfDue(): Promise<void> };
   readonly log: Log;
+  /** Statuses of the upstream answers a call caused, for the Worker's audit line. */
+  readonly upstreamStatuses: readonly number[];
 }
 
 /** Size of the pieces a download is handled in (and of the spool's rows). */
@@ -81,7 +87,6 @@ export class FillEngine {
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly links: LinkTable,
-    private readonly services: () => FillServices,
     private readonly limits: Omit<UploadLimits, "multipartThreshold"> = UPLOAD_LIMITS,
   ) {
     this.pending = new PendingUploads(ctx.storage.sql);
@@ -102,8 +107,8 @@ export class FillEngine {
    * started), or the blob is in the store. If a download started for another repository fails, this
    * one tries its own.
    */
-  async join(me: Owner, digest: Digest, start: boolean): Promise<Fill | null> {
-    const services = this.prepare();
+  async join(services: FillServices, me: Owner, digest: Digest, start: boolean): Promise<Fill | null> {
+    limitHeldBytes(services.config.fillMemoryBytes);
     // At most two rounds: our own download is started on the second at the latest.
     for (let attempt = 0; attempt < 2; attempt++) {
       if (!this.download) this.takeUpPending(services);
@@ -139,8 +144,8 @@ export class FillEngine {
    * The object's alarm: one step of a pending upload (taken up from storage after a restart), or,
    * with none, a sweep of rows an evicted download left.
    */
-  async alarm(): Promise<void> {
-    const services = this.prepare();
+  async alarm(services: FillServices): Promise<void> {
+    limitHeldBytes(services.config.fillMemoryBytes);
     if (!this.download) this.takeUpPending(services);
     const download = this.download;
     const machine = this.machine;
@@ -189,12 +194,6 @@ export class FillEngine {
         this.end(download, "abandoned", { size, attempts: step.attempts });
         return;
     }
-  }
-
-  private prepare(): FillServices {
-    const services = this.services();
-    limitHeldBytes(services.config.fillMemoryBytes);
-    return services;
   }
 
   private machineFor(digest: Digest, services: FillServices): FillMachine {
@@ -252,13 +251,24 @@ export class FillEngine {
     const stallMs = owner.upstream.timeout * 1000;
     // Each chunk read only once the isolate's budget has room for it (a memory spool holds its whole
     // size from the start instead).
+    const through = () =>
+      new ThroughFill(chunks(), size, digest, restricted, stallMs, services.blobStore, {
+        windowBytes: services.config.clientWindowBytes,
+        resume: catchUpSource(
+          services.blobStore,
+          () => services.registry(owner.upstream),
+          owner.name,
+          digest,
+          size,
+        ),
+      });
     let meteredBody: ReadableStream<Uint8Array> | null = null;
     const chunks = () => {
       meteredBody ??= metered(body, CHUNK_BYTES);
       return meteredBody;
     };
     if (size > services.config.spoolMaxBytes) {
-      return new ThroughFill(chunks(), size, digest, restricted, stallMs, services.blobStore);
+      return through();
     }
     const inMemory = MemoryFill.start(body, digest, size, restricted, READER_WAIT_MS);
     if (inMemory) return inMemory;
@@ -270,7 +280,7 @@ export class FillEngine {
     } catch (error) {
       // The object's storage refuses even an empty spool: the blob goes to the store as it streams.
       services.log({ event: "blob.spool_refused", digest: digest.value, error: describe(error) });
-      return new ThroughFill(chunks(), size, digest, restricted, stallMs, services.blobStore);
+      return through();
     }
   }
 

@@ -1,5 +1,7 @@
 import type { UpstreamConfig } from "../config";
+import type { RefusalMemory } from "../mirror/signed-manifests";
 import type { ListingChecks } from "../storage/listing-store";
+import type { ApprovalMemory } from "../storage/signature-approvals";
 import { TagChecks } from "../storage/tag-check-memory";
 import { accountNames, SharedQuotaPool } from "../upstream/quota-pool";
 import { TokenCache } from "../upstream/tokens";
@@ -15,6 +17,9 @@ const tokenCaches = new WeakMap<KVNamespace, TokenCache>();
 const tagChecks = new WeakMap<KVNamespace, TagChecks>();
 /** Listing checks not yet written. */
 const listingChecks = new WeakMap<KVNamespace, ListingChecks>();
+/** Digests the signature policy approved, and manifests it refused a moment ago. */
+const approvalMemories = new WeakMap<KVNamespace, ApprovalMemory>();
+const refusalMemories = new WeakMap<KVNamespace, RefusalMemory>();
 /** What the isolate knows of each upstream's accounts' quota. */
 const quotaPools = new WeakMap<KVNamespace, Map<string, SharedQuotaPool>>();
 
@@ -41,4 +46,12 @@ export function quotaPoolFor(env: Env, upstream: UpstreamConfig): SharedQuotaPoo
     const stub = statsStub(env.STATS);
     return new SharedQuotaPool(names, stub ? () => stub.quotaState(upstream.prefix) : null);
   });
+}
+
+export function approvalMemoryFor(kv: KVNamespace): ApprovalMemory {
+  return remembered(approvalMemories, kv, () => new Map());
+}
+
+export function refusalMemoryFor(kv: KVNamespace): RefusalMemory {
+  return remembered(refusalMemories, kv, () => new Map());
 }

@@ -5,7 +5,7 @@ import { nameUnknown } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
 import { parseReference } from "../oci/reference";
 import type { RemoteRegistry } from "../upstream/remote-registry";
-import { type Outcome, outcomeOf } from "./outcome";
+import { type HeardOutcome, heard, outcomeOf } from "./outcome";
 
 /** What a manifest miss needs, handed over by the composition root (see platform/objects.ts). */
 export interface ManifestMissServices {
@@ -13,6 +13,8 @@ export interface ManifestMissServices {
   registry(upstream: UpstreamConfig): RemoteRegistry;
   readonly manifestMirror: ManifestMirror;
   readonly stats: { flushIfDue(): Promise<void> };
+  /** Statuses of the upstream answers this call caused, for the Worker's audit line. */
+  readonly upstreamStatuses: readonly number[];
 }
 
 /** A manifest request as the Worker hands it over: plain data, so it crosses the RPC boundary. */
@@ -24,9 +26,11 @@ export interface ManifestJob {
   /** The `Accept` value to ask the upstream with. */
   readonly accept: string;
   readonly method: "GET" | "HEAD";
+  /** The host the client reached the mirror at. */
+  readonly via?: string;
 }
 
-export type ManifestOutcome = Outcome<ManifestResult>;
+export type ManifestOutcome = HeardOutcome<ManifestResult>;
 
 /**
  * One instance per repository reference (`idFromName("<prefix>/<name>:<reference>")`): concurrent
@@ -49,7 +53,7 @@ export class ManifestMisses extends DurableObject<unknown> {
     const joined = this.inflight.get(key);
     if (joined) {
       // The upstream requests are counted for the client that caused them, not for those who joined.
-      const outcome = await joined;
+      const { upstreamStatuses: _theirs, ...outcome } = await joined;
       return outcome.ok ? { ok: true, result: { ...outcome.result, counted: 0 } } : outcome;
     }
     const pending = this.run(job).finally(() => this.inflight.delete(key));
@@ -57,9 +61,11 @@ export class ManifestMisses extends DurableObject<unknown> {
     return pending;
   }
 
-  private run(job: ManifestJob): Promise<ManifestOutcome> {
-    return outcomeOf(async () => {
+  private async run(job: ManifestJob): Promise<ManifestOutcome> {
+    let statuses: readonly number[] = [];
+    const outcome = await outcomeOf(async () => {
       const services = this.services();
+      statuses = services.upstreamStatuses;
       const upstream = services.config.upstreams.get(job.upstream);
       if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
       const reference = parseReference(job.reference);
@@ -71,6 +77,7 @@ export class ManifestMisses extends DurableObject<unknown> {
           reference,
           accept: parseAccept(job.accept),
           method: job.method,
+          ...(job.via ? { via: job.via } : {}),
         });
         return { ...result, counted: client.counted };
       } finally {
@@ -79,5 +86,7 @@ export class ManifestMisses extends DurableObject<unknown> {
         this.ctx.waitUntil(services.stats.flushIfDue().catch(() => {}));
       }
     }, "the manifest could not be fetched");
+    // What the upstream answered goes to the audit line of the client that caused it.
+    return heard(outcome, statuses);
   }
 }

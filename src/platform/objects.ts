@@ -32,6 +32,7 @@ export class MirrorStats extends MirrorStatsObject {
           return null;
         }
       },
+      eventsQueue: env.EVENTS_QUEUE ?? null,
     });
   }
 }

@@ -27,3 +27,14 @@ export function unwrap<T>(outcome: Outcome<T>): T {
   const { status, code, message, headers } = outcome.error;
   throw new RegistryError(status, code, message, headers);
 }
+
+/**
+ * An object's outcome with the statuses of the upstream answers it got for this call: the Worker's audit
+ * line reports them (`upstreamStatus`), as it does for the answers the Worker got itself.
+ */
+export type HeardOutcome<T> = Outcome<T> & { readonly upstreamStatuses?: readonly number[] };
+
+/** `outcome` with a copy of `statuses` (the array goes on filling; the copy crosses the RPC boundary). */
+export function heard<T>(outcome: Outcome<T>, statuses: readonly number[]): HeardOutcome<T> {
+  return statuses.length > 0 ? { ...outcome, upstreamStatuses: [...statuses] } : outcome;
+}

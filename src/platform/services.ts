@@ -1,9 +1,11 @@
 import { BlobAccess } from "../access/blobs";
-import { AuthThrottle, failureMemoryFor } from "../auth/throttle";
+import { type AuthThrottle, throttleFor } from "../auth/throttle";
 import { type Config, configFor, type UpstreamConfig } from "../config";
 import { BlobMirror } from "../mirror/blobs";
+import type { EventSink, MirrorEvent } from "../mirror/events";
 import { ListingMirror } from "../mirror/listings";
 import { ManifestMirror, type ManifestSource } from "../mirror/manifests";
+import { type SignatureRefusal, SignedManifests } from "../mirror/signed-manifests";
 import type { Log } from "../mirror/types";
 import { type BlobLinks, DurableBlobLinks } from "../storage/blob-links";
 import { type BlobStore, R2BlobStore } from "../storage/blob-store";
@@ -11,6 +13,7 @@ import { type ColoCache, coloKeys, WorkersColoCache } from "../storage/colo-cach
 import { ColoManifestStore } from "../storage/colo-manifest-store";
 import { KvListingStore, type ListingStore } from "../storage/listing-store";
 import { KvManifestStore, type ManifestStore } from "../storage/manifest-store";
+import { KvApprovalStore } from "../storage/signature-approvals";
 import { TagCheckMemory } from "../storage/tag-check-memory";
 import { TolerantManifestStore } from "../storage/tolerant-manifest-store";
 import { RemoteRegistry } from "../upstream/remote-registry";
@@ -19,7 +22,15 @@ import { countCache, withOpCounters } from "../util/op-counters";
 import { DurableBlobFiller } from "./durable-blob-filler";
 import { DurableManifests } from "./durable-manifests";
 import type { Env } from "./env";
-import { listingChecksFor, quotaPoolFor, tagChecksFor, tokenCacheFor } from "./isolate-memory";
+import {
+  approvalMemoryFor,
+  listingChecksFor,
+  quotaPoolFor,
+  refusalMemoryFor,
+  tagChecksFor,
+  tokenCacheFor,
+} from "./isolate-memory";
+import { describe, log } from "./log";
 import type { MirrorStats } from "./stats-object";
 import { recorderFor, type StatsRecorder, statsStub } from "./stats-recorder";
 
@@ -32,8 +43,10 @@ export interface Services {
   /** May a repository see a digest (links, upstream confirmation): asked by the Worker and fill objects. */
   readonly blobAccess: BlobAccess;
   readonly manifestStore: ManifestStore;
-  /** Manifests as the HTTP layer asks for them: cache first, misses coalesced. */
+  /** Manifests as the HTTP layer asks for them: cache first, misses coalesced, the signature policy applied. */
   readonly manifests: ManifestSource;
+  /** The signature policy's checks (blobs are admitted here); null when `SIGNATURE_POLICY` is not set. */
+  readonly signatures: SignedManifests | null;
   /** The manifest policy itself, run where misses are coalesced. */
   readonly manifestMirror: ManifestMirror;
   /** Tag lists and referrers, cached like tags. */
@@ -44,6 +57,11 @@ export interface Services {
   /** Statuses of the upstream answers this request caused (in this isolate), for the audit log. */
   readonly upstreamStatuses: readonly number[];
   readonly stats: StatsRecorder;
+  /**
+   * Events for scanners (webhooks, the Queue): `emit` only enqueues them with the stats batch; the
+   * stats object's alarm delivers them. The signature policy's refusals go here too.
+   */
+  readonly events: EventSink;
   readonly log: Log;
   /** Limits failed client authentications, before any password is hashed. */
   readonly authThrottle: AuthThrottle;
@@ -77,6 +95,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
   const cache = tokenCacheFor(env.MANIFESTS);
   const upstreamStatuses: number[] = [];
   const stats = recorderFor(env.STATS, config.statsFlushMs);
+  const events = eventSinkFor(stats);
   // Links live in each digest's fill object (no KV write per blob); purges are marked in KV.
   const blobLinks = new DurableBlobLinks(
     (digest) => env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)),
@@ -97,12 +116,44 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
   const manifestStore = colo
     ? new ColoManifestStore(storedManifests, colo.cache, colo.origin)
     : storedManifests;
-  const manifestMirror = new ManifestMirror(manifestStore, log);
+  const manifestMirror = new ManifestMirror(manifestStore, log, events);
   const listingStore = new KvListingStore(
     env.MANIFESTS,
     listingChecksFor(env.MANIFESTS),
     (operation, error) => log({ event: "listing_store.failed", operation, error: describe(error) }),
   );
+  const durableManifests = new DurableManifests(
+    manifestMirror,
+    env.MANIFEST_MISSES,
+    (error) => log({ event: "manifest.fill_unreachable", error: describe(error) }),
+    (statuses) => upstreamStatuses.push(...statuses),
+  );
+  // No policy, no step: not one extra request or lookup.
+  const signatures =
+    config.signaturePolicy &&
+    new SignedManifests(durableManifests, config.signaturePolicy, {
+      approvals: new KvApprovalStore(
+        env.MANIFESTS,
+        approvalMemoryFor(plainEnv.MANIFESTS),
+        (operation, error) => log({ event: "signature_approvals.failed", operation, error: describe(error) }),
+      ),
+      refusals: refusalMemoryFor(plainEnv.MANIFESTS),
+      log,
+      refused: (refusal) => {
+        signatureRefused(refusal);
+        events.emit({
+          type: "policy.refused",
+          upstream: refusal.upstream,
+          repository: refusal.repository,
+          reference: refusal.reference,
+          digest: refusal.digest,
+          kind: refusal.kind,
+          policy: refusal.policy,
+          shortfall: refusal.shortfall,
+          reason: refusal.message,
+        });
+      },
+    });
   const blobStore = new R2BlobStore(env.BLOBS, config.multipartThreshold, (operation, error) =>
     log({ event: "blob_store.failed", operation, error: describe(error) }),
   );
@@ -110,8 +161,10 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     config,
     blobs: new BlobMirror(
       blobStore,
-      new DurableBlobFiller(env.BLOB_FILLS, (error) =>
-        log({ event: "blob.fill_unreachable", error: describe(error) }),
+      new DurableBlobFiller(
+        env.BLOB_FILLS,
+        (error) => log({ event: "blob.fill_unreachable", error: describe(error) }),
+        (statuses) => upstreamStatuses.push(...statuses),
       ),
       blobAccess,
       colo && {
@@ -123,7 +176,8 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     blobAccess,
     manifestStore,
     blobStore,
-    manifests: new DurableManifests(manifestMirror, env.MANIFEST_MISSES),
+    manifests: signatures ?? durableManifests,
+    signatures,
     manifestMirror,
     listings: new ListingMirror(listingStore, log),
     listingStore,
@@ -143,15 +197,25 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
       ),
     upstreamStatuses,
     stats,
+    events,
     log,
     // Counts live per isolate (keyed by the KV binding: per test file in tests); the binding is shared.
-    authThrottle: new AuthThrottle(failureMemoryFor(plainEnv.MANIFESTS), plainEnv.AUTH_FAILURES),
+    authThrottle: throttleFor(plainEnv.MANIFESTS, plainEnv.AUTH_FAILURES),
     colo,
     // The plain binding: reading the totals is no operation of the pull path, so it is not counted.
     statsObject: statsStub(plainEnv.STATS),
     analytics: plainEnv.ANALYTICS ?? null,
     rateLimiter: config.rateLimit ? (plainEnv.RATE_LIMITER ?? null) : null,
     countsOperations: plainEnv.OP_COUNTERS === "on",
+  };
+}
+
+/** Events stamped with an id and the time, and sent with the stats batch. */
+function eventSinkFor(stats: StatsRecorder): EventSink {
+  return {
+    emit(event) {
+      stats.event({ ...event, id: crypto.randomUUID(), time: new Date().toISOString() } as MirrorEvent);
+    },
   };
 }
 
@@ -224,12 +288,13 @@ function reportQuota(env: Env, prefix: string, event: UpstreamEvent): void {
   }
 }
 
-/** One JSON line per event; fields are chosen by callers, who never pass credentials. */
-export const log: Log = (fields) => {
-  console.log(JSON.stringify({ time: new Date().toISOString(), ...fields }));
-};
-
-/** An error's name and message only: no stack, no request or header contents. */
-export function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : "unknown error";
+/**
+ * Every pull the signature policy refuses (a manifest that does not verify under an `enforce` entry,
+ * a blob no verified manifest names) comes here once: the audit line, and the place for events.
+ */
+function signatureRefused(refusal: SignatureRefusal): void {
+  log({ event: "signature.refused", ...refusal });
 }
+
+// The log and its error descriptions live in their own module, which the objects import too.
+export { describe, log };

@@ -1,11 +1,15 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Config } from "../config";
 import type { WarmImage } from "../config/warm-images";
+import type { MirrorEvent } from "../mirror/events";
 import type { Log } from "../mirror/types";
 import type { ServedPage } from "../ops/retention";
 import type { ServedBatch } from "../ops/served-digests";
 import { type WarmServices, warmImage } from "../ops/warm";
 import type { AccountQuota } from "../upstream/quota";
+import { deliverDue, type EventTargets, targetList, targetName } from "./event-delivery";
+import { describe, log } from "./log";
+import { EventOutbox } from "./stats/event-outbox";
 import { allExhausted, type QuotaBatch, type QuotaEntry, QuotaTable } from "./stats/quota-table";
 import { ServedTable } from "./stats/served-table";
 import { SpendersTable, type TopClient } from "./stats/spenders-table";
@@ -23,6 +27,8 @@ export interface StatsBatch {
   readonly spenders?: Readonly<Record<string, number>>;
   /** Blobs served on `day` (UTC, YYYY-MM-DD) that the isolate had not reported yet that day. */
   readonly served?: ServedBatch;
+  /** Events for the webhooks and the Queue, in the order they happened. */
+  readonly events?: readonly MirrorEvent[];
 }
 
 export interface UpstreamStats {
@@ -50,6 +56,33 @@ export interface StatsSnapshot {
   readonly topClients: TopClient[];
   /** Warm-ups that stopped to spare the quota reserve, and when they go on. */
   readonly deferredWarmups: Array<{ image: string; resumeAt: string }>;
+  /** Events sent to the webhooks and the Queue: deliveries, retries, failures per target, the last events. */
+  readonly events: EventStats;
+}
+
+export interface EventStats {
+  /** Events taken in (an image announced once per repository and digest). */
+  readonly emitted: number;
+  /** Events dropped for lack of room (an isolate's batch, or the deliveries waiting, full). */
+  readonly dropped: number;
+  readonly delivered: number;
+  /** Failed attempts that are tried again. */
+  readonly retries: number;
+  /** Deliveries given up after every attempt failed. */
+  readonly failed: number;
+  /** Deliveries waiting (first attempt or a retry). */
+  readonly pending: number;
+  readonly targets: ReadonlyArray<{
+    target: string;
+    delivered: number;
+    retries: number;
+    failed: number;
+    pending: number;
+    lastStatus: string | null;
+    lastAttemptAt: string | null;
+  }>;
+  /** The last events, newest first. */
+  readonly recent: readonly MirrorEvent[];
 }
 
 /**
@@ -63,6 +96,8 @@ export interface StatsObjectServices {
   readonly services: () => WarmServices & { readonly log: Log; readonly stats: { flush(): Promise<void> } };
   /** The configuration; null when it is broken (the stats still show what they hold). */
   readonly config: () => Config | null;
+  /** The `EVENTS_QUEUE` binding, if any. */
+  readonly eventsQueue: Queue | null;
 }
 
 export class MirrorStats extends DurableObject<unknown> {
@@ -71,6 +106,7 @@ export class MirrorStats extends DurableObject<unknown> {
   private readonly spenders: SpendersTable;
   private readonly warmups: WarmupsTable;
   private readonly served: ServedTable;
+  private readonly events: EventOutbox;
 
   constructor(
     ctx: DurableObjectState,
@@ -84,14 +120,27 @@ export class MirrorStats extends DurableObject<unknown> {
     this.spenders = new SpendersTable(sql);
     this.warmups = new WarmupsTable(sql);
     this.served = new ServedTable(sql);
+    this.events = new EventOutbox(sql);
   }
 
-  record(batch: StatsBatch): void {
+  async record(batch: StatsBatch): Promise<void> {
     const now = Date.now();
     this.totals.add(batch.counters, batch.repositories, now);
     this.quota.record(batch.quota ?? {}, now);
     this.spenders.record(batch.spenders ?? {}, now);
     if (batch.served) this.served.record(batch.served);
+    if (batch.events && batch.events.length > 0) await this.takeEvents(batch.events, now);
+  }
+
+  /** Events in: each wanted delivery is queued and the alarm set for the first one. */
+  private async takeEvents(events: readonly MirrorEvent[], now: number): Promise<void> {
+    const { accepted, dropped } = this.events.accept(events, targetList(this.eventTargets()), now);
+    this.totals.add({ "events.emitted": accepted, "events.dropped": dropped }, {}, now);
+    await this.schedule();
+  }
+
+  private eventTargets(): EventTargets {
+    return { webhooks: this.config()?.eventWebhooks ?? [], queue: this.deps.eventsQueue };
   }
 
   /** What the mirror knows of an upstream's accounts, for isolates about to choose one. */
@@ -105,18 +154,30 @@ export class MirrorStats extends DurableObject<unknown> {
    */
   async deferWarmups(targets: readonly WarmImage[], resumeAt: number): Promise<number> {
     const at = this.warmups.defer(targets, resumeAt, Date.now());
-    await this.scheduleWarmups();
+    await this.schedule();
     return at;
   }
 
-  private async scheduleWarmups(): Promise<void> {
-    const next = this.warmups.next();
-    if (next === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(next);
+  /** The alarm goes off for whichever is due first: a deferred warm-up or an event delivery. */
+  private async schedule(notBefore = 0): Promise<void> {
+    const times = [this.warmups.next(), this.events.next()].filter((at): at is number => at !== null);
+    if (times.length === 0) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(Math.max(Math.min(...times), notBefore));
   }
 
-  /** Goes on with the deferred warm-ups that are due; those that stop again are deferred again. */
+  /**
+   * Delivers the events that are due (never in a pull's path: pulls only enqueue them), then goes on
+   * with the deferred warm-ups that are due; those that stop again are deferred again.
+   */
   override async alarm(): Promise<void> {
+    // A broken configuration names no webhooks: the deliveries wait (a minute) rather than being dropped.
+    const configured = this.config() !== null;
+    if (configured) await deliverDue(this.events, this.eventTargets(), log);
+    await this.runWarmups();
+    await this.schedule(configured ? 0 : Date.now() + 60_000);
+  }
+
+  private async runWarmups(): Promise<void> {
     const due = this.warmups.takeDue(Date.now());
     if (due.length > 0) {
       const services = this.deps.services();
@@ -125,16 +186,11 @@ export class MirrorStats extends DurableObject<unknown> {
           const report = await warmImage(services, target);
           if (report.deferred) await this.deferWarmups([target], Date.parse(report.deferred.resumeAt));
         } catch (error) {
-          services.log({
-            event: "warm.failed",
-            image: target.image,
-            error: error instanceof Error ? `${error.name}: ${error.message}` : "unknown error",
-          });
+          services.log({ event: "warm.failed", image: target.image, error: describe(error) });
         }
       }
       await services.stats.flush().catch(() => {});
     }
-    await this.scheduleWarmups();
   }
 
   servedPage(after: string | null, limit: number): ServedPage {
@@ -163,6 +219,8 @@ export class MirrorStats extends DurableObject<unknown> {
 
   forget(repository: string): void {
     this.totals.forget(repository);
+    const slash = repository.indexOf("/");
+    if (slash > 0) this.events.forgetRepository(repository.slice(0, slash), repository.slice(slash + 1));
   }
 
   snapshot(top = 10): StatsSnapshot {
@@ -211,6 +269,26 @@ export class MirrorStats extends DurableObject<unknown> {
       topRepositories: this.totals.topRepositories(top),
       topClients: this.spenders.top(top, now),
       deferredWarmups: this.warmups.list(),
+      events: this.eventStats(count),
+    };
+  }
+
+  private eventStats(count: (key: string) => number): EventStats {
+    const webhooks = this.config()?.eventWebhooks ?? [];
+    const targets = this.events
+      .targets()
+      .map((summary) => ({ ...summary, target: targetName(summary.target, webhooks) }));
+    const sum = (field: "delivered" | "retries" | "failed" | "pending") =>
+      targets.reduce((total, target) => total + target[field], 0);
+    return {
+      emitted: count("events.emitted"),
+      dropped: count("events.dropped"),
+      delivered: sum("delivered"),
+      retries: sum("retries"),
+      failed: sum("failed"),
+      pending: sum("pending"),
+      targets,
+      recent: this.events.recent(),
     };
   }
 

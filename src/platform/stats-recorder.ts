@@ -1,3 +1,4 @@
+import type { MirrorEvent } from "../mirror/events";
 import { MAX_PENDING, ServedDigests, utcDay } from "../ops/served-digests";
 import type { AccountQuota } from "../upstream/quota";
 import type { UpstreamEvent } from "../upstream/transport";
@@ -5,6 +6,8 @@ import type { MirrorStats, StatsBatch } from "./stats-object";
 
 /** Clients whose counted upstream requests one isolate keeps before a flush; the rest count as one. */
 const MAX_PENDING_SPENDERS = 1000;
+/** Events one isolate keeps before a flush; past it they are dropped and counted (`events.dropped`). */
+export const MAX_PENDING_EVENTS = 100;
 /** Where counted requests of clients past that bound go. */
 export const OTHER_CLIENTS = "other";
 
@@ -31,6 +34,7 @@ export class StatsRecorder {
   private repositories: Record<string, number> = {};
   private quota: Record<string, Record<string, AccountQuota>> = {};
   private spenders: Record<string, number> = {};
+  private events: MirrorEvent[] = [];
   /** An account was exhausted: other isolates should know at the next chance, not after `flushMs`. */
   private urgent = false;
   private readonly servedDigests: ServedDigests;
@@ -91,6 +95,20 @@ export class StatsRecorder {
     this.empty = false;
   }
 
+  /**
+   * An event for the webhooks: sent with the next flush, which it hastens (at the next chance, not after
+   * `flushMs`), so the pull that caused it only enqueued it.
+   */
+  event(event: MirrorEvent): void {
+    if (this.events.length >= MAX_PENDING_EVENTS) {
+      this.add("events.dropped");
+      return;
+    }
+    this.events.push(event);
+    this.urgent = true;
+    this.empty = false;
+  }
+
   /** A blob body was served: its day is sent with a later flush, unless it was already sent today. */
   served(digest: string): void {
     if (this.servedDigests.mark(digest)) this.empty = false;
@@ -116,13 +134,16 @@ export class StatsRecorder {
   async flush(): Promise<void> {
     if (this.empty || !this.namespace) return;
     const served = this.servedDigests.take();
+    const events = this.events;
     const batch: StatsBatch = {
       counters: this.counters,
       repositories: this.repositories,
       quota: this.quota,
       spenders: this.spenders,
       ...(served ? { served } : {}),
+      ...(events.length > 0 ? { events } : {}),
     };
+    this.events = [];
     this.counters = {};
     this.repositories = {};
     this.quota = {};
@@ -133,9 +154,13 @@ export class StatsRecorder {
     try {
       await statsStub(this.namespace)?.record(batch);
     } catch (error) {
-      // Retention needs the days; the counters are only figures and are let go.
+      // Retention needs the days and scanners the events; the counters are only figures and are let go.
       if (served) {
         this.servedDigests.putBack(served);
+        this.empty = false;
+      }
+      if (events.length > 0) {
+        this.events = [...events, ...this.events].slice(0, MAX_PENDING_EVENTS);
         this.empty = false;
       }
       throw error;

@@ -8,19 +8,34 @@ export interface StoreThroughResult {
   readonly stored: boolean;
 }
 
+/** How the client of a store-through download is kept from holding it up. */
+export interface ClientCatchUp {
+  /** How many bytes the client may fall behind the download before it continues on its own. */
+  readonly windowBytes: number;
+  /**
+   * The blob from `offset` to its end, for a client that fell behind: from the store once it holds the
+   * blob, else from the upstream (a Range request). Null: such a client gets an error instead.
+   */
+  readonly resume: ((offset: number) => Promise<ReadableStream<Uint8Array>>) | null;
+}
+
+/** Without a catch-up source, a client this far behind is dropped (it must not hold the download). */
+const DEFAULT_CATCH_UP: ClientCatchUp = { windowBytes: 16 * 1024 * 1024, resume: null };
+
 /**
  * A download too large for the fill object's spool (a Durable Object holds at most 10 GB): every chunk
- * goes to the store as it arrives and to the client that started the download, in step, so memory stays
- * at a chunk or two however large the blob. No one else can read it from the start: later clients are
- * sent to the upstream.
+ * goes to the store as it arrives, at the upstream's pace, and to the client that started the download.
+ * No one else can read it from the start: later clients are sent to the upstream.
  *
- * As with a spool, the chunk that completes the blob reaches the client only once the whole body is
- * verified (every other chunk at once). A client that goes
- * away does not stop the store's copy, and a store that fails does not stop the client's; either one
- * that takes no chunk for `stallMs` is dropped, so neither can hold the other up for good.
+ * The client never holds the store up: it may fall behind by `windowBytes` (held for it in memory);
+ * further behind, or taking nothing for `stallMs`, it lets go of the download and continues from its
+ * own offset on its own source (`resume`). Whichever way its bytes came, the client hashes them itself
+ * and its last chunk reaches it only once the whole blob matches the digest. A client that goes away
+ * does not stop the store's copy, and a store that fails (or takes nothing for `stallMs`) is dropped and
+ * does not stop the client's.
  */
 export class StoreThrough {
-  private readonly toClient: Handoff;
+  private readonly toClient: ClientFeed;
   /** A client has taken the bytes. */
   private taken = false;
   /** The download is over (its outcome is in `done`). */
@@ -41,8 +56,9 @@ export class StoreThrough {
      * copy's own hash check of the same bytes (the store need not hash them again).
      */
     store: (body: ReadableStream<Uint8Array>, verdict: Promise<boolean>) => Promise<boolean>,
+    catchUp: ClientCatchUp = DEFAULT_CATCH_UP,
   ) {
-    const toClient = new Handoff(stallMs);
+    const toClient = new ClientFeed(size, digest, stallMs, catchUp);
     const toStore = new Handoff(stallMs);
     this.toClient = toClient;
     let settle: (verified: boolean) => void = () => {};
@@ -56,9 +72,9 @@ export class StoreThrough {
     });
   }
 
-  /** The bytes, for the one client that takes them first; null for anyone later (or once dropped). */
+  /** The bytes, for the one client that takes them first; null for anyone later (or once let go). */
   takeClient(): ReadableStream<Uint8Array> | null {
-    if (this.taken || this.toClient.gone) return null;
+    if (this.taken || this.toClient.letGo) return null;
     this.taken = true;
     return this.toClient.stream;
   }
@@ -68,7 +84,7 @@ async function copy(
   source: ReadableStream<Uint8Array>,
   size: number,
   digest: Digest,
-  toClient: Handoff,
+  toClient: ClientFeed,
   toStore: Handoff,
   stored: Promise<boolean>,
   stallMs: number,
@@ -77,8 +93,6 @@ async function copy(
 ): Promise<StoreThroughResult> {
   const reader = source.getReader();
   const verifier = new DigestVerifier(digest);
-  /** The chunk that completes the blob: the client gets it only once the whole body is verified. */
-  let last: Uint8Array | null = null;
   let length = 0;
   try {
     for (;;) {
@@ -87,13 +101,10 @@ async function copy(
       length += value.byteLength;
       if (length > size) throw new Error("upstream body is longer than its Content-Length");
       await verifier.update(value);
-      if (length === size) last = value;
+      toClient.push(value);
       // The store gets a copy of its own: its sink may take the buffer over.
-      await Promise.all([
-        last ? null : toClient.offer(value),
-        toStore.gone ? null : toStore.offer(value.slice()),
-      ]);
-      if (toClient.gone && toStore.gone) {
+      if (!toStore.gone) await toStore.offer(value.slice());
+      if (toClient.letGo && toStore.gone) {
         await reader.cancel().catch(() => {});
         return { verified: false, stored: false };
       }
@@ -103,8 +114,7 @@ async function copy(
     }
     onVerdict(true);
     toStore.close();
-    if (last) await toClient.offer(last);
-    toClient.close();
+    toClient.end();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), stallMs);
@@ -120,6 +130,151 @@ async function copy(
     await reader.cancel(reason).catch(() => {});
     await stored;
     return { verified: false, stored: false };
+  }
+}
+
+/**
+ * The client's stream: the download's chunks, queued up to the window while the client reads them, and
+ * once it has fallen behind (or stalled) the rest from its own source. Every byte it passes on is hashed
+ * here, and the chunk that completes the blob only once the whole matches the digest.
+ */
+class ClientFeed {
+  readonly stream: ReadableStream<Uint8Array>;
+  /** The client went away, or failed. */
+  gone = false;
+  /** Chunks of the download the client has not taken yet, and their bytes. */
+  private queue: Uint8Array[] = [];
+  private queued = 0;
+  /** Bytes passed on to the client. */
+  private delivered = 0;
+  /** The download has ended verified: the queue is all that is left of it. */
+  private complete = false;
+  /** The client no longer reads the download but its own source (see `catchUp.resume`). */
+  private detached = false;
+  private own: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  private failure: Error | null = null;
+  private readonly verifier: DigestVerifier;
+  /** Wakes a read waiting for the next chunk of the download. */
+  private wake: (() => void) | null = null;
+  /** Lets go of a client that takes nothing for `stallMs` while chunks wait for it. */
+  private idle: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly size: number,
+    digest: Digest,
+    private readonly stallMs: number,
+    private readonly catchUp: ClientCatchUp,
+  ) {
+    this.verifier = new DigestVerifier(digest);
+    this.stream = new ReadableStream<Uint8Array>(
+      {
+        pull: (controller) => this.pull(controller),
+        cancel: (reason) => {
+          this.gone = true;
+          this.release();
+          return this.own?.cancel(reason);
+        },
+      },
+      { highWaterMark: 0 },
+    );
+  }
+
+  /** The download no longer needs to read on for this client. */
+  get letGo(): boolean {
+    return this.gone || this.detached;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.letGo) return;
+    this.queue.push(chunk);
+    this.queued += chunk.byteLength;
+    if (this.queued > this.catchUp.windowBytes) this.detach();
+    else if (this.idle === undefined) this.idle = setTimeout(() => this.detach(), this.stallMs);
+    this.signal();
+  }
+
+  end(): void {
+    this.complete = true;
+    this.signal();
+  }
+
+  fail(error: Error): void {
+    if (this.detached) return; // It reads its own source, which the download's trouble does not reach.
+    this.failure = error;
+    this.release();
+    this.signal();
+  }
+
+  private detach(): void {
+    if (this.letGo) return;
+    this.detached = true;
+    this.release();
+    this.signal();
+  }
+
+  private release(): void {
+    this.queue = [];
+    this.queued = 0;
+    clearTimeout(this.idle);
+    this.idle = undefined;
+  }
+
+  private signal(): void {
+    this.wake?.();
+    this.wake = null;
+  }
+
+  private async pull(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    try {
+      const chunk = await this.next();
+      if (!chunk) throw new Error("the blob ended before its size");
+      const total = this.delivered + chunk.byteLength;
+      if (total > this.size) throw new Error("the blob is longer than its size");
+      await this.verifier.update(chunk);
+      this.delivered = total;
+      if (total < this.size) {
+        controller.enqueue(chunk);
+        return;
+      }
+      if (!(await this.verifier.matches())) throw new Error("upstream bytes do not match the digest");
+      controller.enqueue(chunk);
+      controller.close();
+      await this.own?.cancel().catch(() => {});
+    } catch (error) {
+      this.gone = true;
+      this.release();
+      await this.own?.cancel().catch(() => {});
+      controller.error(error);
+    }
+  }
+
+  /** The next chunk for the client, from the download's queue or (detached) from its own source. */
+  private async next(): Promise<Uint8Array | null> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if (this.detached) return this.fromOwnSource();
+      const chunk = this.queue.shift();
+      if (chunk) {
+        this.queued -= chunk.byteLength;
+        clearTimeout(this.idle);
+        this.idle = this.queue.length > 0 ? setTimeout(() => this.detach(), this.stallMs) : undefined;
+        return chunk;
+      }
+      if (this.complete) return null;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  private async fromOwnSource(): Promise<Uint8Array | null> {
+    if (!this.own) {
+      const resume = this.catchUp.resume;
+      if (!resume) throw new Error("the client fell behind the download");
+      this.own = (await resume(this.delivered)).getReader();
+    }
+    const { done, value } = await this.own.read();
+    return done ? null : value;
   }
 }
 

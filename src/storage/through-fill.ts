@@ -23,9 +23,20 @@ export class ThroughFill implements Fill {
     restricted: boolean,
     stallMs: number,
     store: BlobStore,
+    /** How far the client may fall behind, and where it continues then (`landed`: the download's end). */
+    catchUp: {
+      readonly windowBytes: number;
+      readonly resume: (offset: number, landed: Promise<unknown>) => Promise<ReadableStream<Uint8Array>>;
+    },
   ) {
-    this.through = new StoreThrough(body, size, digest, restricted, stallMs, (stream, verdict) =>
-      store.put(digest, stream, size, { restricted, verdict }),
+    this.through = new StoreThrough(
+      body,
+      size,
+      digest,
+      restricted,
+      stallMs,
+      (stream, verdict) => store.put(digest, stream, size, { restricted, verdict }),
+      { windowBytes: catchUp.windowBytes, resume: (offset) => catchUp.resume(offset, this.through.done) },
     );
     const done = this.through.done;
     this.downloaded = done.then(({ verified }) =>

@@ -14,8 +14,8 @@ export interface UpstreamBlob {
 
 /**
  * Whether this repository has the blob (else the upstream's error: BLOB_UNKNOWN, …), and its size.
- * Signed CDN URLs (Quay's S3 redirects) are signed for GET only and refuse a HEAD: then one byte is
- * asked for instead.
+ * Signed CDN URLs (Quay's S3 redirects) are signed for GET only and refuse a HEAD, and some servers
+ * answer a HEAD without a length: then one byte is asked for instead.
  */
 export async function blobSize(
   transport: Transport,
@@ -25,7 +25,9 @@ export async function blobSize(
   const response = await transport.request({ name, path: `blobs/${digest.value}`, method: "HEAD" });
   if (response.ok) {
     checkBlobClaim(response, digest);
-    return contentLength(response);
+    // A HEAD without a length (chunked answers) says the blob is there but not its size, which a
+    // client's HEAD must get: a one-byte GET's Content-Range says it (blobs cost no quota).
+    return contentLength(response) ?? blobSizeByOneByte(transport, name, digest);
   }
   if (![401, 404, 429].includes(response.status)) return blobSizeByOneByte(transport, name, digest);
   throw await transport.errorFor(response, name, "blob");

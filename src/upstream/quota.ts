@@ -15,6 +15,10 @@ export const LOW_QUOTA = 0.1;
 const DEFAULT_BACKOFF_SECONDS = 60;
 /** Upper bound of a remembered exhaustion, whatever an upstream says (Docker Hub's window is 6 h). */
 const MAX_BACKOFF_SECONDS = 24 * 3600;
+/** How long an upstream that refused the mirror's address (a bare 429) is left alone without `Retry-After`. */
+const ADDRESS_BACKOFF_SECONDS = 60;
+/** Upper bound of a remembered address refusal: an abuse limit is short, and a wrong header must not stop pulls for a day. */
+const MAX_ADDRESS_BACKOFF_SECONDS = 3600;
 
 /** An account's standing, as recorded and shared between isolates. */
 export interface AccountQuota {
@@ -58,6 +62,8 @@ interface Standing {
 export class QuotaBook {
   private readonly standings = new Map<string, Standing>();
   private turn = 0;
+  /** Until then (ms) the upstream refuses the mirror's address, whatever the account: nothing is sent. */
+  private addressRefusedUntil = 0;
 
   constructor(
     /** Account names in configured order; [ANONYMOUS] when the upstream has none. */
@@ -132,10 +138,20 @@ export class QuotaBook {
   ): QuotaChange | null {
     const standing = this.standings.get(account);
     if (!standing) return null;
-    // Only an answer with a reading speaks of the account's quota. A bare 429 is another limit (Docker
-    // Hub's per-address abuse limit, or a registry's throttle): the client gets it, nothing is remembered.
-    if (!answer.reading) return null;
     const now = this.now();
+    // Only an answer with a reading speaks of the account's quota. A bare 429 is another limit (Docker
+    // Hub's per-address abuse limit, or a registry's throttle): every account comes from the same
+    // address, so the upstream is left alone until its Retry-After, and the account's standing is kept.
+    if (!answer.reading) {
+      if (answer.status === 429) {
+        const seconds = Math.min(
+          Math.max(answer.retryAfter ?? ADDRESS_BACKOFF_SECONDS, 1),
+          MAX_ADDRESS_BACKOFF_SECONDS,
+        );
+        this.addressRefusedUntil = Math.max(this.addressRefusedUntil, now + seconds * 1000);
+      }
+      return null;
+    }
     const wasLow = isLow(standing);
     const wasExhausted = standing.exhaustedUntil > now;
     standing.limit = answer.reading.limit;
@@ -174,6 +190,12 @@ export class QuotaBook {
       }
       standing.exhaustedUntil = Math.max(standing.exhaustedUntil, entry.exhaustedUntil);
     }
+  }
+
+  /** When the upstream takes requests from the mirror's address again (ms); 0 when it does now. */
+  refusedUntil(): number {
+    if (this.addressRefusedUntil <= this.now()) this.addressRefusedUntil = 0;
+    return this.addressRefusedUntil;
   }
 
   /** Whether any account has a reading. */

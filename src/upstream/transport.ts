@@ -50,7 +50,9 @@ export interface UpstreamRequest {
  *
  * With several accounts, counted requests (manifest GETs) go to the account with the most quota left,
  * a 429 moves the request to the next account, and an exhausted account is left alone until its time
- * is up; when every account is exhausted the client answers 429 itself, without asking.
+ * is up; when every account is exhausted the client answers 429 itself, without asking. A 429 without
+ * quota headers refuses the mirror's address: it is not retried, and nothing more is sent to the
+ * upstream until its `Retry-After` (the caching policy serves stale copies meanwhile).
  */
 export class Transport {
   private readonly origin: string;
@@ -127,6 +129,9 @@ export class Transport {
   async request(request: UpstreamRequest): Promise<Response> {
     const counted = isCounted(request);
     if (counted) await this.pool.sync();
+    // The upstream refuses the mirror's address: asking again (as any account) only prolongs it.
+    const refusedUntil = this.pool.book.refusedUntil();
+    if (refusedUntil > 0) throw this.refused(refusedUntil);
     const tried = new Set<string>();
     for (;;) {
       const account = this.pool.book.choose(counted, tried);
@@ -138,6 +143,8 @@ export class Transport {
         if (counted) this.pool.book.settle(account);
       }
       if (response.status !== 429 || !counted) return response;
+      // A bare 429 refuses the address, not the account: the next account would be refused the same.
+      if (this.pool.book.refusedUntil() > 0) return response;
       // This account is spent: the same request as the next one that is not, if any (else the
       // upstream's own 429 and Retry-After go to the client).
       tried.add(account);
@@ -153,6 +160,17 @@ export class Transport {
       429,
       "TOOMANYREQUESTS",
       `upstream "${this.upstream.prefix}": the pull quota of every account is used up`,
+      { "Retry-After": String(seconds) },
+    );
+  }
+
+  /** The client's 429 while the upstream refuses the mirror's address: nothing is sent meanwhile. */
+  private refused(until: number): RegistryError {
+    const seconds = Math.max(1, Math.ceil((until - Date.now()) / 1000));
+    return new RegistryError(
+      429,
+      "TOOMANYREQUESTS",
+      `upstream "${this.upstream.prefix}" is refusing the mirror's requests for now`,
       { "Retry-After": String(seconds) },
     );
   }

@@ -8,6 +8,19 @@ export function isValidGlob(pattern: string): boolean {
   return PATTERN.test(pattern) && pattern.length <= 255;
 }
 
+/**
+ * Patterns for a token's claim values (OIDC rules): the same `*` / `**` syntax, over any printable
+ * text, since claims hold capitals, `:` and `@` (`repo:Acme/app:ref:refs/heads/main`). Case-sensitive.
+ */
+export function isValidClaimPattern(pattern: string): boolean {
+  return pattern.length >= 1 && pattern.length <= 255 && ![...pattern].some(isControl);
+}
+
+function isControl(char: string): boolean {
+  const code = char.charCodeAt(0);
+  return code < 0x20 || code === 0x7f;
+}
+
 export function compileGlob(pattern: string): RegExp {
   let source = "";
   for (let index = 0; index < pattern.length; index++) {
@@ -18,10 +31,10 @@ export function compileGlob(pattern: string): RegExp {
     } else if (char === "*") {
       source += "[^/]*";
     } else {
-      source += char.replace(/[.\-/]/g, (special) => `\\${special}`);
+      source += char.replace(/[.\-/\\^$+?()[\]{}|]/g, (special) => `\\${special}`);
     }
   }
-  return new RegExp(`^${source}$`);
+  return new RegExp(`^${source}$`, "s");
 }
 
 export function matchesAny(patterns: readonly RegExp[], value: string): boolean {

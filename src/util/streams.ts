@@ -38,6 +38,46 @@ export function withLength(body: ReadableStream<Uint8Array>, length: number): Re
   return readable;
 }
 
+/**
+ * The bytes `start`..`end` (inclusive) of a whole body, cut as it streams. The source is read to its
+ * end, and the last piece is held back until it ends cleanly: a source that checks itself as it is read
+ * (a digest) fails the slice too, so a client never gets a clean end of bytes that did not check out.
+ */
+export function sliceOf(
+  body: ReadableStream<Uint8Array>,
+  range: { readonly start: number; readonly end: number },
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let offset = 0;
+  let held: Uint8Array | null = null;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) {
+            if (held) controller.enqueue(held);
+            controller.close();
+            return;
+          }
+          const from = Math.max(range.start - offset, 0);
+          const to = Math.min(range.end + 1 - offset, value.byteLength);
+          offset += value.byteLength;
+          if (to <= from) continue;
+          const previous = held;
+          held = value.subarray(from, to);
+          if (previous) {
+            controller.enqueue(previous);
+            return;
+          }
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 export class StalledError extends Error {
   override name = "StalledError";
 }

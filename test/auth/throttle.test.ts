@@ -22,12 +22,29 @@ beforeEach(() => {
 });
 afterEach(() => vi.restoreAllMocks());
 
+const NO_EXTRA = {};
+/** One environment per test and extra bindings, as one deployment has: its configuration is parsed once. */
+const envs = new WeakMap<object, { users: object; env: object }>();
+function envOf(extra: Record<string, unknown>) {
+  const known = envs.get(extra);
+  if (known?.users === users) return known.env;
+  const made = {
+    ...env,
+    MIRROR_USERS: JSON.stringify(users),
+    RATE_LIMIT: "off",
+    AUTH_FAILURES: undefined,
+    ...extra,
+  };
+  envs.set(extra, { users, env: made });
+  return made;
+}
+
 /** A request to the Worker with client authentication on, RATE_LIMIT off and no shared limiter. */
 async function request(
   path: string,
   ip: string,
   init: RequestInit = {},
-  extra: Record<string, unknown> = {},
+  extra: Record<string, unknown> = NO_EXTRA,
 ) {
   const ctx = createExecutionContext();
   const headers = new Headers(init.headers);
@@ -37,7 +54,7 @@ async function request(
       unknown,
       IncomingRequestCfProperties
     >,
-    { ...env, MIRROR_USERS: JSON.stringify(users), RATE_LIMIT: "off", AUTH_FAILURES: undefined, ...extra },
+    envOf(extra) as typeof env,
     ctx,
   );
   await waitOnExecutionContext(ctx);
@@ -61,6 +78,85 @@ async function expectThrottled(response: Response): Promise<void> {
   expect(retryAfter).toBeLessThanOrEqual(60);
   expect(await response.json()).toMatchObject({ errors: [{ code: "TOOMANYREQUESTS" }] });
 }
+
+describe("parallel guesses are counted before they are checked", () => {
+  it("of 30 parallel wrong passwords at most the limit are hashed; the rest get 429 with Retry-After", async () => {
+    const ip = `192.0.2.${test}`;
+    const responses = await Promise.all(
+      Array.from({ length: 30 }, (_, guess) =>
+        request("/v2/", ip, { headers: basic(name, `guess-${guess}`) }),
+      ),
+    );
+    const statuses = responses.map((response) => response.status);
+    expect(statuses.filter((status) => status === 401)).toHaveLength(AUTH_FAILURE_LIMIT);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(30 - AUTH_FAILURE_LIMIT);
+    for (const response of responses.filter((response) => response.status === 429))
+      await expectThrottled(response);
+    expect(deriveBits).toHaveBeenCalledTimes(AUTH_FAILURE_LIMIT);
+  });
+
+  it("the same holds on POST /token, spread over many addresses (the name's count)", async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 30 }, (_, guess) =>
+        request("/token", `203.0.113.${guess}`, passwordGrant(name, `guess-${guess}`)),
+      ),
+    );
+    expect(responses.filter((response) => response.status === 429)).toHaveLength(30 - AUTH_FAILURE_LIMIT);
+    expect(deriveBits).toHaveBeenCalledTimes(AUTH_FAILURE_LIMIT);
+  });
+
+  it("30 parallel logins with the right password all pass and share one hash", async () => {
+    const ip = `192.0.2.${50 + test}`;
+    const responses = await Promise.all(
+      Array.from({ length: 30 }, () => request("/v2/", ip, { headers: basic(name, "hello") })),
+    );
+    expect(responses.map((response) => response.status)).toEqual(new Array(30).fill(200));
+    expect(deriveBits).toHaveBeenCalledTimes(1);
+  });
+
+  it("counts IPv6 clients per /64: other addresses of the same network share its limit", async () => {
+    const network = `2001:db8:${test.toString(16)}:7`;
+    for (let attempt = 0; attempt < AUTH_FAILURE_LIMIT; attempt++) {
+      const response = await request("/v2/", `${network}::${(attempt + 1).toString(16)}`, {
+        headers: basic(`other${test}`, "wrong"),
+      });
+      expect(response.status).toBe(401);
+    }
+    await expectThrottled(
+      await request("/v2/", `${network}:ffff:1:2:3`, { headers: basic(`nobody${test}`, "x") }),
+    );
+    // The next /64 is another client.
+    const next = await request("/v2/", `2001:db8:${test.toString(16)}:8::1`, {
+      headers: basic(`nobody${test}`, "x"),
+    });
+    expect(next.status).toBe(401);
+  });
+});
+
+describe("the admin token is throttled like a password", () => {
+  const ADMIN = "the-admin-token-0123456789";
+  const withAdmin = { ADMIN_TOKEN: ADMIN };
+  const admin = (ip: string, token: string) =>
+    request("/_/stats", ip, { headers: { Authorization: `Bearer ${token}` } }, withAdmin);
+
+  it("of 30 parallel wrong tokens at most the limit are compared; then even the right one gets 429", async () => {
+    const ip = `198.18.0.${test}`;
+    const responses = await Promise.all(
+      Array.from({ length: 30 }, (_, guess) => admin(ip, `guess-${guess}`)),
+    );
+    const statuses = responses.map((response) => response.status);
+    expect(statuses.filter((status) => status === 401)).toHaveLength(AUTH_FAILURE_LIMIT);
+    expect(statuses.filter((status) => status === 429)).toHaveLength(30 - AUTH_FAILURE_LIMIT);
+    await expectThrottled(await admin(ip, ADMIN));
+    expect((await admin(`198.18.1.${test}`, ADMIN)).status).not.toBe(429);
+  });
+
+  it("does not count the right token: an operator's dashboard may poll", async () => {
+    const ip = `198.18.2.${test}`;
+    for (let poll = 0; poll < AUTH_FAILURE_LIMIT * 2; poll++)
+      expect((await admin(ip, ADMIN)).status).toBe(200);
+  });
+});
 
 describe("failed authentications are limited", () => {
   it("per client IP: after the limit even the right password gets 429, and no hash is computed", async () => {
@@ -132,27 +228,39 @@ describe("failed authentications are limited", () => {
     expect(iterationsOf(0)).toBe(wrong);
   });
 
-  it("uses the shared Rate Limiting binding for failures only, with separate keys, and obeys it", async () => {
+  it("asks the shared Rate Limiting binding before hashing, per address and name, and obeys it", async () => {
     const ip = `192.0.2.${220 + test}`;
+    // Other isolates' attempts have spent the budget: refused before any hash.
     const limiter = { limit: vi.fn(async () => ({ success: false })) };
-    const ok = await request(
-      "/v2/",
-      ip,
-      { headers: basic(`other${test}`, "other-password") },
-      { AUTH_FAILURES: limiter },
-    );
-    expect(ok.status).toBe(200);
-    expect(limiter.limit).not.toHaveBeenCalled();
-    // One failure: the shared limiter (other isolates' failures) says the budget is spent.
-    const first = await request("/v2/", ip, { headers: basic(name, "wrong") }, { AUTH_FAILURES: limiter });
-    expect(first.status).toBe(401);
-    expect(limiter.limit).toHaveBeenCalledWith({ key: `authfail:ip:${ip}` });
-    expect(limiter.limit).toHaveBeenCalledWith({ key: `authfail:user:${name}` });
-    deriveBits.mockClear();
     await expectThrottled(
       await request("/v2/", ip, { headers: basic(name, "hello") }, { AUTH_FAILURES: limiter }),
     );
+    expect(limiter.limit).toHaveBeenCalledWith({ key: `authfail:ip:${ip}` });
+    expect(limiter.limit).toHaveBeenCalledWith({ key: `authfail:user:${name}` });
     expect(deriveBits).not.toHaveBeenCalled();
+    // And this isolate keeps refusing the address for the window, without asking again.
+    limiter.limit.mockClear();
+    await expectThrottled(
+      await request(
+        "/v2/",
+        ip,
+        { headers: basic(`other${test}`, "other-password") },
+        { AUTH_FAILURES: limiter },
+      ),
+    );
+    expect(limiter.limit).not.toHaveBeenCalled();
+  });
+
+  it("checks a right password once: later logins with it cost no hash and no shared count", async () => {
+    const ip = `192.0.2.${230 + test}`;
+    const limiter = { limit: vi.fn(async () => ({ success: true })) };
+    const shared = { AUTH_FAILURES: limiter };
+    for (let login = 0; login < AUTH_FAILURE_LIMIT * 3; login++) {
+      const response = await request("/v2/", ip, { headers: basic(name, "hello") }, shared);
+      expect(response.status).toBe(200);
+    }
+    expect(deriveBits).toHaveBeenCalledTimes(1);
+    expect(limiter.limit).toHaveBeenCalledTimes(2);
   });
 
   it("is on by default, whatever RATE_LIMIT says and without any Rate Limiting binding", async () => {

@@ -160,18 +160,24 @@ describe("manifests by tag", () => {
 
 describe("serving stale when the upstream is in trouble", () => {
   it.each([
-    ["answers 503", (u: typeof upstreams) => (u.quay.failWith = 503)],
-    ["answers 429", (u: typeof upstreams) => (u.quay.failWith = 429)],
-    ["is unreachable", (u: typeof upstreams) => u.spy.mockRejectedValue(new TypeError("connection refused"))],
+    ["answers 503", (u: typeof upstreams) => (u.quay.failWith = 503), "quay"],
+    // Through another prefix of the same upstream: a bare 429 makes the mirror leave the upstream alone
+    // until its Retry-After, which would hold back the tests that follow.
+    ["answers 429", (u: typeof upstreams) => (u.quay.failWith = 429), "fresh"],
+    [
+      "is unreachable",
+      (u: typeof upstreams) => u.spy.mockRejectedValue(new TypeError("connection refused")),
+      "quay",
+    ],
   ])(
     "serves the cached manifest past its TTL with Warning 110 when the upstream %s",
-    async (_case, breakIt) => {
-      await (await get(`/v2/quay/${name}/manifests/1.0`)).arrayBuffer();
+    async (_case, breakIt, prefix) => {
+      await (await get(`/v2/${prefix}/${name}/manifests/1.0`)).arrayBuffer();
       breakIt(upstreams);
       vi.useFakeTimers({ toFake: ["Date"] });
       vi.setSystemTime(Date.now() + 3600_000);
       for (const method of ["GET", "HEAD"]) {
-        const response = await get(`/v2/quay/${name}/manifests/1.0`, ACCEPT_ALL, method);
+        const response = await get(`/v2/${prefix}/${name}/manifests/1.0`, ACCEPT_ALL, method);
         expect(response.status).toBe(200);
         expect(response.headers.get("X-Mirror-Cache")).toBe("STALE");
         expect(response.headers.get("Warning")).toBe('110 - "Response is Stale"');

@@ -90,7 +90,9 @@ describe("Basic-auth upstreams", () => {
 describe("upstream failures become OCI errors", () => {
   it("passes a 429 on as TOOMANYREQUESTS with Retry-After", async () => {
     upstreams.quay.failWith = 429;
-    const response = await get(`/v2/quay/org/busy/manifests/${tag}`);
+    // Through another prefix of the same upstream: after a bare 429 the mirror leaves an upstream alone
+    // until its Retry-After, which would hold back the tests that follow.
+    const response = await get(`/v2/fresh/org/busy/manifests/${tag}`);
     expect(response.status).toBe(429);
     expect(response.headers.get("Retry-After")).toBe("42");
     expect(await response.json()).toMatchObject({ errors: [{ code: "TOOMANYREQUESTS" }] });

@@ -91,23 +91,86 @@ describe("a download stored as it streams (too large for a spool)", () => {
     expect((await through.done).stored).toBe(true);
   });
 
-  it("reads the source only as fast as the slower of client and store: a chunk or two ahead at most", async () => {
+  it("reads the source at the store's pace whatever its client does: a client that reads nothing lets go at the window", async () => {
     const { bytes, digest } = await blob(8 * MIB, 3);
     const upstream = source(bytes);
     const store = memoryStore();
-    const through = new StoreThrough(upstream.stream, bytes.length, digest, false, 5_000, store.put);
+    const through = new StoreThrough(upstream.stream, bytes.length, digest, false, 5_000, store.put, {
+      windowBytes: 2 * MIB,
+      resume: null,
+    });
+    const client = through.takeClient() as ReadableStream<Uint8Array>;
+    // The client reads nothing at all: the blob is read whole and stored all the same.
+    expect(await through.done).toEqual({ verified: true, stored: true });
+    expect(upstream.taken()).toBe(8);
+    expect(same(store.bytes(), bytes)).toBe(true);
+    // Without a source of its own, the client that fell behind gets an error, never a clean end.
+    await expect(collect(client)).rejects.toThrow(/fell behind/);
+  });
+
+  it("continues a client that fell behind from its own source at its offset, verified as a whole", async () => {
+    const { bytes, digest } = await blob(8 * MIB + 3, 15);
+    const store = memoryStore();
+    const offsets: number[] = [];
+    const through = new StoreThrough(source(bytes).stream, bytes.length, digest, false, 5_000, store.put, {
+      windowBytes: 2 * MIB,
+      resume: async (offset) => {
+        offsets.push(offset);
+        return source(bytes.subarray(offset)).stream;
+      },
+    });
     const reader = (through.takeClient() as ReadableStream<Uint8Array>).getReader();
-    let read = 0;
-    for (let i = 0; i < 3; i++) {
-      const { value } = await reader.read();
-      read += value?.byteLength ?? 0;
+    const first = await reader.read();
+    expect(first.value?.byteLength).toBe(MIB);
+    expect(await through.done).toEqual({ verified: true, stored: true });
+    const rest: Uint8Array[] = [first.value as Uint8Array];
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      rest.push(value);
     }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    // The client has 3 MiB; the copy has taken at most the chunk it holds back and the one it offers.
-    expect(read).toBe(3 * MIB);
-    expect(upstream.taken()).toBeLessThanOrEqual(5);
-    await reader.cancel();
-    expect((await through.done).stored).toBe(true);
+    expect(same(concatBytes(rest), bytes)).toBe(true);
+    // It had taken 1 MiB when it let go; its queue was dropped, so it asked for the rest from there.
+    expect(offsets).toEqual([MIB]);
+  });
+
+  it("ends a client that fell behind with an error when its own source sends wrong bytes: the last chunk is held", async () => {
+    const { bytes, digest } = await blob(6 * MIB, 16);
+    const wrong = bytes.map((byte, index) => (index === bytes.length - 1 ? byte ^ 1 : byte));
+    const store = memoryStore();
+    const through = new StoreThrough(source(bytes).stream, bytes.length, digest, false, 5_000, store.put, {
+      windowBytes: MIB,
+      resume: async (offset) => source(wrong.subarray(offset)).stream,
+    });
+    const reader = (through.takeClient() as ReadableStream<Uint8Array>).getReader();
+    expect(await through.done).toEqual({ verified: true, stored: true });
+    let received = 0;
+    await expect(
+      (async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          received += value.byteLength;
+        }
+      })(),
+    ).rejects.toThrow(/digest/);
+    expect(received).toBeLessThan(bytes.length);
+  });
+
+  it("keeps a client that keeps up on the download: no source of its own is opened", async () => {
+    const { bytes, digest } = await blob(6 * MIB, 17);
+    const store = memoryStore();
+    let resumed = 0;
+    const through = new StoreThrough(source(bytes).stream, bytes.length, digest, false, 5_000, store.put, {
+      windowBytes: 2 * MIB,
+      resume: async () => {
+        resumed++;
+        return new ReadableStream();
+      },
+    });
+    expect(same(await collect(through.takeClient() as ReadableStream<Uint8Array>), bytes)).toBe(true);
+    expect(await through.done).toEqual({ verified: true, stored: true });
+    expect(resumed).toBe(0);
   });
 
   it("holds the client's last chunk until the digest is verified: wrong bytes end client and store with an error", async () => {
@@ -160,13 +223,22 @@ describe("a download stored as it streams (too large for a spool)", () => {
     expect(await through.done).toEqual({ verified: true, stored: false });
   });
 
-  it("drops a client that takes nothing for the stall bound, and stores the blob all the same", async () => {
+  it("lets go of a client that takes nothing for the stall bound (its queue freed), which continues on its own later", async () => {
     const { bytes, digest } = await blob(3 * MIB, 8);
     const store = memoryStore();
-    const through = new StoreThrough(source(bytes).stream, bytes.length, digest, false, 100, store.put);
+    const offsets: number[] = [];
+    const through = new StoreThrough(source(bytes).stream, bytes.length, digest, false, 100, store.put, {
+      windowBytes: 16 * MIB,
+      resume: async (offset) => {
+        offsets.push(offset);
+        return source(bytes.subarray(offset)).stream;
+      },
+    });
     const client = through.takeClient() as ReadableStream<Uint8Array>;
     expect(await through.done).toEqual({ verified: true, stored: true });
-    await expect(collect(client)).rejects.toThrow(/no chunk taken/);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(same(await collect(client), bytes)).toBe(true);
+    expect(offsets).toEqual([0]);
   });
 
   it("serves its client all the same when the store takes nothing: the store is dropped after the stall bound", async () => {
@@ -197,11 +269,13 @@ describe("a download stored as it streams (too large for a spool)", () => {
     expect(upstream.taken()).toBeLessThan(8);
   });
 
-  it("has nothing to hand out once its client was dropped: a later request is sent to the upstream", async () => {
+  it("has nothing to hand out once its untaken client was let go: a later request is sent to the upstream", async () => {
     const { bytes, digest } = await blob(2 * MIB, 12);
     const store = memoryStore();
     const through = new StoreThrough(source(bytes).stream, bytes.length, digest, false, 50, store.put);
     expect((await through.done).stored).toBe(true);
+    // Its chunks waited untaken for the stall bound: let go (their memory freed), it is handed to no one.
+    await new Promise((resolve) => setTimeout(resolve, 100));
     expect(through.takeClient()).toBeNull();
   });
 

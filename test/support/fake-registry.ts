@@ -69,6 +69,10 @@ export class FakeRegistry {
   credentialsRevoked = false;
   /** When set, the CDN answers every request 401 with this `WWW-Authenticate` (a hostile redirect target). */
   cdnChallenge: string | null = null;
+  /** Blob GETs ignore `Range` and answer 200 with the whole blob, as some servers and CDNs do. */
+  ignoresRange = false;
+  /** Blob HEADs answer without `Content-Length` (chunked), as some servers do. */
+  headWithoutLength = false;
   /** When set, manifest GETs are counted per identity and refused (429) past the limit. */
   quota: FakeQuota | null = null;
   /** Manifest GETs counted per identity ("" = anonymous) since the quota was set. */
@@ -262,7 +266,17 @@ export class FakeRegistry {
         headers: { Location: `${this.options.cdnOrigin}/blobs/${digest}?signature=abc` },
       });
     }
-    return blobBody(request, bytes, digest, this.corruptBlobs, this.blobPauseMs);
+    return this.blobAnswer(request, bytes, digest, this.blobPauseMs);
+  }
+
+  private blobAnswer(request: Request, bytes: Uint8Array, digest: string, pauseMs = 0): Response {
+    if (request.method === "HEAD" && this.headWithoutLength) {
+      return new Response(null, {
+        headers: { "Content-Type": "application/octet-stream", "Docker-Content-Digest": digest },
+      });
+    }
+    const plain = this.ignoresRange ? new Request(request, { headers: {} }) : request;
+    return blobBody(plain, bytes, digest, this.corruptBlobs, pauseMs);
   }
 
   private cdn(request: Request, url: URL): Response {
@@ -276,7 +290,7 @@ export class FakeRegistry {
     const digest = /^\/blobs\/(.+)$/.exec(url.pathname)?.[1] ?? "";
     const bytes = this.blobs.get(digest);
     if (!bytes) return new Response("not found", { status: 404 });
-    return blobBody(request, bytes, digest, this.corruptBlobs);
+    return this.blobAnswer(request, bytes, digest);
   }
 
   /** The referrers API of OCI 1.1: descriptors of the manifests whose `subject` is `digest`. */

@@ -83,10 +83,23 @@ describe("choosing an account", () => {
     expect(book.choose(false)).toBe("a");
   });
 
-  it("remembers nothing of a bare 429 (an abuse limit or a throttle, not the account's quota)", () => {
-    const book = new QuotaBook(["a"]);
+  it("takes a bare 429 as the address refused (an abuse limit), not the account's quota", () => {
+    const time = clock();
+    const book = new QuotaBook(["a"], time.now);
     expect(book.observe("a", { status: 429, reading: null, retryAfter: 60 })).toBeNull();
     expect(book.choose(true)).toBe("a");
+    expect(book.refusedUntil()).toBe(time.now() + 60_000);
+    time.advance(60_000);
+    expect(book.refusedUntil()).toBe(0);
+  });
+
+  it("leaves a refusing upstream alone a minute without Retry-After, an hour at most with one", () => {
+    const time = clock();
+    const book = new QuotaBook(["a"], time.now);
+    book.observe("a", { status: 429, reading: null, retryAfter: null });
+    expect(book.refusedUntil()).toBe(time.now() + 60_000);
+    book.observe("a", { status: 429, reading: null, retryAfter: 10 * 24 * 3600 });
+    expect(book.refusedUntil()).toBe(time.now() + 3600_000);
   });
 
   it("backs off a minute when an exhausting answer names neither window nor Retry-After", () => {

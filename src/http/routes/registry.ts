@@ -60,6 +60,7 @@ for (const base of ["/v2", "/:prefix/v2"]) {
       reference: parsed,
       accept,
       method: c.req.method === "HEAD" ? "HEAD" : "GET",
+      via: new URL(c.req.url).host,
     });
     recordResult(c, result.digest, result.cache);
     // Who spends the upstream's pull quota: the client whose request made the counted upstream requests.
@@ -74,6 +75,9 @@ for (const base of ["/v2", "/:prefix/v2"]) {
     const { blobs, registry } = c.var.services;
     const upstream = registry(repository.upstream);
     const range = c.req.method === "HEAD" ? null : parseRange(c.req.header("Range") ?? null);
+    await c.var.services.signatures?.admitBlob(upstream, repository.name, digest, async () => {
+      return (await c.var.services.blobStore.head(digest)) !== null;
+    });
     const result =
       c.req.method === "HEAD"
         ? await blobs.head(upstream, repository.name, digest)

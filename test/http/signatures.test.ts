@@ -1,0 +1,279 @@
+// The signature policy at pull time (SIGNATURE_POLICY): what an `enforce` prefix serves and refuses,
+// what `warn` marks, and what verification costs (once per digest and policy version; nothing at all
+// without a policy). Images are signed as cosign does (test/support/cosign.ts), with genuine keys.
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { generateKey, type SigningKey, signBundle, signLegacy } from "../support/cosign";
+import { type FakeRegistry, pushImage, type TestImage } from "../support/fake-registry";
+import { ACCEPT_ALL, fakeUpstreams } from "../support/mirror";
+import { pullImage, send } from "../support/pull";
+
+const INDEX = "application/vnd.oci.image.index.v1+json";
+
+let upstreams: ReturnType<typeof fakeUpstreams>;
+let logs: string[];
+let key: SigningKey;
+let test = 0;
+let tag = "";
+beforeEach(async () => {
+  upstreams = fakeUpstreams();
+  tag = `t${++test}`;
+  key = await generateKey("ecdsa-p256");
+  logs = [];
+  vi.spyOn(console, "log").mockImplementation((...args: unknown[]) => {
+    logs.push(args.map(String).join(" "));
+  });
+});
+afterEach(() => vi.restoreAllMocks());
+
+function policy(
+  mode: "enforce" | "warn",
+  keys: readonly string[],
+  repositories = ["oci/signed/**", "legacy/signed/**"],
+) {
+  return { SIGNATURE_POLICY: JSON.stringify([{ repositories, mode, keys }]) };
+}
+
+async function image(registry: FakeRegistry, name: string, seed = test): Promise<TestImage> {
+  return pushImage(registry, name, tag, seed);
+}
+
+function subjectOf(registry: FakeRegistry, name: string, digest: string) {
+  const body = registry.manifestAt(name, digest)?.body;
+  if (!body) throw new Error("no such manifest");
+  return { digest, size: body.length, mediaType: INDEX };
+}
+
+function manifest(base: string, reference: string, vars: Record<string, string>, method = "GET") {
+  return send(`${base}/manifests/${reference}`, vars, { method, headers: { Accept: ACCEPT_ALL } });
+}
+
+async function errorOf(response: Response, body: Uint8Array) {
+  expect(response.headers.get("Content-Type")).toMatch(/application\/json/);
+  return (JSON.parse(new TextDecoder().decode(body)) as { errors: Array<{ code: string; message: string }> })
+    .errors[0];
+}
+
+const signatureRequests = (registry: FakeRegistry) =>
+  registry.requests.filter(
+    (request) => request.kind === "referrers" || /sha256-[a-f0-9]{64}/.test(request.url.pathname),
+  ).length;
+
+describe("an enforce entry serves what its keys signed", () => {
+  it.each(["ecdsa-p256", "rsa", "ed25519"] as const)(
+    "pulls an index signed in cosign's legacy form with a %s key: index, children and blobs",
+    async (kind) => {
+      const signer = await generateKey(kind);
+      const pushed = await image(upstreams.oci, "signed/app");
+      await signLegacy(upstreams.oci, "signed/app", pushed.indexDigest, signer);
+      const vars = policy("enforce", [signer.pem]);
+      const index = await manifest("/v2/oci/signed/app", tag, vars);
+      expect(index.response.status).toBe(200);
+      expect(index.response.headers.get("X-Mirror-Signature")).toBe("verified");
+      const pulled = await pullImage("/v2/oci/signed/app", tag, vars);
+      expect(pulled.manifests).toEqual([pushed.indexDigest, ...pushed.manifestDigests]);
+      expect(logs.some((line) => line.includes('"event":"signature.verified"'))).toBe(true);
+    },
+  );
+
+  it("pulls an index signed with a sigstore bundle found through the referrers API", async () => {
+    const pushed = await image(upstreams.oci, "signed/bundled");
+    const subject = subjectOf(upstreams.oci, "signed/bundled", pushed.indexDigest);
+    await signBundle(upstreams.oci, "signed/bundled", subject, key);
+    const pulled = await pullImage("/v2/oci/signed/bundled", tag, policy("enforce", [key.pem]));
+    expect(pulled.manifests[0]).toBe(pushed.indexDigest);
+    expect(upstreams.oci.count("referrers")).toBeGreaterThan(0);
+  });
+
+  it("finds a bundle through the sha256-<hex> tag where the upstream has no referrers API", async () => {
+    const pushed = await image(upstreams.legacy, "signed/bundled");
+    const subject = subjectOf(upstreams.legacy, "signed/bundled", pushed.indexDigest);
+    await signBundle(upstreams.legacy, "signed/bundled", subject, key, { tagSchema: true });
+    const index = await manifest("/v2/legacy/signed/bundled", tag, policy("enforce", [key.pem]));
+    expect(index.response.status).toBe(200);
+    expect(index.response.headers.get("X-Mirror-Signature")).toBe("verified");
+  });
+
+  it("accepts a message-signature bundle over the manifest itself", async () => {
+    const pushed = await image(upstreams.oci, "signed/message");
+    const body = upstreams.oci.manifestAt("signed/message", pushed.indexDigest)?.body;
+    const subject = subjectOf(upstreams.oci, "signed/message", pushed.indexDigest);
+    await signBundle(upstreams.oci, "signed/message", subject, key, { form: "message", manifest: body });
+    const index = await manifest("/v2/oci/signed/message", tag, policy("enforce", [key.pem]));
+    expect(index.response.status).toBe(200);
+  });
+
+  it("answers a HEAD by tag once the signature verified, as containerd resolves", async () => {
+    const pushed = await image(upstreams.oci, "signed/head");
+    await signLegacy(upstreams.oci, "signed/head", pushed.indexDigest, key);
+    const head = await manifest("/v2/oci/signed/head", tag, policy("enforce", [key.pem]), "HEAD");
+    expect(head.response.status).toBe(200);
+    expect(head.response.headers.get("Docker-Content-Digest")).toBe(pushed.indexDigest);
+    expect(head.response.headers.get("X-Mirror-Signature")).toBe("verified");
+  });
+
+  it("serves cosign's own signature tag, which is no image", async () => {
+    const pushed = await image(upstreams.oci, "signed/sigtag");
+    await signLegacy(upstreams.oci, "signed/sigtag", pushed.indexDigest, key);
+    const signatureTag = `${pushed.indexDigest.replace(":", "-")}.sig`;
+    const response = await manifest("/v2/oci/signed/sigtag", signatureTag, policy("enforce", [key.pem]));
+    expect(response.response.status).toBe(200);
+  });
+});
+
+describe("an enforce entry refuses what its keys did not sign, before serving any of it", () => {
+  it("refuses an unsigned image with 403 DENIED naming the entry and what is missing", async () => {
+    const pushed = await image(upstreams.oci, "signed/unsigned");
+    const vars = policy("enforce", [key.pem]);
+    const { response, body } = await manifest("/v2/oci/signed/unsigned", tag, vars);
+    expect(response.status).toBe(403);
+    const error = await errorOf(response, body);
+    expect(error?.code).toBe("DENIED");
+    expect(error?.message).toBe(
+      `SIGNATURE_POLICY[0] (oci/signed/**, legacy/signed/**): manifest ${pushed.indexDigest} is not signed (no cosign signature or sigstore bundle found)`,
+    );
+    expect(logs.some((line) => line.includes('"event":"signature.refused"'))).toBe(true);
+  });
+
+  it("refuses its children and blobs by digest too, without fetching a blob", async () => {
+    const pushed = await image(upstreams.oci, "signed/unsigned-parts");
+    const vars = policy("enforce", [key.pem]);
+    const child = await manifest("/v2/oci/signed/unsigned-parts", pushed.manifestDigests[0] ?? "", vars);
+    expect(child.response.status).toBe(403);
+    upstreams.oci.reset();
+    const blob = await send(`/v2/oci/signed/unsigned-parts/blobs/${pushed.layerDigests[0]}`, vars);
+    expect(blob.response.status).toBe(403);
+    expect((await errorOf(blob.response, blob.body))?.message).toMatch(/is not named by a verified manifest/);
+    expect(upstreams.oci.count("blob")).toBe(0);
+  });
+
+  it("refuses a signature by another key: wrong key", async () => {
+    const pushed = await image(upstreams.oci, "signed/wrong-key");
+    await signLegacy(upstreams.oci, "signed/wrong-key", pushed.indexDigest, await generateKey("ecdsa-p256"));
+    const { response, body } = await manifest("/v2/oci/signed/wrong-key", tag, policy("enforce", [key.pem]));
+    expect(response.status).toBe(403);
+    expect((await errorOf(response, body))?.message).toMatch(
+      /is signed, but not with a key of the policy \(wrong key\)/,
+    );
+  });
+
+  it("refuses a valid signature whose payload names another digest", async () => {
+    const pushed = await image(upstreams.oci, "signed/other-digest");
+    const other = await pushImage(upstreams.oci, "signed/other-digest", `${tag}-other`, test + 1000);
+    await signLegacy(upstreams.oci, "signed/other-digest", pushed.indexDigest, key, other.indexDigest);
+    const { response, body } = await manifest(
+      "/v2/oci/signed/other-digest",
+      tag,
+      policy("enforce", [key.pem]),
+    );
+    expect(response.status).toBe(403);
+    expect((await errorOf(response, body))?.message).toMatch(/payload names another digest/);
+  });
+
+  it("refuses a bundle whose statement names another digest", async () => {
+    const pushed = await image(upstreams.oci, "signed/other-bundle");
+    const subject = subjectOf(upstreams.oci, "signed/other-bundle", pushed.indexDigest);
+    await signBundle(upstreams.oci, "signed/other-bundle", subject, key, {
+      names: pushed.manifestDigests[0],
+    });
+    const { response } = await manifest("/v2/oci/signed/other-bundle", tag, policy("enforce", [key.pem]));
+    expect(response.status).toBe(403);
+  });
+
+  it("still serves a blob already stored (and its links), as without a policy", async () => {
+    const pushed = await image(upstreams.oci, "signed/shared");
+    await pullImage("/v2/oci/signed/shared", tag);
+    const blob = await send(
+      `/v2/oci/signed/shared/blobs/${pushed.layerDigests[0]}`,
+      policy("enforce", [key.pem]),
+    );
+    expect(blob.response.status).toBe(200);
+  });
+});
+
+describe("verdicts are kept per digest and policy version", () => {
+  it("verifies once: a warm pull asks the upstream for no signature", async () => {
+    const pushed = await image(upstreams.oci, "signed/warm");
+    await signLegacy(upstreams.oci, "signed/warm", pushed.indexDigest, key);
+    const vars = policy("enforce", [key.pem]);
+    await pullImage("/v2/oci/signed/warm", tag, vars);
+    upstreams.oci.reset();
+    await pullImage("/v2/oci/signed/warm", tag, vars);
+    expect(signatureRequests(upstreams.oci)).toBe(0);
+    expect(upstreams.oci.count("blob")).toBe(0);
+  });
+
+  it("asks with HEAD first: an image without the legacy tag costs no manifest GET for it", async () => {
+    const pushed = await image(upstreams.oci, "signed/head-first");
+    const subject = subjectOf(upstreams.oci, "signed/head-first", pushed.indexDigest);
+    await signBundle(upstreams.oci, "signed/head-first", subject, key);
+    await manifest("/v2/oci/signed/head-first", tag, policy("enforce", [key.pem]));
+    const legacyTag = upstreams.oci.requests.filter((request) => request.url.pathname.endsWith(".sig"));
+    expect(legacyTag.map((request) => request.method)).toEqual(["HEAD"]);
+  });
+
+  it("verifies again when the entry's keys change", async () => {
+    const pushed = await image(upstreams.oci, "signed/rotated");
+    await signLegacy(upstreams.oci, "signed/rotated", pushed.indexDigest, key);
+    expect(
+      (await manifest("/v2/oci/signed/rotated", tag, policy("enforce", [key.pem]))).response.status,
+    ).toBe(200);
+    const rotated = await generateKey("ecdsa-p256");
+    const after = await manifest("/v2/oci/signed/rotated", tag, policy("enforce", [rotated.pem]));
+    expect(after.response.status).toBe(403);
+  });
+
+  it("costs nothing without a policy: not one signature request", async () => {
+    await image(upstreams.oci, "signed/no-policy");
+    const response = await manifest("/v2/oci/signed/no-policy", tag, {});
+    expect(response.response.status).toBe(200);
+    expect(response.response.headers.has("X-Mirror-Signature")).toBe(false);
+    expect(signatureRequests(upstreams.oci)).toBe(0);
+  });
+
+  it("costs nothing for a repository under no entry", async () => {
+    await image(upstreams.oci, "elsewhere/app");
+    const response = await manifest("/v2/oci/elsewhere/app", tag, policy("enforce", [key.pem]));
+    expect(response.response.status).toBe(200);
+    expect(signatureRequests(upstreams.oci)).toBe(0);
+  });
+});
+
+describe("when the upstream cannot show the signatures", () => {
+  it("enforce answers 503 UNAVAILABLE and remembers nothing; warn serves it unverified", async () => {
+    const pushed = await image(upstreams.oci, "signed/trouble");
+    await signLegacy(upstreams.oci, "signed/trouble", pushed.indexDigest, key);
+    // Cached without a policy, so only the signature lookup meets the failing upstream.
+    expect((await manifest("/v2/oci/signed/trouble", pushed.indexDigest, {})).response.status).toBe(200);
+    upstreams.oci.failWith = 503;
+    const enforced = await manifest(
+      "/v2/oci/signed/trouble",
+      pushed.indexDigest,
+      policy("enforce", [key.pem]),
+    );
+    expect(enforced.response.status).toBe(503);
+    expect((await errorOf(enforced.response, enforced.body))?.message).toMatch(
+      /SIGNATURE_POLICY\[0\] .*: the signatures of sha256:[a-f0-9]{64} could not be read from upstream "oci"/,
+    );
+    const warned = await manifest("/v2/oci/signed/trouble", pushed.indexDigest, policy("warn", [key.pem]));
+    expect(warned.response.status).toBe(200);
+    expect(warned.response.headers.get("X-Mirror-Signature")).toBe("unverified");
+    upstreams.oci.failWith = null;
+    const later = await manifest("/v2/oci/signed/trouble", pushed.indexDigest, policy("enforce", [key.pem]));
+    expect(later.response.status).toBe(200);
+  });
+});
+
+describe("a warn entry serves, marks and logs", () => {
+  it("serves an unsigned image with X-Mirror-Signature: unverified and an audit line", async () => {
+    const pushed = await image(upstreams.oci, "signed/warned");
+    const vars = policy("warn", [key.pem]);
+    const { response } = await manifest("/v2/oci/signed/warned", tag, vars);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("X-Mirror-Signature")).toBe("unverified");
+    const line = logs.find((entry) => entry.includes('"event":"signature.unverified"'));
+    expect(line).toContain(pushed.indexDigest);
+    expect(line).toContain("not signed");
+    // Its blobs are served as without a policy.
+    expect((await pullImage("/v2/oci/signed/warned", tag, vars)).blobs.length).toBe(4);
+  });
+});

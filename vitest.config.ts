@@ -17,39 +17,53 @@ const TEST_UPSTREAMS = {
   pool: { url: "https://pool.test", hosts: ["pool.example"], tagTtl: 0, shareCredentials: true },
 };
 
-// Unit and integration tests run inside workerd with the bindings from wrangler.toml
-// (local R2 and KV, isolated per test file); the variables point at the fake upstreams.
+/** The variables every spec runs with; the fake upstreams answer inside the test. */
+const TEST_BINDINGS = {
+  UPSTREAMS: JSON.stringify(TEST_UPSTREAMS),
+  DEFAULT_UPSTREAM: "hub",
+  // Stats reach the stats object at once, so tests can read them back.
+  STATS_FLUSH_SECONDS: "0",
+  // The smallest R2 allows, so tests exercise multipart uploads with small blobs.
+  MULTIPART_THRESHOLD: String(5 * 1024 * 1024),
+  // Blobs above 16 MiB are stored as they stream instead of spooled (8 GiB by default).
+  SPOOL_MAX_BYTES: String(16 * 1024 * 1024),
+  UPSTREAM_BASIC_USERNAME: "mirror-robot",
+  UPSTREAM_BASIC_PASSWORD: "s3cret-upstream-password",
+  UPSTREAM_PRIVATE_USERNAME: "mirror-robot",
+  UPSTREAM_PRIVATE_PASSWORD: "s3cret-upstream-password",
+  UPSTREAM_POOL_CREDENTIALS: JSON.stringify([
+    { username: "first", password: "first-s3cret-password" },
+    { username: "second", password: "second-s3cret-password" },
+  ]),
+};
+
+/** The Worker inside workerd with the bindings from wrangler.toml (local R2 and KV, isolated per file). */
+function workerd(bindings: Record<string, string>) {
+  return cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings } });
+}
+
+// workerd starts objects and compiles the Worker on a file's first request: on a loaded 2-core machine
+// that alone can take seconds.
+const testTimeout = 20_000;
+
+// Unit and integration tests run inside workerd; test/free-plan/ runs the Worker as deployed on the
+// Workers Free plan (PLAN = "free").
 export default defineConfig({
-  plugins: [
-    cloudflareTest({
-      wrangler: { configPath: "./wrangler.toml" },
-      miniflare: {
-        bindings: {
-          UPSTREAMS: JSON.stringify(TEST_UPSTREAMS),
-          DEFAULT_UPSTREAM: "hub",
-          // Stats reach the stats object at once, so tests can read them back.
-          STATS_FLUSH_SECONDS: "0",
-          // The smallest R2 allows, so tests exercise multipart uploads with small blobs.
-          MULTIPART_THRESHOLD: String(5 * 1024 * 1024),
-          // Blobs above 16 MiB are stored as they stream instead of spooled (8 GiB by default).
-          SPOOL_MAX_BYTES: String(16 * 1024 * 1024),
-          UPSTREAM_BASIC_USERNAME: "mirror-robot",
-          UPSTREAM_BASIC_PASSWORD: "s3cret-upstream-password",
-          UPSTREAM_PRIVATE_USERNAME: "mirror-robot",
-          UPSTREAM_PRIVATE_PASSWORD: "s3cret-upstream-password",
-          UPSTREAM_POOL_CREDENTIALS: JSON.stringify([
-            { username: "first", password: "first-s3cret-password" },
-            { username: "second", password: "second-s3cret-password" },
-          ]),
+  test: {
+    projects: [
+      {
+        plugins: [workerd(TEST_BINDINGS)],
+        test: {
+          name: "mirror",
+          testTimeout,
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/e2e/**", "test/free-plan/**"],
         },
       },
-    }),
-  ],
-  test: {
-    // workerd starts objects and compiles the Worker on a file's first request: on a loaded 2-core
-    // machine that alone can take seconds.
-    testTimeout: 20_000,
-    include: ["test/**/*.test.ts"],
-    exclude: ["test/e2e/**"],
+      {
+        plugins: [workerd({ ...TEST_BINDINGS, PLAN: "free" })],
+        test: { name: "free-plan", testTimeout, include: ["test/free-plan/**/*.test.ts"] },
+      },
+    ],
   },
 });

@@ -412,6 +412,66 @@ describe("upstream credentials are protected", () => {
   });
 });
 
+describe("OIDC_ISSUERS beside the rest of the configuration", () => {
+  const ISSUERS = JSON.stringify({
+    github: {
+      issuer: "https://token.actions.githubusercontent.com",
+      audience: "https://mirror.example.com",
+      rules: [{ claims: { repository_owner: "acme" }, allow: ["quay/acme/*"] }],
+    },
+  });
+  const KEY = "k".repeat(32);
+
+  it("switches client authentication on by itself", () => {
+    const config = parseConfig({ UPSTREAMS: { quay: QUAY }, OIDC_ISSUERS: ISSUERS, MIRROR_TOKEN_KEY: KEY });
+    expect(config.clientAuth).toBe(true);
+    expect(config.users).toBeNull();
+    expect(config.oidc?.issuers.get("github")?.audiences).toEqual(["https://mirror.example.com"]);
+    expect(parseConfig({ UPSTREAMS: { quay: QUAY } }).clientAuth).toBe(false);
+  });
+
+  it("needs MIRROR_TOKEN_KEY (32+ characters) without MIRROR_USERS: there is no secret to derive one from", () => {
+    for (const key of [undefined, "short"]) {
+      expect(() =>
+        parseConfig({ UPSTREAMS: { quay: QUAY }, OIDC_ISSUERS: ISSUERS, MIRROR_TOKEN_KEY: key }),
+      ).toThrow(/MIRROR_TOKEN_KEY: with OIDC_ISSUERS and no MIRROR_USERS/);
+    }
+    const withUsers = parseConfig({
+      UPSTREAMS: { quay: QUAY },
+      OIDC_ISSUERS: ISSUERS,
+      MIRROR_USERS: '{"ci":"pw"}',
+    });
+    expect(withUsers.tokenKey).toContain("pw");
+    // Changing the rules invalidates the tokens issued under the old ones.
+    expect(withUsers.tokenKey).not.toBe(
+      parseConfig({ UPSTREAMS: { quay: QUAY }, MIRROR_USERS: '{"ci":"pw"}' }).tokenKey,
+    );
+  });
+
+  it("refuses a static user named oidc, the user name of OIDC logins", () => {
+    expect(() =>
+      parseConfig({ UPSTREAMS: { quay: QUAY }, OIDC_ISSUERS: ISSUERS, MIRROR_USERS: '{"oidc":"pw"}' }),
+    ).toThrow(/MIRROR_USERS\.oidc/);
+  });
+
+  it("protects upstream credentials like MIRROR_USERS does", () => {
+    const config = parseConfig({
+      UPSTREAMS: { quay: QUAY },
+      OIDC_ISSUERS: ISSUERS,
+      MIRROR_TOKEN_KEY: KEY,
+      UPSTREAM_QUAY_USERNAME: "robot",
+      UPSTREAM_QUAY_PASSWORD: "pw",
+    });
+    expect(config.upstreams.get("quay")?.accounts).toHaveLength(1);
+  });
+
+  it("names the bad field", () => {
+    expect(() =>
+      parseConfig({ UPSTREAMS: { quay: QUAY }, OIDC_ISSUERS: '{"github":{"issuer":"http://example.com"}}' }),
+    ).toThrow(/OIDC_ISSUERS\.github\.issuer/);
+  });
+});
+
 describe("MIRROR_USERS", () => {
   it("is off when unset", () => {
     expect(parseConfig({ UPSTREAMS: { quay: QUAY } }).users).toBeNull();
@@ -502,6 +562,26 @@ describe("the fills' memory budget", () => {
     expect(configError({ ...upstreams, FILL_MEMORY_BYTES: value }).message).toContain(
       "invalid configuration: FILL_MEMORY_BYTES:",
     );
+  });
+});
+
+describe("the Workers plan (PLAN)", () => {
+  const upstreams = { UPSTREAMS: { quay: QUAY } };
+
+  it('is "paid" unless PLAN says "free"', () => {
+    expect(parseConfig(upstreams).plan).toBe("paid");
+    expect(parseConfig({ ...upstreams, PLAN: "paid" }).plan).toBe("paid");
+    expect(parseConfig({ ...upstreams, PLAN: "free" }).plan).toBe("free");
+  });
+
+  it("refuses another value, naming the field", () => {
+    expect(configError({ ...upstreams, PLAN: "pro" }).message).toContain("invalid configuration: PLAN:");
+  });
+
+  it("refuses warm-ups on the Free plan: a cron run there has 50 subrequests", () => {
+    const warm = { ...upstreams, WARM_IMAGES: ["quay/org/app:1"] };
+    expect(parseConfig(warm).plan).toBe("paid");
+    expect(configError({ ...warm, PLAN: "free" }).message).toContain("invalid configuration: WARM_IMAGES:");
   });
 });
 

@@ -31,6 +31,16 @@ export function mayPull(user: Puller, upstream: Lists, name: string): boolean {
   }
 }
 
+/**
+ * Whether nothing the mirror holds is hidden from this client by a list: no patterns of its own, no
+ * upstream allow or deny list. (Rows of an upstream no longer configured are hidden from everyone.)
+ */
+export function seesEveryRepository(user: Puller, upstreams: readonly Lists[]): boolean {
+  return (
+    !user?.allow && upstreams.every((upstream) => upstream.allow.length === 0 && upstream.deny.length === 0)
+  );
+}
+
 function denied(message: string): RegistryError {
   return new RegistryError(403, "DENIED", message);
 }

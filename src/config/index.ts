@@ -1,3 +1,4 @@
+import { OIDC_USER, type OidcConfig, parseOidcIssuers } from "../auth/oidc/config";
 import { type MirrorUser, parseUsers } from "../auth/users";
 import { type ConfigEnv, ConfigError } from "./error";
 import { parseSignaturePolicy, type SignaturePolicy } from "./signature-policy";
@@ -21,7 +22,14 @@ export {
 } from "./upstreams";
 export type { ConfigEnv, WebhookConfig };
 
+/**
+ * The Workers plan the mirror is deployed on (`PLAN`). "free": every invocation stays within the Free
+ * plan's 10 ms of CPU and 50 subrequests, so no code touches a large blob's bytes (see README).
+ */
+export type Plan = "paid" | "free";
+
 export interface Config {
+  readonly plan: Plan;
   readonly upstreams: ReadonlyMap<string, UpstreamConfig>;
   /** Serves un-prefixed requests (Docker's `registry-mirrors`); absent = such requests are refused. */
   readonly defaultUpstream?: UpstreamConfig;
@@ -46,6 +54,10 @@ export interface Config {
   readonly clientWindowBytes: number;
   /** Clients that may pull (`MIRROR_USERS`); null = client authentication is off. */
   readonly users: ReadonlyMap<string, MirrorUser> | null;
+  /** Trusted platform token issuers (`OIDC_ISSUERS`); null = no client logs in with an OIDC token. */
+  readonly oidc: OidcConfig | null;
+  /** Whether clients must authenticate: `MIRROR_USERS` or `OIDC_ISSUERS` is set. */
+  readonly clientAuth: boolean;
   /** Key for the mirror's own tokens; derived from the users when `MIRROR_TOKEN_KEY` is not set. */
   readonly tokenKey: string;
   /** Whether to apply the `RATE_LIMITER` binding (`RATE_LIMIT=on`). */
@@ -96,13 +108,25 @@ export const DEFAULT_CLIENT_WINDOW_BYTES = 16 * 1024 ** 2;
 export function parseConfig(env: ConfigEnv): Config {
   const { upstreams, byHost, sharing } = parseUpstreams(env);
   const users = parseUsers(env.MIRROR_USERS);
+  const oidc = parseOidcIssuers(env.OIDC_ISSUERS, env.OIDC_MAX_TOKEN_LIFETIME);
+  if (oidc && users?.has(OIDC_USER)) {
+    throw new ConfigError(
+      `invalid configuration: MIRROR_USERS.${OIDC_USER}: with OIDC_ISSUERS set, "${OIDC_USER}" is the user name of OIDC logins`,
+    );
+  }
   // Checked here so a bad list fails loudly at once, not only when the cron runs.
-  parseWarmImages(env.WARM_IMAGES, new Set(upstreams.keys()));
+  const warmImages = parseWarmImages(env.WARM_IMAGES, new Set(upstreams.keys()));
   for (const [prefix, upstream] of upstreams) {
-    if (upstream.accounts.length > 0 && !users && upstream.allow.length === 0 && !sharing.has(prefix)) {
+    if (
+      upstream.accounts.length > 0 &&
+      !users &&
+      !oidc &&
+      upstream.allow.length === 0 &&
+      !sharing.has(prefix)
+    ) {
       throw new ConfigError(
         `invalid configuration: UPSTREAMS.${prefix}: the mirror holds credentials for it but nothing protects them: ` +
-          `set MIRROR_USERS (client authentication) or UPSTREAMS.${prefix}.allow, or UPSTREAMS.${prefix}.shareCredentials = true if anyone may pull through them`,
+          `set MIRROR_USERS or OIDC_ISSUERS (client authentication) or UPSTREAMS.${prefix}.allow, or UPSTREAMS.${prefix}.shareCredentials = true if anyone may pull through them`,
       );
     }
   }
@@ -114,7 +138,14 @@ export function parseConfig(env: ConfigEnv): Config {
       `invalid configuration: DEFAULT_UPSTREAM: "${defaultName}" is not a prefix in UPSTREAMS`,
     );
   }
+  const plan = readPlan(env.PLAN);
+  if (plan === "free" && warmImages.length > 0) {
+    throw new ConfigError(
+      'invalid configuration: WARM_IMAGES: warm-ups need more than the 50 subrequests a cron run has on the Free plan (PLAN = "free"): leave it empty',
+    );
+  }
   return {
+    plan,
     upstreams,
     defaultUpstream,
     byHost,
@@ -142,10 +173,9 @@ export function parseConfig(env: ConfigEnv): Config {
       64 * 1024 ** 2,
     ),
     users,
-    tokenKey:
-      typeof env.MIRROR_TOKEN_KEY === "string" && env.MIRROR_TOKEN_KEY
-        ? env.MIRROR_TOKEN_KEY
-        : derivedTokenKey(env),
+    oidc,
+    clientAuth: users !== null || oidc !== null,
+    tokenKey: readTokenKey(env, users !== null, oidc !== null),
     rateLimit: env.RATE_LIMIT === "on",
     adminToken: typeof env.ADMIN_TOKEN === "string" && env.ADMIN_TOKEN.length > 0 ? env.ADMIN_TOKEN : null,
     statsFlushMs: readNumber(env, "STATS_FLUSH_SECONDS", 10, 0, 3600) * 1000,
@@ -157,6 +187,12 @@ export function parseConfig(env: ConfigEnv): Config {
     eventWebhooks: parseWebhooks(env.EVENT_WEBHOOKS),
     signaturePolicy: parseSignaturePolicy(env.SIGNATURE_POLICY, new Set(upstreams.keys())),
   };
+}
+
+function readPlan(value: unknown): Plan {
+  if (value === undefined || value === null || value === "" || value === "paid") return "paid";
+  if (value === "free") return "free";
+  throw new ConfigError('invalid configuration: PLAN: must be "free" or "paid"');
 }
 
 function readColoCache(env: ConfigEnv): ColoCacheConfig | null {
@@ -177,13 +213,20 @@ function readColoCache(env: ConfigEnv): ColoCacheConfig | null {
 }
 
 /**
- * Without `MIRROR_TOKEN_KEY`, tokens are signed with a key made from the users' secret: changing the
- * users invalidates every token, and no extra secret is needed.
+ * Without `MIRROR_TOKEN_KEY`, tokens are signed with a key made from the users' secret (and the OIDC
+ * rules): changing either invalidates every token, and no extra secret is needed. With OIDC alone
+ * there is no secret to make one from (`OIDC_ISSUERS` is a plain variable): the key must be given.
  */
-function derivedTokenKey(env: ConfigEnv): string {
-  const users =
-    typeof env.MIRROR_USERS === "string" ? env.MIRROR_USERS : JSON.stringify(env.MIRROR_USERS ?? "");
-  return `mirror-token-key:${users}`;
+function readTokenKey(env: ConfigEnv, users: boolean, oidc: boolean): string {
+  const given = typeof env.MIRROR_TOKEN_KEY === "string" ? env.MIRROR_TOKEN_KEY : "";
+  if (oidc && !users && given.length < 32) {
+    throw new ConfigError(
+      "invalid configuration: MIRROR_TOKEN_KEY: with OIDC_ISSUERS and no MIRROR_USERS, set this secret (at least 32 characters) to sign the mirror's own tokens",
+    );
+  }
+  if (given) return given;
+  const text = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value ?? ""));
+  return `mirror-token-key:${text(env.MIRROR_USERS)}${oidc ? `\n${text(env.OIDC_ISSUERS)}` : ""}`;
 }
 
 function readNumber(env: ConfigEnv, name: string, fallback: number, min: number, max: number): number {

@@ -5,6 +5,7 @@ import { describe } from "../platform/services";
 import { forClient } from "./auth";
 import type { AppEnv } from "./context";
 import { auditLog } from "./middleware/audit";
+import { noSniff } from "./middleware/no-sniff";
 import { pullOnly } from "./middleware/pull-only";
 import { provideServices } from "./middleware/services";
 import { errorResponse } from "./responses";
@@ -21,6 +22,7 @@ import { tokenApi } from "./routes/token";
 export function createApp(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   // In this order: the audit sees every outcome; writes are refused before any service is assembled.
+  app.use("*", noSniff());
   app.use("*", auditLog());
   app.use(
     "*",

@@ -49,36 +49,70 @@ export async function visiblePage(
   return { repositories, resumeAfter: position };
 }
 
+/** Where a request starts: after a name (null = the beginning), or past the end (an end cursor). */
+export interface Position {
+  readonly after: string | null;
+  readonly end: boolean;
+}
+
 /**
- * The `last` value of the next page's link. A name the client sees (the page's last) goes as it is,
- * as registries do; a hidden position goes encrypted, so the link names nothing the client may not see.
+ * The `last` value of the next page's link; null = no link.
+ *
+ * For a client that sees every repository (`seesAll`) nothing is hidden: the page's last name goes as
+ * it is, as registries do, and there is no link after the last page. For any other client both the
+ * link and its value must say nothing about hidden rows: whether rows follow the last visible one,
+ * how many (the read budget running out), or how long a hidden name is. So it always gets a link, and
+ * always an encrypted cursor of one fixed length: to where the scan stopped, or to the end, where it
+ * gets an empty page and no link. That costs it one more request per walk, nothing else.
  */
-export async function nextLast(page: VisiblePage, key: string): Promise<string | null> {
-  if (page.resumeAfter === null) return null;
-  if (page.resumeAfter === page.repositories.at(-1)) return page.resumeAfter;
-  const iv = crypto.getRandomValues(new Uint8Array(12));
-  const sealed = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv },
-    await cursorKey(key),
-    new TextEncoder().encode(page.resumeAfter),
-  );
-  return `${CURSOR_MARK}${toBase64Url(concat(iv, new Uint8Array(sealed)))}`;
+export async function nextLast(page: VisiblePage, key: string, seesAll: boolean): Promise<string | null> {
+  if (seesAll) {
+    if (page.resumeAfter === null) return null;
+    if (page.resumeAfter === page.repositories.at(-1)) return page.resumeAfter;
+  }
+  return seal(page.resumeAfter, key);
 }
 
 /** The position a `last` value stands for: a repository name, or a cursor this mirror issued. */
-export async function positionOf(last: string | null, key: string): Promise<string | null> {
-  if (last === null || !last.startsWith(CURSOR_MARK)) return last;
+export async function positionOf(last: string | null, key: string): Promise<Position> {
+  if (last === null || !last.startsWith(CURSOR_MARK)) return { after: last, end: false };
   try {
     const bytes = fromBase64Url(last.slice(CURSOR_MARK.length));
-    const opened = await crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: bytes.slice(0, 12) },
-      await cursorKey(key),
-      bytes.slice(12),
+    const opened = new Uint8Array(
+      await crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: bytes.slice(0, 12) },
+        await cursorKey(key),
+        bytes.slice(12),
+      ),
     );
-    return new TextDecoder().decode(opened);
+    if (opened.byteLength !== CURSOR_BYTES) throw new Error("not a cursor of this length");
+    if (opened[0] === END) return { after: null, end: true };
+    const length = opened.indexOf(0, 1);
+    return { after: new TextDecoder().decode(opened.slice(1, length < 0 ? undefined : length)), end: false };
   } catch {
     throw new RegistryError(400, "NAME_INVALID", "last is neither a repository nor a cursor of this mirror");
   }
+}
+
+/**
+ * A cursor's plain text: a kind byte, then the name padded with zero bytes (no name holds one) to one
+ * length. A catalog row is `<prefix>/<name>`: at most 64 + 1 + 255 bytes.
+ */
+const CURSOR_BYTES = 512;
+const AFTER = 1;
+const END = 2;
+
+async function seal(after: string | null, key: string): Promise<string> {
+  const plain = new Uint8Array(CURSOR_BYTES);
+  plain[0] = after === null ? END : AFTER;
+  if (after !== null) {
+    const name = new TextEncoder().encode(after);
+    // Longer than any row can be: cut, which at worst repeats a few names on the next page.
+    plain.set(name.slice(0, CURSOR_BYTES - 1), 1);
+  }
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const sealed = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, await cursorKey(key), plain);
+  return `${CURSOR_MARK}${toBase64Url(concat(iv, new Uint8Array(sealed)))}`;
 }
 
 /** No repository name starts with "~", so a cursor cannot be mistaken for one. */

@@ -12,6 +12,8 @@ export interface AuditEntry {
   byTag?: boolean;
   digest?: string;
   cache?: string;
+  /** Under a signature policy: whether the manifest's signature verified (`unverified` is served by `warn`). */
+  signature?: "verified" | "unverified";
 }
 
 /** Hono's bindings and per-request variables for this app. */

@@ -2,7 +2,8 @@ import { type Audience, cacheControl } from "../access/audience";
 import type { BlobResult } from "../mirror/blobs";
 import type { Listing } from "../mirror/listings";
 import type { ManifestResult } from "../mirror/manifests";
-import { errorBody, type RegistryError } from "../oci/errors";
+import { errorBody, RegistryError } from "../oci/errors";
+import { isServableManifestType } from "../oci/media-types";
 
 export const API_VERSION_HEADER = { "Docker-Distribution-API-Version": "registry/2.0" } as const;
 const JSON_TYPE = "application/json; charset=utf-8";
@@ -19,6 +20,14 @@ export function pingResponse(): Response {
 }
 
 export function manifestResponse(result: ManifestResult, audience: Audience): Response {
+  // Reads refuse such types now; an entry stored before they did is not served either.
+  if (!isServableManifestType(result.mediaType)) {
+    throw new RegistryError(
+      502,
+      "MANIFEST_INVALID",
+      "the stored manifest has a type that is not a manifest type",
+    );
+  }
   const headers: Record<string, string> = {
     ...API_VERSION_HEADER,
     "Content-Type": result.mediaType,

@@ -1,7 +1,15 @@
 import type { Digest } from "../oci/digest";
 import { MediaType } from "../oci/media-types";
+import type { ListingMemory } from "../storage/listing-memory";
 import type { ListingStore, ReadListing, StoredListing } from "../storage/listing-store";
 import type { RepositoryKey } from "../storage/manifest-store";
+import {
+  type PagedTagList,
+  pagedTagList,
+  type ReadTagListHead,
+  type TagListHead,
+  type TagListStore,
+} from "../storage/tag-list-store";
 import type { RemoteRegistry } from "../upstream/remote-registry";
 import { type CacheStatus, isUpstreamTrouble, type Log } from "./types";
 
@@ -22,18 +30,27 @@ export interface TagQuery {
 
 /** Tag lists change more often than a tag moves: they are kept fresh at most this long. */
 export const TAG_LIST_TTL_SECONDS = 60;
-/** The key of a repository's whole tag list. */
-const WHOLE_LIST = "tags";
+/** Answers kept in the isolate's memory only (see ListingMemory) are kept at most this long. */
+export const MEMORY_TTL_SECONDS = 60;
+/** A page served from a stored list reads at most this many stored pages (TAG_PAGE_BYTES each). */
+const MAX_PAGES_READ = 2;
 
 /**
  * Tag lists and referrers, cached like tags: fresh for a while, then asked again, and served stale
  * while the upstream is in trouble. The mirror answers as the spec says even when its upstream does
  * not: tag lists in lexical order with `n`/`last` paging, referrers from the tag schema when the
  * upstream has no referrers API, `artifactType` filtering always applied.
+ *
+ * What a client can vary without bound stays out of KV: a page after a `last` of its choosing and an
+ * empty referrers answer live in the isolate's memory for a minute. A whole list is stored in pages, so
+ * any page of it is served from one or two stored pages, whatever the list's size; a request without
+ * `n` or `last` for a list longer than one stored page gets the first page and a Link to the rest.
  */
 export class ListingMirror {
   constructor(
     private readonly store: ListingStore,
+    private readonly tagLists: TagListStore,
+    private readonly memory: ListingMemory,
     private readonly log: Log,
     private readonly now: () => number = Date.now,
   ) {}
@@ -42,28 +59,41 @@ export class ListingMirror {
     const repository = repositoryOf(client, name);
     const paged = query.n !== undefined || query.last !== undefined;
     const pageKey = `tags?${pageQuery(query)}`;
-    // A whole list answers every page; an upstream's own page only itself. Both asked at once.
-    const [whole, page] = await Promise.all([
-      this.store.get(repository, WHOLE_LIST),
-      paged ? this.store.get(repository, pageKey) : null,
-    ]);
     const ttl = Math.min(client.upstream.tagTtl, TAG_LIST_TTL_SECONDS);
-    if (this.fresh(whole, ttl)) return pageOf(whole, query, "HIT");
+    const remembered = paged ? this.memory.get(repository, pageKey) : null;
+    if (this.fresh(remembered, ttl)) return served(remembered, "HIT");
+    // A whole list answers every page; an upstream's own first page only itself. Both asked at once.
+    const [whole, page] = await Promise.all([
+      this.tagLists.head(repository),
+      paged ? null : this.store.get(repository, pageKey),
+    ]);
+    if (this.fresh(whole, ttl)) {
+      const hit = await this.pageOfStored(repository, whole, query, "HIT");
+      if (hit) return hit;
+    }
     if (this.fresh(page, ttl)) return served(page, "HIT");
 
-    let answer: { listing: StoredListing; whole: boolean };
+    let answer: { list: PagedTagList; whole: true } | { listing: StoredListing; whole: false };
     try {
       answer = await this.fetchTags(client, name, query);
     } catch (error) {
-      const stale = [whole, page].find((entry) => this.usableStale(error, entry, ttl, client));
+      const stale = await this.staleTags(error, repository, whole, page, query, ttl, client);
       if (!stale) throw error;
       this.log({ event: "listing.stale", upstream: client.upstream.prefix, name, listing: "tags" });
-      return stale === whole ? pageOf(stale, query, "STALE") : served(stale, "STALE");
+      return stale;
     }
     const retain = ttl + client.upstream.maxStale;
     if (answer.whole) {
-      await this.store.put(repository, WHOLE_LIST, answer.listing, whole, retain);
-      return pageOf(answer.listing, query, cacheStatus(whole, answer.listing));
+      await this.tagLists.put(repository, answer.list, whole, retain);
+      const cache = whole?.version === answer.list.head.version ? "REVALIDATED" : "MISS";
+      const pages = answer.list.pages;
+      const listing = await pageOf(answer.list.head, async (index) => pages[index] ?? null, query, cache);
+      if (!listing) throw new Error("a page of the tag list just fetched is missing");
+      return listing;
+    }
+    if (paged) {
+      this.memory.put(repository, pageKey, answer.listing, Math.min(ttl, MEMORY_TTL_SECONDS));
+      return served(answer.listing, "MISS");
     }
     await this.store.put(repository, pageKey, answer.listing, page, retain);
     return served(answer.listing, cacheStatus(page, answer.listing));
@@ -77,31 +107,62 @@ export class ListingMirror {
   ): Promise<Listing> {
     const repository = repositoryOf(client, name);
     const key = `referrers/${digest.value}?${new URLSearchParams(artifactType ? { artifactType } : {})}`;
-    const cached = await this.store.get(repository, key);
     const ttl = client.upstream.tagTtl;
+    const remembered = this.memory.get(repository, key);
+    if (this.fresh(remembered, ttl)) return served(remembered, "HIT");
+    const cached = await this.store.get(repository, key);
     if (this.fresh(cached, ttl)) return served(cached, "HIT");
-    let listing: StoredListing;
+    let answer: { listing: StoredListing; empty: boolean };
     try {
-      listing = await this.fetchReferrers(client, name, digest, artifactType);
+      answer = await this.fetchReferrers(client, name, digest, artifactType);
     } catch (error) {
       if (!this.usableStale(error, cached, ttl, client)) throw error;
       this.log({ event: "listing.stale", upstream: client.upstream.prefix, name, listing: "referrers" });
       return served(cached, "STALE");
     }
-    await this.store.put(repository, key, listing, cached, ttl + client.upstream.maxStale);
-    return served(listing, cacheStatus(cached, listing));
+    // No referrers: any digest, real or made up, gets this answer; it costs no KV write.
+    if (answer.empty) this.memory.put(repository, key, answer.listing, Math.min(ttl, MEMORY_TTL_SECONDS));
+    else await this.store.put(repository, key, answer.listing, cached, ttl + client.upstream.maxStale);
+    return served(answer.listing, cacheStatus(cached, answer.listing));
   }
 
-  private fresh(entry: ReadListing | null, ttl: number): entry is ReadListing {
+  /** A page of a stored whole list; null when a page it needs is gone (then the upstream is asked). */
+  private pageOfStored(
+    repository: RepositoryKey,
+    head: TagListHead,
+    query: TagQuery,
+    cache: CacheStatus,
+  ): Promise<Listing | null> {
+    return pageOf(head, (index) => this.tagLists.page(repository, head, index), query, cache);
+  }
+
+  /** What is held of the tag list when the upstream is in trouble: the whole list, or the first page. */
+  private async staleTags(
+    error: unknown,
+    repository: RepositoryKey,
+    whole: ReadTagListHead | null,
+    page: ReadListing | null,
+    query: TagQuery,
+    ttl: number,
+    client: RemoteRegistry,
+  ): Promise<Listing | null> {
+    if (whole && this.usableStale(error, whole, ttl, client)) {
+      const stale = await this.pageOfStored(repository, whole, query, "STALE");
+      if (stale) return stale;
+    }
+    return page && this.usableStale(error, page, ttl, client) ? served(page, "STALE") : null;
+  }
+
+  private fresh<T extends { readonly checkedAt: number }>(entry: T | null, ttl: number): entry is T {
     return entry !== null && this.now() - entry.checkedAt < ttl * 1000;
   }
 
-  private usableStale(
+  private usableStale<T extends { readonly checkedAt: number }>(
     error: unknown,
-    entry: ReadListing | null,
+    entry: T | null,
     ttl: number,
     client: RemoteRegistry,
-  ): entry is ReadListing {
+  ): entry is T {
     return (
       entry !== null &&
       isUpstreamTrouble(error) &&
@@ -117,7 +178,7 @@ export class ListingMirror {
     client: RemoteRegistry,
     name: string,
     query: TagQuery,
-  ): Promise<{ listing: StoredListing; whole: boolean }> {
+  ): Promise<{ list: PagedTagList; whole: true } | { listing: StoredListing; whole: false }> {
     const list = await client.tagList(name, new URLSearchParams(pageQuery(query)));
     const next = list.next;
     const ignoredPaging =
@@ -127,7 +188,7 @@ export class ListingMirror {
     const checkedAt = this.now();
     if (whole) {
       const tags = [...new Set(list.tags)].sort();
-      return { listing: tagListing({ name: list.name ?? name, tags }, undefined, checkedAt), whole };
+      return { list: await pagedTagList(list.name ?? name, tags, checkedAt), whole };
     }
     return { listing: tagListing({ name: list.name ?? name, tags: list.tags }, next, checkedAt), whole };
   }
@@ -138,7 +199,7 @@ export class ListingMirror {
     name: string,
     digest: Digest,
     artifactType: string | undefined,
-  ): Promise<StoredListing> {
+  ): Promise<{ listing: StoredListing; empty: boolean }> {
     const page = await client.referrers(name, digest, artifactType);
     const { next, filtered } = page;
     let manifests = page.manifests;
@@ -146,13 +207,14 @@ export class ListingMirror {
       manifests = manifests.filter((descriptor) => artifactTypeOf(descriptor) === artifactType);
     }
     const body = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OCI_INDEX, manifests });
-    return {
+    const listing = {
       body,
       contentType: MediaType.OCI_INDEX,
       next: next?.toString(),
       filtersApplied: artifactType !== undefined ? "artifactType" : undefined,
       checkedAt: this.now(),
     };
+    return { listing, empty: manifests.length === 0 && next === undefined };
   }
 }
 
@@ -180,23 +242,50 @@ function tagListing(
   };
 }
 
-/** One page of a whole, sorted list: the tags after `last`, `n` of them, and a link when more remain. */
-function pageOf(whole: StoredListing, query: TagQuery, cache: CacheStatus): Listing {
-  if (query.n === undefined && query.last === undefined) return served(whole, cache);
-  const list = JSON.parse(whole.body) as { name: string; tags: string[] };
-  const after = query.last === undefined ? list.tags : list.tags.filter((tag) => tag > (query.last ?? ""));
-  const page = query.n === undefined ? after : after.slice(0, query.n);
-  const lastTag = page.at(-1);
-  const next =
-    lastTag !== undefined && page.length < after.length
-      ? new URLSearchParams({ n: String(query.n), last: lastTag })
-      : undefined;
-  return {
-    body: JSON.stringify({ name: list.name, tags: page }),
-    contentType: whole.contentType,
-    next,
-    cache,
-  };
+/**
+ * One page of a whole, sorted list from its stored pages: the tags after `last`, `n` of them at most,
+ * read from at most MAX_PAGES_READ stored pages, and a Link when more remain. Null when a page is gone.
+ */
+async function pageOf(
+  head: TagListHead,
+  load: (index: number) => Promise<readonly string[] | null>,
+  query: TagQuery,
+  cache: CacheStatus,
+): Promise<Listing | null> {
+  const last = query.last;
+  // The stored page that holds the first tag after `last`: the last one starting at or before it.
+  let index = 0;
+  if (last !== undefined) {
+    while (index + 1 < head.firsts.length && (head.firsts[index + 1] ?? "") <= last) index += 1;
+  }
+  const tags: string[] = [];
+  const want = query.n ?? Number.POSITIVE_INFINITY;
+  let read = 0;
+  let more = false;
+  while (index < head.firsts.length && read < MAX_PAGES_READ) {
+    const page = await load(index);
+    if (!page) return null;
+    read += 1;
+    index += 1;
+    const after = last === undefined ? page : page.filter((tag) => tag > last);
+    const room = want - tags.length;
+    tags.push(...after.slice(0, room));
+    if (after.length > room) {
+      more = true;
+      break;
+    }
+    // Without `n`, one stored page is the answer (the Link leads on).
+    if (tags.length >= want || query.n === undefined) break;
+  }
+  more ||= index < head.firsts.length;
+  const lastTag = tags.at(-1);
+  let next: URLSearchParams | undefined;
+  if (lastTag !== undefined && more) {
+    next = new URLSearchParams();
+    if (query.n !== undefined) next.set("n", String(query.n));
+    next.set("last", lastTag);
+  }
+  return { body: JSON.stringify({ name: head.name, tags }), contentType: "application/json", next, cache };
 }
 
 function served(listing: StoredListing, cache: CacheStatus): Listing {

@@ -24,20 +24,24 @@ export interface FoundSignatures {
   readonly artifacts: string[];
 }
 
+/** cosign's two ways of attaching a signature: the `.sig` tag, or a sigstore bundle as a referrer. */
+export type SignatureForm = "legacy" | "bundle";
+
 /**
- * Finds a manifest's cosign signatures in its repository: the legacy `sha256-<hex>.sig` tag (a HEAD
- * first: free on Docker Hub, and most images have none) and sigstore bundles among its referrers
- * (the referrers API, or its `sha256-<hex>` tag fallback). Reads are bounded and blobs are checked
- * against their digests; nothing here is trusted until `judge` verifies it.
+ * Finds a manifest's cosign signatures of one form in its repository: the legacy `sha256-<hex>.sig`
+ * tag (a HEAD first: free on Docker Hub, and most images have none), or sigstore bundles among its
+ * referrers (the referrers API, or its `sha256-<hex>` tag fallback). Reads are bounded and blobs are
+ * checked against their digests; nothing here is trusted until `judge` verifies it.
  */
 export async function findSignatures(
   client: RemoteRegistry,
   name: string,
   digest: Digest,
+  form: SignatureForm,
 ): Promise<FoundSignatures> {
   const found: FoundSignatures = { candidates: [], artifacts: [] };
-  await legacySignatures(client, name, digest, found);
-  await bundleSignatures(client, name, digest, found);
+  if (form === "legacy") await legacySignatures(client, name, digest, found);
+  else await bundleSignatures(client, name, digest, found);
   return found;
 }
 

@@ -4,7 +4,9 @@ import { RegistryError } from "../oci/errors";
 export type CacheStatus = "HIT" | "MISS" | "REVALIDATED" | "STALE";
 
 /** One structured log line. Callers never pass secrets. */
-export type Log = (fields: Record<string, string | number | boolean | undefined>) => void;
+export type Log = (
+  fields: Record<string, string | number | boolean | undefined | Readonly<Record<string, string>>>,
+) => void;
 
 /** Failures that say nothing about the content: worth serving a stale copy over. */
 export function isUpstreamTrouble(error: unknown): boolean {

@@ -104,6 +104,24 @@ export function manifestMediaType(contentType: string | null, body: Uint8Array):
   return MediaType.OCI_MANIFEST;
 }
 
+/** The manifest and index types of OCI and Docker, served whatever else is allowed. */
+const KNOWN_MANIFEST_TYPES: ReadonlySet<string> = new Set(Object.values(MediaType));
+/** A media type without parameters (RFC 6838 names), of the `application/` tree. */
+const APPLICATION_TYPE = /^application\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/;
+/** What a browser would run or render as a document, whatever the registry says it is. */
+const ACTIVE_CONTENT = /html|javascript|ecmascript|xml|svg/;
+
+/**
+ * Whether the mirror may answer with this manifest type as its `Content-Type`: the OCI and Docker
+ * manifest and index types, or another `application/` type (an artifact's own manifest type) that is
+ * syntactically sound and nothing a browser would run or render (HTML, script, SVG, XML). The mirror's
+ * origin is where the operator types the admin token: an upstream must not choose what runs there.
+ */
+export function isServableManifestType(mediaType: string): boolean {
+  if (KNOWN_MANIFEST_TYPES.has(mediaType)) return true;
+  return APPLICATION_TYPE.test(mediaType) && !ACTIVE_CONTENT.test(mediaType);
+}
+
 export const EMPTY_INDEX = JSON.stringify({
   schemaVersion: 2,
   mediaType: MediaType.OCI_INDEX,

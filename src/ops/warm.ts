@@ -12,7 +12,7 @@ import type { RemoteRegistry } from "../upstream/remote-registry";
 
 /** What a warm-up uses of the mirror's services (the platform's composition root provides them). */
 export interface WarmServices {
-  readonly config: Pick<Config, "upstreams">;
+  readonly config: Pick<Config, "upstreams" | "signaturePolicy">;
   registry(upstream: UpstreamConfig): RemoteRegistry;
   readonly manifests: ManifestSource;
   readonly manifestMirror: Pick<ManifestMirror, "cached">;
@@ -70,7 +70,10 @@ export async function warmImage(services: WarmServices, target: WarmImage): Prom
   const get = async (reference: Reference): Promise<ManifestResult | null> => {
     const request = { client, name, reference, accept, method: "GET" } as const;
     const hit = await services.manifestMirror.cached(request);
-    if (hit) return hit;
+    // Under a signature policy a cached manifest is checked like a pulled one: a warm-up never stores
+    // the blobs of an image the policy refuses (stored blobs are served through enforcing prefixes).
+    if (hit && !services.config.signaturePolicy) return hit;
+    if (hit) return services.manifests.get(request);
     if (await client.sparingQuota()) return null;
     const result = await services.manifests.get(request);
     services.stats.spent(WARM_UP_CLIENT, result.counted ?? 0);

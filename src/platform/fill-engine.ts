@@ -7,8 +7,9 @@ import { repositoryName } from "../storage/blob-links";
 import type { BlobStore } from "../storage/blob-store";
 import type { Fill } from "../storage/fill";
 import type { LinkTable } from "../storage/link-table";
-import { MemoryFill } from "../storage/memory-fill";
+import { MEMORY_FILL_MAX_BYTES, MemoryFill } from "../storage/memory-fill";
 import { PendingUploads } from "../storage/pending-upload";
+import { PipedFill } from "../storage/piped-fill";
 import { Spool } from "../storage/spool";
 import { SqliteFill, type UploadLimits } from "../storage/sqlite-fill";
 import { ThroughFill } from "../storage/through-fill";
@@ -22,7 +23,7 @@ import { catchUpSource } from "./through-catch-up";
 export interface FillServices {
   readonly config: Pick<
     Config,
-    "upstreams" | "spoolMaxBytes" | "fillMemoryBytes" | "multipartThreshold" | "clientWindowBytes"
+    "upstreams" | "spoolMaxBytes" | "fillMemoryBytes" | "multipartThreshold" | "clientWindowBytes" | "plan"
   >;
   readonly blobStore: BlobStore;
   /** May a repository read a download started for another (links, upstream confirmation). */
@@ -227,6 +228,11 @@ export class FillEngine {
       const restricted = fetchesRestricted(client);
       // The upstream just served it for this repository: a link (no KV write, no call: our own table).
       if (restricted) this.links.link(repositoryName({ upstream: upstream.prefix, name }));
+      if (services.config.plan === "free" && size > MEMORY_FILL_MAX_BYTES) {
+        const fill = this.piped(services, digest, upstreamBody, size, restricted);
+        this.ctx.waitUntil(this.follow(services, download, fill));
+        return fill;
+      }
       // 1 MiB chunks: the hash, the spool and the readers then work per MiB, not per network packet.
       const chunked = rechunk(upstreamBody, CHUNK_BYTES, FIRST_CHUNK_BYTES);
       const body = idleTimeout(chunked, upstream.timeout * 1000);
@@ -285,6 +291,33 @@ export class FillEngine {
   }
 
   /**
+   * The Free plan's fill (PLAN = "free"): the upstream's body piped natively into one R2 put that checks
+   * length and hash itself, so this invocation spends no CPU per byte; its clients are sent to the
+   * upstream. A blob above the multipart threshold is not stored (a multipart upload is not checked
+   * against the digest by R2, and checking it here would cost CPU per byte): every pull streams it.
+   */
+  private piped(
+    services: FillServices,
+    digest: Digest,
+    body: ReadableStream<Uint8Array>,
+    size: number,
+    restricted: boolean,
+  ): PipedFill {
+    const storable = size <= services.config.multipartThreshold;
+    if (!storable)
+      services.log({
+        event: "blob.not_stored",
+        digest: digest.value,
+        size,
+        reason: "too large for the Free plan",
+      });
+    const storing = storable
+      ? services.blobStore.put(digest, body, size, { restricted })
+      : body.cancel().then(() => false);
+    return new PipedFill(size, restricted, storing);
+  }
+
+  /**
    * The fill after its start, in order: the verdict; then the upload the fill's way does (a SQLite
    * spool's is recorded and left to the alarm). Clients never wait for it: they stream meanwhile.
    */
@@ -296,7 +329,7 @@ export class FillEngine {
       return;
     }
     const machine = this.machineFor(download.digest, services);
-    if (fill instanceof ThroughFill) {
+    if (fill instanceof ThroughFill || fill instanceof PipedFill) {
       if (await fill.stored) {
         this.end(download, "stored", { size, way: fill.way });
         await this.countStored(services, size);

@@ -7,6 +7,9 @@ import { StatsServedDays } from "./served-days";
 import { coloCacheOf, servicesFor } from "./services";
 import { statsStub } from "./stats-recorder";
 
+/** Retention's share of a cron run's 50 subrequests on the Free plan (stats flushes take the rest). */
+const FREE_RETENTION_OPERATIONS = 40;
+
 /**
  * The daily cron: warm the configured images (so the first CI run of the day is a hit), then apply
  * retention. One image failing does not stop the others.
@@ -41,7 +44,12 @@ export async function runScheduled(env: Env): Promise<void> {
         // Without a request, colo cache keys need COLO_CACHE_HOST; retention only deletes (no puts).
         colo: coloCacheOf(config, null, (promise) => promise.catch(() => {})),
       },
-      { days: config.retentionDays, maxBytes: config.retentionMaxBytes },
+      {
+        days: config.retentionDays,
+        maxBytes: config.retentionMaxBytes,
+        // The Free plan allows a cron run 50 subrequests; the flushes around it take a few.
+        ...(config.plan === "free" ? { maxOperations: FREE_RETENTION_OPERATIONS } : {}),
+      },
     );
   } else {
     // The served days live in the stats object: without it every blob would look unserved.

@@ -1,4 +1,6 @@
 import { BlobAccess } from "../access/blobs";
+import type { Quarantine } from "../access/quarantine";
+import { OidcVerifier } from "../auth/oidc/verify";
 import { type AuthThrottle, throttleFor } from "../auth/throttle";
 import { type Config, configFor, type UpstreamConfig } from "../config";
 import { BlobMirror } from "../mirror/blobs";
@@ -15,6 +17,7 @@ import { KvListingStore, type ListingStore } from "../storage/listing-store";
 import { KvManifestStore, type ManifestStore } from "../storage/manifest-store";
 import { KvApprovalStore } from "../storage/signature-approvals";
 import { TagCheckMemory } from "../storage/tag-check-memory";
+import { KvTagListStore } from "../storage/tag-list-store";
 import { TolerantManifestStore } from "../storage/tolerant-manifest-store";
 import { RemoteRegistry } from "../upstream/remote-registry";
 import { Transport, type UpstreamEvent } from "../upstream/transport";
@@ -24,11 +27,16 @@ import { DurableManifests } from "./durable-manifests";
 import type { Env } from "./env";
 import {
   approvalMemoryFor,
+  issuerKeysFor,
   listingChecksFor,
+  listingMemoryFor,
+  quarantineFor,
   quotaPoolFor,
+  referrersSupportFor,
   refusalMemoryFor,
   tagChecksFor,
   tokenCacheFor,
+  verificationsFor,
 } from "./isolate-memory";
 import { describe, log } from "./log";
 import type { MirrorStats } from "./stats-object";
@@ -62,9 +70,13 @@ export interface Services {
    * stats object's alarm delivers them. The signature policy's refusals go here too.
    */
   readonly events: EventSink;
+  /** Digests refused to every client (`/_/quarantine`), as this isolate knows them (refreshed each minute). */
+  readonly quarantine: Quarantine;
   readonly log: Log;
   /** Limits failed client authentications, before any password is hashed. */
   readonly authThrottle: AuthThrottle;
+  /** Checks platform tokens (`OIDC_ISSUERS`); null when no issuer is configured. */
+  readonly oidc: OidcVerifier | null;
   /** The colo cache and the origin its keys are made for; null when not in use. */
   readonly colo: { readonly cache: ColoCache; readonly origin: string } | null;
   /** The mirror's totals (`/_/stats`, the catalog, purges); null when there is no STATS binding. */
@@ -138,6 +150,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
         (operation, error) => log({ event: "signature_approvals.failed", operation, error: describe(error) }),
       ),
       refusals: refusalMemoryFor(plainEnv.MANIFESTS),
+      verifying: verificationsFor(plainEnv.MANIFESTS),
       log,
       refused: (refusal) => {
         signatureRefused(refusal);
@@ -165,6 +178,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
         env.BLOB_FILLS,
         (error) => log({ event: "blob.fill_unreachable", error: describe(error) }),
         (statuses) => upstreamStatuses.push(...statuses),
+        config.plan === "free",
       ),
       blobAccess,
       colo && {
@@ -179,7 +193,14 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     manifests: signatures ?? durableManifests,
     signatures,
     manifestMirror,
-    listings: new ListingMirror(listingStore, log),
+    listings: new ListingMirror(
+      listingStore,
+      new KvTagListStore(env.MANIFESTS, listingChecksFor(env.MANIFESTS), (operation, error) =>
+        log({ event: "listing_store.failed", operation, error: describe(error) }),
+      ),
+      listingMemoryFor(env.MANIFESTS),
+      log,
+    ),
     listingStore,
     registry: (upstream) =>
       new RemoteRegistry(
@@ -194,13 +215,18 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
           },
           quotaPoolFor(env, upstream),
         ),
+        referrersSupportFor(env.MANIFESTS),
       ),
     upstreamStatuses,
     stats,
     events,
+    // The plain bindings: one stats object call a minute per isolate is no operation of the pull path.
+    quarantine: quarantineFor(plainEnv),
     log,
     // Counts live per isolate (keyed by the KV binding: per test file in tests); the binding is shared.
     authThrottle: throttleFor(plainEnv.MANIFESTS, plainEnv.AUTH_FAILURES),
+    // Each issuer's keys are kept by the isolate, like the throttle's counts.
+    oidc: config.oidc && new OidcVerifier(config.oidc, (issuer) => issuerKeysFor(plainEnv.MANIFESTS, issuer)),
     colo,
     // The plain binding: reading the totals is no operation of the pull path, so it is not counted.
     statsObject: statsStub(plainEnv.STATS),

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import type { QuarantineEntry, QuarantineSnapshot } from "../access/quarantine";
 import type { Config } from "../config";
 import type { WarmImage } from "../config/warm-images";
 import type { MirrorEvent } from "../mirror/events";
@@ -10,6 +11,7 @@ import type { AccountQuota } from "../upstream/quota";
 import { deliverDue, type EventTargets, targetList, targetName } from "./event-delivery";
 import { describe, log } from "./log";
 import { EventOutbox } from "./stats/event-outbox";
+import { QuarantineTable } from "./stats/quarantine-table";
 import { allExhausted, type QuotaBatch, type QuotaEntry, QuotaTable } from "./stats/quota-table";
 import { ServedTable } from "./stats/served-table";
 import { SpendersTable, type TopClient } from "./stats/spenders-table";
@@ -58,7 +60,12 @@ export interface StatsSnapshot {
   readonly deferredWarmups: Array<{ image: string; resumeAt: string }>;
   /** Events sent to the webhooks and the Queue: deliveries, retries, failures per target, the last events. */
   readonly events: EventStats;
+  /** Digests refused to every client: how many, and the latest. */
+  readonly quarantine: { readonly count: number; readonly latest: readonly QuarantineEntry[] };
 }
+
+/** The quarantined digests `/_/stats` shows (all of them: `GET /_/quarantine`). */
+const QUARANTINE_SHOWN = 50;
 
 export interface EventStats {
   /** Events taken in (an image announced once per repository and digest). */
@@ -107,6 +114,7 @@ export class MirrorStats extends DurableObject<unknown> {
   private readonly warmups: WarmupsTable;
   private readonly served: ServedTable;
   private readonly events: EventOutbox;
+  private readonly quarantine: QuarantineTable;
 
   constructor(
     ctx: DurableObjectState,
@@ -121,6 +129,7 @@ export class MirrorStats extends DurableObject<unknown> {
     this.warmups = new WarmupsTable(sql);
     this.served = new ServedTable(sql);
     this.events = new EventOutbox(sql);
+    this.quarantine = new QuarantineTable(sql);
   }
 
   async record(batch: StatsBatch): Promise<void> {
@@ -137,6 +146,45 @@ export class MirrorStats extends DurableObject<unknown> {
     const { accepted, dropped } = this.events.accept(events, targetList(this.eventTargets()), now);
     this.totals.add({ "events.emitted": accepted, "events.dropped": dropped }, {}, now);
     await this.schedule();
+  }
+
+  /**
+   * Quarantines a digest for every repository and client (or changes its reason), and tells the
+   * webhooks; null when the list is full.
+   */
+  async quarantineDigest(
+    digest: string,
+    reason: string,
+  ): Promise<{ entry: QuarantineEntry; created: boolean } | null> {
+    const now = Date.now();
+    const added = this.quarantine.add(digest, reason, now);
+    if (added) await this.takeEvents([this.stamped({ type: "quarantine.added", digest, reason }, now)], now);
+    return added;
+  }
+
+  /** Releases a quarantined digest and tells the webhooks; false when it was not quarantined. */
+  async releaseDigest(digest: string): Promise<boolean> {
+    const now = Date.now();
+    const released = this.quarantine.remove(digest);
+    if (released)
+      await this.takeEvents([this.stamped({ type: "quarantine.released", digest, reason: null }, now)], now);
+    return released;
+  }
+
+  /** The quarantine list for an isolate, unless the version it holds (`known`) is current (null). */
+  quarantined(known: number | null): QuarantineSnapshot | null {
+    return this.quarantine.snapshot(known);
+  }
+
+  quarantineEntries(): QuarantineEntry[] {
+    return this.quarantine.list();
+  }
+
+  private stamped(
+    event: { type: "quarantine.added" | "quarantine.released"; digest: string; reason: string | null },
+    now: number,
+  ): MirrorEvent {
+    return { ...event, id: crypto.randomUUID(), time: new Date(now).toISOString() };
   }
 
   private eventTargets(): EventTargets {
@@ -270,6 +318,7 @@ export class MirrorStats extends DurableObject<unknown> {
       topClients: this.spenders.top(top, now),
       deferredWarmups: this.warmups.list(),
       events: this.eventStats(count),
+      quarantine: { count: this.quarantine.count(), latest: this.quarantine.list(QUARANTINE_SHOWN) },
     };
   }
 

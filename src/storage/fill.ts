@@ -3,11 +3,12 @@ import type { ByteRange } from "../oci/range";
 /**
  * The three ways a blob fill object keeps a download for its readers: a spool in its SQLite storage
  * (`sqlite-fill.ts`), a spool in memory for small blobs (`memory-fill.ts`), or none at all for blobs too
- * large to spool, stored as they stream to their first client (`through-fill.ts`). The fill engine
+ * large to spool, stored as they stream to their first client (`through-fill.ts`); on the Workers Free
+ * plan a fourth, piped into the store with no reader (`piped-fill.ts`). The fill engine
  * (platform/fill-engine.ts) drives each through the same states; how the bytes reach the store is each
  * way's own (`FillWay`).
  */
-export type FillWay = "sqlite" | "memory" | "through";
+export type FillWay = "sqlite" | "memory" | "through" | "piped";
 
 /** How a download ended: the blob's bytes, or why not. */
 export type DownloadEnd =

@@ -2,6 +2,7 @@ import type { Digest } from "../oci/digest";
 import { RegistryError } from "../oci/errors";
 import { MediaType } from "../oci/media-types";
 import { BodyTooLargeError, idleTimeout, readLimited } from "../util/streams";
+import type { ReferrersSupport } from "./referrers-support";
 import type { Transport } from "./transport";
 
 /** Larger tag lists or referrer indexes are refused (a listing is parsed to sort, page or filter it). */
@@ -38,13 +39,20 @@ export async function readTagList(
 /**
  * The upstream's referrers API; when it has none (404, or 405/400 from registries that do not route
  * the path), the index under the referrers tag schema (`<alg>-<hex>`), as clients would fall back to.
+ * An upstream found without the API is not asked for it again for a while (`support`), so a referrers
+ * request for a digest nobody refers to costs one HEAD, which Docker Hub does not count.
  */
 export async function readReferrers(
   transport: Transport,
   name: string,
   digest: Digest,
   artifactType: string | undefined,
+  support: ReferrersSupport,
 ): Promise<ReferrersPage> {
+  const prefix = transport.upstream.prefix;
+  if (support.hasNoApi(prefix)) {
+    return { manifests: await tagSchemaReferrers(transport, name, digest), filtered: false };
+  }
   const api = await transport.request({
     name,
     path: `referrers/${digest.value}`,
@@ -53,6 +61,7 @@ export async function readReferrers(
     headers: { Accept: MediaType.OCI_INDEX },
   });
   if (api.ok && api.body) {
+    support.foundApi(prefix);
     const manifests = parseIndex(await readListing(transport, api.body, "referrers index"), transport);
     const filtered = (api.headers.get("OCI-Filters-Applied") ?? "")
       .split(",")
@@ -60,20 +69,26 @@ export async function readReferrers(
     return { manifests, next: nextLink(api.headers.get("Link")), filtered };
   }
   if (api.status === 404 || api.status === 405 || api.status === 400) {
-    await api.body?.cancel();
+    // NAME_UNKNOWN speaks of the repository, not of the API: nothing is learnt about the upstream.
+    const error = await transport.errorFor(api, name, "referrers");
+    if (error.code !== "NAME_UNKNOWN") support.foundNoApi(prefix);
     return { manifests: await tagSchemaReferrers(transport, name, digest), filtered: false };
   }
   throw await transport.errorFor(api, name, "referrers");
 }
 
+/**
+ * The index under the referrers tag: asked with a HEAD first (free on Docker Hub), so only a tag that
+ * exists costs a counted GET. (The quota-costing requests of a referrers request are made here.)
+ */
 async function tagSchemaReferrers(transport: Transport, name: string, digest: Digest): Promise<unknown[]> {
-  const tag = digest.value.replace(":", "-");
-  const response = await transport.request({
-    name,
-    path: `manifests/${tag}`,
-    method: "GET",
-    headers: { Accept: MediaType.OCI_INDEX },
-  });
+  const path = `manifests/${digest.value.replace(":", "-")}`;
+  const headers = { Accept: MediaType.OCI_INDEX };
+  const head = await transport.request({ name, path, method: "HEAD", headers });
+  await head.body?.cancel();
+  if (head.status === 404) return [];
+  if (!head.ok) throw await transport.errorFor(head, name, "referrers");
+  const response = await transport.request({ name, path, method: "GET", headers });
   if (response.status === 404) {
     await response.body?.cancel();
     return [];

@@ -1,6 +1,6 @@
 import { digestOf, parseDigest } from "../oci/digest";
 import { RegistryError } from "../oci/errors";
-import { baseType, manifestMediaType } from "../oci/media-types";
+import { baseType, isServableManifestType, manifestMediaType } from "../oci/media-types";
 import { type Reference, referenceString } from "../oci/reference";
 import { BodyTooLargeError, idleTimeout, readLimited } from "../util/streams";
 import type { Transport } from "./transport";
@@ -89,9 +89,18 @@ export async function getManifest(
   const digest = await digestOf(body, asked?.algorithm ?? claimedAlgorithm);
   if (claimed?.startsWith(digest.split(":")[0] ?? "") && claimed !== digest) throw mismatch(transport);
   if (asked && digest !== asked.value) throw mismatch(transport);
+  const mediaType = manifestMediaType(response.headers.get("Content-Type"), body);
+  // Thrown before anything is stored: a manifest of a type the mirror will not serve is never cached.
+  if (!isServableManifestType(mediaType)) {
+    throw new RegistryError(
+      502,
+      "MANIFEST_INVALID",
+      `upstream "${transport.upstream.prefix}" sent a manifest of a type that is not a manifest type`,
+    );
+  }
   return {
     body: body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength) as ArrayBuffer,
-    mediaType: manifestMediaType(response.headers.get("Content-Type"), body),
+    mediaType,
     digest,
   };
 }
@@ -108,8 +117,9 @@ function manifestHead(headers: Headers): ManifestHead | null {
     return null;
   }
   const mediaType = baseType(contentType);
-  // A generic type says nothing about the manifest: the GET's body tells.
+  // A generic type says nothing about the manifest: the GET's body tells (and refuses what is no manifest).
   if (mediaType === "application/json" || mediaType === "text/plain") return null;
+  if (!isServableManifestType(mediaType)) return null;
   return { digest, mediaType, size: Number(length) };
 }
 

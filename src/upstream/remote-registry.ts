@@ -5,6 +5,7 @@ import type { Reference } from "../oci/reference";
 import { blobRange, blobSize, openBlob, type UpstreamBlob } from "./blob-reads";
 import { type ReferrersPage, readReferrers, readTagList, type TagListPage } from "./listing-reads";
 import { type FetchedManifest, getManifest, headManifest, type ManifestHead } from "./manifest-reads";
+import { ReferrersSupport } from "./referrers-support";
 import type { Transport } from "./transport";
 
 export type { FetchedManifest, ManifestHead, ReferrersPage, TagListPage, UpstreamBlob };
@@ -16,7 +17,11 @@ export type { FetchedManifest, ManifestHead, ReferrersPage, TagListPage, Upstrea
  * checks, redirects, the retry and the accounts' quota in the Transport below. No Response leaves here.
  */
 export class RemoteRegistry {
-  constructor(private readonly transport: Transport) {}
+  constructor(
+    private readonly transport: Transport,
+    /** What this isolate found of upstreams' referrers APIs (a fresh memory when not shared). */
+    private readonly referrersSupport: ReferrersSupport = new ReferrersSupport(),
+  ) {}
 
   get upstream(): UpstreamConfig {
     return this.transport.upstream;
@@ -74,6 +79,6 @@ export class RemoteRegistry {
 
   /** The referrers of a manifest: the referrers API, or the tag schema where the upstream has none. */
   referrers(name: string, digest: Digest, artifactType: string | undefined): Promise<ReferrersPage> {
-    return readReferrers(this.transport, name, digest, artifactType);
+    return readReferrers(this.transport, name, digest, artifactType, this.referrersSupport);
   }
 }

@@ -391,7 +391,7 @@ describe("blobs", () => {
       expect(received.byteLength).toBe(big.length);
       expect(await sha256(received)).toBe(digest);
       expect(blobGets()).toBe(1);
-    });
+    }, 90_000);
 
     it("answers a HEAD from the download in flight, and sends a second client and a range to the upstream", async () => {
       const big = pseudoRandomBytes(17 * MIB + 9, 400 + seed);

@@ -69,10 +69,31 @@ describe("catalog pagination", () => {
     async (n) => {
       const { repositories, links } = await walk("robot", n);
       expect(repositories).toEqual(VISIBLE);
-      // Each link's `last` is a repository the robot may see (here: the page's last one).
-      for (const last of links) expect(VISIBLE).toContain(last);
+      // Each link's `last` is an opaque cursor of one length: no name, hidden or not, and no length.
+      for (const last of links) {
+        expect(last).toMatch(/^~/);
+        for (const name of [...HIDDEN, ...VISIBLE]) expect(last).not.toContain(name.slice("quay/".length));
+      }
+      expect(new Set(links.map((last) => last.length)).size).toBe(1);
     },
   );
+
+  it("gives a restricted client a Link whether or not hidden rows follow, of the same length", async () => {
+    // After quay/org/zzz only a hidden row follows; after quay/zzz/secret nothing at all.
+    const answers = [];
+    for (const last of ["quay/org/zzz", "quay/zzz/secret", "quay/zzz/zzzzzzzzzzzzzzzzzzzzzzzzzz"]) {
+      const response = await request(`/v2/_catalog?n=5&last=${encodeURIComponent(last)}`, "robot");
+      expect(((await response.json()) as { repositories: string[] }).repositories).toEqual([]);
+      answers.push(response.headers.get("Link") ?? "");
+    }
+    for (const link of answers) expect(link).toMatch(/^<\/v2\/_catalog\?n=5&last=%7E[\w-]+>; rel="next"$/);
+    expect(new Set(answers.map((link) => link.length)).size).toBe(1);
+    // And after hidden rows of very different lengths, from the start: the same length again.
+    const short = (await request("/v2/_catalog?n=1&last=quay/aaa", "robot")).headers.get("Link") ?? "";
+    const long = (await request("/v2/_catalog?n=1&last=quay/org/app", "robot")).headers.get("Link") ?? "";
+    expect(short.length).toBe(answers[0]?.length);
+    expect(long.length).toBe(answers[0]?.length);
+  });
 
   it("still lists everything, page by page, for a user who may see everything", async () => {
     const { repositories } = await walk("ci", 2);
@@ -98,29 +119,40 @@ describe("visiblePage and its cursor", () => {
     const limits = { batch: 2, reads: 2 };
     const first = await visiblePage(rows, 5, null, visible, limits);
     expect(first).toEqual({ repositories: ["a/1"], resumeAfter: "b/hidden3" });
-    const last = await nextLast(first, "key");
+    const last = await nextLast(first, "key", true);
     expect(last).toMatch(/^~/);
     expect(last).not.toContain("hidden");
-    expect(await positionOf(last, "key")).toBe("b/hidden3");
+    expect(await positionOf(last, "key")).toEqual({ after: "b/hidden3", end: false });
     const seen = [...first.repositories];
     let position = await positionOf(last, "key");
-    for (let page = 0; page < 10 && position !== null; page++) {
-      const next = await visiblePage(rows, 5, position, visible, limits);
+    for (let page = 0; page < 10 && !position.end && position.after !== null; page++) {
+      const next = await visiblePage(rows, 5, position.after, visible, limits);
       seen.push(...next.repositories);
-      position = await positionOf(await nextLast(next, "key"), "key");
+      position = await positionOf(await nextLast(next, "key", false), "key");
     }
     expect(seen).toEqual(["a/1", "c/1", "e/1"]);
+    expect(position).toEqual({ after: null, end: true });
   });
 
-  it("uses the page's last name, as registries do, when it stops at a visible one", async () => {
+  it("seals every position, a 300-character name or the end, into a cursor of one length", async () => {
+    const cursors = await Promise.all(
+      ["a", "b".repeat(300), null].map((resumeAfter) =>
+        nextLast({ repositories: [], resumeAfter }, "key", false),
+      ),
+    );
+    expect(new Set(cursors.map((cursor) => cursor?.length)).size).toBe(1);
+    expect(await positionOf(cursors[1] ?? "", "key")).toEqual({ after: "b".repeat(300), end: false });
+  });
+
+  it("uses the page's last name, as registries do, for a client who sees everything", async () => {
     const page = await visiblePage(rows, 1, null, visible);
     expect(page).toEqual({ repositories: ["a/1"], resumeAfter: "a/1" });
-    expect(await nextLast(page, "key")).toBe("a/1");
-    expect(await nextLast(await visiblePage(rows, 10, null, visible), "key")).toBeNull();
+    expect(await nextLast(page, "key", true)).toBe("a/1");
+    expect(await nextLast(await visiblePage(rows, 10, null, visible), "key", true)).toBeNull();
   });
 
   it("refuses a cursor made with another key", async () => {
-    const last = await nextLast({ repositories: [], resumeAfter: "b/hidden" }, "key");
+    const last = await nextLast({ repositories: [], resumeAfter: "b/hidden" }, "key", false);
     await expect(positionOf(last, "another key")).rejects.toMatchObject({ status: 400 });
   });
 });

@@ -192,4 +192,30 @@ describe("landing page", () => {
     const off = renderLandingPage(input({ coloCache: "off", host: "mirror.example.com" }));
     expect(off).toContain("COLO_CACHE_MAX_BYTES = 0");
   });
+
+  it("says when the mirror runs the Workers Free plan profile, and what that gives up", () => {
+    const free = renderLandingPage(input({ plan: "free" }));
+    expect(free).toContain("Workers Free plan profile");
+    expect(free).toContain("PLAN = &quot;free&quot;");
+    expect(free).toContain("layers over 5 GiB are not cached");
+    const paid = renderLandingPage(input({ plan: "paid" }));
+    expect(paid).not.toContain("Workers Free plan");
+  });
+
+  it("lists the signature policy's entries when there is one, and says nothing of it otherwise", () => {
+    expect(renderLandingPage(input())).not.toContain('id="signatures"');
+    const html = renderLandingPage(
+      input({
+        signaturePolicy: [
+          { repositories: ["dockerhub/library/*", "ghcr/acme/**"], mode: "enforce", keys: ["ecdsa-p256"] },
+          { repositories: ["quay/**"], mode: "warn", keys: ["rsa", "ed25519"] },
+        ],
+      }),
+    );
+    expect(html).toContain('id="signatures"');
+    expect(html).toContain("<code>dockerhub/library/*</code> <code>ghcr/acme/**</code>");
+    expect(html).toContain('<tr data-mode="enforce">');
+    expect(html).toContain("rsa, ed25519");
+    expect(html).toContain("X-Mirror-Signature: unverified");
+  });
 });

@@ -101,7 +101,8 @@ describe("tags/list", () => {
       await response.arrayBuffer();
     }
     expect(upstreams.legacy.count("tags")).toBe(5);
-    expect(put.mock.calls.filter(([key]) => String(key).startsWith("listing/"))).toHaveLength(1);
+    // Written once: the list's one page, then its head.
+    expect(put.mock.calls.filter(([key]) => String(key).startsWith("listing/"))).toHaveLength(2);
   });
 
   it("answers NAME_UNKNOWN for a repository the upstream does not have", async () => {
@@ -143,6 +144,8 @@ describe("referrers", () => {
     const asked = upstreams.legacy.requests.map((r) => `${r.method} ${r.url.pathname}`);
     expect(asked).toEqual([
       `GET /v2/${name}/referrers/${image.indexDigest}`,
+      // A HEAD first (free on Docker Hub): only a tag that exists costs a counted GET.
+      `HEAD /v2/${name}/manifests/${image.indexDigest.replace(":", "-")}`,
       `GET /v2/${name}/manifests/${image.indexDigest.replace(":", "-")}`,
     ]);
   });

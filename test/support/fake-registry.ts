@@ -588,7 +588,13 @@ export async function pushReferrer(
  * Routes the Worker's outgoing fetches to the fake registries; anything else fails the test loudly
  * (a mirror must never contact a host that is not configured).
  */
-export function interceptFetch(registries: readonly FakeRegistry[]) {
+/** Anything that answers requests to its own origin(s): a fake registry, a fake OIDC issuer. */
+export interface FakeHost {
+  owns(url: URL): boolean;
+  handle(request: Request): Promise<Response>;
+}
+
+export function interceptFetch(registries: readonly FakeHost[]) {
   const unexpected: string[] = [];
   const spy = vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
     const request = new Request(input, init);

@@ -1,11 +1,12 @@
 /** The mirror under test, its fake upstreams (see vitest.config.ts for their configuration) and helpers. */
 import { env, exports } from "cloudflare:workers";
-import { FakeRegistry, interceptFetch } from "./fake-registry";
+import { type FakeHost, FakeRegistry, interceptFetch } from "./fake-registry";
 import { POOL_ACCOUNTS } from "./pool-accounts";
 
 export const UPSTREAM_CREDENTIALS = { user: "mirror-robot", password: "s3cret-upstream-password" };
 
-export function fakeUpstreams() {
+/** The fake upstreams of vitest.config.ts, and any further hosts (`others`) the test needs to answer. */
+export function fakeUpstreams(others: readonly FakeHost[] = []) {
   const hub = new FakeRegistry({
     origin: "https://hub.test",
     cdnOrigin: "https://cdn.hub.test",
@@ -46,7 +47,7 @@ export function fakeUpstreams() {
       others: { [second.username]: second.password },
     },
   });
-  const intercepted = interceptFetch([hub, quay, basic, tokens, oci, legacy, pool]);
+  const intercepted = interceptFetch([hub, quay, basic, tokens, oci, legacy, pool, ...others]);
   return { hub, quay, basic, tokens, oci, legacy, pool, ...intercepted };
 }
 

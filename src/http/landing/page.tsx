@@ -22,6 +22,14 @@ export interface LandingPageInput {
   authRequired: boolean;
   /** Whether layers are served from the data centre's cache (the Workers Cache API) in front of R2. */
   coloCache?: ColoCacheState;
+  /** The Workers plan the mirror is set up for (`PLAN`); "free" says what that profile gives up. */
+  plan?: "paid" | "free";
+  /** The entries of `SIGNATURE_POLICY`, in order; absent or empty = no signature is required. */
+  signaturePolicy?: ReadonlyArray<{
+    repositories: readonly string[];
+    mode: "enforce" | "warn";
+    keys: readonly string[];
+  }>;
 }
 
 /** `active`: the cache keeps entries here; `inactive`: it does not (`*.workers.dev`); `off`: switched off. */
@@ -80,7 +88,13 @@ function Page(input: LandingPageInput) {
                   {input.coloCache === "active" ? "colo cache in use" : "colo cache not in use"}
                 </span>
               ) : null}
+              {input.plan === "free" ? (
+                <span id="plan" class="pill warn">
+                  Workers Free plan profile
+                </span>
+              ) : null}
             </p>
+            {input.plan === "free" ? <FreePlanNote /> : null}
             {input.coloCache && input.coloCache !== "active" ? (
               <ColoCacheNote state={input.coloCache} host={input.host} />
             ) : null}
@@ -88,6 +102,7 @@ function Page(input: LandingPageInput) {
         </header>
         <main class="wrap">
           <Upstreams ctx={ctx} />
+          {input.signaturePolicy?.length ? <Signatures entries={input.signaturePolicy} /> : null}
           <Setup ctx={ctx} />
           <Admin />
         </main>
@@ -99,6 +114,18 @@ function Page(input: LandingPageInput) {
         <script>{raw(SCRIPT)}</script>
       </body>
     </html>
+  );
+}
+
+/** What a mirror set up for the Workers Free plan does differently, for its users. */
+function FreePlanNote() {
+  return (
+    <p class="facts-note" id="plan-note">
+      This mirror runs within the Workers Free plan (<code>PLAN = "free"</code>: 10 ms of CPU per request). A
+      layer pulled for the first time streams from the upstream, checked by your client's own digest check,
+      while a copy goes to R2, which checks it before keeping it; layers over 5 GiB are not cached, and images
+      are not warmed ahead of time.
+    </p>
   );
 }
 
@@ -184,6 +211,51 @@ function Upstreams({ ctx }: { ctx: Ctx }) {
   );
 }
 
+/** Which repositories need a signature, by which kind of key, and what a refused pull looks like. */
+function Signatures({ entries }: { entries: NonNullable<LandingPageInput["signaturePolicy"]> }) {
+  return (
+    <section id="signatures">
+      <h2>Signature policy</h2>
+      <p class="note">
+        Images of these repositories must be signed with cosign (<code>cosign sign --key</code>: the legacy{" "}
+        <code>.sig</code> tag or a sigstore bundle) by one of the policy's keys; the first matching entry
+        applies. Under <code>enforce</code> anything else is refused with <code>403 DENIED</code> and a
+        message saying what is missing; under <code>warn</code> it is served with{" "}
+        <code>X-Mirror-Signature: unverified</code>. Keyless (Fulcio) signatures are not accepted.
+      </p>
+      <div class="table">
+        <table>
+          <thead>
+            <tr>
+              <th>Repositories</th>
+              <th>Mode</th>
+              <th>Keys</th>
+            </tr>
+          </thead>
+          <tbody>
+            {entries.map((entry) => (
+              <tr data-mode={entry.mode}>
+                <td>
+                  {entry.repositories.map((pattern, i) => (
+                    <>
+                      {i > 0 ? " " : null}
+                      <code>{pattern}</code>
+                    </>
+                  ))}
+                </td>
+                <td>
+                  <span class={entry.mode === "enforce" ? "tag" : "tag muted"}>{entry.mode}</span>
+                </td>
+                <td>{entry.keys.join(", ")}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </section>
+  );
+}
+
 function Admin() {
   return (
     <section id="admin">
@@ -191,6 +263,11 @@ function Admin() {
       <p class="note">
         Stats need the mirror's <code>ADMIN_TOKEN</code>. The token stays in this browser tab (session
         storage) and is sent only to this mirror.
+      </p>
+      <p class="note">
+        The stats also list quarantined digests — refused with <code>403 DENIED</code> and their reason to
+        every client and repository, set with <code>PUT /_/quarantine/&lt;digest&gt;</code> — and the
+        deliveries of events to scanners' webhooks (<code>EVENT_WEBHOOKS</code>).
       </p>
       <form id="admin-form" class="admin-form" autocomplete="off">
         <label for="admin-token">Admin token</label>

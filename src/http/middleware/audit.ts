@@ -27,6 +27,7 @@ function recordRefusal(c: Context<AppEnv>, started: number): void {
   services.log({
     event: "pull",
     user: c.get("identity")?.user?.name ?? "anonymous",
+    claims: c.get("identity")?.oidc?.matched,
     ip: clientIp(c.req.raw),
     method: c.req.method.slice(0, 16),
     path: c.req.path.slice(0, 300),
@@ -60,6 +61,8 @@ function recordPull(c: Context<AppEnv>, entry: AuditEntry, started: number): voi
   services.log({
     event: "pull",
     user: c.get("identity")?.user?.name ?? "anonymous",
+    // An OIDC login: the claims its rules matched on (which repository, branch, namespace pulled).
+    claims: c.get("identity")?.oidc?.matched,
     ip: clientIp(c.req.raw),
     method: c.req.method,
     ...entry,

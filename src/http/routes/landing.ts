@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../context";
+import { landingPolicy } from "../landing/content-security-policy";
 import { type ColoCacheState, renderLandingPage } from "../landing/page";
 
 /** `GET /`: what this mirror is, and how to point clients at it. */
@@ -11,14 +12,21 @@ landingApi.get("/", async (c) => {
   // A probe (a put and a read, once per isolate) says whether this host's data centre cache works.
   const coloCache: ColoCacheState =
     config.coloCache === null ? "off" : (await colo?.cache.active()) ? "active" : "inactive";
+  c.header("Content-Security-Policy", await landingPolicy());
   return c.html(
     renderLandingPage({
       origin: url.origin,
       host: url.host,
       upstreams: [...config.upstreams.values()],
       defaultUpstream: config.defaultUpstream?.prefix ?? null,
-      authRequired: config.users !== null,
+      authRequired: config.clientAuth,
       coloCache,
+      plan: config.plan,
+      signaturePolicy: config.signaturePolicy?.entries.map((entry) => ({
+        repositories: entry.repositories,
+        mode: entry.mode,
+        keys: entry.keys.map((key) => key.kind),
+      })),
     }),
   );
 });

@@ -18,7 +18,13 @@ export interface PushedDescriptor {
 
 const sha256 = (bytes: Buffer): string => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 
-async function pushBlob(registry: string, repo: string, bytes: Buffer): Promise<PushedDescriptor> {
+/** Pushes a blob (monolithic upload); the descriptor's media type is the empty one unless given. */
+export async function pushBlob(
+  registry: string,
+  repo: string,
+  bytes: Buffer,
+  mediaType: string = EMPTY,
+): Promise<PushedDescriptor> {
   const digest = sha256(bytes);
   const start = await fetchT(`${registry}/v2/${repo}/blobs/uploads/`, { method: "POST" });
   const location = start.headers.get("location");
@@ -33,7 +39,7 @@ async function pushBlob(registry: string, repo: string, bytes: Buffer): Promise<
   });
   await put.arrayBuffer();
   if (put.status !== 201) throw new Error(`blob upload: ${put.status}`);
-  return { mediaType: EMPTY, digest, size: bytes.length };
+  return { mediaType, digest, size: bytes.length };
 }
 
 /** Pushes a manifest under `tag`, or by its digest when `tag` is null. */

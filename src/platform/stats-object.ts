@@ -5,11 +5,12 @@ import type { WarmImage } from "../config/warm-images";
 import type { MirrorEvent } from "../mirror/events";
 import type { ServedPage } from "../ops/retention";
 import type { ServedBatch } from "../ops/served-digests";
-import { warmImage } from "../ops/warm";
+import { warmWithin } from "../ops/warm";
 import type { AccountQuota } from "../upstream/quota";
+import { OpBudget } from "../util/op-budget";
 import type { Env } from "./env";
 import { deliverDue, type EventTargets, targetList, targetName } from "./event-delivery";
-import { describe, log, servicesFor } from "./services";
+import { log, servicesFor } from "./services";
 import { EventOutbox } from "./stats/event-outbox";
 import { QuarantineTable } from "./stats/quarantine-table";
 import { allExhausted, type QuotaBatch, type QuotaEntry, QuotaTable } from "./stats/quota-table";
@@ -91,6 +92,12 @@ export interface EventStats {
   /** The last events, newest first. */
   readonly recent: readonly MirrorEvent[];
 }
+
+/**
+ * Operations (subrequests) one alarm spends on deferred warm-ups, below the ~1,000 of an invocation,
+ * with room for the event deliveries before them.
+ */
+const ALARM_WARM_OPERATIONS = 700;
 
 /**
  * The mirror's totals: one instance (`idFromName("global")`), SQLite-backed, one table module per kind
@@ -211,18 +218,14 @@ export class MirrorStats extends DurableObject<Env> {
     await this.schedule(configured ? 0 : Date.now() + 60_000);
   }
 
+  /** The due warm-ups, within this invocation's share of operations; the rest go on in a later alarm. */
   private async runWarmups(): Promise<void> {
     const due = this.warmups.takeDue(Date.now());
     if (due.length > 0) {
       const services = servicesFor(this.env);
-      for (const target of due) {
-        try {
-          const report = await warmImage(services, target);
-          if (report.deferred) await this.deferWarmups([target], Date.parse(report.deferred.resumeAt));
-        } catch (error) {
-          services.log({ event: "warm.failed", image: target.image, error: describe(error) });
-        }
-      }
+      await warmWithin(services, due, new OpBudget(ALARM_WARM_OPERATIONS), (targets, resumeAt) =>
+        Promise.resolve(this.warmups.defer(targets, resumeAt, Date.now())),
+      );
       await services.stats.flush().catch(() => {});
     }
   }

@@ -9,10 +9,15 @@ import { Spool } from "./spool";
 import { spoolVerified } from "./spool-copy";
 
 const MIB = 1024 * 1024;
+/**
+ * Spools above this go in parts whatever the multipart threshold: one put of several GiB could not be
+ * resumed, and might outlast an alarm's 15 minutes.
+ */
+const RESUMABLE_ABOVE = 100 * MIB;
 
 /** What one upload step (one alarm invocation) may do. */
 export interface UploadLimits {
-  /** Blobs above this go in parts (R2 multipart); up to it, in one put that R2 checks itself. */
+  /** Blobs above this (or above 100 MiB) go in parts (R2 multipart); up to it, in one put R2 checks itself. */
   readonly multipartThreshold: number;
   /**
    * Parts one invocation puts at most: with the begin and the complete, its R2 calls stay within the
@@ -116,7 +121,7 @@ export class SqliteFill implements Fill {
     const upload = this.pending.get();
     // The first step waits a moment for a pull's next request; a later one is no gap between requests.
     if (!upload?.uploadId && attempts === 1) await uploadMayStart(this.size);
-    if (this.size <= limits.multipartThreshold) {
+    if (this.size <= Math.min(limits.multipartThreshold, RESUMABLE_ABOVE)) {
       const body = this.body(0, this.size);
       const stored = await store
         .put(digest, body, this.size, { restricted: this.restricted })

@@ -3,6 +3,7 @@
 import type { Counts } from "../../test/e2e/harness/counting.ts";
 import type { ScenarioCounts } from "./counts.ts";
 import type { summarize } from "./cpu-profile.ts";
+import { type FreePlanScenario, renderFreePlan } from "./free-plan-phase.ts";
 import type { HeapWindow } from "./heap.ts";
 import type { Stats } from "./measure.ts";
 import type { ProbeResult } from "./probe.ts";
@@ -57,6 +58,8 @@ export type PlatformScenario = (typeof PLATFORM_SCENARIOS)[number];
 export type PlatformRow = ProbeResult & { image: string; scenario: PlatformScenario; pulls: number };
 
 export interface MemoryRun {
+  /** The fill machinery's held bytes as `GET /_/ops` reports them (absent when it reports none). */
+  held?: Record<string, number>;
   rep: number;
   phase: "cold" | "warm";
   bytes: number;
@@ -93,6 +96,54 @@ export interface MemoryRun {
 }
 
 /** The reference Worker's cold fill of the same 1 GiB blob: tee'd natively to the client and R2. */
+/** Several cold blobs fetched at once, one client each (bench/lib/memory-phase.ts). */
+export interface ConcurrentFills {
+  blobs: number;
+  blobBytes: number;
+  /** Until every blob was stored. */
+  seconds: number;
+  /** While the clients streamed, and until every blob was stored. */
+  heap: HeapWindow;
+  heapUntilStored: HeapWindow;
+  /** The fill machinery's held bytes as `GET /_/ops` reports them (absent when it reports none). */
+  held?: Record<string, number>;
+}
+
+/** Heap and held bytes of the 20-client fan-out of the 1 GiB blob and of the concurrent fills. */
+function renderConcurrentFills(
+  concurrent: ConcurrentFills | undefined,
+  fanout: MemoryRun | undefined,
+): string {
+  if (!concurrent && !fanout) return "";
+  const held = (h: Record<string, number> | undefined) =>
+    h
+      ? Object.entries(h)
+          .map(([k, v]) => `${k} ${mib(v)}`)
+          .join(", ")
+      : "not reported";
+  const rows: string[][] = [];
+  if (fanout?.heap)
+    rows.push([
+      `${fanout.clients} clients, one cold ${mib(fanout.bytes)} blob`,
+      mib(fanout.heap.usedPeakBytes),
+      mib(fanout.heap.totalPeakBytes),
+      held(fanout.held),
+    ]);
+  if (concurrent)
+    rows.push([
+      `${concurrent.blobs} cold ${mib(concurrent.blobBytes)} blobs at once (until stored, ${fx(concurrent.seconds)} s)`,
+      mib(Math.max(concurrent.heap.usedPeakBytes, concurrent.heapUntilStored.usedPeakBytes)),
+      mib(Math.max(concurrent.heap.totalPeakBytes, concurrent.heapUntilStored.totalPeakBytes)),
+      held(concurrent.held),
+    ]);
+  return `## Memory of concurrent fills
+
+The isolate's JS heap (\`usedSize\` peak), the heap plus ArrayBuffer backing stores outside it (peak of single samples), and the bytes the fill machinery says it holds (\`GET /_/ops\`), against 128 MB per isolate in production.
+
+${table(["scenario", "JS heap peak", "heap + ArrayBuffers peak", "held by the fills (peak)"], rows)}
+`;
+}
+
 export interface ReferenceFill {
   bytes: number;
   /** The client's whole transfer. */
@@ -205,7 +256,15 @@ export interface BenchResult {
       referenceWallMsPerRequest?: number;
     };
   };
-  memory?: { blobBytes: number; runs: MemoryRun[]; referenceFill?: ReferenceFill };
+  memory?: {
+    blobBytes: number;
+    runs: MemoryRun[];
+    referenceFill?: ReferenceFill;
+    /** Concurrent cold blobs, each with one client: heap and the bytes the fill machinery held. */
+    concurrent?: ConcurrentFills;
+  };
+  /** The Workers Free plan profile: per scenario and kind of invocation, CPU and subrequests. */
+  freePlan?: FreePlanScenario[];
   profile?: Record<string, { summary: ProfileSummary; requests: ProfileEntry[] }>;
   /** V8 profile of the Worker streaming the 128 MiB blob. */
   cpuProfile?: Partial<
@@ -900,6 +959,11 @@ what the edge network would save.
 
 ${renderFigures(r)}
 
+${renderFreePlan(r.freePlan)}
+${renderConcurrentFills(
+  r.memory?.concurrent,
+  r.memory?.runs.find((run) => (run.clients ?? 1) > 1),
+)}
 ## Machine
 
 ${machineTable(r)}

@@ -132,7 +132,7 @@ export class BlobFill extends DurableObject<Env> {
   }
 
   private async upload(): Promise<void> {
-    const services = servicesFor(this.env);
+    const services = servicesFor(this.env, undefined, "alarm");
     const pending = this.pending.get();
     if (!pending) return;
     const spool = this.downloads.spool(services);

@@ -16,7 +16,7 @@ const FREE_RETENTION_OPERATIONS = 40;
  */
 export async function runScheduled(env: Env): Promise<void> {
   const config = configFor(env);
-  const services = servicesFor(env);
+  const services = servicesFor(env, undefined, "cron");
   const images = parseWarmImages(env.WARM_IMAGES, new Set(config.upstreams.keys()));
   const stats = statsStub(env.STATS);
   for (const image of images) {

@@ -166,7 +166,7 @@ export class MirrorStats extends DurableObject<Env> {
   private async runWarmups(): Promise<void> {
     const due = this.warmups.takeDue(Date.now());
     if (due.length > 0) {
-      const services = servicesFor(this.env);
+      const services = servicesFor(this.env, undefined, "alarm");
       for (const target of due) {
         try {
           const report = await warmImage(services, target);

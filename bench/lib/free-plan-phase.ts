@@ -1,5 +1,7 @@
 // The Workers Free plan profile (PLAN = "free"): per scenario and per kind of invocation, the isolate's
 // own JS CPU and the subrequests made, against 10 ms and 50 per invocation (see invocations.ts).
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { sleep } from "../../test/e2e/harness/net.ts";
 import { blobsOf } from "./catalog.ts";
 import type { BenchContext } from "./context.ts";
@@ -40,8 +42,12 @@ export async function freePlanPhase(
         let profile: CpuProfile | undefined;
         const result = await probe.end((p) => {
           profile = p;
+          // Kept in the run directory (open it in Chrome's DevTools).
+          const name = `free-plan-${key}-${scenario.split(" ")[0]}.cpuprofile`;
+          writeFileSync(join(ctx.runDir, name), JSON.stringify(p));
         });
-        const cpu = profile ? cpuByKind(profile, locate) : { request: 0, object: 0, alarm: 0, outside: 0 };
+        if (!profile) throw new Error("no CPU profile");
+        const cpu = cpuByKind(profile, locate);
         const row: FreePlanScenario = {
           image: img.repo,
           scenario,
@@ -64,7 +70,7 @@ function describe(s: FreePlanScenario): string {
   return s.rows
     .map((row) => {
       const per = perInvocation(row);
-      return `${row.kind} ×${row.count}: ${per.cpuMs} ms CPU, ${per.subrequests} subrequests each${per.within ? "" : " (OVER)"}`;
+      return `${row.kind} ×${row.count}: ${per.cpuMs} ms JS (+ ${per.nativeMs} ms natives), ${per.subrequests} subrequests each${per.within ? "" : " (OVER)"}`;
     })
     .join("; ");
 }
@@ -78,6 +84,7 @@ export function renderFreePlan(scenarios: readonly FreePlanScenario[] | undefine
     "invocation",
     "invocations",
     `JS CPU per invocation (limit ${FREE_PLAN.cpuMs} ms)`,
+    "natives it called (simulated bindings included)",
     `subrequests per invocation (limit ${FREE_PLAN.subrequests})`,
     "within",
   ];
@@ -99,7 +106,7 @@ export function renderFreePlan(scenarios: readonly FreePlanScenario[] | undefine
   return [
     "## The Workers Free plan profile",
     "",
-    "A mirror with `PLAN = \"free\"`, one skopeo pull per scenario. Per kind of invocation: the isolate's own JS CPU from its V8 profile (samples charged by the mirror's frames on the stack; the mean per invocation) and the subrequests the mirror counted (R2, KV, Durable Object and Cache API calls, upstream fetches). Left out as the simulators' and runtime's own: " +
+    "A mirror with `PLAN = \"free\"`, one skopeo pull per scenario. Per kind of invocation (the mean per invocation): the isolate's own JS CPU from its V8 profile (samples in the mirror's JavaScript, charged by its frames on the stack), the natives that JavaScript called apart (under `wrangler dev` they include the simulated R2, KV and Cache API), and the subrequests the mirror counted (R2, KV, Durable Object and Cache API calls, upstream fetches). Left out as the simulators' and runtime's own: " +
       `${left}.`,
     "",
     `| ${head.join(" | ")} |`,

@@ -2,11 +2,13 @@
 // profile and the subrequests the mirror counted (GET /_/ops), set against the Workers Free plan's
 // 10 ms of CPU and 50 subrequests per invocation.
 //
-// A sample is charged by the mirror's own frames on its stack (the bundle marks each module, see
+// A sample counts when the code it was in (its nearest frame with a script; natives count for their
+// caller) is the mirror's bundle (hono and zod included): samples in the simulators' modules wrangler
+// loads into the isolate, the runtime's own work and the benchmark's counting Proxies are left out, as
+// in production they are not the isolate's. It is charged by the mirror's frames on its stack (the bundle marks each module, see
 // moduleLocator): a frame of the Durable Objects' code makes it an object call's (an alarm's when it
-// is under the alarm's upload), any other frame of the mirror a Worker request's. Samples with no frame
-// of the mirror (wrangler's simulators of R2, KV and the objects, the runtime's own work) are left out:
-// in production those run outside the isolate.
+// is under the alarm's upload), else a Worker request's. Under load the profile also counts time the
+// thread waited for a core (it samples wall time), so compare runs on a quiet machine only.
 import type { CpuProfile } from "./cpu-profile.ts";
 import type { OpCounts } from "./probe.ts";
 
@@ -26,63 +28,96 @@ export interface InvocationRow {
   kind: Kind;
   /** Invocations of this kind in the window (each builds its services once). */
   count: number;
+  /** The mirror's JavaScript, and the natives it called (simulated bindings included), ms in all. */
   cpuMs: number;
+  nativeMs: number;
   subrequests: number;
 }
 
-/** The isolate's JS CPU per kind of invocation, and what was left out (no frame of the mirror), ms. */
-export function cpuByKind(
-  profile: CpuProfile,
-  locate: (url: string, line: number) => string,
-): Record<Kind | "outside", number> {
+/** CPU per kind of invocation, ms: its JavaScript, and the natives its JavaScript called. */
+export type KindCpu = Record<Kind, { js: number; natives: number }> & { outside: number };
+
+/**
+ * The isolate's CPU per kind of invocation: samples in the mirror's JavaScript, and samples in natives
+ * it called (its hashing, but under `wrangler dev` also the simulated bindings' work, which is why they
+ * are apart); what was left out (the simulators' and the runtime's own code), ms.
+ */
+export function cpuByKind(profile: CpuProfile, locate: (url: string, line: number) => string): KindCpu {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const kindOf = new Map<number, Kind | "outside" | "idle">();
-  const classify = (id: number): Kind | "outside" | "idle" => {
-    const known = kindOf.get(id);
-    if (known) return known;
+  type Charge = { kind: Kind; native: boolean } | "outside" | "idle";
+  const memo = new Map<number, Charge>();
+  const classify = (id: number): Charge => {
     if (byId.get(id)?.callFrame.functionName === "(idle)") return "idle";
-    // From the sampled frame to the root: the objects' code outranks the Worker's, an alarm's both.
-    let kind: Kind | "outside" = "outside";
+    // Whose code runs: the nearest frame with a script (natives count for their caller); not the
+    // mirror's bundle (the simulators' modules wrangler loads into the isolate, the runtime's): left out.
+    let own = id as number | undefined;
+    while (own !== undefined && !byId.get(own)?.callFrame.url) own = parent.get(own);
+    const script = own === undefined ? undefined : byId.get(own)?.callFrame;
+    const scriptModule = script ? locate(script.url, script.lineNumber) : "";
+    // The counting Proxies exist only with OP_COUNTERS (the benchmark's instrumentation): left out too.
+    if (!scriptModule || scriptModule.startsWith("src/util/op-counters")) return "outside";
+    // From there to the root: the objects' code outranks the Worker's, an alarm's both.
+    let kind: Kind = "request";
     for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
       const cf = byId.get(cur)?.callFrame;
-      if (!cf?.url?.endsWith(".js")) continue;
+      if (!cf?.url) continue;
       const module = locate(cf.url, cf.lineNumber);
-      if (!module.startsWith("src/")) continue;
-      if (!OBJECT_MODULES.some((m) => m.test(module))) {
-        if (kind === "outside") kind = "request";
-      } else if (ALARM_FRAME.test(cf.functionName)) {
+      if (!OBJECT_MODULES.some((m) => m.test(module))) continue;
+      if (ALARM_FRAME.test(cf.functionName)) {
         kind = "alarm";
         break;
-      } else kind = "object";
+      }
+      kind = "object";
     }
-    kindOf.set(id, kind);
-    return kind;
+    return { kind, native: own !== id };
   };
-  const us: Record<Kind | "outside", number> = { request: 0, object: 0, alarm: 0, outside: 0 };
+  const us: Record<Kind, [number, number]> & { outside: number } = {
+    request: [0, 0],
+    object: [0, 0],
+    alarm: [0, 0],
+    outside: 0,
+  };
   profile.samples.forEach((id, i) => {
-    const kind = classify(id);
-    if (kind !== "idle") us[kind] += profile.timeDeltas[i] ?? 0;
+    let charge = memo.get(id);
+    if (!charge) {
+      charge = classify(id);
+      memo.set(id, charge);
+    }
+    const delta = profile.timeDeltas[i] ?? 0;
+    if (charge === "outside") us.outside += delta;
+    else if (charge !== "idle") us[charge.kind][charge.native ? 1 : 0] += delta;
   });
   const ms = (x: number) => Math.round(x / 100) / 10;
-  return { request: ms(us.request), object: ms(us.object), alarm: ms(us.alarm), outside: ms(us.outside) };
+  const of = (k: Kind) => ({ js: ms(us[k][0]), natives: ms(us[k][1]) });
+  return { request: of("request"), object: of("object"), alarm: of("alarm"), outside: ms(us.outside) };
 }
 
 /** One row per kind that ran: its invocations, CPU and subrequests (totals over the window). */
-export function invocationRows(cpu: Record<Kind, number>, ops: OpCounts): InvocationRow[] {
+export function invocationRows(cpu: KindCpu, ops: OpCounts): InvocationRow[] {
   return KINDS.map((kind) => ({
     kind,
     count: ops.invocations?.[kind]?.count ?? 0,
-    cpuMs: cpu[kind],
+    cpuMs: cpu[kind].js,
+    nativeMs: cpu[kind].natives,
     subrequests: ops.invocations?.[kind]?.subrequests ?? 0,
   })).filter((row) => row.count > 0 || row.cpuMs > 0);
 }
 
 /** Per invocation (mean over the window), and whether that is within the Free plan's limits. */
-export function perInvocation(row: InvocationRow): { cpuMs: number; subrequests: number; within: boolean } {
-  const n = Math.max(row.count, 1);
-  const cpuMs = Math.round((row.cpuMs / n) * 10) / 10;
-  const subrequests = Math.round((row.subrequests / n) * 10) / 10;
-  return { cpuMs, subrequests, within: cpuMs <= FREE_PLAN.cpuMs && subrequests <= FREE_PLAN.subrequests };
+export function perInvocation(row: InvocationRow): {
+  cpuMs: number;
+  nativeMs: number;
+  subrequests: number;
+  within: boolean;
+} {
+  const mean = (x: number) => Math.round((x / Math.max(row.count, 1)) * 10) / 10;
+  const [cpuMs, nativeMs, subrequests] = [mean(row.cpuMs), mean(row.nativeMs), mean(row.subrequests)];
+  return {
+    cpuMs,
+    nativeMs,
+    subrequests,
+    within: cpuMs <= FREE_PLAN.cpuMs && subrequests <= FREE_PLAN.subrequests,
+  };
 }

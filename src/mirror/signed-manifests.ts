@@ -46,6 +46,8 @@ const SHORTFALL_TEXT: Record<Shortfall, string> = {
 export interface SignatureChecks {
   readonly approvals: ApprovalStore;
   readonly refusals: RefusalMemory;
+  /** Verifications under way in this isolate, by entry version and digest. */
+  readonly verifying: Map<string, Promise<Shortfall | null>>;
   readonly log: Log;
   /** Every refusal, once: the place where refusals become events. */
   readonly refused: (refusal: SignatureRefusal) => void;
@@ -166,6 +168,26 @@ export class SignedManifests implements ManifestSource {
     const now = (this.checks.now ?? Date.now)();
     if (remembered && remembered.until > now) return remembered.shortfall;
 
+    // Concurrent pulls of one new image in this isolate share one verification.
+    const running = this.checks.verifying.get(refusalKey);
+    if (running) return running;
+    const verification = this.verify(entry, version, request, result, refusalKey, now).finally(() =>
+      this.checks.verifying.delete(refusalKey),
+    );
+    this.checks.verifying.set(refusalKey, verification);
+    return verification;
+  }
+
+  /** Finds and judges the manifest's signatures; approves what it names when one verifies. */
+  private async verify(
+    entry: SignaturePolicyEntry,
+    version: string,
+    request: ManifestRequest,
+    result: ManifestResult,
+    refusalKey: string,
+    now: number,
+  ): Promise<Shortfall | null> {
+    const approvals = this.checks.approvals;
     const body = await this.bodyOf(request, result);
     const digest = parseDigest(result.digest);
     // The legacy form first: its HEAD is free, and an image it verifies needs no referrers request.

@@ -1,7 +1,8 @@
+import { Quarantine } from "../access/quarantine";
 import type { OidcIssuer } from "../auth/oidc/config";
 import { IssuerKeys } from "../auth/oidc/keys";
 import type { UpstreamConfig } from "../config";
-import type { RefusalMemory } from "../mirror/signed-manifests";
+import type { RefusalMemory, SignatureChecks } from "../mirror/signed-manifests";
 import { ListingMemory } from "../storage/listing-memory";
 import type { ListingChecks } from "../storage/listing-store";
 import type { ApprovalMemory } from "../storage/signature-approvals";
@@ -26,12 +27,16 @@ const issuerKeys = new WeakMap<KVNamespace, Map<string, IssuerKeys>>();
 /** Digests the signature policy approved, and manifests it refused a moment ago. */
 const approvalMemories = new WeakMap<KVNamespace, ApprovalMemory>();
 const refusalMemories = new WeakMap<KVNamespace, RefusalMemory>();
+const verifications = new WeakMap<KVNamespace, SignatureChecks["verifying"]>();
 /** Listing answers kept in memory only (pages after a client's `last`, empty referrers). */
 const listingMemories = new WeakMap<KVNamespace, ListingMemory>();
 /** Which upstreams were found without a referrers API. */
 const referrersSupports = new WeakMap<KVNamespace, ReferrersSupport>();
 /** What the isolate knows of each upstream's accounts' quota. */
 const quotaPools = new WeakMap<KVNamespace, Map<string, SharedQuotaPool>>();
+
+/** The quarantine list as this isolate knows it. */
+const quarantines = new WeakMap<KVNamespace, Quarantine>();
 
 /**
  * Tokens stay in the isolate's memory. Sharing them through KV cost a KV write per scope every few
@@ -86,4 +91,19 @@ export function approvalMemoryFor(kv: KVNamespace): ApprovalMemory {
 
 export function refusalMemoryFor(kv: KVNamespace): RefusalMemory {
   return remembered(refusalMemories, kv, () => new Map());
+}
+
+/**
+ * The quarantine list, read from the stats object at most once a minute per isolate; without the stats
+ * binding there is no list (and no way to make one).
+ */
+export function quarantineFor(env: Env): Quarantine {
+  return remembered(quarantines, env.MANIFESTS, () => {
+    const stub = statsStub(env.STATS);
+    return new Quarantine(stub ? (known) => stub.quarantined(known) : null);
+  });
+}
+
+export function verificationsFor(kv: KVNamespace): SignatureChecks["verifying"] {
+  return remembered(verifications, kv, () => new Map());
 }

@@ -1,4 +1,5 @@
 import { BlobAccess } from "../access/blobs";
+import type { Quarantine } from "../access/quarantine";
 import { OidcVerifier } from "../auth/oidc/verify";
 import { type AuthThrottle, throttleFor } from "../auth/throttle";
 import { type Config, configFor, type UpstreamConfig } from "../config";
@@ -35,11 +36,13 @@ import {
   issuerKeysFor,
   listingChecksFor,
   listingMemoryFor,
+  quarantineFor,
   quotaPoolFor,
   referrersSupportFor,
   refusalMemoryFor,
   tagChecksFor,
   tokenCacheFor,
+  verificationsFor,
 } from "./isolate-memory";
 import type { MirrorStats } from "./stats-object";
 import { recorderFor, type StatsRecorder, statsStub } from "./stats-recorder";
@@ -72,6 +75,8 @@ export interface Services {
    * stats object's alarm delivers them. The signature policy's refusals go here too.
    */
   readonly events: EventSink;
+  /** Digests refused to every client (`/_/quarantine`), as this isolate knows them (refreshed each minute). */
+  readonly quarantine: Quarantine;
   readonly log: Log;
   /** Limits failed client authentications, before any password is hashed. */
   readonly authThrottle: AuthThrottle;
@@ -157,6 +162,7 @@ export function servicesFor(
         (operation, error) => log({ event: "signature_approvals.failed", operation, error: describe(error) }),
       ),
       refusals: refusalMemoryFor(plainEnv.MANIFESTS),
+      verifying: verificationsFor(plainEnv.MANIFESTS),
       log,
       refused: (refusal) => {
         signatureRefused(refusal);
@@ -226,6 +232,8 @@ export function servicesFor(
     upstreamStatuses,
     stats,
     events,
+    // The plain bindings: one stats object call a minute per isolate is no operation of the pull path.
+    quarantine: quarantineFor(plainEnv),
     log,
     // Counts live per isolate (keyed by the KV binding: per test file in tests); the binding is shared.
     authThrottle: throttleFor(plainEnv.MANIFESTS, plainEnv.AUTH_FAILURES),

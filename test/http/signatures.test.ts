@@ -1,6 +1,7 @@
 // The signature policy at pull time (SIGNATURE_POLICY): what an `enforce` prefix serves and refuses,
 // what `warn` marks, and what verification costs (once per digest and policy version; nothing at all
 // without a policy). Images are signed as cosign does (test/support/cosign.ts), with genuine keys.
+import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { generateKey, type SigningKey, signBundle, signLegacy } from "../support/cosign";
 import { type FakeRegistry, pushImage, type TestImage } from "../support/fake-registry";
@@ -190,6 +191,43 @@ describe("an enforce entry refuses what its keys did not sign, before serving an
   });
 });
 
+describe("warming up (POST /_/warm) under an enforce entry", () => {
+  const warm = (image: string, vars: Record<string, string>) =>
+    send(
+      "/_/warm",
+      { ADMIN_TOKEN: "admin-token", ...vars },
+      {
+        method: "POST",
+        headers: { Authorization: "Bearer admin-token", "Content-Type": "application/json" },
+        body: JSON.stringify({ image }),
+      },
+    );
+
+  it("refuses an unsigned image even when its manifest is cached, and stores none of its blobs", async () => {
+    const pushed = await image(upstreams.oci, "signed/warm-unsigned");
+    // Its manifests cached (pulled without a policy), its blobs not.
+    await manifest("/v2/oci/signed/warm-unsigned", tag, {});
+    for (const child of pushed.manifestDigests) await manifest("/v2/oci/signed/warm-unsigned", child, {});
+    upstreams.oci.reset();
+    const { response } = await warm(`oci/signed/warm-unsigned:${tag}`, policy("enforce", [key.pem]));
+    expect(response.status).toBe(403);
+    expect(upstreams.oci.count("blob")).toBe(0);
+    const [algorithm, hex] = (pushed.layerDigests[0] ?? "").split(":");
+    expect(await env.BLOBS.head(`blobs/${algorithm}/${hex}`)).toBeNull();
+  });
+
+  it("warms a signed one", async () => {
+    const pushed = await image(upstreams.oci, "signed/warm-signed");
+    await signLegacy(upstreams.oci, "signed/warm-signed", pushed.indexDigest, key);
+    const { response, body } = await warm(`oci/signed/warm-signed:${tag}`, policy("enforce", [key.pem]));
+    expect(response.status, new TextDecoder().decode(body)).toBe(200);
+    expect(JSON.parse(new TextDecoder().decode(body))).toMatchObject({
+      digest: pushed.indexDigest,
+      fetched: 4,
+    });
+  });
+});
+
 describe("verdicts are kept per digest and policy version", () => {
   it("verifies once: a warm pull asks the upstream for no signature", async () => {
     const pushed = await image(upstreams.oci, "signed/warm");
@@ -222,6 +260,20 @@ describe("verdicts are kept per digest and policy version", () => {
     await manifest("/v2/oci/signed/cost-bundle", tag, policy("enforce", [key.pem]));
     const asked = upstreams.oci.requests.map((request) => `${request.method} ${request.kind}`);
     expect(asked).toEqual(["GET manifest", "HEAD manifest", "GET referrers", "GET manifest", "GET blob"]);
+  });
+
+  it("makes concurrent pulls of a new image share one verification", async () => {
+    const pushed = await image(upstreams.oci, "signed/concurrent");
+    await signLegacy(upstreams.oci, "signed/concurrent", pushed.indexDigest, key);
+    const vars = policy("enforce", [key.pem]);
+    // Cached first, so the five requests meet at the signature check rather than at the manifest fill.
+    await manifest("/v2/oci/signed/concurrent", pushed.indexDigest, {});
+    upstreams.oci.reset();
+    const answers = await Promise.all(
+      Array.from({ length: 5 }, () => manifest("/v2/oci/signed/concurrent", pushed.indexDigest, vars)),
+    );
+    expect(answers.map((answer) => answer.response.status)).toEqual([200, 200, 200, 200, 200]);
+    expect(upstreams.oci.requests.filter((request) => request.url.pathname.endsWith(".sig")).length).toBe(1);
   });
 
   it("asks with HEAD first: an image without the legacy tag costs no manifest GET for it", async () => {

@@ -264,6 +264,11 @@ function Admin() {
         Stats need the mirror's <code>ADMIN_TOKEN</code>. The token stays in this browser tab (session
         storage) and is sent only to this mirror.
       </p>
+      <p class="note">
+        The stats also list quarantined digests — refused with <code>403 DENIED</code> and their reason to
+        every client and repository, set with <code>PUT /_/quarantine/&lt;digest&gt;</code> — and the
+        deliveries of events to scanners' webhooks (<code>EVENT_WEBHOOKS</code>).
+      </p>
       <form id="admin-form" class="admin-form" autocomplete="off">
         <label for="admin-token">Admin token</label>
         <input id="admin-token" name="token" type="password" placeholder="ADMIN_TOKEN" spellcheck={false} />

@@ -18,11 +18,11 @@ export const FREE_PLAN = { cpuMs: 10, subrequests: 50 };
 
 /** Modules that run only inside the Durable Objects. */
 const OBJECT_MODULES = [
-  /^src\/platform\/(blob-fill|blob-download|fill|manifest-misses|stats-object|stats\/)/,
-  /^src\/storage\/(spool|store-through|piped-store|pending-upload|link-table|fill)/,
+  /^src\/platform\/(blob-fill|fill-|through-catch-up|objects|manifest-misses|stats-object|stats\/)/,
+  /^src\/storage\/(spool|store-through|piped-|pending-upload|link-table|fill|memory-fill|sqlite-fill|through-fill)/,
 ];
 /** Frames of an alarm's work (the spool's upload). */
-const ALARM_FRAME = /^(alarm|upload|resumeUpload|uploadParts?)\b/;
+const ALARM_FRAME = /^(alarm|upload|uploadStep|uploadParts?)\b/;
 
 export interface InvocationRow {
   kind: Kind;

@@ -122,13 +122,15 @@ async function measure(
 
 /**
  * What `GET /_/ops` says the fill machinery holds outside the JS heap (rows, chunks, memory spools):
- * its fields named for held bytes, when the mirror reports them.
+ * its `fillMemory` (bytes held now, the peak since the last reset, the budget).
  */
 function heldBytes(ops: OpCounts): Record<string, number> | undefined {
-  const held = Object.entries(ops).filter(
-    (entry): entry is [string, number] => /held|budget/i.test(entry[0]) && typeof entry[1] === "number",
+  const memory = (ops as { fillMemory?: unknown }).fillMemory;
+  if (!memory || typeof memory !== "object") return undefined;
+  const fields = Object.entries(memory).filter(
+    (entry): entry is [string, number] => typeof entry[1] === "number",
   );
-  return held.length > 0 ? Object.fromEntries(held) : undefined;
+  return fields.length > 0 ? Object.fromEntries(fields) : undefined;
 }
 
 function describeHeld(held: Record<string, number>): string {

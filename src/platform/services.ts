@@ -44,6 +44,7 @@ import {
   tokenCacheFor,
   verificationsFor,
 } from "./isolate-memory";
+import { describe, log } from "./log";
 import type { MirrorStats } from "./stats-object";
 import { recorderFor, type StatsRecorder, statsStub } from "./stats-recorder";
 
@@ -334,12 +335,5 @@ function signatureRefused(refusal: SignatureRefusal): void {
   log({ event: "signature.refused", ...refusal });
 }
 
-/** One JSON line per event; fields are chosen by callers, who never pass credentials. */
-export const log: Log = (fields) => {
-  console.log(JSON.stringify({ time: new Date().toISOString(), ...fields }));
-};
-
-/** An error's name and message only: no stack, no request or header contents. */
-export function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : "unknown error";
-}
+// The log and its error descriptions live in their own module, which the objects import too.
+export { describe, log };

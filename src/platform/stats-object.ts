@@ -1,16 +1,16 @@
 import { DurableObject } from "cloudflare:workers";
 import type { QuarantineEntry, QuarantineSnapshot } from "../access/quarantine";
-import { type Config, configFor } from "../config";
+import type { Config } from "../config";
 import type { WarmImage } from "../config/warm-images";
 import type { MirrorEvent } from "../mirror/events";
+import type { Log } from "../mirror/types";
 import type { ServedPage } from "../ops/retention";
 import type { ServedBatch } from "../ops/served-digests";
-import { warmWithin } from "../ops/warm";
+import { type WarmServices, warmWithin } from "../ops/warm";
 import type { AccountQuota } from "../upstream/quota";
 import { OpBudget } from "../util/op-budget";
-import type { Env } from "./env";
 import { deliverDue, type EventTargets, targetList, targetName } from "./event-delivery";
-import { log, servicesFor } from "./services";
+import { log } from "./log";
 import { EventOutbox } from "./stats/event-outbox";
 import { QuarantineTable } from "./stats/quarantine-table";
 import { allExhausted, type QuotaBatch, type QuotaEntry, QuotaTable } from "./stats/quota-table";
@@ -104,7 +104,20 @@ const ALARM_WARM_OPERATIONS = 700;
  * of record (stats/*). Isolates send batches of counters (not one call per request); the repositories
  * doubles as the catalog; the served days are retention's; deferred warm-ups go on in the alarm.
  */
-export class MirrorStats extends DurableObject<Env> {
+/** What the stats object needs from the composition root (see platform/objects.ts). */
+export interface StatsObjectServices {
+  /** The services the deferred warm-ups run with. */
+  /** `alarm`: built for the object's alarm (the benchmark counts invocations apart by kind). */
+  readonly services: (
+    invocation?: "alarm",
+  ) => WarmServices & { readonly log: Log; readonly stats: { flush(): Promise<void> } };
+  /** The configuration; null when it is broken (the stats still show what they hold). */
+  readonly config: () => Config | null;
+  /** The `EVENTS_QUEUE` binding, if any. */
+  readonly eventsQueue: Queue | null;
+}
+
+export class MirrorStats extends DurableObject<unknown> {
   private readonly totals: TotalsTable;
   private readonly quota: QuotaTable;
   private readonly spenders: SpendersTable;
@@ -113,7 +126,11 @@ export class MirrorStats extends DurableObject<Env> {
   private readonly events: EventOutbox;
   private readonly quarantine: QuarantineTable;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(
+    ctx: DurableObjectState,
+    env: unknown,
+    private readonly deps: StatsObjectServices,
+  ) {
     super(ctx, env);
     const sql = ctx.storage.sql;
     this.totals = new TotalsTable(sql);
@@ -181,7 +198,7 @@ export class MirrorStats extends DurableObject<Env> {
   }
 
   private eventTargets(): EventTargets {
-    return { webhooks: this.config()?.eventWebhooks ?? [], queue: this.env.EVENTS_QUEUE ?? null };
+    return { webhooks: this.config()?.eventWebhooks ?? [], queue: this.deps.eventsQueue };
   }
 
   /** What the mirror knows of an upstream's accounts, for isolates about to choose one. */
@@ -222,7 +239,7 @@ export class MirrorStats extends DurableObject<Env> {
   private async runWarmups(): Promise<void> {
     const due = this.warmups.takeDue(Date.now());
     if (due.length > 0) {
-      const services = servicesFor(this.env, undefined, "alarm");
+      const services = this.deps.services("alarm");
       await warmWithin(services, due, new OpBudget(ALARM_WARM_OPERATIONS), (targets, resumeAt) =>
         Promise.resolve(this.warmups.defer(targets, resumeAt, Date.now())),
       );
@@ -332,10 +349,6 @@ export class MirrorStats extends DurableObject<Env> {
 
   /** A broken configuration fails every request already; the stats still show what they hold. */
   private config(): Config | null {
-    try {
-      return configFor(this.env);
-    } catch {
-      return null;
-    }
+    return this.deps.config();
   }
 }

@@ -18,8 +18,10 @@ export interface LandingPageInput {
     tagTtl: number;
   }>;
   defaultUpstream: string | null;
-  /** true when MIRROR_USERS is set: show the login step in snippets */
+  /** true when MIRROR_USERS or OIDC_ISSUERS is set: show the login step in snippets */
   authRequired: boolean;
+  /** The trusted OIDC issuers (`OIDC_ISSUERS`): CI jobs and pods log in with their platform's token. */
+  oidcIssuers?: ReadonlyArray<{ issuer: string; audiences: readonly string[] }>;
   /** Whether layers are served from the data centre's cache (the Workers Cache API) in front of R2. */
   coloCache?: ColoCacheState;
   /** The Workers plan the mirror is set up for (`PLAN`); "free" says what that profile gives up. */

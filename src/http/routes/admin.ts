@@ -7,6 +7,7 @@ import { RegistryError } from "../../oci/errors";
 import { isValidName, isValidTag } from "../../oci/names";
 import { warmImage } from "../../ops/warm";
 import { foregroundCount } from "../../util/foreground";
+import { heldBytes } from "../../util/held-bytes";
 import { ADMIN_OPERATIONS, OpBudget } from "../../util/op-budget";
 import { opCounts } from "../../util/op-counters";
 import type { AppEnv } from "../context";
@@ -36,8 +37,10 @@ adminApi.get("/stats", async (c) => {
 adminApi.get("/ops", (c) => {
   if (!c.var.services.countsOperations)
     throw new RegistryError(404, "UNSUPPORTED", "operation counters are off: set OP_COUNTERS=on");
-  // And the client bodies streaming from this isolate now (0 once every pull is done).
-  return c.json({ ...opCounts(c.req.query("reset") === "1"), clientBodies: foregroundCount() }, 200, {
+  // And the client bodies streaming from this isolate now (0 once every pull is done), and the bytes
+  // its blob fills hold in memory: now, at most since the last reset, and the budget.
+  const reset = c.req.query("reset") === "1";
+  return c.json({ ...opCounts(reset), clientBodies: foregroundCount(), fillMemory: heldBytes(reset) }, 200, {
     "Cache-Control": "no-store",
   });
 });

@@ -242,6 +242,9 @@ function eventSinkFor(stats: StatsRecorder): EventSink {
     emit(event) {
       stats.event({ ...event, id: crypto.randomUUID(), time: new Date().toISOString() } as MirrorEvent);
     },
+    resolved(resolution) {
+      stats.resolved(resolution);
+    },
   };
 }
 

@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { QuarantineEntry, QuarantineSnapshot } from "../access/quarantine";
 import type { Config } from "../config";
 import type { WarmImage } from "../config/warm-images";
-import type { MirrorEvent } from "../mirror/events";
+import type { MirrorEvent, TagResolution } from "../mirror/events";
 import type { Log } from "../mirror/types";
 import type { ServedPage } from "../ops/retention";
 import type { ServedBatch } from "../ops/served-digests";
@@ -32,6 +32,8 @@ export interface StatsBatch {
   readonly served?: ServedBatch;
   /** Events for the webhooks and the Queue, in the order they happened. */
   readonly events?: readonly MirrorEvent[];
+  /** Tags resolved by a HEAD: the tag of the `image.cached` event of a digest fetched by digest next. */
+  readonly resolutions?: readonly TagResolution[];
 }
 
 export interface UpstreamStats {
@@ -148,6 +150,7 @@ export class MirrorStats extends DurableObject<unknown> {
     this.quota.record(batch.quota ?? {}, now);
     this.spenders.record(batch.spenders ?? {}, now);
     if (batch.served) this.served.record(batch.served);
+    if (batch.resolutions) this.events.resolved(batch.resolutions, now);
     if (batch.events && batch.events.length > 0) await this.takeEvents(batch.events, now);
   }
 

@@ -2,9 +2,7 @@ import { createApp } from "./http/app";
 import type { Env } from "./platform/env";
 import { runScheduled } from "./platform/scheduled";
 
-export { BlobFill } from "./platform/blob-fill";
-export { ManifestMisses } from "./platform/manifest-misses";
-export { MirrorStats } from "./platform/stats-object";
+export { BlobFill, ManifestMisses, MirrorStats } from "./platform/objects";
 
 const app = createApp();
 

@@ -546,6 +546,25 @@ describe("the colo cache settings", () => {
   });
 });
 
+describe("the fills' memory budget", () => {
+  const upstreams = { UPSTREAMS: { quay: QUAY } };
+
+  it("defaults to 48 MiB of an isolate's 128 MB, and takes FILL_MEMORY_BYTES", () => {
+    expect(parseConfig(upstreams).fillMemoryBytes).toBe(48 * 1024 ** 2);
+    expect(parseConfig({ ...upstreams, FILL_MEMORY_BYTES: "16777216" }).fillMemoryBytes).toBe(16 * 1024 ** 2);
+  });
+
+  it.each([
+    ["more than leaves an isolate room for its heap", String(120 * 1024 ** 2)],
+    ["less than a few chunks", "1000000"],
+    ["not a number", "48MiB"],
+  ])("refuses %s", (_what, value) => {
+    expect(configError({ ...upstreams, FILL_MEMORY_BYTES: value }).message).toContain(
+      "invalid configuration: FILL_MEMORY_BYTES:",
+    );
+  });
+});
+
 describe("the Workers plan (PLAN)", () => {
   const upstreams = { UPSTREAMS: { quay: QUAY } };
 

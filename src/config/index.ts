@@ -43,6 +43,11 @@ export interface Config {
    */
   readonly spoolMaxBytes: number;
   /**
+   * What the blob fills of one isolate may hold in memory at once (`FILL_MEMORY_BYTES`): rows kept for
+   * readers, small blobs spooled in memory, chunks on their way. A production isolate has 128 MB in all.
+   */
+  readonly fillMemoryBytes: number;
+  /**
    * How far a client of a blob stored as it streams may fall behind the download
    * (`CLIENT_WINDOW_BYTES`): further behind, it continues on its own from R2 or the upstream.
    */
@@ -94,6 +99,8 @@ export const DEFAULT_COLO_CACHE_TTL = 86_400;
 export const MIN_MULTIPART_THRESHOLD = 5 * 1024 ** 2;
 /** A Durable Object holds at most 10 GB: a spool stays well below it, with room for SQLite's own pages. */
 export const DEFAULT_SPOOL_MAX_BYTES = 8 * 1024 ** 3;
+/** A third of an isolate's 128 MB: the rest is the JS heap's and the runtime's. */
+export const DEFAULT_FILL_MEMORY_BYTES = 48 * 1024 ** 2;
 /** A slow client may hold this much of a store-through download in memory (the isolate has 128 MB). */
 export const DEFAULT_CLIENT_WINDOW_BYTES = 16 * 1024 ** 2;
 
@@ -149,6 +156,14 @@ export function parseConfig(env: ConfigEnv): Config {
       DEFAULT_SPOOL_MAX_BYTES,
       1024 ** 2,
       DEFAULT_SPOOL_MAX_BYTES,
+    ),
+    // At least a few chunks (1 MiB each) in flight; at most what leaves an isolate room for its heap.
+    fillMemoryBytes: readNumber(
+      env,
+      "FILL_MEMORY_BYTES",
+      DEFAULT_FILL_MEMORY_BYTES,
+      4 * 1024 ** 2,
+      96 * 1024 ** 2,
     ),
     clientWindowBytes: readNumber(
       env,

@@ -14,6 +14,13 @@ export interface WarmImage {
 }
 
 /**
+ * Images `WARM_IMAGES` may list. The cron warms them within its share of an invocation's operations and
+ * leaves the rest to the stats object's alarm, a share at a time: a longer list would take hours to go
+ * round, and each entry runs again every day.
+ */
+export const MAX_WARM_IMAGES = 50;
+
+/**
  * Parses `WARM_IMAGES`: a JSON array (or TOML array) of `"prefix/name:tag"` strings and
  * `{ "image": "...", "platforms": ["linux/amd64"] }` objects, or a plain whitespace/comma separated list.
  */
@@ -25,6 +32,12 @@ export function parseWarmImages(value: unknown, prefixes: ReadonlySet<string>): 
     entries = text.startsWith("[") ? parseJson(text) : text.split(/[\s,]+/).filter(Boolean);
   }
   if (!Array.isArray(entries)) throw warmError("must be a list of images");
+  if (entries.length > MAX_WARM_IMAGES) {
+    throw warmError(
+      `lists ${entries.length} images; at most ${MAX_WARM_IMAGES} (each costs the daily cron operations of its ` +
+        "manifests and blobs): keep the ones the first pulls of a day need",
+    );
+  }
   return entries.map((entry, index) => {
     if (typeof entry === "string") return parseWarmImage(entry, null, prefixes, index);
     if (entry && typeof entry === "object" && typeof (entry as { image?: unknown }).image === "string") {

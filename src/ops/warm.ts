@@ -9,6 +9,7 @@ import { MediaType, parseAccept } from "../oci/media-types";
 import { digestReference, parseReference, type Reference } from "../oci/reference";
 import type { BlobStore } from "../storage/blob-store";
 import type { RemoteRegistry } from "../upstream/remote-registry";
+import { OpBudget } from "../util/op-budget";
 
 /** What a warm-up uses of the mirror's services (the platform's composition root provides them). */
 export interface WarmServices {
@@ -36,13 +37,26 @@ export interface WarmReport {
   readonly pending: number;
   /**
    * Set when the warm-up stopped rather than spend the upstream's quota reserve (every account below
-   * `quotaReserve`): it is to go on at `resumeAt`, when quota is likely back.
+   * `quotaReserve`): it is to go on at `resumeAt`, when quota is likely back. Also set when it used up
+   * the operations it was given (`outOfOperations`): it goes on in another invocation a minute later.
    */
-  readonly deferred?: { readonly resumeAt: string };
+  readonly deferred?: { readonly resumeAt: string; readonly outOfOperations?: true };
 }
 
 /** When nothing says when quota comes back, a deferred warm-up tries again after this long. */
 const DEFAULT_RESUME_MS = 3600_000;
+/** A warm-up that used up its operations goes on this soon (in another invocation: the stats object's alarm). */
+const OUT_OF_OPERATIONS_RESUME_MS = 60_000;
+/**
+ * Platform operations (subrequests) a manifest may cost the invocation: the tag's and the body's KV
+ * reads, the shared quota readings, the manifest's fill object.
+ */
+export const MANIFEST_OPERATIONS = 4;
+/**
+ * A blob: the store's head; for one not stored, a read of the store, its fill object, and the wait for
+ * its upload (the object's answer, then the store's head).
+ */
+export const BLOB_OPERATIONS = 5;
 
 /** Who warm-ups' upstream requests are counted for in the top clients. */
 export const WARM_UP_CLIENT = "warm-up";
@@ -60,14 +74,24 @@ const STORE_WAIT_MS = 30_000;
  * platform's manifest, and every blob not cached yet, so the next real pull is a hit. Blob bodies are
  * drained, never held; the fills run in the blobs' Durable Objects.
  */
-export async function warmImage(services: WarmServices, target: WarmImage): Promise<WarmReport> {
+export async function warmImage(
+  services: WarmServices,
+  target: WarmImage,
+  /** The operations this warm-up may spend (the cron's share); unbounded without. */
+  budget: OpBudget | null = null,
+): Promise<WarmReport> {
   const upstream = services.config.upstreams.get(target.prefix);
   if (!upstream) throw new Error(`unknown upstream prefix "${target.prefix}"`);
   const client = services.registry(upstream);
   const name = upstream.library && !target.name.includes("/") ? `library/${target.name}` : target.name;
   const accept = parseAccept(null);
-  /** A manifest, unless only the quota reserve could pay for it (null: stop here). */
+  let outOfOperations = false;
+  /** A manifest, unless only the quota reserve could pay for it or the operations are spent (null: stop here). */
   const get = async (reference: Reference): Promise<ManifestResult | null> => {
+    if (budget && !budget.take(MANIFEST_OPERATIONS)) {
+      outOfOperations = true;
+      return null;
+    }
     const request = { client, name, reference, accept, method: "GET" } as const;
     const hit = await services.manifestMirror.cached(request);
     // Under a signature policy a cached manifest is checked like a pulled one: a warm-up never stores
@@ -79,19 +103,25 @@ export async function warmImage(services: WarmServices, target: WarmImage): Prom
     services.stats.spent(WARM_UP_CLIENT, result.counted ?? 0);
     return result;
   };
-  const deferred = (manifests: number, digest: string): WarmReport => {
-    const resumeAt = client.quotaRecoveryAt() ?? Date.now() + DEFAULT_RESUME_MS;
+  const deferred = (manifests: number, digest: string, blobs = 0, fetched = 0): WarmReport => {
+    const resumeAt = outOfOperations
+      ? Date.now() + OUT_OF_OPERATIONS_RESUME_MS
+      : (client.quotaRecoveryAt() ?? Date.now() + DEFAULT_RESUME_MS);
     const report = {
       image: target.image,
       digest,
       manifests,
-      blobs: 0,
-      fetched: 0,
+      blobs,
+      fetched,
       pending: 0,
-      deferred: { resumeAt: new Date(resumeAt).toISOString() },
+      deferred: {
+        resumeAt: new Date(resumeAt).toISOString(),
+        ...(outOfOperations ? { outOfOperations: true as const } : {}),
+      },
     };
     services.log({
       event: "warm.deferred",
+      reason: outOfOperations ? "operations" : "quota reserve",
       image: target.image,
       upstream: target.prefix,
       resumeAt: report.deferred.resumeAt,
@@ -119,6 +149,10 @@ export async function warmImage(services: WarmServices, target: WarmImage): Prom
   await Promise.all(
     Array.from({ length: Math.min(CONCURRENCY, queue.length) }, async () => {
       for (let digest = queue.shift(); digest; digest = queue.shift()) {
+        if (budget && !budget.take(BLOB_OPERATIONS)) {
+          outOfOperations = true;
+          return;
+        }
         const parsed = parseDigest(digest);
         if (await services.blobStore.head(parsed)) continue;
         const result = await services.blobs.get(client, name, parsed, null);
@@ -129,6 +163,9 @@ export async function warmImage(services: WarmServices, target: WarmImage): Prom
   );
   // One call per fetched blob to its fill object, which waits on its own storage.
   const stored = await Promise.all(fetchedNow.map((digest) => services.blobs.settled(digest, STORE_WAIT_MS)));
+  // The next run finds what was fetched stored and goes on with the rest.
+  if (outOfOperations)
+    return deferred(1 + (children?.length ?? 0), top.digest, blobs.length, fetchedNow.length);
   const report = {
     image: target.image,
     digest: top.digest,
@@ -140,6 +177,46 @@ export async function warmImage(services: WarmServices, target: WarmImage): Prom
   services.stats.holds(`${target.prefix}/${name}`);
   services.log({ event: "warm", ...report });
   return report;
+}
+
+/** Operations kept back from a share of warm-ups for handing on what did not fit (one call). */
+const DEFER_OPERATIONS = 1;
+
+/**
+ * Warms `targets` in order within `budget` (one invocation's share of operations). A warm-up that
+ * stops (quota reserve, operations used up) and every one there were no operations left to start are
+ * handed to `defer`, to go on in another invocation where they stopped: what was fetched is stored.
+ */
+export async function warmWithin(
+  services: WarmServices,
+  targets: readonly WarmImage[],
+  budget: OpBudget,
+  defer: (targets: readonly WarmImage[], resumeAt: number) => Promise<unknown>,
+): Promise<void> {
+  for (const [index, target] of targets.entries()) {
+    if (budget.left < MANIFEST_OPERATIONS + DEFER_OPERATIONS) {
+      const rest = targets.slice(index);
+      services.log({ event: "warm.deferred", reason: "operations", images: rest.length });
+      await defer(rest, Date.now() + OUT_OF_OPERATIONS_RESUME_MS);
+      return;
+    }
+    try {
+      // What is left, less the call that hands it on if it stops.
+      const own = new OpBudget(budget.left - DEFER_OPERATIONS);
+      const report = await warmImage(services, target, own);
+      budget.take(own.limit - own.left);
+      if (report.deferred) {
+        budget.take(DEFER_OPERATIONS);
+        await defer([target], Date.parse(report.deferred.resumeAt));
+      }
+    } catch (error) {
+      services.log({
+        event: "warm.failed",
+        image: target.image,
+        error: error instanceof Error ? error.message : "failed",
+      });
+    }
+  }
 }
 
 /** The child manifests of an index, for the wanted platforms; null when it is not an index. */

@@ -1,6 +1,6 @@
 import type { WebhookConfig } from "../config";
 import { hmacSha256Hex } from "../util/hmac";
-import { describe } from "./services";
+import { describe } from "./log";
 import type { Delivery, EventOutbox, EventTarget } from "./stats/event-outbox";
 
 /** The target id of the Queue binding. */

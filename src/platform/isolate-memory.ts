@@ -1,3 +1,4 @@
+import { Quarantine } from "../access/quarantine";
 import type { OidcIssuer } from "../auth/oidc/config";
 import { IssuerKeys } from "../auth/oidc/keys";
 import type { UpstreamConfig } from "../config";
@@ -33,6 +34,9 @@ const listingMemories = new WeakMap<KVNamespace, ListingMemory>();
 const referrersSupports = new WeakMap<KVNamespace, ReferrersSupport>();
 /** What the isolate knows of each upstream's accounts' quota. */
 const quotaPools = new WeakMap<KVNamespace, Map<string, SharedQuotaPool>>();
+
+/** The quarantine list as this isolate knows it. */
+const quarantines = new WeakMap<KVNamespace, Quarantine>();
 
 /**
  * Tokens stay in the isolate's memory. Sharing them through KV cost a KV write per scope every few
@@ -87,6 +91,17 @@ export function approvalMemoryFor(kv: KVNamespace): ApprovalMemory {
 
 export function refusalMemoryFor(kv: KVNamespace): RefusalMemory {
   return remembered(refusalMemories, kv, () => new Map());
+}
+
+/**
+ * The quarantine list, read from the stats object at most once a minute per isolate; without the stats
+ * binding there is no list (and no way to make one).
+ */
+export function quarantineFor(env: Env): Quarantine {
+  return remembered(quarantines, env.MANIFESTS, () => {
+    const stub = statsStub(env.STATS);
+    return new Quarantine(stub ? (known) => stub.quarantined(known) : null);
+  });
 }
 
 export function verificationsFor(kv: KVNamespace): SignatureChecks["verifying"] {

@@ -1,11 +1,21 @@
 import { DurableObject } from "cloudflare:workers";
-import type { ManifestResult } from "../mirror/manifests";
+import type { Config, UpstreamConfig } from "../config";
+import type { ManifestMirror, ManifestResult } from "../mirror/manifests";
 import { nameUnknown } from "../oci/errors";
 import { parseAccept } from "../oci/media-types";
 import { parseReference } from "../oci/reference";
-import type { Env } from "./env";
+import type { RemoteRegistry } from "../upstream/remote-registry";
 import { type HeardOutcome, heard, outcomeOf } from "./outcome";
-import { servicesFor } from "./services";
+
+/** What a manifest miss needs, handed over by the composition root (see platform/objects.ts). */
+export interface ManifestMissServices {
+  readonly config: Pick<Config, "upstreams" | "coloCache">;
+  registry(upstream: UpstreamConfig): RemoteRegistry;
+  readonly manifestMirror: ManifestMirror;
+  readonly stats: { flushIfDue(): Promise<void> };
+  /** Statuses of the upstream answers this call caused, for the Worker's audit line. */
+  readonly upstreamStatuses: readonly number[];
+}
 
 /** A manifest request as the Worker hands it over: plain data, so it crosses the RPC boundary. */
 export interface ManifestJob {
@@ -26,8 +36,16 @@ export type ManifestOutcome = HeardOutcome<ManifestResult>;
  * One instance per repository reference (`idFromName("<prefix>/<name>:<reference>")`): concurrent
  * cache misses of one manifest, from any isolate, wait for a single upstream request.
  */
-export class ManifestMisses extends DurableObject<Env> {
+export class ManifestMisses extends DurableObject<unknown> {
   private readonly inflight = new Map<string, Promise<ManifestOutcome>>();
+
+  constructor(
+    ctx: DurableObjectState,
+    env: unknown,
+    private readonly services: () => ManifestMissServices,
+  ) {
+    super(ctx, env);
+  }
 
   async resolve(job: ManifestJob): Promise<ManifestOutcome> {
     // Clients that accept the same manifest types get the same answer, so they share the request.
@@ -46,7 +64,7 @@ export class ManifestMisses extends DurableObject<Env> {
   private async run(job: ManifestJob): Promise<ManifestOutcome> {
     let statuses: readonly number[] = [];
     const outcome = await outcomeOf(async () => {
-      const services = servicesFor(this.env);
+      const services = this.services();
       statuses = services.upstreamStatuses;
       const upstream = services.config.upstreams.get(job.upstream);
       if (!upstream) throw nameUnknown(`unknown upstream prefix "${job.upstream.slice(0, 64)}"`);
@@ -59,7 +77,8 @@ export class ManifestMisses extends DurableObject<Env> {
           reference,
           accept: parseAccept(job.accept),
           method: job.method,
-          ...(job.via ? { via: job.via } : {}),
+          // The cron's warm-up has no request: the configured custom domain, when there is one.
+          ...viaOf(job.via ?? services.config.coloCache?.host),
         });
         return { ...result, counted: client.counted };
       } finally {
@@ -71,4 +90,8 @@ export class ManifestMisses extends DurableObject<Env> {
     // What the upstream answered goes to the audit line of the client that caused it.
     return heard(outcome, statuses);
   }
+}
+
+function viaOf(host: string | null | undefined): { via?: string } {
+  return host ? { via: host } : {};
 }

@@ -1,4 +1,5 @@
 import { BlobAccess } from "../access/blobs";
+import type { Quarantine } from "../access/quarantine";
 import { OidcVerifier } from "../auth/oidc/verify";
 import { type AuthThrottle, throttleFor } from "../auth/throttle";
 import { type Config, configFor, type UpstreamConfig } from "../config";
@@ -29,6 +30,7 @@ import {
   issuerKeysFor,
   listingChecksFor,
   listingMemoryFor,
+  quarantineFor,
   quotaPoolFor,
   referrersSupportFor,
   refusalMemoryFor,
@@ -36,6 +38,7 @@ import {
   tokenCacheFor,
   verificationsFor,
 } from "./isolate-memory";
+import { describe, log } from "./log";
 import type { MirrorStats } from "./stats-object";
 import { recorderFor, type StatsRecorder, statsStub } from "./stats-recorder";
 
@@ -67,6 +70,8 @@ export interface Services {
    * stats object's alarm delivers them. The signature policy's refusals go here too.
    */
   readonly events: EventSink;
+  /** Digests refused to every client (`/_/quarantine`), as this isolate knows them (refreshed each minute). */
+  readonly quarantine: Quarantine;
   readonly log: Log;
   /** Limits failed client authentications, before any password is hashed. */
   readonly authThrottle: AuthThrottle;
@@ -215,6 +220,8 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     upstreamStatuses,
     stats,
     events,
+    // Counted (OP_COUNTERS): its one stats object call a minute per isolate shows in the benchmark.
+    quarantine: quarantineFor(env),
     log,
     // Counts live per isolate (keyed by the KV binding: per test file in tests); the binding is shared.
     authThrottle: throttleFor(plainEnv.MANIFESTS, plainEnv.AUTH_FAILURES),
@@ -315,12 +322,5 @@ function signatureRefused(refusal: SignatureRefusal): void {
   log({ event: "signature.refused", ...refusal });
 }
 
-/** One JSON line per event; fields are chosen by callers, who never pass credentials. */
-export const log: Log = (fields) => {
-  console.log(JSON.stringify({ time: new Date().toISOString(), ...fields }));
-};
-
-/** An error's name and message only: no stack, no request or header contents. */
-export function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : "unknown error";
-}
+// The log and its error descriptions live in their own module, which the objects import too.
+export { describe, log };

@@ -1,15 +1,18 @@
 import { DurableObject } from "cloudflare:workers";
-import { type Config, configFor } from "../config";
+import type { QuarantineEntry, QuarantineSnapshot } from "../access/quarantine";
+import type { Config } from "../config";
 import type { WarmImage } from "../config/warm-images";
 import type { MirrorEvent } from "../mirror/events";
+import type { Log } from "../mirror/types";
 import type { ServedPage } from "../ops/retention";
 import type { ServedBatch } from "../ops/served-digests";
-import { warmImage } from "../ops/warm";
+import { type WarmServices, warmWithin } from "../ops/warm";
 import type { AccountQuota } from "../upstream/quota";
-import type { Env } from "./env";
+import { OpBudget } from "../util/op-budget";
 import { deliverDue, type EventTargets, targetList, targetName } from "./event-delivery";
-import { describe, log, servicesFor } from "./services";
+import { log } from "./log";
 import { EventOutbox } from "./stats/event-outbox";
+import { QuarantineTable } from "./stats/quarantine-table";
 import { allExhausted, type QuotaBatch, type QuotaEntry, QuotaTable } from "./stats/quota-table";
 import { ServedTable } from "./stats/served-table";
 import { SpendersTable, type TopClient } from "./stats/spenders-table";
@@ -58,7 +61,12 @@ export interface StatsSnapshot {
   readonly deferredWarmups: Array<{ image: string; resumeAt: string }>;
   /** Events sent to the webhooks and the Queue: deliveries, retries, failures per target, the last events. */
   readonly events: EventStats;
+  /** Digests refused to every client: how many, and the latest. */
+  readonly quarantine: { readonly count: number; readonly latest: readonly QuarantineEntry[] };
 }
+
+/** The quarantined digests `/_/stats` shows (all of them: `GET /_/quarantine`). */
+const QUARANTINE_SHOWN = 50;
 
 export interface EventStats {
   /** Events taken in (an image announced once per repository and digest). */
@@ -86,19 +94,40 @@ export interface EventStats {
 }
 
 /**
+ * Operations (subrequests) one alarm spends on deferred warm-ups, below the ~1,000 of an invocation,
+ * with room for the event deliveries before them.
+ */
+const ALARM_WARM_OPERATIONS = 700;
+
+/**
  * The mirror's totals: one instance (`idFromName("global")`), SQLite-backed, one table module per kind
  * of record (stats/*). Isolates send batches of counters (not one call per request); the repositories
  * doubles as the catalog; the served days are retention's; deferred warm-ups go on in the alarm.
  */
-export class MirrorStats extends DurableObject<Env> {
+/** What the stats object needs from the composition root (see platform/objects.ts). */
+export interface StatsObjectServices {
+  /** The services the deferred warm-ups run with. */
+  readonly services: () => WarmServices & { readonly log: Log; readonly stats: { flush(): Promise<void> } };
+  /** The configuration; null when it is broken (the stats still show what they hold). */
+  readonly config: () => Config | null;
+  /** The `EVENTS_QUEUE` binding, if any. */
+  readonly eventsQueue: Queue | null;
+}
+
+export class MirrorStats extends DurableObject<unknown> {
   private readonly totals: TotalsTable;
   private readonly quota: QuotaTable;
   private readonly spenders: SpendersTable;
   private readonly warmups: WarmupsTable;
   private readonly served: ServedTable;
   private readonly events: EventOutbox;
+  private readonly quarantine: QuarantineTable;
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(
+    ctx: DurableObjectState,
+    env: unknown,
+    private readonly deps: StatsObjectServices,
+  ) {
     super(ctx, env);
     const sql = ctx.storage.sql;
     this.totals = new TotalsTable(sql);
@@ -107,6 +136,7 @@ export class MirrorStats extends DurableObject<Env> {
     this.warmups = new WarmupsTable(sql);
     this.served = new ServedTable(sql);
     this.events = new EventOutbox(sql);
+    this.quarantine = new QuarantineTable(sql);
   }
 
   async record(batch: StatsBatch): Promise<void> {
@@ -125,8 +155,47 @@ export class MirrorStats extends DurableObject<Env> {
     await this.schedule();
   }
 
+  /**
+   * Quarantines a digest for every repository and client (or changes its reason), and tells the
+   * webhooks; null when the list is full.
+   */
+  async quarantineDigest(
+    digest: string,
+    reason: string,
+  ): Promise<{ entry: QuarantineEntry; created: boolean } | null> {
+    const now = Date.now();
+    const added = this.quarantine.add(digest, reason, now);
+    if (added) await this.takeEvents([this.stamped({ type: "quarantine.added", digest, reason }, now)], now);
+    return added;
+  }
+
+  /** Releases a quarantined digest and tells the webhooks; false when it was not quarantined. */
+  async releaseDigest(digest: string): Promise<boolean> {
+    const now = Date.now();
+    const released = this.quarantine.remove(digest);
+    if (released)
+      await this.takeEvents([this.stamped({ type: "quarantine.released", digest, reason: null }, now)], now);
+    return released;
+  }
+
+  /** The quarantine list for an isolate, unless the version it holds (`known`) is current (null). */
+  quarantined(known: number | null): QuarantineSnapshot | null {
+    return this.quarantine.snapshot(known);
+  }
+
+  quarantineEntries(): QuarantineEntry[] {
+    return this.quarantine.list();
+  }
+
+  private stamped(
+    event: { type: "quarantine.added" | "quarantine.released"; digest: string; reason: string | null },
+    now: number,
+  ): MirrorEvent {
+    return { ...event, id: crypto.randomUUID(), time: new Date(now).toISOString() };
+  }
+
   private eventTargets(): EventTargets {
-    return { webhooks: this.config()?.eventWebhooks ?? [], queue: this.env.EVENTS_QUEUE ?? null };
+    return { webhooks: this.config()?.eventWebhooks ?? [], queue: this.deps.eventsQueue };
   }
 
   /** What the mirror knows of an upstream's accounts, for isolates about to choose one. */
@@ -163,18 +232,14 @@ export class MirrorStats extends DurableObject<Env> {
     await this.schedule(configured ? 0 : Date.now() + 60_000);
   }
 
+  /** The due warm-ups, within this invocation's share of operations; the rest go on in a later alarm. */
   private async runWarmups(): Promise<void> {
     const due = this.warmups.takeDue(Date.now());
     if (due.length > 0) {
-      const services = servicesFor(this.env);
-      for (const target of due) {
-        try {
-          const report = await warmImage(services, target);
-          if (report.deferred) await this.deferWarmups([target], Date.parse(report.deferred.resumeAt));
-        } catch (error) {
-          services.log({ event: "warm.failed", image: target.image, error: describe(error) });
-        }
-      }
+      const services = this.deps.services();
+      await warmWithin(services, due, new OpBudget(ALARM_WARM_OPERATIONS), (targets, resumeAt) =>
+        Promise.resolve(this.warmups.defer(targets, resumeAt, Date.now())),
+      );
       await services.stats.flush().catch(() => {});
     }
   }
@@ -256,6 +321,7 @@ export class MirrorStats extends DurableObject<Env> {
       topClients: this.spenders.top(top, now),
       deferredWarmups: this.warmups.list(),
       events: this.eventStats(count),
+      quarantine: { count: this.quarantine.count(), latest: this.quarantine.list(QUARANTINE_SHOWN) },
     };
   }
 
@@ -280,10 +346,6 @@ export class MirrorStats extends DurableObject<Env> {
 
   /** A broken configuration fails every request already; the stats still show what they hold. */
   private config(): Config | null {
-    try {
-      return configFor(this.env);
-    } catch {
-      return null;
-    }
+    return this.deps.config();
   }
 }

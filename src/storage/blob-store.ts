@@ -31,6 +31,25 @@ export interface BlobStore {
    * false (storing nothing) otherwise. Streams: the body is never held in memory.
    */
   put(digest: Digest, body: ReadableStream<Uint8Array>, size: number, options: PutOptions): Promise<boolean>;
+  /**
+   * A multipart upload that several invocations take turns at: begun here (its id is the caller's to
+   * keep), its parts put one by one (each `length` bytes), completed or aborted by whoever comes last.
+   * The caller has verified the bytes: nothing here hashes them. These throw when the store refuses.
+   */
+  beginParts(digest: Digest, options: { restricted: boolean }): Promise<string>;
+  putPart(
+    digest: Digest,
+    uploadId: string,
+    partNumber: number,
+    body: ReadableStream<Uint8Array>,
+    length: number,
+  ): Promise<{ partNumber: number; etag: string }>;
+  completeParts(
+    digest: Digest,
+    uploadId: string,
+    parts: ReadonlyArray<{ partNumber: number; etag: string }>,
+  ): Promise<void>;
+  abortParts(digest: Digest, uploadId: string): Promise<void>;
 }
 
 const MIB = 1024 ** 2;
@@ -111,6 +130,44 @@ export class R2BlobStore implements BlobStore {
       await sized.cancel().catch(() => {});
       return false;
     }
+  }
+
+  async beginParts(digest: Digest, options: { restricted: boolean }): Promise<string> {
+    const upload = await this.bucket.createMultipartUpload(blobKey(digest), {
+      httpMetadata: { contentType: "application/octet-stream" },
+      customMetadata: { digest: digest.value, ...(options.restricted ? { restricted: "1" } : {}) },
+    });
+    return upload.uploadId;
+  }
+
+  async putPart(
+    digest: Digest,
+    uploadId: string,
+    partNumber: number,
+    body: ReadableStream<Uint8Array>,
+    length: number,
+  ): Promise<{ partNumber: number; etag: string }> {
+    const upload = this.bucket.resumeMultipartUpload(blobKey(digest), uploadId);
+    const sized = withLength(body, length);
+    try {
+      const part = await upload.uploadPart(partNumber, sized);
+      return { partNumber: part.partNumber, etag: part.etag };
+    } catch (error) {
+      await sized.cancel().catch(() => {});
+      throw error;
+    }
+  }
+
+  async completeParts(
+    digest: Digest,
+    uploadId: string,
+    parts: ReadonlyArray<{ partNumber: number; etag: string }>,
+  ): Promise<void> {
+    await this.bucket.resumeMultipartUpload(blobKey(digest), uploadId).complete([...parts]);
+  }
+
+  async abortParts(digest: Digest, uploadId: string): Promise<void> {
+    await this.bucket.resumeMultipartUpload(blobKey(digest), uploadId).abort();
   }
 
   private async putMultipart(

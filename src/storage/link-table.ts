@@ -1,15 +1,14 @@
 /**
  * The repositories (`upstream/name`) a blob fill object's digest is linked to: those the upstream served
  * the blob to (a download started for them) or confirmed it for (a HEAD). Kept in the object's own
- * SQLite storage, so linking during a pull costs no KV write and no extra call.
+ * SQLite storage, so linking during a pull costs no KV write and no extra call. The table is made by
+ * the first link: an object asked only about links keeps no storage.
  */
 export class LinkTable {
   constructor(
     private readonly sql: SqlStorage,
     private readonly now: () => number = Date.now,
-  ) {
-    sql.exec("CREATE TABLE IF NOT EXISTS links (repository TEXT PRIMARY KEY, linked_at INTEGER NOT NULL)");
-  }
+  ) {}
 
   /**
    * Links anew (a later time outlives a purge of the repository made meanwhile). A link storage
@@ -17,6 +16,9 @@ export class LinkTable {
    */
   link(repository: string): void {
     try {
+      this.sql.exec(
+        "CREATE TABLE IF NOT EXISTS links (repository TEXT PRIMARY KEY, linked_at INTEGER NOT NULL)",
+      );
       this.sql.exec(
         "INSERT INTO links (repository, linked_at) VALUES (?, ?) ON CONFLICT(repository) DO UPDATE SET linked_at = excluded.linked_at",
         repository,
@@ -28,6 +30,10 @@ export class LinkTable {
   }
 
   linkedAt(repository: string): number | null {
+    const made = this.sql
+      .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'links'")
+      .toArray();
+    if (made.length === 0) return null;
     const row = this.sql
       .exec<{ linked_at: number }>("SELECT linked_at FROM links WHERE repository = ?", repository)
       .toArray()[0];

@@ -1,3 +1,4 @@
+import { releaseHeld, tryHold } from "../util/held-bytes";
 import { countRowsWritten } from "../util/op-counters";
 
 /** SQLite rows are limited to 2 MB: larger chunks are stored as several rows. */
@@ -7,8 +8,10 @@ export const RECENT_ROWS = 16;
 
 /**
  * A spool's bytes: rows of at most 1 MiB in the fill object's SQLite (the `chunks` table), in order,
- * the newest RECENT_ROWS also in memory so that readers keeping up never read them back. Without SQLite
- * (`sql` null, for small blobs) every row is kept in memory instead.
+ * the newest RECENT_ROWS also in memory so that readers keeping up never read them back, as far as the
+ * isolate's budget for fills (util/held-bytes) has room: beyond it they read back from SQLite. Without
+ * SQLite (`sql` null, for small blobs) every row is kept in memory instead (the caller holds their
+ * bytes in the budget).
  */
 export class SpoolRows {
   /** Rows appended (kept in storage, or only in memory once storage failed). */
@@ -26,12 +29,14 @@ export class SpoolRows {
   private readonly starts: number[] = [];
   /** The newest rows, by sequence number (at most RECENT_ROWS; every row when there is no SQLite). */
   private readonly recent = new Map<number, Uint8Array>();
+  /** Bytes of `recent` held in the isolate's budget (SQLite rows only: the memory kind is held whole). */
+  private recentHeld = 0;
 
   constructor(private readonly sql: SqlStorage | null) {}
 
   /** The rows an earlier instance of the object left; null when they are not in one unbroken run. */
   static load(sql: SqlStorage): SpoolRows | null {
-    createTable(sql);
+    if (!hasTable(sql)) return null;
     const rows = new SpoolRows(sql);
     for (const row of sql.exec<{ seq: number; bytes: number }>(
       "SELECT seq, length(data) AS bytes FROM chunks ORDER BY seq",
@@ -45,10 +50,15 @@ export class SpoolRows {
     return rows;
   }
 
-  /** Drops whatever rows are in storage. */
+  /** Drops whatever rows are in storage, the table with them. */
   static clear(sql: SqlStorage): void {
-    createTable(sql);
-    sql.exec("DELETE FROM chunks");
+    sql.exec("DROP TABLE IF EXISTS chunks");
+  }
+
+  /** Rows left in storage (0 when there is no table). */
+  static left(sql: SqlStorage): number {
+    if (!hasTable(sql)) return 0;
+    return Number(sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM chunks").one().n);
   }
 
   /** Stores the chunk (SQLite copies it); the chunk is kept a while for readers, so it must not change. */
@@ -59,6 +69,7 @@ export class SpoolRows {
       const whole = piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength;
       if (this.sql && this.failure === null) {
         try {
+          if (this.stored === 0) createTable(this.sql);
           this.sql.exec(
             "INSERT INTO chunks (seq, data) VALUES (?, ?)",
             this.count,
@@ -71,10 +82,54 @@ export class SpoolRows {
         }
       }
       this.starts.push(this.appended - piece.byteLength);
-      this.recent.set(this.count, piece);
-      if (this.sql) this.recent.delete(this.count - RECENT_ROWS);
+      this.keep(piece);
       this.count++;
     }
+  }
+
+  /**
+   * Keeps the newest row in memory for readers: every row without SQLite; with it, the newest
+   * RECENT_ROWS the budget has room for (a row storage refused is kept all the same: readers have no
+   * other copy).
+   */
+  private keep(piece: Uint8Array): void {
+    if (!this.sql) {
+      this.recent.set(this.count, piece);
+      return;
+    }
+    this.forget(this.count - RECENT_ROWS, true);
+    const mustKeep = this.failure !== null;
+    if (!tryHold(piece.byteLength)) {
+      // No room: the oldest rows kept go first, readers read them back from SQLite.
+      for (const seq of [...this.recent.keys()]) {
+        if (tryHold(piece.byteLength)) break;
+        if (this.stored > seq) this.forget(seq);
+      }
+      if (!tryHold(piece.byteLength)) {
+        if (!mustKeep) return;
+        // Rows storage lost exist only here: held beyond the budget, for as long as readers need them.
+        this.recentHeld += piece.byteLength;
+        this.recent.set(this.count, piece);
+        return;
+      }
+    }
+    this.recentHeld += piece.byteLength;
+    this.recent.set(this.count, piece);
+  }
+
+  /** Lets go of a row kept in memory; one storage lost too only when `lost` may be. */
+  private forget(seq: number, lost = false): void {
+    const row = this.recent.get(seq);
+    if (!row || (seq >= this.stored && !lost)) return;
+    this.recent.delete(seq);
+    this.recentHeld -= row.byteLength;
+    releaseHeld(row.byteLength);
+  }
+
+  /** Lets go of the rows kept in memory that storage holds too (a spool waiting for its upload). */
+  forgetRecent(): void {
+    if (!this.sql) return;
+    for (const seq of [...this.recent.keys()]) this.forget(seq);
   }
 
   /** Where row `seq` starts in the blob. */
@@ -111,17 +166,25 @@ export class SpoolRows {
     return new Uint8Array(row.data);
   }
 
-  /** Deletes the rows (the spool is done with them). */
+  /** Deletes the rows (the spool is done with them), the table with them. */
   drop(): void {
     this.recent.clear();
+    releaseHeld(this.recentHeld);
+    this.recentHeld = 0;
     if (!this.sql) return;
     try {
-      this.sql.exec("DELETE FROM chunks");
+      this.sql.exec("DROP TABLE IF EXISTS chunks");
       countRowsWritten(this.stored);
     } catch {
       // Storage refused: the next download clears the table before it starts.
     }
   }
+}
+
+function hasTable(sql: SqlStorage): boolean {
+  return (
+    sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunks'").toArray().length > 0
+  );
 }
 
 function createTable(sql: SqlStorage): void {

@@ -73,6 +73,11 @@ export class Spool {
     SpoolRows.clear(sql);
   }
 
+  /** Rows a spool left in storage. */
+  static left(sql: SqlStorage): number {
+    return SpoolRows.left(sql);
+  }
+
   /** Stores the chunk (SQLite copies it); the chunk is kept a while for readers, so it must not change. */
   append(chunk: Uint8Array): void {
     this.data.append(chunk);
@@ -87,6 +92,8 @@ export class Spool {
     this.finished = true;
     this.verdict = verified;
     this.held = verified && hold;
+    // Waiting for its upload, the spool keeps no row in memory: readers and the upload read SQLite.
+    if (this.held && !this.storageFailed) this.data.forgetRecent();
     this.wake();
     this.idleCheck();
   }

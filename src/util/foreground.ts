@@ -71,45 +71,53 @@ export async function foregroundQuiet(maxMs: number, quietMs = 0): Promise<void>
   }
 }
 
-/** A background copy has a chunk in its sink: copies take turns, so together they take half the thread. */
+/**
+ * The most a background copy (a spool's upload) waits for this isolate's clients, per MiB it passes
+ * on: it yields the thread to them, but always moves, so an upload of any size finishes however busy
+ * the isolate is (an 8 GiB spool waits ~7 minutes at most, spread over its alarms).
+ */
+export const YIELD_MS_PER_MIB = 50;
+const MIB = 1024 * 1024;
+/** An upload starts once clients have been quiet this long (a pull's requests come with shorter gaps)… */
+const START_QUIET_MS = 200;
+/** …or after this at the latest, and never later than YIELD_MS_PER_MIB per MiB of what it uploads. */
+const START_MAX_MS = 2_000;
+
+/** Resolves when a background upload of `bytes` may start (see START_QUIET_MS, START_MAX_MS). */
+export function uploadMayStart(bytes: number): Promise<void> {
+  const bound = Math.min(START_MAX_MS, Math.ceil(bytes / MIB) * YIELD_MS_PER_MIB);
+  return foregroundQuiet(bound, START_QUIET_MS);
+}
+
+/** A background copy has a chunk in its sink: copies take turns, so one does not crowd out the clients. */
 let backgroundChunkInFlight = false;
-let turnStartedAt = 0;
-/** A turn longer than this is taken over: a copy whose sink failed without telling must not block the rest. */
-const MAX_TURN_MS = 10_000;
 
 /**
- * Passes `source` on chunk by chunk, each one only once this isolate's clients are quiet (or after
- * `ms`), one background copy's chunk at a time, and never faster than half the sink's pace: for copies
- * nobody waits on. The pause after each chunk matters because a request that has just arrived is not
- * counted yet: under `wrangler dev`, the local R2 took the thread so fully that a client's next request
- * waited for the whole upload.
+ * Passes `source` on chunk by chunk (chunks of at most 1 MiB), each once this isolate's clients are
+ * quiet and no other background copy has a chunk in its sink, or after YIELD_MS_PER_MIB at the latest:
+ * a copy gives way to clients and to other copies, yet gets its share of the thread.
  */
-export function givingWayToClients(
-  source: ReadableStream<Uint8Array>,
-  ms: number,
-): ReadableStream<Uint8Array> {
+export function givingWayToClients(source: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
   const reader = source.getReader();
-  /** When this copy's last chunk went to the sink; 0 while it holds no turn. */
-  let handedOn = 0;
-  const endTurn = (): number => {
-    if (!handedOn) return 0;
-    const busy = Date.now() - handedOn;
-    handedOn = 0;
+  let holdsTurn = false;
+  const endTurn = () => {
+    if (!holdsTurn) return;
+    holdsTurn = false;
     backgroundChunkInFlight = false;
-    return busy;
   };
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        // As long again as the sink took for the last chunk.
-        const busy = endTurn();
-        if (busy > 0) await new Promise((resolve) => setTimeout(resolve, busy));
-        await foregroundQuiet(ms);
-        while (backgroundChunkInFlight && Date.now() - turnStartedAt < MAX_TURN_MS) {
-          await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+        endTurn();
+        const deadline = Date.now() + YIELD_MS_PER_MIB;
+        await foregroundQuiet(YIELD_MS_PER_MIB);
+        while (backgroundChunkInFlight && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, Math.min(POLL_MS, deadline - Date.now())));
         }
-        backgroundChunkInFlight = true;
-        handedOn = turnStartedAt = Date.now();
+        if (!backgroundChunkInFlight) {
+          backgroundChunkInFlight = true;
+          holdsTurn = true;
+        }
         try {
           const { done, value } = await reader.read();
           if (done) {

@@ -235,6 +235,36 @@ const checks: Array<[string, (r: Run) => Promise<void>]> = [
         deferredWarmups: [
           { image: "dockerhub/library/node:22", resumeAt: new Date(now + 3600_000).toISOString() },
         ],
+        quarantine: {
+          count: 1,
+          latest: [
+            {
+              digest: `sha256:${"c".repeat(64)}`,
+              reason: "CVE-2026-0001 <script>alert(1)</script>",
+              since: new Date(now - 3600_000).toISOString(),
+            },
+          ],
+        },
+        events: {
+          emitted: 3,
+          dropped: 0,
+          delivered: 2,
+          retries: 1,
+          failed: 1,
+          pending: 0,
+          targets: [
+            {
+              target: "EVENT_WEBHOOKS[0] https://scanner.example.com",
+              delivered: 2,
+              retries: 1,
+              failed: 1,
+              pending: 0,
+              lastStatus: "HTTP 500",
+              lastAttemptAt: new Date(now).toISOString(),
+            },
+          ],
+          recent: [],
+        },
       };
       await page.route("**/_/stats", (route) =>
         route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(snapshot) }),
@@ -253,7 +283,14 @@ const checks: Array<[string, (r: Run) => Promise<void>]> = [
         const text = (await page.locator("#stats").textContent()) ?? "";
         assert(text.includes("Who spends the quota") && text.includes("ci"), "no top clients");
         assert(text.includes("dockerhub/library/node:22"), "no deferred warm-up");
+        // The quarantine and the event deliveries, the reason as text (never markup).
+        assert(text.includes("Quarantine: 1 digest refused to every client"), "no quarantine heading");
+        assert(text.includes(`sha256:${"c".repeat(64)}`), "no quarantined digest");
+        assert(text.includes("CVE-2026-0001 <script>alert(1)</script>"), "the reason is not shown as text");
+        assert(text.includes("EVENT_WEBHOOKS[0] https://scanner.example.com"), "no webhook");
+        assert(text.includes("2 delivered") && text.includes("1 failed"), "no delivery counts");
         await page.locator("#stats .quota").screenshot({ path: join(OUTPUT, "quota.png") });
+        await page.locator("#stats").screenshot({ path: join(OUTPUT, "admin.png") });
         assert(errors.length === 0, `page errors: ${errors.join("; ")}`);
       } finally {
         await page.unroute("**/_/stats");

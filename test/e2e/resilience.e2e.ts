@@ -96,15 +96,15 @@ describe(`tag revalidation after the TTL (prefix "ttl", tagTtl ${TTL_MS / 1000} 
 
 /**
  * Waits for the end of the fill of `digest`: a `blob.stored` line in the Worker's log (or
- * `blob.rejected`). Clients get their bytes first; the upload to R2 from the spool follows.
+ * `blob.failed`). Clients get their bytes first; the upload to R2 from the spool follows.
  */
 async function fillOutcome(digest: string): Promise<string> {
   const logFile = join(b.workDir, "wrangler.log");
   return waitFor(
-    "the fill to end (blob.stored / blob.rejected in wrangler's log)",
+    "the fill to end (blob.stored / blob.failed in wrangler's log)",
     async () => {
       const log = existsSync(logFile) ? readFileSync(logFile, "utf8") : "";
-      return log.split("\n").find((l) => l.includes(digest) && /"event":"blob\.(stored|rejected)"/.test(l));
+      return log.split("\n").find((l) => l.includes(digest) && /"event":"blob\.(stored|failed)"/.test(l));
     },
     60_000,
     250,

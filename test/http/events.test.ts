@@ -94,4 +94,16 @@ describe("image.cached events", () => {
       mediaType: "application/vnd.oci.image.manifest.v1+json",
     });
   });
+
+  it("names the configured custom domain (COLO_CACHE_HOST) in the pull reference, whatever Host a client sent", async () => {
+    const name = `events/host${test}`;
+    const image = await pushed(name);
+    const vars = { ...ADMIN, COLO_CACHE_HOST: "mirror.example.com" };
+    const { response } = await send(`/v2/quay/${name}/manifests/1.0`, vars, {
+      headers: { Accept: ACCEPT_ALL },
+    });
+    expect(response.status).toBe(200);
+    const [event] = await announced(name, 1);
+    expect(event?.pull).toBe(`mirror.example.com/quay/${name}@${image.indexDigest}`);
+  });
 });

@@ -1,9 +1,11 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { PendingUploads } from "../../src/storage/pending-upload";
 import { countStorage } from "../support/counting-env";
 import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
 import { bytesOf, fakeUpstreams, mirror } from "../support/mirror";
+import { objectStorage } from "../support/object-storage";
 
 const MIB = 1024 * 1024;
 let upstreams: ReturnType<typeof fakeUpstreams>;
@@ -28,11 +30,13 @@ async function leaveVerifiedSpool(bytes: Uint8Array, digest: string): Promise<Du
         bytes.slice(seq * MIB, (seq + 1) * MIB).buffer,
       );
     }
-    sql.exec(
-      "INSERT INTO pending_upload (id, digest, size, restricted, upstream, name, attempts) VALUES (1, ?, ?, 0, 'quay', 'org/app', 0)",
+    new PendingUploads(sql).record({
       digest,
-      bytes.length,
-    );
+      size: bytes.length,
+      restricted: false,
+      upstream: "quay",
+      name: "org/app",
+    });
     // The alarm the old instance set (later than now here, so the test runs it when it chooses).
     await state.storage.setAlarm(Date.now() + 60_000);
   });
@@ -53,10 +57,8 @@ describe("a verified spool whose upload is pending", () => {
     const stored = await env.BLOBS.get(storedKey(digest));
     expect(stored?.size).toBe(bytes.length);
     expect(await sha256(new Uint8Array(await (stored as R2ObjectBody).arrayBuffer()))).toBe(digest);
-    await runInDurableObject(stub, (_instance, state) => {
-      expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM chunks").one().n).toBe(0);
-      expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM pending_upload").one().n).toBe(0);
-    });
+    // Nothing left: no rows, no record, not even their tables.
+    expect(await objectStorage(stub)).toMatchObject({ tables: [], rows: 0 });
     expect(upstreams.quay.requests).toEqual([]);
   });
 
@@ -80,9 +82,7 @@ describe("a verified spool whose upload is pending", () => {
     });
     await runDurableObjectAlarm(stub);
     expect(await env.BLOBS.head(storedKey(digest))).toBeNull();
-    await runInDurableObject(stub, (_instance, state) => {
-      expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM pending_upload").one().n).toBe(0);
-    });
+    expect(await objectStorage(stub)).toMatchObject({ tables: [], rows: 0 });
   });
 
   it("is tried again by a later alarm when R2 refuses it, and then stored", async () => {
@@ -136,12 +136,7 @@ describe("a fill's spool after its upload", () => {
     }
     expect((await env.BLOBS.head(storedKey(digest)))?.size).toBe(bytes.length);
     const stub = env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest));
-    const left = () =>
-      runInDurableObject(stub, (_instance, state) => {
-        const sql = state.storage.sql;
-        const rows = sql.exec("SELECT COUNT(*) AS n FROM chunks").one().n;
-        return Number(rows) + Number(sql.exec("SELECT COUNT(*) AS n FROM pending_upload").one().n);
-      });
+    const left = async () => (await objectStorage(stub)).tables.length;
     // The object drops them right after the store answered (no reader keeps them).
     for (let attempt = 0; attempt < 500 && (await left()) > 0; attempt++) {
       await new Promise((resolve) => setTimeout(resolve, 20));

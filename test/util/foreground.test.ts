@@ -5,6 +5,7 @@ import {
   foregroundCount,
   foregroundQuiet,
   givingWayToClients,
+  YIELD_MS_PER_MIB,
 } from "../../src/util/foreground";
 
 function chunks(count: number): ReadableStream<Uint8Array> {
@@ -82,14 +83,14 @@ describe("foreground traffic", () => {
     expect(waited).toBeLessThan(1000);
   });
 
-  it("passes a background copy on only while no client streams (or past the bound)", async () => {
+  it("passes a background copy's chunk on as soon as the streaming clients are done", async () => {
     const end = beginForeground();
-    const reader = givingWayToClients(chunks(2), 10_000).getReader();
+    const reader = givingWayToClients(chunks(2)).getReader();
     let first: number | null = null;
     const read = reader.read().then(() => {
       first = Date.now();
     });
-    await new Promise((resolve) => setTimeout(resolve, 60));
+    await new Promise((resolve) => setTimeout(resolve, 20));
     expect(first).toBeNull();
     const endedAt = Date.now();
     end();
@@ -98,13 +99,29 @@ describe("foreground traffic", () => {
     expect((await reader.read()).value).toEqual(new Uint8Array([1]));
     expect((await reader.read()).done).toBe(true);
   });
+
+  it("never holds a copy back more than YIELD_MS_PER_MIB per chunk while clients stream without a pause", async () => {
+    const busy = beginForeground();
+    try {
+      const started = Date.now();
+      const copied = new Uint8Array(await new Response(givingWayToClients(chunks(20))).arrayBuffer());
+      const waited = Date.now() - started;
+      expect(copied.length).toBe(20);
+      // It did yield to the clients…
+      expect(waited).toBeGreaterThanOrEqual(20 * YIELD_MS_PER_MIB * 0.9);
+      // …but every chunk moved within its bound (the old tuning waited up to 250 ms a chunk).
+      expect(waited).toBeLessThan(21 * YIELD_MS_PER_MIB + 250);
+    } finally {
+      busy();
+    }
+  });
 });
 
 describe("background copies together", () => {
   it("take turns chunk by chunk, so two copies never have a chunk in their sinks at once", async () => {
     const events: string[] = [];
     const copy = async (name: string) => {
-      const reader = givingWayToClients(chunks(3), 1000).getReader();
+      const reader = givingWayToClients(chunks(3)).getReader();
       for (;;) {
         const { done } = await reader.read();
         if (done) return;

@@ -21,7 +21,11 @@ export const ALGORITHMS = [
   "EdDSA",
   "Ed25519",
 ] as const;
-/** Clock difference allowed between the issuer and the Worker, for `exp`, `nbf` and `iat`. */
+/**
+ * Clock difference allowed between the issuer and the Worker, for `nbf` and `iat` (a token fresh from
+ * an issuer whose clock is a little ahead). `exp` gets none: an expired token is refused at once, and
+ * so nothing issued for it can outlive it.
+ */
 export const CLOCK_SKEW_SECONDS = 60;
 /** Platform tokens are one to two kilobytes; anything this long is not one. */
 export const MAX_TOKEN_CHARS = 16 * 1024;
@@ -118,8 +122,9 @@ export class OidcVerifier {
       return refuse(...describeFailure(error, keys));
     }
 
-    const now = Math.floor(this.now() / 1000);
+    const now = this.now() / 1000;
     const exp = payload.exp as number;
+    if (exp <= now) return refuse("expired", { subject: payload.sub });
     if (payload.iat !== undefined && payload.iat > now + CLOCK_SKEW_SECONDS) {
       return refuse("issued_in_future", { subject: payload.sub });
     }

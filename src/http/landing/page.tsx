@@ -18,8 +18,10 @@ export interface LandingPageInput {
     tagTtl: number;
   }>;
   defaultUpstream: string | null;
-  /** true when MIRROR_USERS is set: show the login step in snippets */
+  /** true when MIRROR_USERS or OIDC_ISSUERS is set: show the login step in snippets */
   authRequired: boolean;
+  /** The trusted OIDC issuers (`OIDC_ISSUERS`): CI jobs and pods log in with their platform's token. */
+  oidcIssuers?: ReadonlyArray<{ issuer: string; audiences: readonly string[] }>;
   /** Whether layers are served from the data centre's cache (the Workers Cache API) in front of R2. */
   coloCache?: ColoCacheState;
   /** The Workers plan the mirror is set up for (`PLAN`); "free" says what that profile gives up. */
@@ -264,6 +266,11 @@ function Admin() {
       <p class="note">
         Stats need the mirror's <code>ADMIN_TOKEN</code>. The token stays in this browser tab (session
         storage) and is sent only to this mirror.
+      </p>
+      <p class="note">
+        The stats also list quarantined digests — refused with <code>403 DENIED</code> and their reason to
+        every client and repository, set with <code>PUT /_/quarantine/&lt;digest&gt;</code> — and the
+        deliveries of events to scanners' webhooks (<code>EVENT_WEBHOOKS</code>).
       </p>
       <form id="admin-form" class="admin-form" autocomplete="off">
         <label for="admin-token">Admin token</label>

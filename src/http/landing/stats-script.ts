@@ -169,6 +169,31 @@ export const ADMIN_STATS = `
       out.appendChild(table([{ label: "Image" }, { label: "Goes on at" }],
         waiting.map(function (w) { return [w.image, new Date(w.resumeAt).toLocaleString()]; })));
     }
+    var quarantine = s.quarantine || {};
+    var held = quarantine.latest || [];
+    out.appendChild(el("h3", "", "Quarantine: " + count(quarantine.count) + " digest" + (num(quarantine.count) === 1 ? "" : "s") + " refused to every client"));
+    if (held.length) {
+      out.appendChild(table([{ label: "Digest" }, { label: "Reason" }, { label: "Since" }],
+        held.map(function (q) { return [q.digest, q.reason, new Date(q.since).toLocaleString()]; })));
+      if (num(quarantine.count) > held.length) out.appendChild(el("p", "sub", "The latest " + held.length + " shown; GET /_/quarantine lists all."));
+    } else {
+      out.appendChild(el("p", "sub", 'None. PUT /_/quarantine/<digest> with {"reason": "…"} refuses a digest everywhere within a minute.'));
+    }
+    var events = s.events || {};
+    var targets = events.targets || [];
+    if (targets.length || num(events.emitted)) {
+      out.appendChild(el("h3", "", "Events for scanners"));
+      out.appendChild(el("p", "sub", count(events.emitted) + " emitted · " + count(events.delivered) + " delivered · " +
+        count(events.retries) + " retries · " + count(events.failed) + " failed · " + count(events.pending) + " waiting" +
+        (num(events.dropped) ? " · " + count(events.dropped) + " dropped" : "")));
+      if (targets.length) out.appendChild(table(
+        [{ label: "Target" }, { label: "Delivered", num: true }, { label: "Retries", num: true }, { label: "Failed", num: true },
+         { label: "Waiting", num: true }, { label: "Last answer" }],
+        targets.map(function (t) {
+          return [t.target, count(t.delivered), count(t.retries), count(t.failed), count(t.pending),
+            (t.lastStatus || "–") + (t.lastAttemptAt ? " · " + new Date(t.lastAttemptAt).toLocaleString() : "")];
+        })));
+    }
     var clients = s.topClients || [];
     if (clients.length) {
       out.appendChild(el("h3", "", "Who spends the quota (counted upstream requests, 24 h)"));

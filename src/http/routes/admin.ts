@@ -1,10 +1,13 @@
 import { type Context, Hono } from "hono";
+import { isValidReason, MAX_REASON_LENGTH } from "../../access/quarantine";
 import { ConfigError } from "../../config";
 import { parseWarmImage, type WarmImage } from "../../config/warm-images";
+import { parseDigest } from "../../oci/digest";
 import { RegistryError } from "../../oci/errors";
 import { isValidName, isValidTag } from "../../oci/names";
 import { warmImage } from "../../ops/warm";
 import { foregroundCount } from "../../util/foreground";
+import { heldBytes } from "../../util/held-bytes";
 import { ADMIN_OPERATIONS, OpBudget } from "../../util/op-budget";
 import { opCounts } from "../../util/op-counters";
 import type { AppEnv } from "../context";
@@ -12,8 +15,8 @@ import { adminOnly } from "../middleware/admin-only";
 
 /**
  * Operators' endpoints, mounted under `/_/`, behind `Authorization: Bearer <ADMIN_TOKEN>`: stats,
- * warming an image now, listing cached tags, purging a tag or a repository, platform operation counts
- * (benchmarks).
+ * warming an image now, listing cached tags, purging a tag or a repository, quarantining a digest,
+ * platform operation counts (benchmarks).
  */
 export const adminApi = new Hono<AppEnv>();
 
@@ -34,8 +37,10 @@ adminApi.get("/stats", async (c) => {
 adminApi.get("/ops", (c) => {
   if (!c.var.services.countsOperations)
     throw new RegistryError(404, "UNSUPPORTED", "operation counters are off: set OP_COUNTERS=on");
-  // And the client bodies streaming from this isolate now (0 once every pull is done).
-  return c.json({ ...opCounts(c.req.query("reset") === "1"), clientBodies: foregroundCount() }, 200, {
+  // And the client bodies streaming from this isolate now (0 once every pull is done), and the bytes
+  // its blob fills hold in memory: now, at most since the last reset, and the budget.
+  const reset = c.req.query("reset") === "1";
+  return c.json({ ...opCounts(reset), clientBodies: foregroundCount(), fillMemory: heldBytes(reset) }, 200, {
     "Cache-Control": "no-store",
   });
 });
@@ -129,6 +134,47 @@ adminApi.delete("/images/:prefix/:rest{.+}", async (c) => {
   });
   return c.json({ purged, complete });
 });
+
+// Quarantine: a digest (manifest, index or blob) refused to every repository and client, with a reason.
+adminApi.get("/quarantine", async (c) => {
+  const stub = quarantineStore(c);
+  return c.json({ quarantined: await stub.quarantineEntries() }, 200, { "Cache-Control": "no-store" });
+});
+
+adminApi.put("/quarantine/:digest", async (c) => {
+  const digest = parseDigest(c.req.param("digest")).value;
+  const stub = quarantineStore(c);
+  const reason = (await readJson(c))?.reason;
+  if (!isValidReason(reason)) {
+    throw new RegistryError(
+      400,
+      "UNSUPPORTED",
+      `the body must be JSON {"reason": "…"}: one line of text, 1 to ${MAX_REASON_LENGTH} characters`,
+    );
+  }
+  const added = await stub.quarantineDigest(digest, reason);
+  if (!added) throw new RegistryError(400, "UNSUPPORTED", "the quarantine is full");
+  const { services } = c.var;
+  services.quarantine.applied(digest, added.entry);
+  // The reason is the operator's (or scanner's) own text, and goes to every client refused.
+  services.log({ event: "quarantine.added", digest, reason: added.entry.reason });
+  return c.json(added.entry, added.created ? 201 : 200);
+});
+
+adminApi.delete("/quarantine/:digest", async (c) => {
+  const digest = parseDigest(c.req.param("digest")).value;
+  const released = await quarantineStore(c).releaseDigest(digest);
+  const { services } = c.var;
+  services.quarantine.applied(digest, null);
+  if (released) services.log({ event: "quarantine.released", digest });
+  return c.json({ digest, released });
+});
+
+function quarantineStore(c: Context<AppEnv>) {
+  const stub = c.var.services.statsObject;
+  if (!stub) throw new RegistryError(404, "UNSUPPORTED", "quarantine is off: no STATS binding");
+  return stub;
+}
 
 async function readJson(c: Context<AppEnv>): Promise<Record<string, unknown> | null> {
   if (!(c.req.header("Content-Type") ?? "").includes("json")) return null;

@@ -20,6 +20,12 @@ landingApi.get("/", async (c) => {
       upstreams: [...config.upstreams.values()],
       defaultUpstream: config.defaultUpstream?.prefix ?? null,
       authRequired: config.clientAuth,
+      oidcIssuers: config.oidc
+        ? [...config.oidc.issuers.values()].map((entry) => ({
+            issuer: entry.issuer,
+            audiences: entry.audiences,
+          }))
+        : undefined,
       coloCache,
       plan: config.plan,
       signaturePolicy: config.signaturePolicy?.entries.map((entry) => ({

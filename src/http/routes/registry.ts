@@ -54,19 +54,23 @@ for (const base of ["/v2", "/:prefix/v2"]) {
     const { manifests, registry } = c.var.services;
     const upstream = registry(repository.upstream);
     const accept = parseAccept(c.req.header("Accept") ?? null);
+    // Quarantined: refused before anything is looked up (by digest) or served (a tag's digest, below).
+    if (parsed.kind === "digest") await c.var.services.quarantine.check(parsed.digest.value);
     const result = await manifests.get({
       client: upstream,
       name: repository.name,
       reference: parsed,
       accept,
       method: c.req.method === "HEAD" ? "HEAD" : "GET",
-      via: new URL(c.req.url).host,
+      // For the image.cached event's pull reference: the configured custom domain, else the request's host.
+      via: c.var.services.config.coloCache?.host ?? new URL(c.req.url).host,
     });
     recordResult(c, result.digest, result.cache);
     const entry = c.get("audit");
     if (entry && result.signature) c.set("audit", { ...entry, signature: result.signature });
     // Who spends the upstream's pull quota: the client whose request made the counted upstream requests.
     c.var.services.stats.spent(spenderOf(c), result.counted ?? 0);
+    await c.var.services.quarantine.check(result.digest);
     servableTo(accept, result);
     return manifestResponse(result, audienceOf(c, upstream));
   });
@@ -77,6 +81,8 @@ for (const base of ["/v2", "/:prefix/v2"]) {
     const { blobs, registry } = c.var.services;
     const upstream = registry(repository.upstream);
     const range = c.req.method === "HEAD" ? null : parseRange(c.req.header("Range") ?? null);
+    // Quarantined: refused wherever it is kept (colo cache, R2, a fill) and never fetched.
+    await c.var.services.quarantine.check(digest.value);
     await c.var.services.signatures?.admitBlob(upstream, repository.name, digest, async () => {
       return (await c.var.services.blobStore.head(digest)) !== null;
     });

@@ -33,6 +33,8 @@ export function startBedMirror(options: {
   withoutCredentials?: Prefix[];
   /** Settings that differ from the bed's, per upstream. */
   upstreams?: Partial<Record<Prefix, Partial<UpstreamConfig>>>;
+  /** Statuses of `GET /v2/` that mean it is up (401 with client authentication on). */
+  readyStatuses?: number[];
 }): Promise<Mirror> {
   const b = bed();
   const entries = Object.entries(b.upstreams) as [Prefix, BedInfo["upstreams"][Prefix]][];
@@ -50,6 +52,7 @@ export function startBedMirror(options: {
           ),
     vars: options.vars,
     extraArgs: options.extraArgs,
+    readyStatuses: options.readyStatuses,
     logFile: join(b.workDir, options.logFile),
   });
 }

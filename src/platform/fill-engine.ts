@@ -1,0 +1,418 @@
+import { type BlobAccess, fetchesRestricted, tableSink } from "../access/blobs";
+import type { Config, UpstreamConfig } from "../config";
+import type { Log } from "../mirror/types";
+import { type Digest, parseDigest } from "../oci/digest";
+import { RegistryError } from "../oci/errors";
+import { repositoryName } from "../storage/blob-links";
+import type { BlobStore } from "../storage/blob-store";
+import type { Fill } from "../storage/fill";
+import type { LinkTable } from "../storage/link-table";
+import { MEMORY_FILL_MAX_BYTES, MemoryFill } from "../storage/memory-fill";
+import { PendingUploads } from "../storage/pending-upload";
+import { PipedFill } from "../storage/piped-fill";
+import { Spool } from "../storage/spool";
+import { SqliteFill, type UploadLimits } from "../storage/sqlite-fill";
+import { ThroughFill } from "../storage/through-fill";
+import type { RemoteRegistry } from "../upstream/remote-registry";
+import { limitHeldBytes, metered } from "../util/held-bytes";
+import { idleTimeout, rechunk } from "../util/streams";
+import { FillMachine, type TransitionDetails } from "./fill-machine";
+import { catchUpSource } from "./through-catch-up";
+
+/** What a fill needs, handed over by the composition root (platform/services.ts) per call. */
+export interface FillServices {
+  readonly config: Pick<
+    Config,
+    "upstreams" | "spoolMaxBytes" | "fillMemoryBytes" | "multipartThreshold" | "clientWindowBytes" | "plan"
+  >;
+  readonly blobStore: BlobStore;
+  /** May a repository read a download started for another (links, upstream confirmation). */
+  readonly blobAccess: BlobAccess;
+  registry(upstream: UpstreamConfig): RemoteRegistry;
+  readonly stats: { blobStored(bytes: number): void; flushIfDue(): Promise<void> };
+  readonly log: Log;
+  /** Statuses of the upstream answers a call caused, for the Worker's audit line. */
+  readonly upstreamStatuses: readonly number[];
+}
+
+/** Size of the pieces a download is handled in (and of the spool's rows). */
+const CHUNK_BYTES = 1024 * 1024;
+/** The first piece is small, so the first bytes reach clients without waiting for a whole MiB. */
+const FIRST_CHUNK_BYTES = 64 * 1024;
+/** How long the download waits at most for its leading reader before each chunk. */
+const READER_WAIT_MS = 200;
+/** Wait before the step after one the store refused. */
+const RETRY_MS = 5_000;
+/**
+ * While a download spools into SQLite, the object's alarm looks this often whether it still runs: an
+ * instance evicted mid-download leaves rows nothing else would delete, and the next alarm (in a fresh
+ * instance) drops them.
+ */
+export const SWEEP_MS = 2 * 60_000;
+
+/**
+ * Upload steps (alarm invocations): an alarm may run 15 minutes and make ~1,000 operations; a step
+ * starts no part after 5 minutes (a part takes seconds) and puts at most 500 (plus begin and complete).
+ * Three steps in a row that fail (or are killed) give the upload up.
+ */
+export const UPLOAD_LIMITS: Omit<UploadLimits, "multipartThreshold"> = {
+  partsPerStep: 500,
+  msPerStep: 5 * 60_000,
+  attempts: 3,
+};
+
+interface Owner {
+  readonly upstream: UpstreamConfig;
+  readonly name: string;
+}
+
+/** The download in progress (or its verified bytes waiting for the store). */
+interface Download {
+  readonly owner: Owner;
+  readonly digest: Digest;
+  /** The fill, once the upstream has answered; null: the blob was in the store already. */
+  ready: Promise<Fill | null>;
+}
+
+/**
+ * A digest's fill, as its fill object runs it: the first whole GET starts the one upstream download,
+ * every request while it lasts joins it (another repository's only once the access module agrees),
+ * and the verified bytes go to the store the way their fill does it. Every change of state goes
+ * through the FillMachine; the object's alarm drives the upload of a SQLite spool with `alarm`.
+ */
+export class FillEngine {
+  private download: Download | null = null;
+  private machine: FillMachine | null = null;
+  private readonly pending: PendingUploads;
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly links: LinkTable,
+    private readonly limits: Omit<UploadLimits, "multipartThreshold"> = UPLOAD_LIMITS,
+  ) {
+    this.pending = new PendingUploads(ctx.storage.sql);
+  }
+
+  /** A download is in progress, or verified bytes wait for the store. */
+  get busy(): boolean {
+    return this.download !== null || this.pending.get() !== null;
+  }
+
+  /** The fill's state (for specs and the log). */
+  get state(): string {
+    return this.machine?.state ?? "idle";
+  }
+
+  /**
+   * Joins the download in progress, or starts one (`start`: a whole GET). Null: no download (and none
+   * started), or the blob is in the store. If a download started for another repository fails, this
+   * one tries its own.
+   */
+  async join(services: FillServices, me: Owner, digest: Digest, start: boolean): Promise<Fill | null> {
+    limitHeldBytes(services.config.fillMemoryBytes);
+    // At most two rounds: our own download is started on the second at the latest.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (!this.download) this.takeUpPending(services);
+      if (!this.download && !start) return null;
+      const download = this.download ?? this.begin(services, me, digest);
+      const { owner } = download;
+      const mine = owner.upstream.prefix === me.upstream.prefix && owner.name === me.name;
+      let fill: Fill | null;
+      try {
+        fill = await download.ready;
+      } catch (error) {
+        if (mine || attempt > 0) throw error;
+        if (!start) return null;
+        continue;
+      }
+      if (!fill) return null;
+      // A confirmed link goes straight into this object's table: no call to ourselves.
+      const confirming = services.blobAccess.admitToDownload(
+        services.registry(me.upstream),
+        me.name,
+        digest,
+        { restricted: fill.restricted, owner: { upstream: owner.upstream.prefix, name: owner.name } },
+        tableSink(this.links),
+      );
+      if (confirming) await confirming;
+      // A fill whose bytes went meanwhile is in the store (or gone): the Worker looks there.
+      return fill.gone ? null : fill;
+    }
+    throw new RegistryError(502, "UNAVAILABLE", "the blob could not be fetched");
+  }
+
+  /**
+   * The object's alarm: one step of a pending upload (taken up from storage after a restart), or,
+   * with none, a sweep of rows an evicted download left.
+   */
+  async alarm(services: FillServices): Promise<void> {
+    limitHeldBytes(services.config.fillMemoryBytes);
+    if (!this.download) this.takeUpPending(services);
+    const download = this.download;
+    const machine = this.machine;
+    const fill = download ? await download.ready.catch(() => null) : null;
+    if (!download || !machine || !(fill instanceof SqliteFill)) {
+      // No upload of ours: a download in memory or as it streams, or none at all.
+      if (!download) this.sweep();
+      return;
+    }
+    if (machine.is("downloading")) {
+      // Still spooling in this instance: look again later.
+      await this.ctx.storage.setAlarm(Date.now() + SWEEP_MS);
+      return;
+    }
+    // Uploading already (a second alarm would store the blob twice), or over.
+    if (!machine.is("verified")) return;
+    machine.to("uploading", { way: fill.way });
+    let step: Awaited<ReturnType<SqliteFill["uploadStep"]>>;
+    try {
+      step = await fill.uploadStep(services.blobStore, download.digest, {
+        ...this.limits,
+        multipartThreshold: services.config.multipartThreshold,
+      });
+    } catch (error) {
+      // Its storage failed: the platform retries the alarm (the attempt was counted, or nothing done).
+      machine.to("verified", { cause: "upload_threw" });
+      throw error;
+    }
+    const size = fill.size;
+    switch (step.kind) {
+      case "stored":
+        fill.forget();
+        this.end(download, "stored", { size, way: fill.way, parts: step.parts, resumedAt: step.resumedAt });
+        await this.countStored(services, size);
+        return;
+      case "more":
+        machine.to("verified", { parts: step.parts, resumedAt: step.resumedAt });
+        await this.ctx.storage.setAlarm(Date.now());
+        return;
+      case "refused":
+        machine.to("verified", { cause: "store_refused", error: step.error });
+        await this.ctx.storage.setAlarm(Date.now() + RETRY_MS);
+        return;
+      case "exhausted":
+        await fill.abandon(services.blobStore, download.digest);
+        this.end(download, "abandoned", { size, attempts: step.attempts });
+        return;
+    }
+  }
+
+  private machineFor(digest: Digest, services: FillServices): FillMachine {
+    this.machine ??= new FillMachine(digest.value, () => services.log);
+    return this.machine;
+  }
+
+  /** Starts the download, set before the first await so requests arriving meanwhile join it. */
+  private begin(services: FillServices, owner: Owner, digest: Digest): Download {
+    const machine = this.machineFor(digest, services);
+    // Only this object stores this digest: the store is asked again only after its own upload.
+    const askStore = machine.is("stored");
+    machine.to("downloading", { upstream: owner.upstream.prefix, name: owner.name });
+    const download: Download = { owner, digest, ready: Promise.resolve(null) };
+    this.download = download;
+    download.ready = this.open(services, download, askStore);
+    return download;
+  }
+
+  private async open(services: FillServices, download: Download, askStore: boolean): Promise<Fill | null> {
+    const { owner, digest } = download;
+    const { upstream, name } = owner;
+    try {
+      if (askStore && (await services.blobStore.head(digest))) {
+        this.end(download, "stored", { found: "in the store" });
+        return null;
+      }
+      const client = services.registry(upstream);
+      const { size, body: upstreamBody } = await client.openBlob(name, digest);
+      // Fetched with credentials, the blob may be private: only repositories known to hold it serve it.
+      const restricted = fetchesRestricted(client);
+      // The upstream just served it for this repository: a link (no KV write, no call: our own table).
+      if (restricted) this.links.link(repositoryName({ upstream: upstream.prefix, name }));
+      if (services.config.plan === "free" && size > MEMORY_FILL_MAX_BYTES) {
+        const fill = this.piped(services, digest, upstreamBody, size, restricted);
+        this.ctx.waitUntil(this.follow(services, download, fill));
+        return fill;
+      }
+      // 1 MiB chunks: the hash, the spool and the readers then work per MiB, not per network packet.
+      const chunked = rechunk(upstreamBody, CHUNK_BYTES, FIRST_CHUNK_BYTES);
+      const body = idleTimeout(chunked, upstream.timeout * 1000);
+      const fill = this.fillFor(services, download, body, size, restricted);
+      this.ctx.waitUntil(this.follow(services, download, fill));
+      return fill;
+    } catch (error) {
+      this.end(download, "failed", { cause: "fill_failed", error: describe(error) });
+      throw error;
+    }
+  }
+
+  /** Too large to spool: stored as it streams; small: in memory if there is room; else in SQLite. */
+  private fillFor(
+    services: FillServices,
+    download: Download,
+    body: ReadableStream<Uint8Array>,
+    size: number,
+    restricted: boolean,
+  ): Fill {
+    const { digest, owner } = download;
+    const stallMs = owner.upstream.timeout * 1000;
+    // Each chunk read only once the isolate's budget has room for it (a memory spool holds its whole
+    // size from the start instead).
+    const through = () =>
+      new ThroughFill(chunks(), size, digest, restricted, stallMs, services.blobStore, {
+        windowBytes: services.config.clientWindowBytes,
+        resume: catchUpSource(
+          services.blobStore,
+          () => services.registry(owner.upstream),
+          owner.name,
+          digest,
+          size,
+        ),
+      });
+    let meteredBody: ReadableStream<Uint8Array> | null = null;
+    const chunks = () => {
+      meteredBody ??= metered(body, CHUNK_BYTES);
+      return meteredBody;
+    };
+    if (size > services.config.spoolMaxBytes) {
+      return through();
+    }
+    const inMemory = MemoryFill.start(body, digest, size, restricted, READER_WAIT_MS);
+    if (inMemory) return inMemory;
+    try {
+      const fill = SqliteFill.start(this.ctx.storage.sql, chunks(), digest, size, restricted, READER_WAIT_MS);
+      // Rows of a download this instance does not live to finish are swept by the alarm.
+      this.ctx.waitUntil(this.ctx.storage.setAlarm(Date.now() + SWEEP_MS).catch(() => {}));
+      return fill;
+    } catch (error) {
+      // The object's storage refuses even an empty spool: the blob goes to the store as it streams.
+      services.log({ event: "blob.spool_refused", digest: digest.value, error: describe(error) });
+      return through();
+    }
+  }
+
+  /**
+   * The Free plan's fill (PLAN = "free"): the upstream's body piped natively into one R2 put that checks
+   * length and hash itself, so this invocation spends no CPU per byte; its clients are sent to the
+   * upstream. A blob above the multipart threshold is not stored (a multipart upload is not checked
+   * against the digest by R2, and checking it here would cost CPU per byte): every pull streams it.
+   */
+  private piped(
+    services: FillServices,
+    digest: Digest,
+    body: ReadableStream<Uint8Array>,
+    size: number,
+    restricted: boolean,
+  ): PipedFill {
+    const storable = size <= services.config.multipartThreshold;
+    if (!storable)
+      services.log({
+        event: "blob.not_stored",
+        digest: digest.value,
+        size,
+        reason: "too large for the Free plan",
+      });
+    const storing = storable
+      ? services.blobStore.put(digest, body, size, { restricted })
+      : body.cancel().then(() => false);
+    return new PipedFill(size, restricted, storing);
+  }
+
+  /**
+   * The fill after its start, in order: the verdict; then the upload the fill's way does (a SQLite
+   * spool's is recorded and left to the alarm). Clients never wait for it: they stream meanwhile.
+   */
+  private async follow(services: FillServices, download: Download, fill: Fill): Promise<void> {
+    const size = fill.size;
+    const end = await fill.downloaded;
+    if (!end.verified) {
+      this.end(download, "failed", { cause: end.cause, error: end.error, size, way: fill.way });
+      return;
+    }
+    const machine = this.machineFor(download.digest, services);
+    if (fill instanceof ThroughFill || fill instanceof PipedFill) {
+      if (await fill.stored) {
+        this.end(download, "stored", { size, way: fill.way });
+        await this.countStored(services, size);
+      } else this.end(download, "failed", { cause: "store_failed", size, way: fill.way });
+      return;
+    }
+    machine.to("verified", { size, way: fill.way });
+    if (fill instanceof MemoryFill) {
+      machine.to("uploading", { way: fill.way });
+      if (await fill.upload(services.blobStore, download.digest)) {
+        this.end(download, "stored", { size, way: fill.way });
+        await this.countStored(services, size);
+      } else this.end(download, "failed", { cause: "store_failed", size, way: fill.way });
+      return;
+    }
+    if (!(fill instanceof SqliteFill)) return;
+    try {
+      fill.keep({
+        digest: download.digest.value,
+        size,
+        restricted: fill.restricted,
+        upstream: download.owner.upstream.prefix,
+        name: download.owner.name,
+      });
+      await this.ctx.storage.setAlarm(Date.now());
+    } catch (error) {
+      // Storage refused: nothing is stored, the readers still got every byte; the next pull refetches.
+      this.pending.clear();
+      this.end(download, "failed", { cause: "store_failed", error: describe(error), size, way: fill.way });
+    }
+  }
+
+  /** The fill is over: the state changes, the next request starts afresh, the bytes go after their readers. */
+  private end(
+    download: Download,
+    state: "stored" | "failed" | "abandoned",
+    details: TransitionDetails,
+  ): void {
+    this.machine?.to(state, details);
+    if (this.download === download) this.download = null;
+    download.ready.then((fill) => fill?.release()).catch(() => {});
+  }
+
+  /** The blob landed in the store: counted in the mirror's totals. */
+  private async countStored(services: FillServices, size: number): Promise<void> {
+    services.stats.blobStored(size);
+    await services.stats.flushIfDue().catch(() => {});
+  }
+
+  /** Takes up a verified spool an earlier instance of this object left with its upload pending. */
+  private takeUpPending(services: FillServices): void {
+    const pending = this.pending.get();
+    if (!pending) return;
+    const digest = parseDigest(pending.digest);
+    const upstream = services.config.upstreams.get(pending.upstream);
+    const fill = upstream ? SqliteFill.resume(this.ctx.storage.sql, pending) : null;
+    if (!upstream || !fill) {
+      services.log({ event: "blob.pending_dropped", digest: pending.digest, upstream: pending.upstream });
+      const uploadId = pending.uploadId;
+      if (uploadId) this.ctx.waitUntil(services.blobStore.abortParts(digest, uploadId).catch(() => {}));
+      this.pending.clear();
+      Spool.clear(this.ctx.storage.sql);
+      return;
+    }
+    this.machineFor(digest, services).to("verified", { taken_up: "after a restart", size: fill.size });
+    this.download = { owner: { upstream, name: pending.name }, digest, ready: Promise.resolve(fill) };
+    // The old instance's alarm normally still stands; set one only if it was lost.
+    const storage = this.ctx.storage;
+    this.ctx.waitUntil(
+      storage
+        .getAlarm()
+        .then((at) => (at === null ? storage.setAlarm(Date.now()) : undefined))
+        .catch(() => {}),
+    );
+  }
+
+  /** No download and no upload: rows an evicted download left go, the table with them. */
+  private sweep(): void {
+    Spool.clear(this.ctx.storage.sql);
+  }
+}
+
+/** An error's name and message only: no stack, no request or header contents. */
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : "unknown error";
+}

@@ -1,0 +1,68 @@
+import type { Log } from "../mirror/types";
+
+/**
+ * The states of a digest's fill, in its fill object:
+ * - idle: nothing in progress (a fresh object, or one whose last fill ended without storing).
+ * - downloading: the one upstream download runs; clients join it.
+ * - verified: every byte arrived and matches the digest; the bytes wait for their upload, clients
+ *   still join them.
+ * - uploading: the bytes go to the store (a step of it, for a spool in SQLite); clients still join.
+ * - stored: the store has the blob; clients go there.
+ * - failed: the download or its spool failed, the bytes were wrong, or the store refused a blob held
+ *   in memory: nothing is kept, the next pull fetches again.
+ * - abandoned: the upload of a spool failed too often: it is dropped (a multipart upload aborted), the
+ *   next pull fetches again.
+ */
+export type FillState = "idle" | "downloading" | "verified" | "uploading" | "stored" | "failed" | "abandoned";
+
+/** Every transition there is. ARCHITECTURE.md draws this table; keep the two alike. */
+const NEXT: Readonly<Record<FillState, readonly FillState[]>> = {
+  // verified: a pending upload an earlier instance left, taken up after a restart.
+  idle: ["downloading", "verified"],
+  // stored: the blob was found in the store before a byte was fetched, or stored as it streamed.
+  downloading: ["verified", "stored", "failed"],
+  verified: ["uploading", "failed"],
+  // verified: a step of the upload is over, more parts (or a retry) follow in the next alarm.
+  uploading: ["stored", "verified", "failed", "abandoned"],
+  stored: ["downloading"],
+  failed: ["downloading"],
+  abandoned: ["downloading"],
+};
+
+/** Details logged with a transition (never credentials). */
+export type TransitionDetails = Readonly<Record<string, string | number | boolean | undefined>>;
+
+/**
+ * One digest's fill state: every change goes through `to`, which refuses a transition the table does
+ * not have and logs each one with the digest (`blob.<state>`).
+ */
+export class FillMachine {
+  private current: FillState = "idle";
+
+  constructor(
+    private readonly digest: string,
+    private readonly log: () => Log,
+  ) {}
+
+  get state(): FillState {
+    return this.current;
+  }
+
+  /** In one of `states`. */
+  is(...states: FillState[]): boolean {
+    return states.includes(this.current);
+  }
+
+  to(next: FillState, details: TransitionDetails = {}): void {
+    const from = this.current;
+    if (!NEXT[from].includes(next))
+      throw new Error(`fill of ${this.digest}: no transition ${from} → ${next}`);
+    this.current = next;
+    this.log()({ event: `blob.${next}`, digest: this.digest, from, ...details });
+  }
+}
+
+/** The transition table, for the diagram's spec. */
+export function transitions(): ReadonlyArray<readonly [FillState, FillState]> {
+  return (Object.keys(NEXT) as FillState[]).flatMap((from) => NEXT[from].map((to) => [from, to] as const));
+}

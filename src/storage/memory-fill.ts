@@ -1,0 +1,89 @@
+import type { Digest } from "../oci/digest";
+import type { ByteRange } from "../oci/range";
+import { uploadMayStart } from "../util/foreground";
+import { releaseHeld, tryHold } from "../util/held-bytes";
+import type { BlobStore } from "./blob-store";
+import type { DownloadEnd, Fill } from "./fill";
+import { Spool } from "./spool";
+import { spoolVerified } from "./spool-copy";
+
+/** Blobs up to this size (configs, small layers) may be spooled in memory. */
+export const MEMORY_FILL_MAX_BYTES = 1024 * 1024;
+/** What memory spools may hold at once in this isolate, within the fills' budget (util/held-bytes). */
+const MEMORY_FILLS_MAX_BYTES = 32 * 1024 * 1024;
+/** Bytes the memory spools of this isolate hold now. */
+let memorySpooled = 0;
+
+/**
+ * A small blob spooled in the fill object's memory: no row is written for it and no alarm set, so its
+ * responses never wait on the object's storage. Its whole size is held in the isolate's budget from
+ * the start until its last reader is done. The download's own invocation uploads it; nothing is left to
+ * resume after a restart: a blob it failed to store is fetched again by the next pull.
+ */
+export class MemoryFill implements Fill {
+  readonly way = "memory";
+  readonly downloaded: Promise<DownloadEnd>;
+
+  private constructor(
+    private readonly spool: Spool,
+    body: ReadableStream<Uint8Array>,
+    digest: Digest,
+    readerWaitMs: number,
+  ) {
+    // Held until the store has answered: requests meanwhile join it instead of fetching again.
+    this.downloaded = spoolVerified(body, spool, digest, readerWaitMs, true);
+  }
+
+  /** A memory spool for the download, or null when the isolate has no room for one this size. */
+  static start(
+    body: ReadableStream<Uint8Array>,
+    digest: Digest,
+    size: number,
+    restricted: boolean,
+    readerWaitMs: number,
+  ): MemoryFill | null {
+    if (size > MEMORY_FILL_MAX_BYTES || memorySpooled + size > MEMORY_FILLS_MAX_BYTES) return null;
+    if (!tryHold(size)) return null;
+    memorySpooled += size;
+    const spool = Spool.inMemory(size, restricted, () => {
+      memorySpooled -= size;
+      releaseHeld(size);
+    });
+    return new MemoryFill(spool, body, digest, readerWaitMs);
+  }
+
+  get size(): number {
+    return this.spool.size;
+  }
+
+  get restricted(): boolean {
+    return this.spool.restricted;
+  }
+
+  get gone(): boolean {
+    return this.spool.disposed;
+  }
+
+  read(range: ByteRange | null): ReadableStream<Uint8Array> {
+    return this.spool.reader(range ? { range } : {});
+  }
+
+  release(): void {
+    this.spool.release();
+  }
+
+  /**
+   * Uploads the verified bytes (once the isolate's clients have been quiet a moment, see
+   * uploadMayStart); true when stored. A store that throws is a store that refused, and one that gave
+   * up without reading to the end must not keep its reader.
+   */
+  async upload(store: BlobStore, digest: Digest): Promise<boolean> {
+    await uploadMayStart(this.size);
+    const reader = this.spool.reader({ background: true });
+    const stored = await store
+      .put(digest, reader, this.size, { restricted: this.restricted })
+      .catch(() => false);
+    await reader.cancel().catch(() => {});
+    return stored;
+  }
+}

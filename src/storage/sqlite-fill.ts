@@ -1,0 +1,172 @@
+import type { Digest } from "../oci/digest";
+import type { ByteRange } from "../oci/range";
+import { givingWayToClients, uploadMayStart } from "../util/foreground";
+import { metered } from "../util/held-bytes";
+import { type BlobStore, partPlan } from "./blob-store";
+import type { DownloadEnd, Fill } from "./fill";
+import { type PendingUpload, PendingUploads } from "./pending-upload";
+import { Spool } from "./spool";
+import { spoolVerified } from "./spool-copy";
+
+const MIB = 1024 * 1024;
+
+/** What one upload step (one alarm invocation) may do. */
+export interface UploadLimits {
+  /** Blobs above this go in parts (R2 multipart); up to it, in one put that R2 checks itself. */
+  readonly multipartThreshold: number;
+  /**
+   * Parts one invocation puts at most: with the begin and the complete, its R2 calls stay within the
+   * ~1,000 operations an invocation may make.
+   */
+  readonly partsPerStep: number;
+  /** Wall time one invocation starts new parts within (an alarm may run 15 minutes: keep well under). */
+  readonly msPerStep: number;
+  /** Steps in a row that may fail (or be killed) before the upload is given up. */
+  readonly attempts: number;
+}
+
+/** How an upload step ended. */
+export type UploadStep =
+  | { readonly kind: "stored"; readonly parts: number; readonly resumedAt: number }
+  /** Parts went up, more remain: the next step goes on. */
+  | { readonly kind: "more"; readonly parts: number; readonly resumedAt: number }
+  | { readonly kind: "refused"; readonly error: string }
+  /** Too many steps failed: nothing more is tried (see abandon). */
+  | { readonly kind: "exhausted"; readonly attempts: number };
+
+/**
+ * A download spooled in the fill object's SQLite storage (see Spool): readers join it from the first
+ * byte at their own pace; once verified it is recorded as a pending upload, and the object's alarm
+ * uploads it in steps that each fit one invocation, recording every part that reached the store, so a
+ * step cut off (by its own limits, or by the platform) is resumed by the next alarm at the next part.
+ */
+export class SqliteFill implements Fill {
+  readonly way = "sqlite";
+
+  private constructor(
+    private readonly spool: Spool,
+    private readonly pending: PendingUploads,
+    readonly downloaded: Promise<DownloadEnd>,
+  ) {}
+
+  /** Spools the download; throws when storage refuses even an empty spool. */
+  static start(
+    sql: SqlStorage,
+    body: ReadableStream<Uint8Array>,
+    digest: Digest,
+    size: number,
+    restricted: boolean,
+    readerWaitMs: number,
+  ): SqliteFill {
+    const spool = Spool.create(sql, size, restricted, () => {});
+    return new SqliteFill(
+      spool,
+      new PendingUploads(sql),
+      spoolVerified(body, spool, digest, readerWaitMs, true),
+    );
+  }
+
+  /**
+   * The verified spool an earlier instance of the object left with its upload pending; null (the
+   * record and rows dropped, an upload begun aborted by the caller) when its rows are not the whole blob.
+   */
+  static resume(sql: SqlStorage, pending: PendingUpload): SqliteFill | null {
+    const spool = Spool.resume(sql, pending.size, pending.restricted, () => {});
+    if (!spool) return null;
+    return new SqliteFill(spool, new PendingUploads(sql), Promise.resolve({ verified: true }));
+  }
+
+  get size(): number {
+    return this.spool.size;
+  }
+
+  get restricted(): boolean {
+    return this.spool.restricted;
+  }
+
+  get gone(): boolean {
+    return this.spool.disposed;
+  }
+
+  /** Null once storage refused a row: the rows it lost are nowhere to read from the start. */
+  read(range: ByteRange | null): ReadableStream<Uint8Array> | null {
+    if (this.spool.storageFailed) return null;
+    return this.spool.reader(range ? { range } : {});
+  }
+
+  release(): void {
+    this.spool.release();
+  }
+
+  /** Records the verified spool as pending: it outlives a restart of the object until it is stored. */
+  keep(upload: Omit<PendingUpload, "attempts" | "uploadId">): void {
+    this.pending.record(upload);
+  }
+
+  /**
+   * One step of the upload. The attempt is counted in storage before anything is tried; past
+   * `limits.attempts` failed steps in a row it ends "exhausted". Up to the multipart threshold the blob
+   * goes in one put; above it part after part from where the last step stopped, each part recorded
+   * once the store has it.
+   */
+  async uploadStep(store: BlobStore, digest: Digest, limits: UploadLimits): Promise<UploadStep> {
+    const attempts = this.pending.countAttempt();
+    if (attempts > limits.attempts) return { kind: "exhausted", attempts: attempts - 1 };
+    const started = Date.now();
+    const upload = this.pending.get();
+    // The first step waits a moment for a pull's next request; a later one is no gap between requests.
+    if (!upload?.uploadId && attempts === 1) await uploadMayStart(this.size);
+    if (this.size <= limits.multipartThreshold) {
+      const stored = await store
+        .put(digest, this.body(0, this.size), this.size, { restricted: this.restricted })
+        .catch(() => false);
+      return stored ? { kind: "stored", parts: 1, resumedAt: 1 } : { kind: "refused", error: "put refused" };
+    }
+    try {
+      let uploadId = upload?.uploadId ?? null;
+      if (!uploadId) {
+        uploadId = await store.beginParts(digest, { restricted: this.restricted });
+        this.pending.begun(uploadId);
+      }
+      const done = new Set(this.pending.parts().map((part) => part.partNumber));
+      const { partSize, parts } = partPlan(this.size);
+      let put = 0;
+      let resumedAt = 0;
+      for (let number = 1; number <= parts; number++) {
+        if (done.has(number)) continue;
+        if (put >= limits.partsPerStep || Date.now() - started >= limits.msPerStep) {
+          return { kind: "more", parts: put, resumedAt };
+        }
+        if (!resumedAt) resumedAt = number;
+        const offset = (number - 1) * partSize;
+        const length = Math.min(partSize, this.size - offset);
+        this.pending.partDone(
+          await store.putPart(digest, uploadId, number, this.body(offset, length), length),
+        );
+        put++;
+      }
+      await store.completeParts(digest, uploadId, this.pending.parts());
+      return { kind: "stored", parts: put, resumedAt: resumedAt || parts };
+    } catch (error) {
+      return { kind: "refused", error: error instanceof Error ? error.message : "upload failed" };
+    }
+  }
+
+  /** Gives the upload up: a multipart upload begun is aborted, and the record goes. */
+  async abandon(store: BlobStore, digest: Digest): Promise<void> {
+    const uploadId = this.pending.get()?.uploadId;
+    if (uploadId) await store.abortParts(digest, uploadId).catch(() => {});
+    this.pending.clear();
+  }
+
+  /** Stored: the record goes (the rows go with the spool, once its last reader is done). */
+  forget(): void {
+    this.pending.clear();
+  }
+
+  /** Bytes `offset`…`offset + length - 1` for the store: from SQLite, within the budget, yielding to clients. */
+  private body(offset: number, length: number): ReadableStream<Uint8Array> {
+    const rows = this.spool.reader({ range: { start: offset, end: offset + length - 1 }, background: true });
+    return metered(givingWayToClients(rows), MIB);
+  }
+}

@@ -1,0 +1,67 @@
+import type { Digest } from "../oci/digest";
+import type { ByteRange } from "../oci/range";
+import type { BlobStore } from "./blob-store";
+import type { DownloadEnd, Fill } from "./fill";
+import { StoreThrough } from "./store-through";
+
+/**
+ * A blob too large for a spool, stored as it streams to the client that started its download (see
+ * StoreThrough): only that client reads it; anyone else, and any range, goes to the upstream. Nothing
+ * is kept in the object's storage and nothing waits for an alarm.
+ */
+export class ThroughFill implements Fill {
+  readonly way = "through";
+  readonly downloaded: Promise<DownloadEnd>;
+  /** Whether the store kept the blob, once the download is over. */
+  readonly stored: Promise<boolean>;
+  private readonly through: StoreThrough;
+
+  constructor(
+    body: ReadableStream<Uint8Array>,
+    size: number,
+    digest: Digest,
+    restricted: boolean,
+    stallMs: number,
+    store: BlobStore,
+    /** How far the client may fall behind, and where it continues then (`landed`: the download's end). */
+    catchUp: {
+      readonly windowBytes: number;
+      readonly resume: (offset: number, landed: Promise<unknown>) => Promise<ReadableStream<Uint8Array>>;
+    },
+  ) {
+    this.through = new StoreThrough(
+      body,
+      size,
+      digest,
+      restricted,
+      stallMs,
+      (stream, verdict) => store.put(digest, stream, size, { restricted, verdict }),
+      { windowBytes: catchUp.windowBytes, resume: (offset) => catchUp.resume(offset, this.through.done) },
+    );
+    const done = this.through.done;
+    this.downloaded = done.then(({ verified }) =>
+      verified ? { verified: true } : { verified: false, cause: "fill_failed" },
+    );
+    this.stored = done.then(({ stored }) => stored);
+  }
+
+  get size(): number {
+    return this.through.size;
+  }
+
+  get restricted(): boolean {
+    return this.through.restricted;
+  }
+
+  get gone(): boolean {
+    return this.through.finished;
+  }
+
+  read(range: ByteRange | null): ReadableStream<Uint8Array> | null {
+    return range ? null : this.through.takeClient();
+  }
+
+  release(): void {
+    // Nothing is kept: the bytes went to the client and the store as they came.
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The bytes the blob fills of this isolate hold in memory: rows kept for readers that keep up, small
+ * blobs spooled in memory, chunks on their way from the upstream or to the store. Fill objects share
+ * isolates, and an isolate has 128 MB in all (heap included): one budget for all of them, kept here
+ * because only module memory is shared between the objects of an isolate.
+ */
+let budget = 48 * 1024 * 1024;
+let held = 0;
+let peak = 0;
+/** How often a chunk waiting for room looks again (the fills holding it release it chunk by chunk). */
+const ROOM_POLL_MS = 10;
+
+export interface HeldBytes {
+  readonly held: number;
+  readonly peak: number;
+  readonly budget: number;
+}
+
+/** Sets the budget (from the configuration: every fill call passes it on). */
+export function limitHeldBytes(bytes: number): void {
+  budget = bytes;
+}
+
+/** Holds `bytes` if the budget has room for them; false (nothing held) otherwise. */
+export function tryHold(bytes: number): boolean {
+  if (held + bytes > budget) return false;
+  held += bytes;
+  if (held > peak) peak = held;
+  return true;
+}
+
+/**
+ * Holds `bytes` once there is room: a chunk that must be read waits for one. Nothing held at all is
+ * room enough (a budget smaller than one chunk must not stop every download).
+ */
+export async function holdWhenRoom(bytes: number): Promise<void> {
+  while (held > 0 && !tryHold(bytes)) {
+    await new Promise((resolve) => setTimeout(resolve, ROOM_POLL_MS));
+  }
+  if (held === 0) {
+    held = bytes;
+    if (held > peak) peak = held;
+  }
+}
+
+export function releaseHeld(bytes: number): void {
+  held = Math.max(0, held - bytes);
+}
+
+/** What is held now, the most held since the last reset, and the budget. */
+export function heldBytes(reset = false): HeldBytes {
+  const now = { held, peak, budget };
+  if (reset) peak = held;
+  return now;
+}
+
+/**
+ * `source` passed on chunk by chunk, each counted as held from the moment it is asked for until the
+ * next one is (or the stream ends): a chunk is read only once the budget has room for `chunkBytes`, so
+ * beyond the budget the stream stops reading ahead. For a source whose chunks are at most `chunkBytes`.
+ */
+export function metered(source: ReadableStream<Uint8Array>, chunkBytes: number): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  let holding = 0;
+  const letGo = () => {
+    releaseHeld(holding);
+    holding = 0;
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        letGo();
+        await holdWhenRoom(chunkBytes);
+        holding = chunkBytes;
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            letGo();
+            controller.close();
+            return;
+          }
+          // Counted as large as it is: a smaller one gives the rest of the room back.
+          if (value.byteLength !== holding) {
+            releaseHeld(holding);
+            holding = value.byteLength;
+            held += holding;
+            if (held > peak) peak = held;
+          }
+          controller.enqueue(value);
+        } catch (error) {
+          letGo();
+          controller.error(error);
+        }
+      },
+      cancel(reason) {
+        letGo();
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}

@@ -41,7 +41,8 @@ export class Quarantine {
 
   constructor(
     private readonly load: QuarantineLoad | null,
-    private readonly now: () => number = Date.now,
+    // Read at each call (not `Date.now` kept once), so a test's fake clock moves it.
+    private readonly now: () => number = () => Date.now(),
     private readonly waitMs = QUARANTINE_WAIT_MS,
   ) {}
 

@@ -9,7 +9,7 @@ import { type HeardOutcome, heard, outcomeOf } from "./outcome";
 
 /** What a manifest miss needs, handed over by the composition root (see platform/objects.ts). */
 export interface ManifestMissServices {
-  readonly config: Pick<Config, "upstreams">;
+  readonly config: Pick<Config, "upstreams" | "coloCache">;
   registry(upstream: UpstreamConfig): RemoteRegistry;
   readonly manifestMirror: ManifestMirror;
   readonly stats: { flushIfDue(): Promise<void> };
@@ -77,7 +77,8 @@ export class ManifestMisses extends DurableObject<unknown> {
           reference,
           accept: parseAccept(job.accept),
           method: job.method,
-          ...(job.via ? { via: job.via } : {}),
+          // The cron's warm-up has no request: the configured custom domain, when there is one.
+          ...viaOf(job.via ?? services.config.coloCache?.host),
         });
         return { ...result, counted: client.counted };
       } finally {
@@ -89,4 +90,8 @@ export class ManifestMisses extends DurableObject<unknown> {
     // What the upstream answered goes to the audit line of the client that caused it.
     return heard(outcome, statuses);
   }
+}
+
+function viaOf(host: string | null | undefined): { via?: string } {
+  return host ? { via: host } : {};
 }

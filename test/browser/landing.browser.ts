@@ -290,6 +290,7 @@ const checks: Array<[string, (r: Run) => Promise<void>]> = [
         assert(text.includes("EVENT_WEBHOOKS[0] https://scanner.example.com"), "no webhook");
         assert(text.includes("2 delivered") && text.includes("1 failed"), "no delivery counts");
         await page.locator("#stats .quota").screenshot({ path: join(OUTPUT, "quota.png") });
+        await page.locator("#stats").screenshot({ path: join(OUTPUT, "admin.png") });
         assert(errors.length === 0, `page errors: ${errors.join("; ")}`);
       } finally {
         await page.unroute("**/_/stats");

@@ -29,6 +29,26 @@ afterEach(async () => {
   await admin().reset();
 });
 
+/**
+ * After a 429 without quota headers (the upstream refusing the mirror's address) the mirror sends that
+ * upstream nothing until its Retry-After (1 s from the counting proxy); the faults are cleared, so this
+ * waits (10 s at most) until a request of the tag reaches the upstream again, as the next tests expect.
+ */
+async function untilAskedAgain(): Promise<void> {
+  await admin().clearFaults();
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    await admin().reset();
+    await fetchManifest(tagPath);
+    const asked = (await admin().requests("fresh")).some(
+      (r) => r.kind === "manifest-head" || r.kind === "manifest-get",
+    );
+    if (asked) return;
+    if (Date.now() > deadline) throw new Error("the upstream was not asked again after its Retry-After");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 describe("a cached tag while the upstream is in trouble (tagTtl 0, timeout 3 s)", () => {
   const manifests = ["manifest-get", "manifest-head"] as const;
 
@@ -52,6 +72,7 @@ describe("a cached tag while the upstream is in trouble (tagTtl 0, timeout 3 s)"
       (r) => r.kind === "manifest-get" || r.kind === "manifest-head",
     );
     expect(reached.length, "the upstream was asked (tagTtl 0)").toBeGreaterThan(0);
+    if (fault.mode === "status" && fault.status === 429) await untilAskedAgain();
   });
 
   it("a definite 404 from the upstream is not covered up with the stale copy", async () => {
@@ -73,6 +94,7 @@ describe("an uncached tag while the upstream is in trouble", () => {
     const m = await fetchManifest(path);
     expect(m.status, describeResponse(`GET ${path}`, m)).toBe(429);
     expect(m.headers.get("retry-after")).toBeTruthy();
+    await untilAskedAgain();
   });
 
   it("upstream unreachable → 502 with an OCI error body", async () => {

@@ -208,14 +208,51 @@ describe("landing page", () => {
       input({
         signaturePolicy: [
           { repositories: ["dockerhub/library/*", "ghcr/acme/**"], mode: "enforce", keys: ["ecdsa-p256"] },
-          { repositories: ["quay/**"], mode: "warn", keys: ["rsa", "ed25519"] },
+          {
+            repositories: ["quay/**"],
+            mode: "warn",
+            keys: ["rsa", "keyless: https://github.com/acme/* (https://issuer.test)"],
+          },
         ],
       }),
     );
     expect(html).toContain('id="signatures"');
     expect(html).toContain("<code>dockerhub/library/*</code> <code>ghcr/acme/**</code>");
     expect(html).toContain('<tr data-mode="enforce">');
-    expect(html).toContain("rsa, ed25519");
+    expect(html).toContain("rsa, keyless: https://github.com/acme/* (https://issuer.test)");
     expect(html).toContain("X-Mirror-Signature: unverified");
+  });
+
+  it("shows workload identity set-up (GitHub Actions, GitLab CI, Kubernetes) when OIDC issuers are trusted", () => {
+    expect(renderLandingPage(input())).not.toContain('id="tab-oidc"');
+    const html = renderLandingPage(
+      input({
+        authRequired: true,
+        oidcIssuers: [
+          {
+            issuer: "https://token.actions.githubusercontent.com",
+            audiences: ["https://mirror.example.com/gh"],
+          },
+          { issuer: "https://gitlab.example.com", audiences: ["https://mirror.example.com/gl"] },
+          { issuer: "https://oidc.cluster.example.com", audiences: ["https://mirror.example.com/k8s"] },
+        ],
+      }),
+    );
+    expect(html).toContain('id="tab-oidc"');
+    const [github = ""] = snippets(html, "oidc-github");
+    expect(github).toContain('core.getIDToken("https://mirror.example.com/gh")');
+    expect(github).toContain("username: oidc");
+    expect(github).toContain(`registry: ${HOST}`);
+    const [gitlab = ""] = snippets(html, "oidc-gitlab");
+    expect(gitlab).toContain('aud: "https://mirror.example.com/gl"');
+    expect(gitlab).toContain(`docker login ${HOST} -u oidc --password-stdin`);
+    const [kubelet = ""] = snippets(html, "oidc-kubernetes");
+    expect(kubelet).toContain('serviceAccountTokenAudience: "https://mirror.example.com/k8s"');
+    expect(kubelet).toContain(`- "${HOST}"`);
+    expect(kubelet).toContain('cacheType: "Token"');
+    // The GitHub Actions tab logs in with the job's token too, instead of stored secrets.
+    const [steps = ""] = snippets(html, "github");
+    expect(steps).toContain("username: oidc");
+    expect(steps).not.toContain("secrets.MIRROR_PASSWORD");
   });
 });

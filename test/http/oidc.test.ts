@@ -283,4 +283,26 @@ describe("the login throttle", () => {
     });
     expect(elsewhere.status).toBe(200);
   });
+
+  it("counts an IPv6 client per /64: another address of the same network is held back too", async () => {
+    const bad = await jwt({ aud: "https://elsewhere.test" });
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const response = await request("/v2/", {
+        headers: {
+          Authorization: basic("oidc", bad),
+          "CF-Connecting-IP": `2001:db8:0:${test}::${attempt + 1}`,
+        },
+      });
+      expect(response.status).toBe(401);
+    }
+    const good = await jwt();
+    const sameNetwork = await request("/v2/", {
+      headers: { Authorization: `Bearer ${good}`, "CF-Connecting-IP": `2001:db8:0:${test}::ffff` },
+    });
+    expect(sameNetwork.status).toBe(429);
+    const otherNetwork = await request("/v2/", {
+      headers: { Authorization: `Bearer ${good}`, "CF-Connecting-IP": `2001:db8:1:${test}::1` },
+    });
+    expect(otherNetwork.status).toBe(200);
+  });
 });

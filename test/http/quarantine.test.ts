@@ -1,6 +1,7 @@
+import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { QuarantineEntry } from "../../src/access/quarantine";
-import type { StatsSnapshot } from "../../src/platform/stats-object";
+import { QUARANTINE_REFRESH_MS, type QuarantineEntry } from "../../src/access/quarantine";
+import type { MirrorStats, StatsSnapshot } from "../../src/platform/stats-object";
 import { pushImage, type TestImage } from "../support/fake-registry";
 import { ACCEPT_ALL, fakeUpstreams, storedBlob } from "../support/mirror";
 import { send } from "../support/pull";
@@ -234,5 +235,31 @@ describe("a quarantined digest is refused (403 DENIED with the reason)", () => {
     ]) {
       expectRefused(await get(path), image.indexDigest);
     }
+  });
+});
+
+describe("the quarantine on the warm path", () => {
+  it("a change made elsewhere reaches this isolate within the minute, with no storage read per pull", async () => {
+    const warm = async () => {
+      const answers = [];
+      for (const reference of ["1.0", image.manifestDigests[0] ?? ""]) {
+        answers.push((await get(`/v2/quay/${name}/manifests/${reference}`)).response.status);
+      }
+      answers.push((await get(`/v2/quay/${name}/blobs/${image.layerDigests[0]}`)).response.status);
+      return answers;
+    };
+    expect(await warm()).toEqual([200, 200, 200]);
+    // A clock that runs as the real one does, and can be moved on.
+    vi.useFakeTimers({ toFake: ["Date"], shouldAdvanceTime: true });
+    // Another isolate quarantines the layer: the stats object has it, this isolate is not told.
+    const namespace = env.STATS as DurableObjectNamespace<MirrorStats>;
+    await namespace.get(namespace.idFromName("global")).quarantineDigest(image.layerDigests[0] ?? "", REASON);
+    // Within the minute this isolate serves on the list it read: a read per pull would have seen it.
+    for (let pull = 0; pull < 5; pull++) expect(await warm()).toEqual([200, 200, 200]);
+    vi.setSystemTime(Date.now() + QUARANTINE_REFRESH_MS);
+    expect(await warm()).toEqual([200, 200, 403]);
+    expectRefused(await get(`/v2/quay/${name}/blobs/${image.layerDigests[0]}`), image.layerDigests[0] ?? "");
+    vi.useRealTimers();
+    await release(image.layerDigests[0] ?? "");
   });
 });

@@ -256,10 +256,13 @@ describe("listings", () => {
     );
     const page = await remote.referrers("team/app", subject, undefined);
     expect(page).toMatchObject({ manifests: [descriptor], filtered: false });
-    expect(seen).toEqual([
-      `GET /v2/team/app/referrers/${subject.value}`,
-      `GET /v2/team/app/manifests/${subject.value.replace(":", "-")}`,
-    ]);
+    const tag = `/v2/team/app/manifests/${subject.value.replace(":", "-")}`;
+    // The tag is asked with a HEAD (free on Docker Hub) before its counted GET.
+    expect(seen).toEqual([`GET /v2/team/app/referrers/${subject.value}`, `HEAD ${tag}`, `GET ${tag}`]);
+    // This client found no API: it goes to the tag schema directly from then on.
+    seen.length = 0;
+    await remote.referrers("team/app", subject, undefined);
+    expect(seen).toEqual([`HEAD ${tag}`, `GET ${tag}`]);
   });
 
   it("referrers answers none when neither the API nor the tag schema knows the subject", async () => {

@@ -40,6 +40,7 @@ export class IssuerKeys {
     private readonly issuer: OidcIssuer,
     private readonly fetcher: Fetcher,
     private readonly now: () => number = Date.now,
+    private readonly timeoutMs = FETCH_TIMEOUT_MS,
   ) {}
 
   /** The key for a token's header (jose's key callback). */
@@ -123,7 +124,7 @@ export class IssuerKeys {
         headers: { Accept: "application/json" },
         // A redirect could lead anywhere, plain http included: the documents must be where they are said to be.
         redirect: "manual",
-        signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+        signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch {
       throw new Error(`${new URL(url).host} could not be reached`);

@@ -1,5 +1,6 @@
 /** Set-up tabs for what builds images: BuildKit, GitHub Actions. */
 import { type Ctx, dockerHub, q, registryHost } from "./context";
+import { GITHUB_ISSUER, githubOidcLogin } from "./setup-oidc";
 import { Login, Snippet } from "./snippet";
 
 function buildkitToml(ctx: Ctx): string {
@@ -37,7 +38,11 @@ export function GitHubSetup({ ctx }: { ctx: Ctx }) {
   const hub = dockerHub(ctx);
   const mirrorUrl = hub && hub.prefix !== ctx.defaultUpstream ? `${ctx.origin}/${hub.prefix}` : ctx.origin;
   const steps: string[] = [];
-  if (ctx.authRequired) {
+  // A mirror that trusts GitHub's issuer: the job logs in with its own token, no stored secret.
+  const withOidc = ctx.oidcIssuers?.some((entry) => entry.issuer === GITHUB_ISSUER) ?? false;
+  if (withOidc) {
+    steps.push(...githubOidcLogin(ctx));
+  } else if (ctx.authRequired) {
     steps.push(
       "- name: Log in to the registry mirror",
       "  uses: docker/login-action@v3",
@@ -81,7 +86,13 @@ export function GitHubSetup({ ctx }: { ctx: Ctx }) {
         The first step points the runner's own Docker at the mirror (keeping the runner's other{" "}
         <code>daemon.json</code> settings); the builder that <code>setup-buildx-action</code> creates gets the
         BuildKit mirrors.
-        {ctx.authRequired ? (
+        {withOidc ? (
+          <>
+            {" "}
+            The job logs in with its own OIDC token (user <code>oidc</code>): give it{" "}
+            <code>permissions: id-token: write</code>; no secret is stored.
+          </>
+        ) : ctx.authRequired ? (
           <>
             {" "}
             Store the mirror's user and password as repository secrets <code>MIRROR_USER</code> and{" "}

@@ -2,6 +2,7 @@
 import type { Child } from "hono/jsx";
 import type { Ctx } from "./context";
 import { BuildKitSetup, GitHubSetup } from "./setup-builds";
+import { OidcSetup } from "./setup-oidc";
 import { ContainerdSetup, DockerSetup, K3sSetup, PodmanSetup } from "./setup-runtimes";
 
 interface Tab {
@@ -19,6 +20,9 @@ export function Setup({ ctx }: { ctx: Ctx }) {
     { id: "buildkit", label: "BuildKit", body: <BuildKitSetup ctx={ctx} /> },
     { id: "github", label: "GitHub Actions", body: <GitHubSetup ctx={ctx} /> },
   ];
+  if (ctx.oidcIssuers?.length) {
+    tabs.push({ id: "oidc", label: "CI & Kubernetes identity", body: <OidcSetup ctx={ctx} /> });
+  }
   return (
     <section id="setup">
       <h2>Client set-up</h2>

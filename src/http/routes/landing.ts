@@ -20,12 +20,21 @@ landingApi.get("/", async (c) => {
       upstreams: [...config.upstreams.values()],
       defaultUpstream: config.defaultUpstream?.prefix ?? null,
       authRequired: config.clientAuth,
+      oidcIssuers: config.oidc
+        ? [...config.oidc.issuers.values()].map((entry) => ({
+            issuer: entry.issuer,
+            audiences: entry.audiences,
+          }))
+        : undefined,
       coloCache,
       plan: config.plan,
       signaturePolicy: config.signaturePolicy?.entries.map((entry) => ({
         repositories: entry.repositories,
         mode: entry.mode,
-        keys: entry.keys.map((key) => key.kind),
+        keys: [
+          ...entry.keys.map((key) => key.kind),
+          ...entry.identities.map((identity) => `keyless: ${identity.subject} (${identity.issuer})`),
+        ],
       })),
     }),
   );

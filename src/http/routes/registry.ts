@@ -62,7 +62,8 @@ for (const base of ["/v2", "/:prefix/v2"]) {
       reference: parsed,
       accept,
       method: c.req.method === "HEAD" ? "HEAD" : "GET",
-      via: new URL(c.req.url).host,
+      // For the image.cached event's pull reference: the configured custom domain, else the request's host.
+      via: c.var.services.config.coloCache?.host ?? new URL(c.req.url).host,
     });
     recordResult(c, result.digest, result.cache);
     const entry = c.get("audit");

@@ -286,6 +286,46 @@ describe("the issuer's keys", () => {
     expect(issuer.served).toEqual(["/keys"]);
   });
 
+  it("gives up on an issuer that does not answer in time, and on a redirect", async () => {
+    const config = parseOidcIssuers(
+      JSON.stringify({
+        ci: {
+          issuer: ORIGIN,
+          audience: "https://mirror.test",
+          rules: [{ claims: { sub: "*" }, allow: ["quay/*"] }],
+        },
+      }),
+      undefined,
+    );
+    const ci = config?.issuers.get("ci");
+    if (!config || !ci) throw new Error("no config");
+    // Answers only when the request is given up.
+    const silent = (_url: string, init: RequestInit) =>
+      new Promise<Response>((_resolve, reject) =>
+        init.signal?.addEventListener("abort", () => reject(new Error("aborted"))),
+      );
+    const slow = new OidcVerifier(
+      config,
+      () => new IssuerKeys(ci, silent, () => clock, 50),
+      () => clock,
+    );
+    expect(await slow.verify(await issuer.sign(CLAIMS, { now: clock }))).toMatchObject({
+      check: "keys_unavailable",
+      detail: "issuer.test could not be reached",
+    });
+    const moved = async () =>
+      new Response(null, { status: 302, headers: { Location: "http://elsewhere.test/keys" } });
+    const redirected = new OidcVerifier(
+      config,
+      () => new IssuerKeys(ci, moved, () => clock),
+      () => clock,
+    );
+    expect(await redirected.verify(await issuer.sign(CLAIMS, { now: clock }))).toMatchObject({
+      check: "keys_unavailable",
+      detail: "issuer.test answered 302",
+    });
+  });
+
   it("refuses a JWKS larger than the bound", async () => {
     issuer.jwksBody = JSON.stringify({ keys: [], padding: "x".repeat(100 * 1024) });
     const token = await issuer.sign(CLAIMS, { now: clock });

@@ -1,4 +1,4 @@
-import type { MirrorEvent } from "../mirror/events";
+import type { MirrorEvent, TagResolution } from "../mirror/events";
 import { MAX_PENDING, ServedDigests, utcDay } from "../ops/served-digests";
 import type { AccountQuota } from "../upstream/quota";
 import type { UpstreamEvent } from "../upstream/transport";
@@ -35,6 +35,7 @@ export class StatsRecorder {
   private quota: Record<string, Record<string, AccountQuota>> = {};
   private spenders: Record<string, number> = {};
   private events: MirrorEvent[] = [];
+  private resolutions: TagResolution[] = [];
   /** An account was exhausted: other isolates should know at the next chance, not after `flushMs`. */
   private urgent = false;
   private readonly servedDigests: ServedDigests;
@@ -109,6 +110,14 @@ export class StatsRecorder {
     this.empty = false;
   }
 
+  /** A tag resolved to a digest by a HEAD: sent at the next chance, ahead of the digest's own event. */
+  resolved(resolution: TagResolution): void {
+    if (this.resolutions.length >= MAX_PENDING_EVENTS) return;
+    this.resolutions.push(resolution);
+    this.urgent = true;
+    this.empty = false;
+  }
+
   /** A blob body was served: its day is sent with a later flush, unless it was already sent today. */
   served(digest: string): void {
     if (this.servedDigests.mark(digest)) this.empty = false;
@@ -135,6 +144,7 @@ export class StatsRecorder {
     if (this.empty || !this.namespace) return;
     const served = this.servedDigests.take();
     const events = this.events;
+    const resolutions = this.resolutions;
     const batch: StatsBatch = {
       counters: this.counters,
       repositories: this.repositories,
@@ -142,8 +152,10 @@ export class StatsRecorder {
       spenders: this.spenders,
       ...(served ? { served } : {}),
       ...(events.length > 0 ? { events } : {}),
+      ...(resolutions.length > 0 ? { resolutions } : {}),
     };
     this.events = [];
+    this.resolutions = [];
     this.counters = {};
     this.repositories = {};
     this.quota = {};

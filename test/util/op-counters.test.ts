@@ -141,4 +141,32 @@ describe("GET /_/ops", () => {
   it("is not there when OP_COUNTERS is off", async () => {
     expect((await get("/_/ops", { OP_COUNTERS: "off" })).status).not.toBe(200);
   });
+
+  it("counts invocations and their subrequests per kind: a Worker request apart from the objects it calls", async () => {
+    const vars = {
+      OP_COUNTERS: "on",
+      UPSTREAMS: JSON.stringify({ quay: { url: "https://quay.invalid" } }),
+      DEFAULT_UPSTREAM: "",
+    };
+    opCounts(true);
+    // An unknown blob of an upstream that cannot be reached: the request reads R2, calls the fill object
+    // (which asks the upstream) and answers an error.
+    const ctx = createExecutionContext();
+    const response = await worker.fetch(
+      new Request(`http://mirror.test/v2/quay/org/app/blobs/sha256:${"a".repeat(64)}`) as Request<
+        unknown,
+        IncomingRequestCfProperties
+      >,
+      { ...env, ...vars },
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect(response.status).toBe(502);
+    const { invocations, byOp } = opCounts();
+    expect(invocations.request.count).toBe(1);
+    expect(byOp["do.BLOB_FILLS.open"]).toBe(1);
+    // The request's own subrequests include its R2 read and its call to the object; the object's are its own.
+    expect(invocations.request.subrequests).toBeGreaterThanOrEqual(2);
+    expect(invocations.alarm).toEqual({ count: 0, subrequests: 0 });
+  });
 });

@@ -65,13 +65,26 @@ export type NewEvent = MirrorEvent extends infer E
     : never
   : never;
 
-/** Where events go; `emit` never waits and never throws. */
+/** A tag that a client resolved (with a HEAD) to a digest it is likely to fetch by digest next. */
+export interface TagResolution {
+  readonly upstream: string;
+  readonly repository: string;
+  readonly tag: string;
+  readonly digest: string;
+}
+
+/** Where events go; `emit` and `resolved` never wait and never throw. */
 export interface EventSink {
   emit(event: NewEvent): void;
+  /**
+   * A tag resolved to a digest without its manifest being fetched (containerd HEADs the tag, then GETs
+   * by digest): the digest's `image.cached` event, which follows, names the tag.
+   */
+  resolved(resolution: TagResolution): void;
 }
 
 /** A sink that drops everything (no stats object to carry events). */
-export const NO_EVENTS: EventSink = { emit() {} };
+export const NO_EVENTS: EventSink = { emit() {}, resolved() {} };
 
 /** The `image.cached` event of a manifest just stored. */
 export function imageCached(fields: {

@@ -217,7 +217,16 @@ export class ManifestMirror implements ManifestSource {
       if (head) {
         const fresh: TagEntry = { ...head, checkedAt: this.now() };
         await this.store.putTag(repository, tag, variant, fresh, this.retention(request));
-        return this.fromTagEntry(request, fresh, entry?.digest === head.digest ? "REVALIDATED" : "MISS");
+        const moved = entry?.digest !== head.digest;
+        if (moved && request.method === "HEAD") {
+          this.events.resolved({
+            upstream: repository.upstream,
+            repository: request.name,
+            tag,
+            digest: head.digest,
+          });
+        }
+        return this.fromTagEntry(request, fresh, moved ? "MISS" : "REVALIDATED");
       }
     }
     const manifest = await this.fetchManifest(request, tagReference(tag));

@@ -2,7 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { QuarantineEntry, QuarantineSnapshot } from "../access/quarantine";
 import type { Config } from "../config";
 import type { WarmImage } from "../config/warm-images";
-import type { MirrorEvent } from "../mirror/events";
+import type { MirrorEvent, TagResolution } from "../mirror/events";
 import type { Log } from "../mirror/types";
 import type { ServedPage } from "../ops/retention";
 import type { ServedBatch } from "../ops/served-digests";
@@ -34,6 +34,8 @@ export interface StatsBatch {
   readonly served?: ServedBatch;
   /** Events for the webhooks and the Queue, in the order they happened. */
   readonly events?: readonly MirrorEvent[];
+  /** Tags resolved by a HEAD: the tag of the `image.cached` event of a digest fetched by digest next. */
+  readonly resolutions?: readonly TagResolution[];
 }
 
 /** Clients over each of their hourly budgets, counting every isolate. */
@@ -124,7 +126,10 @@ const ALARM_WARM_OPERATIONS = 700;
 /** What the stats object needs from the composition root (see platform/objects.ts). */
 export interface StatsObjectServices {
   /** The services the deferred warm-ups run with. */
-  readonly services: () => WarmServices & { readonly log: Log; readonly stats: { flush(): Promise<void> } };
+  /** `alarm`: built for the object's alarm (the benchmark counts invocations apart by kind). */
+  readonly services: (
+    invocation?: "alarm",
+  ) => WarmServices & { readonly log: Log; readonly stats: { flush(): Promise<void> } };
   /** The configuration; null when it is broken (the stats still show what they hold). */
   readonly config: () => Config | null;
   /** The `EVENTS_QUEUE` binding, if any. */
@@ -167,6 +172,7 @@ export class MirrorStats extends DurableObject<unknown> {
     this.quota.record(batch.quota ?? {}, now);
     this.spenders.record(batch.spenders ?? {}, now, batch.abandoned ?? {});
     if (batch.served) this.served.record(batch.served);
+    if (batch.resolutions) this.events.resolved(batch.resolutions, now);
     if (batch.events && batch.events.length > 0) await this.takeEvents(batch.events, now);
     const budget = this.config()?.clientBudget;
     return budget ? this.spenders.over(budget, now) : { requests: [], bytes: [] };
@@ -260,7 +266,7 @@ export class MirrorStats extends DurableObject<unknown> {
   private async runWarmups(): Promise<void> {
     const due = this.warmups.takeDue(Date.now());
     if (due.length > 0) {
-      const services = this.deps.services();
+      const services = this.deps.services("alarm");
       await warmWithin(services, due, new OpBudget(ALARM_WARM_OPERATIONS), (targets, resumeAt) =>
         Promise.resolve(this.warmups.defer(targets, resumeAt, Date.now())),
       );

@@ -1,5 +1,5 @@
 import type { BudgetKind } from "../access/spending";
-import type { MirrorEvent } from "../mirror/events";
+import type { MirrorEvent, TagResolution } from "../mirror/events";
 import { MAX_PENDING, ServedDigests, utcDay } from "../ops/served-digests";
 import type { AccountQuota } from "../upstream/quota";
 import type { UpstreamEvent } from "../upstream/transport";
@@ -39,6 +39,7 @@ export class StatsRecorder {
   /** Told, after each flush, which clients the stats object counts over their budget. */
   private overBudget: (kind: BudgetKind, clients: readonly string[]) => void = () => {};
   private events: MirrorEvent[] = [];
+  private resolutions: TagResolution[] = [];
   /** An account was exhausted: other isolates should know at the next chance, not after `flushMs`. */
   private urgent = false;
   private readonly servedDigests: ServedDigests;
@@ -137,6 +138,14 @@ export class StatsRecorder {
     this.overBudget = sink;
   }
 
+  /** A tag resolved to a digest by a HEAD: sent at the next chance, ahead of the digest's own event. */
+  resolved(resolution: TagResolution): void {
+    if (this.resolutions.length >= MAX_PENDING_EVENTS) return;
+    this.resolutions.push(resolution);
+    this.urgent = true;
+    this.empty = false;
+  }
+
   /** A blob body was served: its day is sent with a later flush, unless it was already sent today. */
   served(digest: string): void {
     if (this.servedDigests.mark(digest)) this.empty = false;
@@ -163,6 +172,7 @@ export class StatsRecorder {
     if (this.empty || !this.namespace) return;
     const served = this.servedDigests.take();
     const events = this.events;
+    const resolutions = this.resolutions;
     const batch: StatsBatch = {
       counters: this.counters,
       repositories: this.repositories,
@@ -171,8 +181,10 @@ export class StatsRecorder {
       abandoned: this.abandonedBytes,
       ...(served ? { served } : {}),
       ...(events.length > 0 ? { events } : {}),
+      ...(resolutions.length > 0 ? { resolutions } : {}),
     };
     this.events = [];
+    this.resolutions = [];
     this.counters = {};
     this.repositories = {};
     this.quota = {};

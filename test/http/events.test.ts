@@ -106,4 +106,20 @@ describe("image.cached events", () => {
     const [event] = await announced(name, 1);
     expect(event?.pull).toBe(`mirror.example.com/quay/${name}@${image.indexDigest}`);
   });
+
+  it("a tag resolved with HEAD and then fetched by digest (as containerd pulls) is announced with the tag", async () => {
+    const name = `events/containerd${test}`;
+    const image = await pushed(name);
+    const head = await send(`/v2/quay/${name}/manifests/1.0`, ADMIN, {
+      method: "HEAD",
+      headers: { Accept: ACCEPT_ALL },
+    });
+    expect(head.response.headers.get("Docker-Content-Digest")).toBe(image.indexDigest);
+    const { response } = await send(`/v2/quay/${name}/manifests/${image.indexDigest}`, ADMIN, {
+      headers: { Accept: ACCEPT_ALL },
+    });
+    expect(response.status).toBe(200);
+    const [event] = await announced(name, 1);
+    expect(event).toMatchObject({ digest: image.indexDigest, tag: "1.0" });
+  });
 });

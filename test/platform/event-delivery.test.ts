@@ -9,6 +9,7 @@ import {
   EventOutbox,
   MAX_ATTEMPTS,
   REFUSAL_REPEAT_MS,
+  RESOLUTION_MS,
   SETTLE_MS,
 } from "../../src/platform/stats/event-outbox";
 import type { MirrorStats } from "../../src/platform/stats-object";
@@ -235,6 +236,42 @@ describe("event deliveries (from the stats object's alarm)", () => {
         receiver.deliveries.map((d) => `${JSON.parse(d.body).repository}@${JSON.parse(d.body).digest}`),
       ).toEqual([`org/multi@${digest(6)}`, `org/other@${digest(6)}`]);
       expect(outbox.recent().map((event) => event.id)).not.toContain(early.id);
+    });
+  });
+
+  it("names the tag a client resolved with a HEAD in the event of the digest it then fetched", async () => {
+    await withOutbox(async (outbox) => {
+      const list = targetList(targets);
+      const byDigest = (n: number) => ({ ...cached("org/app", digest(n)), tag: null });
+      const resolution = (n: number, tag: string) => ({
+        upstream: "quay",
+        repository: "org/app",
+        tag,
+        digest: digest(n),
+      });
+      // Resolved first, as containerd does (HEAD the tag, GET the digest).
+      outbox.resolved([resolution(20, "1.0")], now());
+      outbox.accept([byDigest(20)], list, now());
+      // Resolved after the event came in, while its delivery waits.
+      outbox.accept([byDigest(21)], list, now());
+      outbox.resolved([resolution(21, "2.0")], now());
+      // A resolution older than RESOLUTION_MS names nothing.
+      outbox.resolved([resolution(22, "3.0")], now());
+      clock += RESOLUTION_MS + 1;
+      outbox.accept([byDigest(22)], list, now());
+      clock += SETTLE_MS;
+      await deliverDue(outbox, targets, log, now);
+      expect(receiver.deliveries.map((d) => [JSON.parse(d.body).digest, JSON.parse(d.body).tag])).toEqual([
+        [digest(20), "1.0"],
+        [digest(21), "2.0"],
+        [digest(22), null],
+      ]);
+      expect(receiver.deliveries.every((d) => d.signatureValid)).toBe(true);
+      expect(outbox.recent().map((event) => event.type === "image.cached" && event.tag)).toEqual([
+        null,
+        "2.0",
+        "1.0",
+      ]);
     });
   });
 

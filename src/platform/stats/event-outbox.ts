@@ -1,4 +1,4 @@
-import type { MirrorEvent } from "../../mirror/events";
+import type { MirrorEvent, TagResolution } from "../../mirror/events";
 
 /** A place events are delivered to: a webhook (by its URL) or the Queue binding. */
 export interface EventTarget {
@@ -44,6 +44,8 @@ export const SETTLE_MS = 2000;
 export const MAX_PENDING_DELIVERIES = 10_000;
 /** A refusal of the same digest by the same policy entry is told again only after this long (clients retry). */
 export const REFUSAL_REPEAT_MS = 3600_000;
+/** A tag resolved by a HEAD names the digest's image.cached event for this long. */
+export const RESOLUTION_MS = 10 * 60_000;
 /** The last events kept for `/_/stats`. */
 const RECENT_EVENTS = 20;
 
@@ -69,7 +71,43 @@ export class EventOutbox {
         target TEXT PRIMARY KEY, delivered INTEGER NOT NULL DEFAULT 0, retries INTEGER NOT NULL DEFAULT 0,
         failed INTEGER NOT NULL DEFAULT 0, last_status TEXT, last_at INTEGER);
       CREATE TABLE IF NOT EXISTS event_recent (id INTEGER PRIMARY KEY AUTOINCREMENT, image_key TEXT, body TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS event_resolutions (key TEXT PRIMARY KEY, tag TEXT NOT NULL, at INTEGER NOT NULL);
     `);
+  }
+
+  /**
+   * Tags that clients resolved with a HEAD: the image.cached event of that digest, when it comes within
+   * `RESOLUTION_MS` without a tag (fetched by digest), names it; one already waiting (not yet sent) is
+   * given it too.
+   */
+  resolved(resolutions: readonly TagResolution[], now: number): void {
+    this.sql.exec("DELETE FROM event_resolutions WHERE at < ?", now - RESOLUTION_MS);
+    for (const resolution of resolutions) {
+      const key = keyOf(resolution.upstream, resolution.repository, resolution.digest);
+      this.sql.exec(
+        "INSERT OR REPLACE INTO event_resolutions (key, tag, at) VALUES (?, ?, ?)",
+        key,
+        resolution.tag,
+        now,
+      );
+      for (const table of ["event_outbox", "event_recent"] as const) {
+        const rows = this.sql
+          .exec<{ id: number; body: string }>(
+            `SELECT id, body FROM ${table} WHERE image_key = ?${table === "event_outbox" ? " AND attempts = 0" : ""}`,
+            key,
+          )
+          .toArray();
+        for (const row of rows) {
+          const event = JSON.parse(row.body) as MirrorEvent;
+          if (event.type !== "image.cached" || event.tag !== null) continue;
+          this.sql.exec(
+            `UPDATE ${table} SET body = ? WHERE id = ?`,
+            JSON.stringify({ ...event, tag: resolution.tag }),
+            row.id,
+          );
+        }
+      }
+    }
   }
 
   /**
@@ -109,7 +147,7 @@ export class EventOutbox {
         dropped++;
         continue;
       }
-      const body = JSON.stringify(event);
+      const body = JSON.stringify(this.withTag(event, imageKey, now));
       const firstAt = event.type === "image.cached" ? now + SETTLE_MS : now;
       for (const target of wanted) {
         this.sql.exec(
@@ -256,6 +294,19 @@ export class EventOutbox {
       .exec<{ body: string }>("SELECT body FROM event_recent ORDER BY id DESC")
       .toArray()
       .map((row) => JSON.parse(row.body) as MirrorEvent);
+  }
+
+  /** An image.cached event fetched by digest takes the tag a client resolved to it just before. */
+  private withTag(event: MirrorEvent, imageKey: string | null, now: number): MirrorEvent {
+    if (event.type !== "image.cached" || event.tag !== null || !imageKey) return event;
+    const tag = this.sql
+      .exec<{ tag: string }>(
+        "SELECT tag FROM event_resolutions WHERE key = ? AND at >= ?",
+        imageKey,
+        now - RESOLUTION_MS,
+      )
+      .toArray()[0]?.tag;
+    return tag ? { ...event, tag } : event;
   }
 
   private seen(key: string): boolean {

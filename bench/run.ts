@@ -7,7 +7,7 @@
 // Settings (environment, over the defaults and --quick): BENCH_REPS (pull repetitions, default 3),
 // BENCH_WARM (direct and warm pulls per repetition, default 2), BENCH_MEM_REPS (1 GiB repetitions,
 // default 1), BENCH_MEM_CLIENTS (clients of the cold 1 GiB fan-out, default 20; 0 or 1 skips it),
-// BENCH_PHASES (comma list of pulls,counts,memory,cpuprofile; default all), BENCH_OUT (root for results
+// BENCH_PHASES (comma list of pulls,counts,free,memory,cpuprofile; default all), BENCH_OUT (root for results
 // and docs; default this repository), BENCH_MAX_MINUTES (watchdog, default 30).
 import { execFileSync } from "node:child_process";
 import {
@@ -36,6 +36,7 @@ import type { BenchContext, ProbedMirror } from "./lib/context.ts";
 import { type ScenarioCounts, snapshot } from "./lib/counts.ts";
 import { moduleLocator, startCpuProfile, summarize } from "./lib/cpu-profile.ts";
 import { startDistProxy } from "./lib/dist-proxy.ts";
+import { freePlanPhase } from "./lib/free-plan-phase.ts";
 import { connectInspector } from "./lib/inspector.ts";
 import {
   type BlobTiming,
@@ -73,12 +74,25 @@ const MEM_REPS = Number(process.env.BENCH_MEM_REPS ?? 1);
 const MEM_CLIENTS = Number(process.env.BENCH_MEM_CLIENTS ?? 20);
 /** The admin token of the mirrors that count operations (loopback only). */
 const ADMIN_TOKEN = "bench-admin-token";
-const PHASES = new Set((process.env.BENCH_PHASES ?? "pulls,counts,memory,cpuprofile").split(","));
+const PHASES = new Set((process.env.BENCH_PHASES ?? "pulls,counts,free,memory,cpuprofile").split(","));
 const MAX_MINUTES = Number(process.env.BENCH_MAX_MINUTES ?? 30);
 /** tagTtl of the mirror prefix used for the "after TTL expiry" count. */
 const SHORT_TTL = 12;
 const CONCURRENCY = 20;
 const PULL_IMAGES: PullImage[] = ["big", "many"];
+
+/**
+ * For a profile's frame, the module of the bundle it belongs to. The profile names the bundle only by
+ * file name; wrangler keeps it under .wrangler/tmp while it runs.
+ */
+const locate = moduleLocator((name) => {
+  const tmp = join(repoRoot, ".wrangler", "tmp");
+  const dirs = readdirSync(tmp)
+    .map((d) => join(tmp, d))
+    .filter((d) => existsSync(join(d, name)))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  return join(dirs[0] ?? tmp, name);
+});
 
 const t0 = Date.now();
 const log = (msg: string): void => {
@@ -559,6 +573,10 @@ async function main(): Promise<void> {
     }
 
     // ------------------------------------------------------------------ memory and CPU streaming 1 GiB
+    if (PHASES.has("free")) {
+      log("free plan: per invocation, CPU and subrequests (PLAN = free)");
+      result.freePlan = await freePlanPhase(ctx, locate);
+    }
     if (PHASES.has("memory")) {
       result.memory = await memoryPhase(ctx, { reps: MEM_REPS, clients: MEM_CLIENTS, runDir });
     }
@@ -577,15 +595,6 @@ async function main(): Promise<void> {
       const members = groupMembers(mirror.process.pid);
       const url = mirrorBlobUrl(mirror, images.ttfb)(ttfbLayer);
       const profiles: NonNullable<BenchResult["cpuProfile"]> = {};
-      // The profile names the bundle only by file name; wrangler keeps it under .wrangler/tmp while it runs.
-      const locate = moduleLocator((name) => {
-        const tmp = join(repoRoot, ".wrangler", "tmp");
-        const dirs = readdirSync(tmp)
-          .map((d) => join(tmp, d))
-          .filter((d) => existsSync(join(d, name)))
-          .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
-        return join(dirs[0] ?? tmp, name);
-      });
       for (const phase of ["cold", "warm"] as const) {
         const before = members.map((p) => cpuSecondsOf(p.pid));
         const session = await startCpuProfile(inspector);

@@ -37,6 +37,14 @@ export const BENCH_IMAGES = {
     platforms: ["amd64"],
     layerSizes: [32 * MiB, 4 * MiB, 1 * MiB, 256 * KiB],
   },
+  /** Twelve 256 MiB layers, each fetched cold at once as a plain blob: memory of concurrent fills. */
+  dozen: {
+    repo: "bench/dozen",
+    tag: "v1",
+    format: "oci",
+    platforms: ["amd64"],
+    layerSizes: Array.from({ length: 12 }, () => 256 * MiB),
+  },
   /** One 1 GiB layer (stored gzip: payload is AES-CTR keystream), streamed for memory figures. */
   huge: { repo: "bench/huge", tag: "v1", format: "oci", platforms: ["amd64"], layerSizes: [1024 * MiB] },
 } satisfies Record<string, ImageSpec>;

@@ -7,9 +7,16 @@ import { fetchT, sleep } from "../../test/e2e/harness/net.ts";
 import { blobsOf } from "./catalog.ts";
 import type { BenchContext, ProbedMirror } from "./context.ts";
 import { busyMs, startCpuProfile } from "./cpu-profile.ts";
-import { HeapSampler } from "./heap.ts";
+import { HeapSampler, type HeapWindow } from "./heap.ts";
 import { type CurlTiming, curlGet, round, waitForHits } from "./measure.ts";
-import { type BenchResult, growth, type MemoryRun, type ReferenceFill } from "./report.ts";
+import { type OpCounts, readOps } from "./probe.ts";
+import {
+  type BenchResult,
+  type ConcurrentFills,
+  growth,
+  type MemoryRun,
+  type ReferenceFill,
+} from "./report.ts";
 import { cpuSecondsOfAll, groupMembers, memoryOf, RssSampler } from "./rss.ts";
 
 /** Seconds of idle after the blob is stored before workerd's RSS is read again. */
@@ -39,6 +46,7 @@ async function measure(
   const all = new RssSampler(members);
   const sampler = new RssSampler(workerd);
   const fill = phase === "cold" ? new RssSampler(workerd) : undefined;
+  await readOps(mirror.url, pm.adminToken, true);
   const heap = new HeapSampler(inspector);
   const profile = phase === "cold" ? await startCpuProfile(inspector, 1000) : undefined;
   let timings: CurlTiming[];
@@ -82,7 +90,9 @@ async function measure(
     await heap.stop();
   }
   const total = Math.max(...timings.map((t) => t.total));
+  const held = heldBytes(await readOps(mirror.url, pm.adminToken, false));
   const run: MemoryRun = {
+    held,
     rep,
     phase,
     clients,
@@ -104,10 +114,81 @@ async function measure(
         ? `; stored after ${s.seconds} s, +${(growth(s.workerd) / MiB).toFixed(0)} MiB, heap peak ` +
           `${((s.heap?.usedPeakBytes ?? 0) / MiB).toFixed(1)} MiB, isolate CPU ${s.isolateBusyMs} ms, ` +
           `RSS after ${IDLE_SECONDS} s idle ${((s.rssAfterIdleBytes ?? 0) / MiB).toFixed(0)} MiB`
-        : ""),
+        : "") +
+      (held ? `; fill machinery held ${describeHeld(held)}` : ""),
   );
   return run;
 }
+
+/**
+ * What `GET /_/ops` says the fill machinery holds outside the JS heap (rows, chunks, memory spools):
+ * its `fillMemory` (bytes held now, the peak since the last reset, the budget).
+ */
+function heldBytes(ops: OpCounts): Record<string, number> | undefined {
+  const memory = (ops as { fillMemory?: unknown }).fillMemory;
+  if (!memory || typeof memory !== "object") return undefined;
+  const fields = Object.entries(memory).filter(
+    (entry): entry is [string, number] => typeof entry[1] === "number",
+  );
+  return fields.length > 0 ? Object.fromEntries(fields) : undefined;
+}
+
+function describeHeld(held: Record<string, number>): string {
+  return Object.entries(held)
+    .map(([k, v]) => `${k} ${(v / MiB).toFixed(1)} MiB`)
+    .join(", ");
+}
+
+/**
+ * Every layer of the `dozen` image (twelve of 256 MiB) fetched cold at once, one client each: the
+ * isolate's JS heap and ArrayBuffers, and what the fill machinery says it holds, until all are stored.
+ */
+async function concurrentFills(ctx: BenchContext): Promise<ConcurrentFills> {
+  const dozen = ctx.images.dozen;
+  const layers = blobsOf(dozen).slice(1);
+  const pm = await ctx.probedMirror("memory-concurrent");
+  try {
+    await ctx.getManifest(`${pm.mirror.url}/v2/up`, dozen);
+    await sleep(1000);
+    await readOps(pm.mirror.url, pm.adminToken, true);
+    const heap = new HeapSampler(pm.inspector);
+    const started = performance.now();
+    const url = ctx.mirrorBlobUrl(pm.mirror, dozen);
+    let streamingHeap: HeapWindow | undefined;
+    let untilStored: HeapWindow;
+    try {
+      await Promise.all(layers.map((layer) => curlGet(url(layer.digest))));
+      streamingHeap = heap.window();
+      await waitForHits(
+        url,
+        layers.map((layer) => layer.digest),
+        600_000,
+        STORED_POLL_MS,
+      );
+    } finally {
+      untilStored = await heap.stop();
+    }
+    streamingHeap ??= untilStored;
+    const result: ConcurrentFills = {
+      blobs: layers.length,
+      blobBytes: layers[0]?.size ?? 0,
+      seconds: round((performance.now() - started) / 1000, 2),
+      heap: streamingHeap,
+      heapUntilStored: untilStored,
+      held: heldBytes(await readOps(pm.mirror.url, pm.adminToken, false)),
+    };
+    ctx.log(
+      `  ${result.blobs} cold ${mib(result.blobBytes)} blobs at once: stored after ${result.seconds} s, JS heap peak ` +
+        `${(streamingHeap.usedPeakBytes / MiB).toFixed(1)} MiB, heap + ArrayBuffers peak ${(streamingHeap.totalPeakBytes / MiB).toFixed(1)} MiB` +
+        (result.held ? `, fill machinery held ${describeHeld(result.held)}` : ""),
+    );
+    return result;
+  } finally {
+    await ctx.stopMirror(pm);
+  }
+}
+
+const mib = (bytes: number) => `${(bytes / MiB).toFixed(0)} MiB`;
 
 /**
  * The same cold 1 GiB fill through the reference Worker, which tees the upstream's body natively into the
@@ -202,5 +283,7 @@ export async function memoryPhase(
       await ctx.stopMirror(pm);
     }
   }
-  return { blobBytes: blobsOf(huge).at(-1)?.size ?? 0, runs, referenceFill: reference };
+  ctx.log("memory: 12 cold 256 MiB blobs at once");
+  const concurrent = await concurrentFills(ctx);
+  return { blobBytes: blobsOf(huge).at(-1)?.size ?? 0, runs, referenceFill: reference, concurrent };
 }

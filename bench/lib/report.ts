@@ -3,41 +3,31 @@
 import type { Counts } from "../../test/e2e/harness/counting.ts";
 import type { ScenarioCounts } from "./counts.ts";
 import type { summarize } from "./cpu-profile.ts";
+import { type FreePlanScenario, renderFreePlan } from "./free-plan-phase.ts";
 import type { HeapWindow } from "./heap.ts";
 import type { Stats } from "./measure.ts";
 import type { ProbeResult } from "./probe.ts";
 import type { ProfileEntry, ProfileSummary } from "./profile.ts";
 import type { RssWindow } from "./rss.ts";
 
-export const SYSTEMS = [
-  "direct",
-  "viaProxy",
-  "passThrough",
-  "mirrorCold",
-  "mirrorFollow",
-  "mirrorWarm",
-  "distCold",
-  "distFollow",
-  "distWarm",
-  "cachingCold",
-  "cachingWarm",
-] as const;
-export type System = (typeof SYSTEMS)[number];
+/** The pull paths compared, in the tables' and chart's order: label and chart colour. */
+const SYSTEM_INFO = {
+  direct: ["direct", "#999999"],
+  viaProxy: ["direct via counting proxy", "#bbbbbb"],
+  passThrough: ["pass-through Worker", "#7a7a7a"],
+  mirrorCold: ["mirror cold", "#d9822b"],
+  mirrorFollow: ["mirror follow-on", "#e89c3c"],
+  mirrorWarm: ["mirror warm", "#f2b134"],
+  distCold: ["distribution cold", "#3b6ea5"],
+  distFollow: ["distribution follow-on", "#6690c4"],
+  distWarm: ["distribution warm", "#8fb3e0"],
+  cachingCold: ["caching Worker cold", "#5a9e5a"],
+  cachingWarm: ["caching Worker warm", "#8cc68c"],
+} as const;
+export type System = keyof typeof SYSTEM_INFO;
+export const SYSTEMS = Object.keys(SYSTEM_INFO) as System[];
 export type PullImage = "big" | "many";
-
-const SYSTEM_LABEL: Record<System, string> = {
-  direct: "direct",
-  viaProxy: "direct via counting proxy",
-  passThrough: "pass-through Worker",
-  mirrorCold: "mirror cold",
-  mirrorFollow: "mirror follow-on",
-  mirrorWarm: "mirror warm",
-  distCold: "distribution cold",
-  distFollow: "distribution follow-on",
-  distWarm: "distribution warm",
-  cachingCold: "caching Worker cold",
-  cachingWarm: "caching Worker warm",
-};
+const SYSTEM_LABEL = (s: System): string => SYSTEM_INFO[s][0];
 
 /** Seconds between the end of a cold pull and the follow-on pull. */
 export const FOLLOW_ON_GAP_SECONDS = 2;
@@ -57,6 +47,8 @@ export type PlatformScenario = (typeof PLATFORM_SCENARIOS)[number];
 export type PlatformRow = ProbeResult & { image: string; scenario: PlatformScenario; pulls: number };
 
 export interface MemoryRun {
+  /** The fill machinery's held bytes as `GET /_/ops` reports them (absent when it reports none). */
+  held?: Record<string, number>;
   rep: number;
   phase: "cold" | "warm";
   bytes: number;
@@ -93,6 +85,54 @@ export interface MemoryRun {
 }
 
 /** The reference Worker's cold fill of the same 1 GiB blob: tee'd natively to the client and R2. */
+/** Several cold blobs fetched at once, one client each (bench/lib/memory-phase.ts). */
+export interface ConcurrentFills {
+  blobs: number;
+  blobBytes: number;
+  /** Until every blob was stored. */
+  seconds: number;
+  /** While the clients streamed, and until every blob was stored. */
+  heap: HeapWindow;
+  heapUntilStored: HeapWindow;
+  /** The fill machinery's held bytes as `GET /_/ops` reports them (absent when it reports none). */
+  held?: Record<string, number>;
+}
+
+/** Heap and held bytes of the 20-client fan-out of the 1 GiB blob and of the concurrent fills. */
+function renderConcurrentFills(
+  concurrent: ConcurrentFills | undefined,
+  fanout: MemoryRun | undefined,
+): string {
+  if (!concurrent && !fanout) return "";
+  const held = (h: Record<string, number> | undefined) =>
+    h
+      ? Object.entries(h)
+          .map(([k, v]) => `${k} ${mib(v)}`)
+          .join(", ")
+      : "not reported";
+  const rows: string[][] = [];
+  if (fanout?.heap)
+    rows.push([
+      `${fanout.clients} clients, one cold ${mib(fanout.bytes)} blob`,
+      mib(fanout.heap.usedPeakBytes),
+      mib(fanout.heap.totalPeakBytes),
+      held(fanout.held),
+    ]);
+  if (concurrent)
+    rows.push([
+      `${concurrent.blobs} cold ${mib(concurrent.blobBytes)} blobs at once (until stored, ${fx(concurrent.seconds)} s)`,
+      mib(Math.max(concurrent.heap.usedPeakBytes, concurrent.heapUntilStored.usedPeakBytes)),
+      mib(Math.max(concurrent.heap.totalPeakBytes, concurrent.heapUntilStored.totalPeakBytes)),
+      held(concurrent.held),
+    ]);
+  return `## Memory of concurrent fills
+
+The isolate's JS heap (\`usedSize\` peak), the heap plus ArrayBuffer backing stores outside it (peak of single samples), and the bytes the fill machinery says it holds (\`GET /_/ops\`), against 128 MB per isolate in production.
+
+${table("scenario | JS heap peak | heap + ArrayBuffers peak | held by the fills (peak)", rows)}
+`;
+}
+
 export interface ReferenceFill {
   bytes: number;
   /** The client's whole transfer. */
@@ -106,7 +146,8 @@ export interface Goal {
   goal: string;
   target: string;
   mirror: string;
-  dist: string;
+  /** The distribution proxy's figure, where there is one. */
+  dist?: string;
   /** Pull goals: the same pull through a Worker that only forwards to the upstream, in the same run. */
   passThrough?: string;
   /** Pull goals: the same scenario through a Worker that caches with no policy, in the same run. */
@@ -205,7 +246,15 @@ export interface BenchResult {
       referenceWallMsPerRequest?: number;
     };
   };
-  memory?: { blobBytes: number; runs: MemoryRun[]; referenceFill?: ReferenceFill };
+  memory?: {
+    blobBytes: number;
+    runs: MemoryRun[];
+    referenceFill?: ReferenceFill;
+    /** Concurrent cold blobs, each with one client: heap and the bytes the fill machinery held. */
+    concurrent?: ConcurrentFills;
+  };
+  /** The Workers Free plan profile: per scenario and kind of invocation, CPU and subrequests. */
+  freePlan?: FreePlanScenario[];
   profile?: Record<string, { summary: ProfileSummary; requests: ProfileEntry[] }>;
   /** V8 profile of the Worker streaming the 128 MiB blob. */
   cpuProfile?: Partial<
@@ -311,7 +360,6 @@ export function evaluateGoals(r: BenchResult): Goal[] {
       goal: `JS heap, ${fan[0]?.clients} clients streaming one cold 1 GiB blob (until stored)`,
       target: "< 32 MiB (usedSize peak)",
       mirror: `${mib(worst)}${backing ? ` (ArrayBuffer backing stores, outside it: peak ${mib(backing)})` : ""}`,
-      dist: "–",
       met: worst > 0 ? worst < 32 * MiB : null,
     });
   }
@@ -353,7 +401,6 @@ export function evaluateGoals(r: BenchResult): Goal[] {
               ? ""
               : `; ${throughPerGiB.toFixed(2)} s/GiB own when stored as it streams (blobs above SPOOL_MAX_BYTES)`) +
             `; isolate profile ${(worst / 1000).toFixed(2)} s/GiB (worst run)`,
-      dist: "–",
       met: ownPerGiB === undefined ? worst <= 1500 : ownPerGiB <= 1.5,
     });
   }
@@ -366,7 +413,6 @@ export function evaluateGoals(r: BenchResult): Goal[] {
         `${hit.ownCpuMsPerRequest.toFixed(2)} ms (workerd CPU ${fx(hit.mirrorWorkerdCpuMsPerRequest)} ms mirror − ` +
         `${fx(hit.referenceWorkerdCpuMsPerRequest)} ms reference, ${hit.interleavedRounds} alternating rounds of ` +
         `${hit.requests} requests; isolate profile ${hit.perRequestMs.toFixed(2)} ms)`,
-      dist: "–",
       met: hit.ownCpuMsPerRequest < 2,
     });
   } else if (hit) {
@@ -374,7 +420,6 @@ export function evaluateGoals(r: BenchResult): Goal[] {
       goal: "isolate CPU per warm blob request",
       target: "< 2 ms",
       mirror: `${hit.perRequestMs.toFixed(2)} ms (${hit.requests} requests)`,
-      dist: "–",
       met: hit.perRequestMs < 2,
     });
   }
@@ -387,7 +432,6 @@ export function evaluateGoals(r: BenchResult): Goal[] {
       mirror: warm
         .map((x) => `${x.image}: ${writes(x.ops)} writes, ${upstreamTotal(x.upstream)} upstream`)
         .join("; "),
-      dist: "–",
       met: warm.every((x) => writes(x.ops) === 0 && upstreamTotal(x.upstream) === 0),
     });
   }
@@ -399,7 +443,6 @@ export function evaluateGoals(r: BenchResult): Goal[] {
       mirror: hot
         .map((x) => `${x.image}: ${x.ops.r2ClassB} R2 reads, ${x.ops.cacheHits ?? 0} colo cache hits`)
         .join("; "),
-      dist: "–",
       met: hot.every((x) => x.ops.r2ClassB === 0),
     });
   }
@@ -417,7 +460,6 @@ export function evaluateGoals(r: BenchResult): Goal[] {
       goal: "cold pull (until stored): KV writes only for manifests and tags",
       target: "KV writes of tag/manifest keys only",
       mirror: [...byImage].map(([img, k]) => `${img}: ${kinds(k)}`).join("; "),
-      dist: "–",
       met: [...byImage.values()].every((k) =>
         Object.keys(k).every((kind) => kind === "tag" || kind === "manifest"),
       ),
@@ -449,23 +491,15 @@ export function evaluateGoals(r: BenchResult): Goal[] {
   return goals;
 }
 
-function table(head: string[], rows: string[][]): string {
-  const line = (cells: string[]): string => `| ${cells.join(" | ")} |`;
-  return [line(head), line(head.map(() => "---")), ...rows.map(line)].join("\n");
+/** A Markdown table; `head` is its header row as written, cells separated by " | ". */
+function table(head: string, rows: string[][]): string {
+  const cells = head.split(" | ");
+  const line = (row: string[]): string => `| ${row.join(" | ")} |`;
+  return [line(cells), line(cells.map(() => "---")), ...rows.map(line)].join("\n");
 }
 
-const CPU_SYSTEMS = [
-  "direct",
-  "passThrough",
-  "mirrorCold",
-  "mirrorFollow",
-  "mirrorWarm",
-  "distCold",
-  "distFollow",
-  "distWarm",
-  "cachingCold",
-  "cachingWarm",
-] as const;
+/** Every path but the counting proxy's, whose CPU is the upstream's. */
+const CPU_SYSTEMS = SYSTEMS.filter((s) => s !== "viaProxy");
 
 /** Peaks of ArrayBuffer backing stores and embedder memory, when V8 reports them. */
 function heapBacking(h: HeapWindow | undefined): string {
@@ -506,23 +540,7 @@ function renderPlatform(r: BenchResult): string {
   ];
   out.push(
     table(
-      [
-        "image",
-        "scenario",
-        "seconds",
-        "KV reads",
-        "KV writes",
-        "R2 class A",
-        "R2 class B",
-        "cache reads (hits)",
-        "cache puts",
-        "DO requests",
-        "DO rows written",
-        "upstream requests (GETs)",
-        "isolate CPU ms",
-        "JS heap peak / backing stores peak",
-        "KV writes by key",
-      ],
+      "image | scenario | seconds | KV reads | KV writes | R2 class A | R2 class B | cache reads (hits) | cache puts | DO requests | DO rows written | upstream requests (GETs) | isolate CPU ms | JS heap peak / backing stores peak | KV writes by key",
       p.rows.map((x) => [
         x.image,
         `${PLATFORM_LABEL[x.scenario]}${x.pulls > 1 ? ` ×${x.pulls}` : ""}`,
@@ -575,20 +593,12 @@ export function renderFigures(r: BenchResult): string {
     out.push("## Goals\n");
     out.push(
       table(
-        [
-          "goal",
-          "target",
-          "mirror",
-          "distribution proxy (peer)",
-          "a Worker that only forwards (same run)",
-          "a Worker that caches with no policy (same run)",
-          "mirror meets it",
-        ],
+        "goal | target | mirror | distribution proxy (peer) | a Worker that only forwards (same run) | a Worker that caches with no policy (same run) | mirror meets it",
         r.goals.map((g) => [
           g.goal,
           g.target,
           g.mirror,
-          g.dist,
+          g.dist ?? "–",
           g.passThrough ?? "–",
           g.caching ?? "–",
           g.met === null ? "–" : g.met ? "yes" : "**no**",
@@ -609,24 +619,16 @@ export function renderFigures(r: BenchResult): string {
       rows.push([label, ...SYSTEMS.map((s) => statCell(p.seconds[img][s]))]);
       rows.push(["… ratio to direct", ...SYSTEMS.map((s) => ratio(p.ratios[img][s]))]);
     }
-    out.push(table(["image", ...SYSTEMS.map((s) => SYSTEM_LABEL[s])], rows));
+    out.push(table(["image", ...SYSTEMS.map(SYSTEM_LABEL)].join(" | "), rows));
     const c = p.serverCpuSeconds ?? {};
     const cpuRows: string[][] = [];
     for (const img of ["big", "many"] as const) {
       cpuRows.push([imgs[img]?.repo ?? img, ...CPU_SYSTEMS.map((s) => statCell(c[`${img}-${s}`]))]);
     }
+    // The time-to-first-byte blob has a cold mirror and a cold distribution figure only.
     cpuRows.push([
       `bench/ttfb blob (${mib(r.ttfb?.blobBytes ?? 0)}), cold`,
-      "–",
-      "–",
-      statCell(c["ttfb-mirrorCold"]),
-      "–",
-      "–",
-      statCell(c["ttfb-distCold"]),
-      "–",
-      "–",
-      "–",
-      "–",
+      ...CPU_SYSTEMS.map((s) => (s === "mirrorCold" || s === "distCold" ? statCell(c[`ttfb-${s}`]) : "–")),
     ]);
     out.push(
       "\nCPU seconds (user + system) the serving process used per pull: the upstream `docker-registry` for " +
@@ -635,19 +637,7 @@ export function renderFigures(r: BenchResult): string {
     );
     out.push(
       table(
-        [
-          "image",
-          "direct (registry)",
-          "pass-through Worker (workerd)",
-          "mirror cold (workerd)",
-          "mirror follow-on",
-          "mirror warm",
-          "distribution cold",
-          "distribution follow-on",
-          "distribution warm",
-          "caching Worker cold (workerd)",
-          "caching Worker warm",
-        ],
+        "image | direct (registry) | pass-through Worker (workerd) | mirror cold (workerd) | mirror follow-on | mirror warm | distribution cold | distribution follow-on | distribution warm | caching Worker cold (workerd) | caching Worker warm",
         cpuRows,
       ),
     );
@@ -674,14 +664,11 @@ export function renderFigures(r: BenchResult): string {
       ratio(x.firstByte.median / t.direct.firstByte.median),
     ];
     out.push(
-      table(
-        ["path", "response headers", "first body byte", "whole blob", "first byte vs direct"],
-        [
-          row("direct (upstream)", t.direct),
-          row("mirror, cold", t.mirror),
-          row("distribution proxy, cold", t.dist),
-        ],
-      ),
+      table("path | response headers | first body byte | whole blob | first byte vs direct", [
+        row("direct (upstream)", t.direct),
+        row("mirror, cold", t.mirror),
+        row("distribution proxy, cold", t.dist),
+      ]),
     );
   }
   if (r.upstream) {
@@ -722,18 +709,7 @@ export function renderFigures(r: BenchResult): string {
     }
     out.push(
       table(
-        [
-          "who",
-          "scenario",
-          "token",
-          "manifest HEAD",
-          "manifest GET",
-          "blob HEAD",
-          "blob GET",
-          "max GETs per blob",
-          "ping/other",
-          "",
-        ],
+        "who | scenario | token | manifest HEAD | manifest GET | blob HEAD | blob GET | max GETs per blob | ping/other | ",
         rows,
       ),
     );
@@ -758,28 +734,7 @@ export function renderFigures(r: BenchResult): string {
     );
     out.push(
       table(
-        [
-          "run",
-          "clients",
-          "seconds",
-          "first byte (s)",
-          "workerd CPU s",
-          "workerd RSS before",
-          "peak",
-          "growth",
-          "of which anonymous",
-          "of which file-backed",
-          "VmHWM after",
-          "wrangler+workerd growth",
-          "until stored (s)",
-          "workerd CPU s until stored",
-          "growth until stored",
-          "RSS after idle",
-          "JS heap peak (streaming)",
-          "JS heap peak until stored",
-          "backing stores peak (embedder)",
-          "isolate CPU until stored",
-        ],
+        "run | clients | seconds | first byte (s) | workerd CPU s | workerd RSS before | peak | growth | of which anonymous | of which file-backed | VmHWM after | wrangler+workerd growth | until stored (s) | workerd CPU s until stored | growth until stored | RSS after idle | JS heap peak (streaming) | JS heap peak until stored | backing stores peak (embedder) | isolate CPU until stored",
         r.memory.runs.map((x) => [
           `${x.rep} ${x.phase}${x.variant ? ` (${x.variant})` : ""}`,
           String(x.clients ?? 1),
@@ -793,9 +748,13 @@ export function renderFigures(r: BenchResult): string {
           mib((x.workerd.filePeakBytes ?? 0) - (x.workerd.fileBaselineBytes ?? 0)),
           mib(x.workerd.hwmAfterBytes),
           mib(growth(x.allProcesses)),
-          x.untilStored ? fx(x.untilStored.seconds) : "–",
-          x.untilStored ? fx(x.untilStored.workerdCpuSeconds) : "–",
-          x.untilStored ? `**${mib(growth(x.untilStored.workerd))}**` : "–",
+          ...(x.untilStored
+            ? [
+                fx(x.untilStored.seconds),
+                fx(x.untilStored.workerdCpuSeconds),
+                `**${mib(growth(x.untilStored.workerd))}**`,
+              ]
+            : ["–", "–", "–"]),
           x.untilStored?.rssAfterIdleBytes ? mib(x.untilStored.rssAfterIdleBytes) : "–",
           x.heap ? mib(x.heap.usedPeakBytes) : "–",
           x.untilStored?.heap ? `**${mib(x.untilStored.heap.usedPeakBytes)}**` : "–",
@@ -834,7 +793,7 @@ export function renderFigures(r: BenchResult): string {
       );
       out.push(
         table(
-          ["function (self time)", "ms", "share of busy"],
+          "function (self time) | ms | share of busy",
           p.profile.functions.slice(0, 12).map((f) => [`\`${f.fn}\``, String(f.ms), `${f.share}%`]),
         ),
       );
@@ -842,7 +801,7 @@ export function renderFigures(r: BenchResult): string {
         out.push("\nThe same samples, native calls charged to their JavaScript caller:\n");
         out.push(
           table(
-            ["JavaScript function (with the natives it called)", "ms", "share of busy"],
+            "JavaScript function (with the natives it called) | ms | share of busy",
             p.profile.callers.slice(0, 12).map((f) => [`\`${f.fn}\``, String(f.ms), `${f.share}%`]),
           ),
         );
@@ -854,30 +813,27 @@ export function renderFigures(r: BenchResult): string {
 
 function machineTable(r: BenchResult): string {
   const m = r.machine;
-  return table(
-    ["", ""],
+  return table(" | ", [
+    ["date", `${r.startedAt} (run took ${r.durationSeconds} s)`],
+    ["CPU", `${m.nproc} × ${m.cpu}`],
+    ["memory", `${m.memoryMiB} MiB`],
     [
-      ["date", `${r.startedAt} (run took ${r.durationSeconds} s)`],
-      ["CPU", `${m.nproc} × ${m.cpu}`],
-      ["memory", `${m.memoryMiB} MiB`],
-      [
-        "load average (1 min)",
-        m.loadAverage
-          ? `${m.loadAverage.start.toFixed(2)} at start, ${m.loadAverage.end.toFixed(2)} at end`
-          : "–",
-      ],
-      ["OS", `${m.os}, Linux ${m.kernel}`],
-      ["Node", m.node],
-      ["wrangler / workerd", `${m.wrangler} / ${m.workerd}`],
-      ["skopeo", m.skopeo],
-      ["distribution", m.distribution],
-      ["commit", `${m.commit}${m.dirty ? " (with uncommitted changes in src/)" : ""}`],
-      [
-        "repetitions",
-        `${r.settings.reps}, each with ${r.settings.warmPerRep} direct, ${r.pulls?.seconds.big.passThrough ? `${r.settings.warmPerRep} pass-through Worker, ` : ""}1 cold and ${r.settings.warmPerRep} warm pulls per image and path; ${r.settings.memoryReps} for the 1 GiB blob`,
-      ],
+      "load average (1 min)",
+      m.loadAverage
+        ? `${m.loadAverage.start.toFixed(2)} at start, ${m.loadAverage.end.toFixed(2)} at end`
+        : "–",
     ],
-  );
+    ["OS", `${m.os}, Linux ${m.kernel}`],
+    ["Node", m.node],
+    ["wrangler / workerd", `${m.wrangler} / ${m.workerd}`],
+    ["skopeo", m.skopeo],
+    ["distribution", m.distribution],
+    ["commit", `${m.commit}${m.dirty ? " (with uncommitted changes in src/)" : ""}`],
+    [
+      "repetitions",
+      `${r.settings.reps}, each with ${r.settings.warmPerRep} direct, ${r.pulls?.seconds.big.passThrough ? `${r.settings.warmPerRep} pass-through Worker, ` : ""}1 cold and ${r.settings.warmPerRep} warm pulls per image and path; ${r.settings.memoryReps} for the 1 GiB blob`,
+    ],
+  ]);
 }
 
 const NOTES_MARKER =
@@ -900,6 +856,11 @@ what the edge network would save.
 
 ${renderFigures(r)}
 
+${renderFreePlan(r.freePlan)}
+${renderConcurrentFills(
+  r.memory?.concurrent,
+  r.memory?.runs.find((run) => (run.clients ?? 1) > 1),
+)}
 ## Machine
 
 ${machineTable(r)}
@@ -911,7 +872,12 @@ bash scripts/e2e-setup.sh   # once, as root: docker-registry, skopeo, curl, …
 npm install
 npm run bench               # writes bench/results/latest.json, docs/BENCHMARKS.md, docs/benchmarks.svg
 npm run bench -- --quick    # one repetition of everything, for development
+BENCH_PHASES=free npm run bench   # only the Workers Free plan profile (a few minutes)
 \`\`\`
+
+A full run took ${Math.round(r.durationSeconds / 60)} minutes on the machine below (the watchdog stops a run
+after \`BENCH_MAX_MINUTES\`, default 30); the first run on a machine also builds and pushes the images
+(~4.5 GiB, a minute or two).
 
 \`wrangler dev\` watches \`src/\` and reloads (cutting open responses) when it changes; to keep editing
 while it runs, run it from a copy:
@@ -919,7 +885,7 @@ while it runs, run it from a copy:
 ln -sfn "$PWD/node_modules" /tmp/bench-copy/node_modules && (cd /tmp/bench-copy && BENCH_OUT="$OLDPWD" npm run bench)\`.
 Settings: \`BENCH_REPS\` (default 3; 1 with \`--quick\`), \`BENCH_WARM\` (direct and warm pulls per repetition,
 default 2; 1 with \`--quick\`), \`BENCH_MEM_REPS\` (single-client 1 GiB runs, default 1), \`BENCH_MEM_CLIENTS\` (clients of
-the cold 1 GiB fan-out, default 20), \`BENCH_PHASES=pulls,counts,memory,cpuprofile\` (default: all).
+the cold 1 GiB fan-out, default 20), \`BENCH_PHASES=pulls,counts,free,memory,cpuprofile\` (default: all).
 \`node bench/report.ts <json>\` re-renders this file and the chart from a result.
 
 ## Method
@@ -973,26 +939,13 @@ const esc = (s: string): string => s.replace(/&/g, "&amp;").replace(/</g, "&lt;"
 /** A horizontal bar chart of pull time ÷ direct, per image and path, with the goal lines. */
 export function renderSvg(r: BenchResult): string {
   const bars: { group: string; label: string; value: number; color: string }[] = [];
-  const colors: Record<System, string> = {
-    direct: "#999999",
-    viaProxy: "#bbbbbb",
-    passThrough: "#7a7a7a",
-    mirrorCold: "#d9822b",
-    mirrorFollow: "#e89c3c",
-    mirrorWarm: "#f2b134",
-    distCold: "#3b6ea5",
-    distFollow: "#6690c4",
-    distWarm: "#8fb3e0",
-    cachingCold: "#5a9e5a",
-    cachingWarm: "#8cc68c",
-  };
   if (r.pulls) {
     for (const img of ["big", "many"] as const) {
       const info = r.settings.images[img];
       const group = `${info?.repo} (${mib(info?.bytes ?? 0)}, ${info?.blobs} blobs)`;
       for (const s of SYSTEMS) {
         if (s === "direct" || s === "viaProxy" || r.pulls.ratios[img][s] === undefined) continue;
-        bars.push({ group, label: SYSTEM_LABEL[s], value: r.pulls.ratios[img][s], color: colors[s] });
+        bars.push({ group, label: SYSTEM_LABEL(s), value: r.pulls.ratios[img][s], color: SYSTEM_INFO[s][1] });
       }
     }
   }

@@ -29,7 +29,8 @@ export class BlobFill extends DurableObject<unknown> {
   constructor(
     ctx: DurableObjectState,
     env: unknown,
-    private readonly services: () => FillServices,
+    /** `alarm`: built for the object's alarm rather than a call (the benchmark counts them apart). */
+    private readonly services: (invocation?: "alarm") => FillServices,
   ) {
     super(ctx, env);
     this.links = new LinkTable(ctx.storage.sql);
@@ -91,6 +92,6 @@ export class BlobFill extends DurableObject<unknown> {
 
   /** Drives the fill's upload (a step of it) or sweeps what an evicted download left. */
   override async alarm(): Promise<void> {
-    await this.engine.alarm(this.services());
+    await this.engine.alarm(this.services("alarm"));
   }
 }

@@ -11,7 +11,7 @@ import { MirrorStats as MirrorStatsObject } from "./stats-object";
 
 export class BlobFill extends BlobFillObject {
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env, () => servicesFor(env));
+    super(ctx, env, (invocation) => servicesFor(env, undefined, invocation));
   }
 }
 
@@ -24,7 +24,7 @@ export class ManifestMisses extends ManifestMissesObject {
 export class MirrorStats extends MirrorStatsObject {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env, {
-      services: () => servicesFor(env),
+      services: (invocation) => servicesFor(env, undefined, invocation),
       config: () => {
         try {
           return configFor(env);

@@ -30,7 +30,7 @@ export const WARM_OPERATIONS = CRON_OPERATIONS - RETENTION_OPERATIONS - RESERVED
  */
 export async function runScheduled(env: Env): Promise<void> {
   const config = configFor(env);
-  const services = servicesFor(env);
+  const services = servicesFor(env, undefined, "cron");
   const images = parseWarmImages(env.WARM_IMAGES, new Set(config.upstreams.keys()));
   const stats = statsStub(env.STATS);
   if (stats) {

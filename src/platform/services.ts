@@ -21,7 +21,13 @@ import { KvTagListStore } from "../storage/tag-list-store";
 import { TolerantManifestStore } from "../storage/tolerant-manifest-store";
 import { RemoteRegistry } from "../upstream/remote-registry";
 import { Transport, type UpstreamEvent } from "../upstream/transport";
-import { countCache, withOpCounters } from "../util/op-counters";
+import {
+  countCache,
+  countFetch,
+  countInvocation,
+  type InvocationKind,
+  withOpCounters,
+} from "../util/op-counters";
 import { DurableBlobFiller } from "./durable-blob-filler";
 import { DurableManifests } from "./durable-manifests";
 import type { Env } from "./env";
@@ -99,12 +105,19 @@ export interface RequestScope {
 /**
  * `scope`: the request being served, when there is one. Only then is the colo cache used: its keys
  * name the mirror's host and its puts outlive the response (Durable Objects and the cron pass none).
+ * `invocation`: what kind of invocation builds these services (each builds them once), for the counts.
  */
-export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
-  // OP_COUNTERS = "on" (benchmarks): the bindings below are counted, see GET /_/ops.
-  const env = withOpCounters(plainEnv);
+export function servicesFor(
+  plainEnv: Env,
+  scope?: RequestScope,
+  invocation: InvocationKind = scope ? "request" : "object",
+): Services {
+  // OP_COUNTERS = "on" (benchmarks): the bindings below are counted, see GET /_/ops. What the isolate
+  // remembers per binding is keyed on the plain bindings, shared by every kind of invocation.
+  const env = withOpCounters(plainEnv, invocation);
+  countInvocation(invocation);
   const config = configFor(env);
-  const cache = tokenCacheFor(env.MANIFESTS);
+  const cache = tokenCacheFor(plainEnv.MANIFESTS);
   const upstreamStatuses: number[] = [];
   const stats = recorderFor(env.STATS, config.statsFlushMs);
   const events = eventSinkFor(stats);
@@ -120,7 +133,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
   );
   // Outermost, failures: a storage failure never fails a pull the upstream can serve.
   const storedManifests = new TolerantManifestStore(
-    new TagCheckMemory(new KvManifestStore(env.MANIFESTS), tagChecksFor(env.MANIFESTS)),
+    new TagCheckMemory(new KvManifestStore(env.MANIFESTS), tagChecksFor(plainEnv.MANIFESTS)),
     (operation, error) => log({ event: "manifest_store.failed", operation, error: describe(error) }),
   );
   const colo = coloCacheFor(config, scope);
@@ -131,7 +144,7 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
   const manifestMirror = new ManifestMirror(manifestStore, log, events);
   const listingStore = new KvListingStore(
     env.MANIFESTS,
-    listingChecksFor(env.MANIFESTS),
+    listingChecksFor(plainEnv.MANIFESTS),
     (operation, error) => log({ event: "listing_store.failed", operation, error: describe(error) }),
   );
   const durableManifests = new DurableManifests(
@@ -195,10 +208,10 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
     manifestMirror,
     listings: new ListingMirror(
       listingStore,
-      new KvTagListStore(env.MANIFESTS, listingChecksFor(env.MANIFESTS), (operation, error) =>
+      new KvTagListStore(env.MANIFESTS, listingChecksFor(plainEnv.MANIFESTS), (operation, error) =>
         log({ event: "listing_store.failed", operation, error: describe(error) }),
       ),
-      listingMemoryFor(env.MANIFESTS),
+      listingMemoryFor(plainEnv.MANIFESTS),
       log,
     ),
     listingStore,
@@ -207,15 +220,15 @@ export function servicesFor(plainEnv: Env, scope?: RequestScope): Services {
         new Transport(
           upstream,
           cache,
-          undefined,
+          plainEnv.OP_COUNTERS === "on" ? countFetch(invocation) : undefined,
           (event) => {
             upstreamStatuses.push(event.status);
             stats.upstream(upstream.prefix, event);
             reportQuota(env, upstream.prefix, event);
           },
-          quotaPoolFor(env, upstream),
+          quotaPoolFor(plainEnv, upstream),
         ),
-        referrersSupportFor(env.MANIFESTS),
+        referrersSupportFor(plainEnv.MANIFESTS),
       ),
     upstreamStatuses,
     stats,

@@ -109,7 +109,10 @@ const ALARM_WARM_OPERATIONS = 700;
 /** What the stats object needs from the composition root (see platform/objects.ts). */
 export interface StatsObjectServices {
   /** The services the deferred warm-ups run with. */
-  readonly services: () => WarmServices & { readonly log: Log; readonly stats: { flush(): Promise<void> } };
+  /** `alarm`: built for the object's alarm (the benchmark counts invocations apart by kind). */
+  readonly services: (
+    invocation?: "alarm",
+  ) => WarmServices & { readonly log: Log; readonly stats: { flush(): Promise<void> } };
   /** The configuration; null when it is broken (the stats still show what they hold). */
   readonly config: () => Config | null;
   /** The `EVENTS_QUEUE` binding, if any. */
@@ -239,7 +242,7 @@ export class MirrorStats extends DurableObject<unknown> {
   private async runWarmups(): Promise<void> {
     const due = this.warmups.takeDue(Date.now());
     if (due.length > 0) {
-      const services = this.deps.services();
+      const services = this.deps.services("alarm");
       await warmWithin(services, due, new OpBudget(ALARM_WARM_OPERATIONS), (targets, resumeAt) =>
         Promise.resolve(this.warmups.defer(targets, resumeAt, Date.now())),
       );

@@ -24,7 +24,16 @@ export interface OpCounts {
   cacheDeletes: number;
   /** Calls per operation, e.g. "r2.put", "kv.get tag" (KV: per key kind), "do.BLOB_FILLS.open". */
   byOp: Record<string, number>;
+  /**
+   * Per kind of invocation: how many there were (each builds its services once) and the subrequests
+   * they made (R2, KV, Durable Object and Cache API calls, upstream fetches), against the Workers Free
+   * plan's 50 per invocation.
+   */
+  invocations: Record<InvocationKind, { count: number; subrequests: number }>;
 }
+
+/** A Worker request, a call into a Durable Object (RPC), a Durable Object's alarm, or the cron. */
+export type InvocationKind = "request" | "object" | "alarm" | "cron";
 
 const counts: OpCounts = emptyCounts();
 let enabled = false;
@@ -42,19 +51,51 @@ function emptyCounts(): OpCounts {
     cachePuts: 0,
     cacheDeletes: 0,
     byOp: {},
+    invocations: {
+      request: { count: 0, subrequests: 0 },
+      object: { count: 0, subrequests: 0 },
+      alarm: { count: 0, subrequests: 0 },
+      cron: { count: 0, subrequests: 0 },
+    },
   };
 }
 
-type Total = Exclude<keyof OpCounts, "byOp">;
+type Total = Exclude<keyof OpCounts, "byOp" | "invocations">;
 
-function count(total: Total, op: string): void {
+function count(total: Total, op: string, kind: InvocationKind): void {
   counts[total]++;
   counts.byOp[op] = (counts.byOp[op] ?? 0) + 1;
+  counts.invocations[kind].subrequests++;
+}
+
+/** One invocation of this kind has started (it builds its services once). */
+export function countInvocation(kind: InvocationKind): void {
+  if (enabled) counts.invocations[kind].count++;
+}
+
+/** `fetch` with each call counted as a subrequest of this kind of invocation (the upstream's requests). */
+export function countFetch(kind: InvocationKind): (request: Request) => Promise<Response> {
+  return (request) => {
+    if (enabled) {
+      counts.invocations[kind].subrequests++;
+      counts.byOp["fetch"] = (counts.byOp.fetch ?? 0) + 1;
+    }
+    return fetch(request);
+  };
 }
 
 /** A copy of the counts so far; with `reset`, they start again from zero. */
 export function opCounts(reset = false): OpCounts {
-  const copy: OpCounts = { ...counts, byOp: { ...counts.byOp } };
+  const copy: OpCounts = {
+    ...counts,
+    byOp: { ...counts.byOp },
+    invocations: {
+      request: { ...counts.invocations.request },
+      object: { ...counts.invocations.object },
+      alarm: { ...counts.invocations.alarm },
+      cron: { ...counts.invocations.cron },
+    },
+  };
   if (reset) Object.assign(counts, emptyCounts());
   return copy;
 }
@@ -96,24 +137,24 @@ function counting<T extends object>(
   });
 }
 
-function wrapUpload(upload: R2MultipartUpload): R2MultipartUpload {
+function wrapUpload(upload: R2MultipartUpload, kind: InvocationKind): R2MultipartUpload {
   return counting(upload, (name) => {
-    if (R2_UPLOAD_OPS.has(name)) count("r2ClassA", `r2.${name}`);
+    if (R2_UPLOAD_OPS.has(name)) count("r2ClassA", `r2.${name}`, kind);
   });
 }
 
-export function countR2(bucket: R2Bucket): R2Bucket {
+export function countR2(bucket: R2Bucket, kind: InvocationKind = "request"): R2Bucket {
   return counting(
     bucket,
     (name) => {
-      if (R2_CLASS_A.has(name)) count("r2ClassA", `r2.${name}`);
-      else if (R2_CLASS_B.has(name)) count("r2ClassB", `r2.${name}`);
+      if (R2_CLASS_A.has(name)) count("r2ClassA", `r2.${name}`, kind);
+      else if (R2_CLASS_B.has(name)) count("r2ClassB", `r2.${name}`, kind);
     },
     (name, result) => {
       if (name === "createMultipartUpload" && result instanceof Promise)
-        return result.then((u: R2MultipartUpload) => wrapUpload(u));
+        return result.then((u: R2MultipartUpload) => wrapUpload(u, kind));
       if (name === "resumeMultipartUpload" && result && typeof result === "object")
-        return wrapUpload(result as R2MultipartUpload);
+        return wrapUpload(result as R2MultipartUpload, kind);
       return result;
     },
   );
@@ -129,10 +170,10 @@ function keyKind(args: unknown[]): string {
 }
 
 /** KV operations, per kind of key in `byOp` (e.g. "kv.put tag"), so the benchmark can tell what was written. */
-export function countKv(kv: KVNamespace): KVNamespace {
+export function countKv(kv: KVNamespace, kind: InvocationKind = "request"): KVNamespace {
   return counting(kv, (name, args) => {
-    if (KV_READS.has(name)) count("kvReads", `kv.${name} ${keyKind(args)}`);
-    else if (KV_WRITES.has(name)) count("kvWrites", `kv.${name} ${keyKind(args)}`);
+    if (KV_READS.has(name)) count("kvReads", `kv.${name} ${keyKind(args)}`, kind);
+    else if (KV_WRITES.has(name)) count("kvWrites", `kv.${name} ${keyKind(args)}`, kind);
   });
 }
 
@@ -142,13 +183,17 @@ export function countKv(kv: KVNamespace): KVNamespace {
  */
 export function countCache(cache: Cache): Cache {
   if (!enabled) return cache;
-  return once(cache, (c) =>
+  return once(cache, "request", (c) =>
     counting(
       c,
       (name) => {
-        if (name === "put") count("cachePuts", "cache.put");
-        else if (name === "delete") count("cacheDeletes", "cache.delete");
-        else if (name === "match") counts.cacheReads++;
+        // Only Worker requests use the Cache API.
+        if (name === "put") count("cachePuts", "cache.put", "request");
+        else if (name === "delete") count("cacheDeletes", "cache.delete", "request");
+        else if (name === "match") {
+          counts.cacheReads++;
+          counts.invocations.request.subrequests++;
+        }
       },
       (name, result) => {
         if (name !== "match" || !(result instanceof Promise)) return result;
@@ -164,34 +209,46 @@ export function countCache(cache: Cache): Cache {
 }
 
 /** Every method call on the stub (fetch or RPC) is one request to the object. */
-function countStub<S extends object>(stub: S, binding: string): S {
-  return counting(stub, (name) => count("doRequests", `do.${binding}.${name}`));
+function countStub<S extends object>(stub: S, binding: string, kind: InvocationKind): S {
+  return counting(stub, (name) => count("doRequests", `do.${binding}.${name}`, kind));
 }
 
-export function countDurableObjects<N extends DurableObjectNamespace>(ns: N, binding: string): N {
+export function countDurableObjects<N extends DurableObjectNamespace>(
+  ns: N,
+  binding: string,
+  kind: InvocationKind = "request",
+): N {
   return counting(
     ns,
     () => {},
     (name, result) =>
       (name === "get" || name === "getByName") && result && typeof result === "object"
-        ? countStub(result, binding)
+        ? countStub(result, binding, kind)
         : result,
   );
 }
 
-/** Bindings already wrapped, so that caches keyed by a binding (token caches) keep working. */
-const wrapped = new WeakMap<object, unknown>();
+/**
+ * Bindings already wrapped, per kind of invocation. Memories the isolate keeps per binding (token
+ * caches) are keyed on the plain binding, so every kind shares them as it would without counting.
+ */
+const wrapped = new WeakMap<object, Map<InvocationKind, unknown>>();
 
-function once<T extends object>(binding: T, wrap: (b: T) => T): T {
-  const known = wrapped.get(binding);
+function once<T extends object>(binding: T, kind: InvocationKind, wrap: (b: T) => T): T {
+  let byKind = wrapped.get(binding);
+  if (!byKind) {
+    byKind = new Map();
+    wrapped.set(binding, byKind);
+  }
+  const known = byKind.get(kind);
   if (known) return known as T;
   const w = wrap(binding);
-  wrapped.set(binding, w);
+  byKind.set(kind, w);
   return w;
 }
 
 /** The env objects already wrapped (workerd hands the same env to every request of an isolate). */
-const wrappedEnvs = new WeakMap<object, object>();
+const wrappedEnvs = new WeakMap<object, Map<InvocationKind, object>>();
 
 const isNamespace = (v: unknown): v is DurableObjectNamespace =>
   typeof v === "object" &&
@@ -200,22 +257,30 @@ const isNamespace = (v: unknown): v is DurableObjectNamespace =>
   typeof (v as { get?: unknown }).get === "function";
 
 /**
- * `env` with BLOBS, MANIFESTS and every Durable Object namespace counted, when OP_COUNTERS is "on";
- * `env` itself otherwise.
+ * `env` with BLOBS, MANIFESTS and every Durable Object namespace counted (as operations of `kind` of
+ * invocation), when OP_COUNTERS is "on"; `env` itself otherwise.
  */
-export function withOpCounters<E extends { readonly [key: string]: unknown }>(env: E): E {
+export function withOpCounters<E extends { readonly [key: string]: unknown }>(
+  env: E,
+  kind: InvocationKind = "request",
+): E {
   if (env.OP_COUNTERS !== "on") return env;
   enabled = true;
-  const known = wrappedEnvs.get(env);
+  let byKind = wrappedEnvs.get(env);
+  if (!byKind) {
+    byKind = new Map();
+    wrappedEnvs.set(env, byKind);
+  }
+  const known = byKind.get(kind);
   if (known) return known as E;
   const out: Record<string, unknown> = { ...env };
   for (const [key, value] of Object.entries(env)) {
     if (key === "BLOBS" && typeof value === "object" && value !== null)
-      out[key] = once(value as R2Bucket, countR2);
+      out[key] = once(value as R2Bucket, kind, (b) => countR2(b, kind));
     else if (key === "MANIFESTS" && typeof value === "object" && value !== null)
-      out[key] = once(value as KVNamespace, countKv);
-    else if (isNamespace(value)) out[key] = once(value, (ns) => countDurableObjects(ns, key));
+      out[key] = once(value as KVNamespace, kind, (kv) => countKv(kv, kind));
+    else if (isNamespace(value)) out[key] = once(value, kind, (ns) => countDurableObjects(ns, key, kind));
   }
-  wrappedEnvs.set(env, out);
+  byKind.set(kind, out);
   return out as E;
 }

@@ -133,12 +133,45 @@ describe("GET /_/ops", () => {
     expect((await get("/_/ops", { OP_COUNTERS: "on" }, "wrong")).status).toBe(401);
     const first = await get("/_/ops?reset=1", { OP_COUNTERS: "on" });
     expect(first.status).toBe(200);
-    expect(await first.json()).toMatchObject({ kvReads: 1, kvWrites: 0 });
+    expect(await first.json()).toMatchObject({
+      kvReads: 1,
+      kvWrites: 0,
+      // The bytes this isolate's blob fills hold in memory, their peak, and the budget (FILL_MEMORY_BYTES).
+      fillMemory: { held: expect.any(Number), peak: expect.any(Number), budget: 48 * 1024 * 1024 },
+    });
     const second = await get("/_/ops", { OP_COUNTERS: "on" });
     expect(await second.json()).toMatchObject({ kvReads: 0 });
   });
 
   it("is not there when OP_COUNTERS is off", async () => {
     expect((await get("/_/ops", { OP_COUNTERS: "off" })).status).not.toBe(200);
+  });
+
+  it("counts invocations and their subrequests per kind: a Worker request apart from the objects it calls", async () => {
+    const vars = {
+      OP_COUNTERS: "on",
+      UPSTREAMS: JSON.stringify({ quay: { url: "https://quay.invalid" } }),
+      DEFAULT_UPSTREAM: "",
+    };
+    opCounts(true);
+    // An unknown blob of an upstream that cannot be reached: the request reads R2, calls the fill object
+    // (which asks the upstream) and answers an error.
+    const ctx = createExecutionContext();
+    const response = await worker.fetch(
+      new Request(`http://mirror.test/v2/quay/org/app/blobs/sha256:${"a".repeat(64)}`) as Request<
+        unknown,
+        IncomingRequestCfProperties
+      >,
+      { ...env, ...vars },
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect(response.status).toBe(502);
+    const { invocations, byOp } = opCounts();
+    expect(invocations.request.count).toBe(1);
+    expect(byOp["do.BLOB_FILLS.open"]).toBe(1);
+    // The request's own subrequests include its R2 read and its call to the object; the object's are its own.
+    expect(invocations.request.subrequests).toBeGreaterThanOrEqual(2);
+    expect(invocations.alarm).toEqual({ count: 0, subrequests: 0 });
   });
 });

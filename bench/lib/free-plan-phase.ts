@@ -1,0 +1,117 @@
+// The Workers Free plan profile (PLAN = "free"): per scenario and per kind of invocation, the isolate's
+// own JS CPU and the subrequests made, against 10 ms and 50 per invocation (see invocations.ts).
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { sleep } from "../../test/e2e/harness/net.ts";
+import { blobsOf } from "./catalog.ts";
+import type { BenchContext } from "./context.ts";
+import type { CpuProfile } from "./cpu-profile.ts";
+import { cpuByKind, FREE_PLAN, type InvocationRow, invocationRows, perInvocation } from "./invocations.ts";
+import { timedPull, waitForHits } from "./measure.ts";
+import { Probe } from "./probe.ts";
+
+export interface FreePlanScenario {
+  image: string;
+  scenario: "cold (until stored)" | "warm";
+  seconds: number;
+  rows: InvocationRow[];
+  /** CPU of samples with no frame of the mirror (simulators, runtime), left out of the rows, ms. */
+  outsideMs: number;
+}
+
+export async function freePlanPhase(
+  ctx: BenchContext,
+  locate: (url: string, line: number) => string,
+): Promise<FreePlanScenario[]> {
+  const pm = await ctx.probedMirror("free-plan", { PLAN: "free" });
+  const probe = new Probe(pm.inspector, pm.mirror.url, pm.adminToken, ctx.counter);
+  const out: FreePlanScenario[] = [];
+  try {
+    for (const key of ["many", "big"] as const) {
+      const img = ctx.images[key];
+      for (const scenario of ["cold (until stored)", "warm"] as const) {
+        await probe.begin();
+        await timedPull(ctx.env, ctx.mirrorRef(pm.mirror, img), ctx.dest("free-plan"));
+        if (scenario !== "warm") {
+          await waitForHits(
+            ctx.mirrorBlobUrl(pm.mirror, img),
+            blobsOf(img).map((b) => b.digest),
+            300_000,
+          );
+        }
+        let profile: CpuProfile | undefined;
+        const result = await probe.end((p) => {
+          profile = p;
+          // Kept in the run directory (open it in Chrome's DevTools).
+          const name = `free-plan-${key}-${scenario.split(" ")[0]}.cpuprofile`;
+          writeFileSync(join(ctx.runDir, name), JSON.stringify(p));
+        });
+        if (!profile) throw new Error("no CPU profile");
+        const cpu = cpuByKind(profile, locate);
+        const row: FreePlanScenario = {
+          image: img.repo,
+          scenario,
+          seconds: result.seconds,
+          rows: invocationRows(cpu, result.ops),
+          outsideMs: cpu.outside,
+        };
+        out.push(row);
+        ctx.log(`  free plan, ${img.repo} ${scenario}: ${describe(row)}`);
+        await sleep(1000);
+      }
+    }
+  } finally {
+    await ctx.stopMirror(pm);
+  }
+  return out;
+}
+
+function describe(s: FreePlanScenario): string {
+  return s.rows
+    .map((row) => {
+      const per = perInvocation(row);
+      return `${row.kind} ×${row.count}: ${per.cpuMs} ms JS (+ ${per.nativeMs} ms natives), ${per.subrequests} subrequests each${per.within ? "" : " (OVER)"}`;
+    })
+    .join("; ");
+}
+
+/** The Markdown table of the phase (docs/BENCHMARKS.md). */
+export function renderFreePlan(scenarios: readonly FreePlanScenario[] | undefined): string {
+  if (!scenarios?.length) return "";
+  const head = [
+    "image",
+    "scenario",
+    "invocation",
+    "invocations",
+    `JS CPU per invocation (limit ${FREE_PLAN.cpuMs} ms)`,
+    "natives it called (simulated bindings included)",
+    `subrequests per invocation (limit ${FREE_PLAN.subrequests})`,
+    "within",
+  ];
+  const rows = scenarios.flatMap((s) =>
+    s.rows.map((row) => {
+      const per = perInvocation(row);
+      return [
+        s.image,
+        s.scenario,
+        row.kind,
+        String(row.count),
+        `${per.cpuMs} ms`,
+        String(per.subrequests),
+        per.within ? "yes" : "**no**",
+      ];
+    }),
+  );
+  const left = scenarios.map((s) => `${s.image} ${s.scenario}: ${s.outsideMs} ms`).join("; ");
+  return [
+    "## The Workers Free plan profile",
+    "",
+    "A mirror with `PLAN = \"free\"`, one skopeo pull per scenario. Per kind of invocation (the mean per invocation): the isolate's own JS CPU from its V8 profile (samples in the mirror's JavaScript, charged by its frames on the stack), the natives that JavaScript called apart (under `wrangler dev` they include the simulated R2, KV and Cache API), and the subrequests the mirror counted (R2, KV, Durable Object and Cache API calls, upstream fetches). Left out as the simulators' and runtime's own: " +
+      `${left}.`,
+    "",
+    `| ${head.join(" | ")} |`,
+    `| ${head.map(() => "---").join(" | ")} |`,
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+    "",
+  ].join("\n");
+}

@@ -57,12 +57,24 @@ export default defineConfig({
           name: "mirror",
           testTimeout,
           include: ["test/**/*.test.ts"],
-          exclude: ["test/e2e/**", "test/free-plan/**"],
+          exclude: ["test/e2e/**", "test/free-plan/**", "test/fill-memory/**"],
         },
       },
       {
         plugins: [workerd({ ...TEST_BINDINGS, PLAN: "free" })],
         test: { name: "free-plan", testTimeout, include: ["test/free-plan/**/*.test.ts"] },
+      },
+      // Many large cold blobs spooled at once through one isolate, its fills' memory read at /_/ops.
+      {
+        plugins: [
+          workerd({
+            ...TEST_BINDINGS,
+            SPOOL_MAX_BYTES: String(128 * 1024 * 1024),
+            OP_COUNTERS: "on",
+            ADMIN_TOKEN: "fill-memory-admin-token",
+          }),
+        ],
+        test: { name: "fill-memory", testTimeout, include: ["test/fill-memory/**/*.test.ts"] },
       },
     ],
   },

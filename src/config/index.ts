@@ -185,7 +185,11 @@ export function parseConfig(env: ConfigEnv): Config {
       : null,
     coloCache: readColoCache(env),
     eventWebhooks: parseWebhooks(env.EVENT_WEBHOOKS),
-    signaturePolicy: parseSignaturePolicy(env.SIGNATURE_POLICY, new Set(upstreams.keys())),
+    signaturePolicy: parseSignaturePolicy(
+      env.SIGNATURE_POLICY,
+      new Set(upstreams.keys()),
+      env.SIGSTORE_TRUSTED_ROOT,
+    ),
   };
 }
 

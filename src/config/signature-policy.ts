@@ -1,5 +1,14 @@
 import { z } from "zod";
+import {
+  compileIdentityGlob,
+  type KeylessIdentity,
+  type SigstoreTrust,
+  sigstoreTrust,
+  TrustedRootError,
+} from "../signatures/keyless";
 import { KeyFormatError, type PublicKey, parsePublicKey } from "../signatures/public-keys";
+import { PUBLIC_GOOD_ROOT } from "../signatures/sigstore-public-good-root";
+import type { Signers } from "../signatures/verdict";
 import { compileGlob, isValidGlob } from "../util/glob";
 import { ConfigError } from "./error";
 
@@ -13,6 +22,10 @@ export interface SignaturePolicyEntry {
   /** `enforce`: what is not verified is refused; `warn`: served, marked and logged. */
   readonly mode: "enforce" | "warn";
   readonly keys: readonly PublicKey[];
+  /** Keyless signers (Fulcio issuer and subject globs). */
+  readonly identities: readonly KeylessIdentity[];
+  /** Keys, identities and the sigstore trust, as the verdict takes them. */
+  readonly signers: Signers;
   /**
    * The entry's content in a canonical form: verdicts are cached under (its hash, digest), so changing
    * an entry's keys or repositories makes every verdict under it be made again.
@@ -26,8 +39,8 @@ export interface SignaturePolicy {
 }
 
 const identitySchema = z.strictObject({
-  issuer: z.string().min(1),
-  subject: z.string().min(1),
+  issuer: z.string().min(1).max(512),
+  subject: z.string().min(1).max(1024),
 });
 
 const entrySchema = z.strictObject({
@@ -45,7 +58,11 @@ const policySchema = z.array(entrySchema).max(100, "at most 100 entries");
  * Reads `SIGNATURE_POLICY` (a JSON array, or the array itself from a TOML table); null when unset or
  * empty: then no request pays for signatures at all. Throws ConfigError naming the bad field.
  */
-export function parseSignaturePolicy(value: unknown, prefixes: ReadonlySet<string>): SignaturePolicy | null {
+export function parseSignaturePolicy(
+  value: unknown,
+  prefixes: ReadonlySet<string>,
+  trustedRoot: unknown = undefined,
+): SignaturePolicy | null {
   const raw = readPolicy(value);
   if (raw === null) return null;
   const parsed = policySchema.safeParse(raw);
@@ -54,6 +71,10 @@ export function parseSignaturePolicy(value: unknown, prefixes: ReadonlySet<strin
     throw fieldError(issue?.path ?? [], issue?.message ?? "invalid");
   }
   if (parsed.data.length === 0) return null;
+  // Built once, and only when some entry accepts keyless signers.
+  const keyless = parsed.data.some((entry) => entry.identities.length > 0);
+  const root = keyless ? readTrustedRoot(trustedRoot) : null;
+  const sigstore: SigstoreTrust | null = root && root.trust;
   const entries = parsed.data.map((entry, index): SignaturePolicyEntry => {
     for (const [at, pattern] of entry.repositories.entries()) {
       const prefix = pattern.split("/")[0] ?? "";
@@ -64,15 +85,17 @@ export function parseSignaturePolicy(value: unknown, prefixes: ReadonlySet<strin
         );
       }
     }
-    if (entry.identities.length > 0) {
-      // Sound keyless verification needs the sigstore trusted root (Fulcio chain, SCTs, Rekor
-      // inclusion); a check of the certificate's fields alone would accept forged certificates.
+    if (entry.keys.length === 0 && entry.identities.length === 0) {
       throw fieldError(
-        [index, "identities"],
-        "keyless signatures (Fulcio identities) are not verified by this mirror; sign with a key (cosign generate-key-pair) and list its public key in keys",
+        [index, "keys"],
+        "must list at least one public key (or identities for keyless signers)",
       );
     }
-    if (entry.keys.length === 0) throw fieldError([index, "keys"], "must list at least one public key");
+    const identities = entry.identities.map((identity) => ({
+      ...identity,
+      issuerPattern: compileIdentityGlob(identity.issuer),
+      subjectPattern: compileIdentityGlob(identity.subject),
+    }));
     const keys = entry.keys.map((pem, at) => {
       try {
         return parsePublicKey(pem);
@@ -87,10 +110,15 @@ export function parseSignaturePolicy(value: unknown, prefixes: ReadonlySet<strin
       patterns: entry.repositories.map(compileGlob),
       mode: entry.mode,
       keys,
+      identities,
+      signers: { keys, identities, sigstore: identities.length > 0 ? sigstore : null },
       canonical: JSON.stringify({
         repositories: entry.repositories,
         mode: entry.mode,
         keys: entry.keys.map((pem) => pem.replace(/\s+/g, "")),
+        identities: entry.identities,
+        // A new trusted root (a rotated or revoked CA or log) verifies keyless signatures again.
+        root: identities.length > 0 ? root?.text : undefined,
       }),
     };
   });
@@ -111,6 +139,31 @@ export function policyEntryFor(
 /** How refusals and logs name an entry: `SIGNATURE_POLICY[0] (dockerhub/library/*)`. */
 export function entryName(entry: SignaturePolicyEntry): string {
   return `SIGNATURE_POLICY[${entry.index}] (${entry.repositories.join(", ").slice(0, 200)})`;
+}
+
+/**
+ * `SIGSTORE_TRUSTED_ROOT` (a `trusted_root.json`, as JSON text or object), or else the sigstore public-good
+ * instance's root shipped with the mirror (`src/signatures/sigstore-public-good-root.json`).
+ */
+function readTrustedRoot(value: unknown): { trust: SigstoreTrust; text: string } {
+  let root: unknown = PUBLIC_GOOD_ROOT;
+  if (value !== undefined && value !== null && value !== "") {
+    try {
+      root = typeof value === "string" ? JSON.parse(value) : value;
+    } catch {
+      throw new ConfigError(
+        "invalid configuration: SIGSTORE_TRUSTED_ROOT: not valid JSON (a sigstore trusted_root.json)",
+      );
+    }
+  }
+  try {
+    return { trust: sigstoreTrust(root), text: JSON.stringify(root) };
+  } catch (error) {
+    if (error instanceof TrustedRootError) {
+      throw new ConfigError(`invalid configuration: SIGSTORE_TRUSTED_ROOT: ${error.message}`);
+    }
+    throw error;
+  }
 }
 
 function readPolicy(value: unknown): unknown {

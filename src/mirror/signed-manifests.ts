@@ -39,7 +39,8 @@ const SHORTFALL_TEXT: Record<Shortfall, string> = {
   "no signature": "is not signed (no cosign signature or sigstore bundle found)",
   "wrong key": "is signed, but not with a key of the policy (wrong key)",
   "keyless signature":
-    "has only keyless signatures, which this mirror does not verify (wrong identity: sign with a key of the policy)",
+    "has only keyless signatures that the policy does not accept or that do not verify against the sigstore trusted root",
+  "wrong identity": "is signed keylessly, but not by an identity of the policy (wrong identity)",
   "signature names another digest": "has a valid signature whose payload names another digest",
 };
 
@@ -163,7 +164,9 @@ export class SignedManifests implements ManifestSource {
       await approvals.put(version, named(result.digest, body, known.how));
       return null;
     }
-    const refusalKey = `${version}/${result.digest}`;
+    // Signatures are looked up in the repository: a refusal holds for this repository only (another
+    // one may hold the signature), while an approval holds for the digest everywhere under the entry.
+    const refusalKey = `${version}/${request.client.upstream.prefix}/${request.name}/${result.digest}`;
     const remembered = this.checks.refusals.get(refusalKey);
     const now = (this.checks.now ?? Date.now)();
     if (remembered && remembered.until > now) return remembered.shortfall;
@@ -192,18 +195,18 @@ export class SignedManifests implements ManifestSource {
     const digest = parseDigest(result.digest);
     // The legacy form first: its HEAD is free, and an image it verifies needs no referrers request.
     const found = await findSignatures(request.client, request.name, digest, "legacy");
-    let verdict = await judge(result.digest, body, entry.keys, found.candidates);
+    let verdict = await judge(result.digest, body, entry.signers, found.candidates);
     if (!verdict.verified) {
       const bundles = await findSignatures(request.client, request.name, digest, "bundle");
       found.candidates.push(...bundles.candidates);
       found.artifacts.push(...bundles.artifacts);
-      verdict = await judge(result.digest, body, entry.keys, found.candidates);
+      verdict = await judge(result.digest, body, entry.signers, found.candidates);
     }
     if (!verdict.verified) {
       this.rememberRefusal(refusalKey, verdict.shortfall, now);
       return verdict.shortfall;
     }
-    const how = `${verdict.form} signature, key ${verdict.key}`;
+    const how = `${verdict.form} signature, ${verdict.signer}`;
     const approved = named(result.digest, body, how);
     for (const artifact of found.artifacts) {
       approved.set(artifact, { how: `signature of ${result.digest}`, complete: true });

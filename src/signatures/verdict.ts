@@ -1,7 +1,8 @@
 import { type BundleContent, parseBundle } from "./bundle";
 import { IN_TOTO_PAYLOAD_TYPE, preAuthEncoding, statementDigests } from "./dsse";
+import { type KeylessIdentity, type SigstoreTrust, verifyKeyless } from "./keyless";
 import { type PublicKey, verifySignature } from "./public-keys";
-import { signedDigestOf } from "./simple-signing";
+import { readJson, signedDigestOf } from "./simple-signing";
 
 /** A signature found for a manifest, as its registry holds it; judged here, never trusted as found. */
 export type SignatureCandidate =
@@ -17,32 +18,52 @@ export type SignatureCandidate =
       readonly bundle: Uint8Array;
     };
 
+/** Whose signatures a policy entry accepts. */
+export interface Signers {
+  readonly keys: readonly PublicKey[];
+  readonly identities: readonly KeylessIdentity[];
+  /** The sigstore trust keyless signatures are verified against; null when no identity is accepted. */
+  readonly sigstore: SigstoreTrust | null;
+}
+
 /** Why a manifest is not verified, from the least to the most telling. */
-export type Shortfall = "no signature" | "wrong key" | "keyless signature" | "signature names another digest";
+export type Shortfall =
+  | "no signature"
+  | "wrong key"
+  | "keyless signature"
+  | "wrong identity"
+  | "signature names another digest";
 
 export type Verdict =
-  | { readonly verified: true; readonly form: SignatureCandidate["form"]; readonly key: number }
+  | {
+      readonly verified: true;
+      readonly form: SignatureCandidate["form"];
+      /** `key 0`, or the keyless signer's `subject (issuer)`. */
+      readonly signer: string;
+    }
   | { readonly verified: false; readonly shortfall: Shortfall };
 
 const RANK: Record<Shortfall, number> = {
   "no signature": 0,
   "wrong key": 1,
   "keyless signature": 2,
-  "signature names another digest": 3,
+  "wrong identity": 3,
+  "signature names another digest": 4,
 };
 
 /**
- * Judges the signatures found for `digest` against the policy's keys. Verified when one candidate's
- * signature verifies with one of the keys over content that names exactly this digest: the
- * simple-signing payload's `docker-manifest-digest`, an in-toto statement's subject, or a message
- * signature over the manifest itself (`manifest` is its bytes, which hash to `digest`). Otherwise the
- * most telling shortfall: a good signature over another digest, then a keyless signature (not verified
- * by this mirror), then a signature by another key, then none at all.
+ * Judges the signatures found for `digest`. Verified when one candidate's signature verifies — with
+ * one of the keys, or keylessly (sigstore) as one of the identities — over content that names exactly
+ * this digest: the simple-signing payload's `docker-manifest-digest`, an in-toto statement's subject,
+ * or a message signature over the manifest itself (`manifest` is its bytes, which hash to `digest`).
+ * Otherwise the most telling shortfall: a good signature over another digest, a keyless signature by
+ * another identity, a keyless signature that does not verify (or that the entry does not accept), a
+ * signature by another key, none at all.
  */
 export async function judge(
   digest: string,
   manifest: Uint8Array,
-  keys: readonly PublicKey[],
+  signers: Signers,
   candidates: readonly SignatureCandidate[],
 ): Promise<Verdict> {
   let worst: Shortfall = "no signature";
@@ -51,35 +72,58 @@ export async function judge(
   };
   for (const candidate of candidates) {
     if (candidate.form === "legacy") {
-      const key = candidate.signature && (await signingKey(keys, candidate.payload, candidate.signature));
+      const key =
+        candidate.signature && (await signingKey(signers.keys, candidate.payload, candidate.signature));
       if (key === null || key === undefined) note("wrong key");
       else if (signedDigestOf(candidate.payload) !== digest) note("signature names another digest");
-      else return { verified: true, form: "legacy", key };
+      else return { verified: true, form: "legacy", signer: `key ${key}` };
       continue;
     }
     const bundle = parseBundle(candidate.bundle);
     if (!bundle) continue;
-    const outcome = await judgeBundle(digest, manifest, keys, bundle);
-    if (typeof outcome === "number") return { verified: true, form: "bundle", key: outcome };
+    const outcome = bundle.keyless
+      ? judgeKeyless(digest, manifest, signers, bundle, candidate.bundle)
+      : await judgeKeyed(digest, manifest, signers.keys, bundle);
+    if (typeof outcome !== "string") return { verified: true, form: "bundle", signer: outcome.signer };
     note(outcome);
   }
   return { verified: false, shortfall: worst };
 }
 
-/** The verifying key's index, or what the bundle lacks. */
-async function judgeBundle(
+/** Whether what the bundle signs names the digest. */
+function namesDigest(digest: string, bundle: BundleContent): boolean {
+  return bundle.kind === "dsse"
+    ? bundle.payloadType === IN_TOTO_PAYLOAD_TYPE && statementDigests(bundle.payload).includes(digest)
+    : bundle.digest === digest;
+}
+
+async function judgeKeyed(
   digest: string,
   manifest: Uint8Array,
   keys: readonly PublicKey[],
   bundle: BundleContent,
-): Promise<Shortfall | number> {
+): Promise<Shortfall | { signer: string }> {
   const key = await bundleSigningKey(manifest, keys, bundle);
-  if (key === null) return bundle.keyless ? "keyless signature" : "wrong key";
-  const named =
-    bundle.kind === "dsse"
-      ? bundle.payloadType === IN_TOTO_PAYLOAD_TYPE && statementDigests(bundle.payload).includes(digest)
-      : bundle.digest === digest;
-  return named ? key : "signature names another digest";
+  if (key === null) return "wrong key";
+  return namesDigest(digest, bundle) ? { signer: `key ${key}` } : "signature names another digest";
+}
+
+function judgeKeyless(
+  digest: string,
+  manifest: Uint8Array,
+  signers: Signers,
+  bundle: BundleContent,
+  bytes: Uint8Array,
+): Shortfall | { signer: string } {
+  if (!signers.sigstore || signers.identities.length === 0) return "keyless signature";
+  const outcome = verifyKeyless(
+    signers.sigstore,
+    readJson(bytes),
+    bundle.kind === "message" ? manifest : undefined,
+    signers.identities,
+  );
+  if (!outcome.verified) return outcome.shortfall;
+  return namesDigest(digest, bundle) ? { signer: outcome.identity } : "signature names another digest";
 }
 
 /** The index of the key whose signature the bundle carries, or null. */

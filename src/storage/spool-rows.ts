@@ -1,4 +1,4 @@
-import { releaseHeld, tryHold } from "../util/held-bytes";
+import { holdAnyway, releaseHeld, tryHold } from "../util/held-bytes";
 import { countRowsWritten } from "../util/op-counters";
 
 /** SQLite rows are limited to 2 MB: larger chunks are stored as several rows. */
@@ -98,20 +98,17 @@ export class SpoolRows {
       return;
     }
     this.forget(this.count - RECENT_ROWS, true);
-    const mustKeep = this.failure !== null;
-    if (!tryHold(piece.byteLength)) {
-      // No room: the oldest rows kept go first, readers read them back from SQLite.
-      for (const seq of [...this.recent.keys()]) {
-        if (tryHold(piece.byteLength)) break;
-        if (this.stored > seq) this.forget(seq);
-      }
-      if (!tryHold(piece.byteLength)) {
-        if (!mustKeep) return;
-        // Rows storage lost exist only here: held beyond the budget, for as long as readers need them.
-        this.recentHeld += piece.byteLength;
-        this.recent.set(this.count, piece);
-        return;
-      }
+    let held = tryHold(piece.byteLength);
+    // No room: the oldest rows kept go first, readers read them back from SQLite.
+    for (const seq of [...this.recent.keys()]) {
+      if (held) break;
+      if (this.stored > seq) this.forget(seq);
+      held = tryHold(piece.byteLength);
+    }
+    if (!held) {
+      // A row storage refused is kept all the same (beyond the budget): readers have no other copy.
+      if (this.failure === null) return;
+      holdAnyway(piece.byteLength);
     }
     this.recentHeld += piece.byteLength;
     this.recent.set(this.count, piece);

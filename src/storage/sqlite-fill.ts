@@ -9,10 +9,15 @@ import { Spool } from "./spool";
 import { spoolVerified } from "./spool-copy";
 
 const MIB = 1024 * 1024;
+/**
+ * Spools above this go in parts whatever the multipart threshold: one put of several GiB could not be
+ * resumed, and might outlast an alarm's 15 minutes.
+ */
+const RESUMABLE_ABOVE = 100 * MIB;
 
 /** What one upload step (one alarm invocation) may do. */
 export interface UploadLimits {
-  /** Blobs above this go in parts (R2 multipart); up to it, in one put that R2 checks itself. */
+  /** Blobs above this (or above 100 MiB) go in parts (R2 multipart); up to it, in one put R2 checks itself. */
   readonly multipartThreshold: number;
   /**
    * Parts one invocation puts at most: with the begin and the complete, its R2 calls stay within the
@@ -116,10 +121,13 @@ export class SqliteFill implements Fill {
     const upload = this.pending.get();
     // The first step waits a moment for a pull's next request; a later one is no gap between requests.
     if (!upload?.uploadId && attempts === 1) await uploadMayStart(this.size);
-    if (this.size <= limits.multipartThreshold) {
+    if (this.size <= Math.min(limits.multipartThreshold, RESUMABLE_ABOVE)) {
+      const body = this.body(0, this.size);
       const stored = await store
-        .put(digest, this.body(0, this.size), this.size, { restricted: this.restricted })
+        .put(digest, body, this.size, { restricted: this.restricted })
         .catch(() => false);
+      // A store that gave up without reading to the end must not keep the spool's reader.
+      await body.cancel().catch(() => {});
       return stored ? { kind: "stored", parts: 1, resumedAt: 1 } : { kind: "refused", error: "put refused" };
     }
     try {
@@ -140,9 +148,12 @@ export class SqliteFill implements Fill {
         if (!resumedAt) resumedAt = number;
         const offset = (number - 1) * partSize;
         const length = Math.min(partSize, this.size - offset);
-        this.pending.partDone(
-          await store.putPart(digest, uploadId, number, this.body(offset, length), length),
-        );
+        const body = this.body(offset, length);
+        try {
+          this.pending.partDone(await store.putPart(digest, uploadId, number, body, length));
+        } finally {
+          await body.cancel().catch(() => {});
+        }
         put++;
       }
       await store.completeParts(digest, uploadId, this.pending.parts());
@@ -167,6 +178,6 @@ export class SqliteFill implements Fill {
   /** Bytes `offset`…`offset + length - 1` for the store: from SQLite, within the budget, yielding to clients. */
   private body(offset: number, length: number): ReadableStream<Uint8Array> {
     const rows = this.spool.reader({ range: { start: offset, end: offset + length - 1 }, background: true });
-    return metered(givingWayToClients(rows), MIB);
+    return metered(givingWayToClients(rows), MIB, length);
   }
 }

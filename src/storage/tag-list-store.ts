@@ -14,6 +14,8 @@ export interface TagListHead {
   readonly version: string;
   /** Milliseconds since the epoch when the upstream last answered this list. */
   readonly checkedAt: number;
+  /** The tags themselves when they fit in one page: the list is then one KV value, one write. */
+  readonly tags?: readonly string[];
 }
 
 /** A stored head with when it was written (`checkedAt` may be later: a check this isolate made). */
@@ -74,7 +76,7 @@ export async function pagedTagList(
 /**
  * Whole tag lists in KV as a head and pages, so a page served reads what it needs, not a list of up to
  * 8 MiB. Pages are written before the head that names them, under the list's version: a reader never
- * sees pages of two versions. A failed read is a miss and a failed write is dropped (logged). An
+ * sees pages of two versions. A list of one page (most lists) is kept in its head: one value, one write. A failed read is a miss and a failed write is dropped (logged). An
  * unchanged list is remembered in the isolate rather than written (see KvListingStore).
  */
 export class KvTagListStore implements TagListStore {
@@ -101,6 +103,7 @@ export class KvTagListStore implements TagListStore {
   }
 
   async page(repository: RepositoryKey, head: TagListHead, index: number): Promise<string[] | null> {
+    if (head.tags) return index === 0 ? [...head.tags] : null;
     try {
       const stored: unknown = await this.kv.get(pageKey(repository, head.version, index), "json");
       return Array.isArray(stored) && stored.every((tag) => typeof tag === "string") ? stored : null;
@@ -127,7 +130,13 @@ export class KvTagListStore implements TagListStore {
       return;
     }
     const expirationTtl = Math.max(KV_MIN_TTL_SECONDS, Math.ceil(retainSeconds));
+    const [only] = pages;
     try {
+      if (pages.length === 1 && only) {
+        await this.kv.put(name, JSON.stringify({ ...head, tags: only }), { expirationTtl });
+        this.checks.delete(name);
+        return;
+      }
       await Promise.all(
         pages.map((page, index) =>
           this.kv.put(pageKey(repository, head.version, index), JSON.stringify(page), { expirationTtl }),
@@ -171,6 +180,8 @@ function isHead(value: unknown): value is TagListHead {
     typeof entry.checkedAt === "number" &&
     Array.isArray(entry.firsts) &&
     entry.firsts.length > 0 &&
-    entry.firsts.every((tag) => typeof tag === "string")
+    entry.firsts.every((tag) => typeof tag === "string") &&
+    (entry.tags === undefined ||
+      (Array.isArray(entry.tags) && entry.tags.every((tag) => typeof tag === "string")))
   );
 }

@@ -29,6 +29,12 @@ export function tryHold(bytes: number): boolean {
   return true;
 }
 
+/** Holds `bytes` whether or not there is room (what exists nowhere else, and must be counted). */
+export function holdAnyway(bytes: number): void {
+  held += bytes;
+  if (held > peak) peak = held;
+}
+
 /**
  * Holds `bytes` once there is room: a chunk that must be read waits for one. Nothing held at all is
  * room enough (a budget smaller than one chunk must not stop every download).
@@ -37,10 +43,7 @@ export async function holdWhenRoom(bytes: number): Promise<void> {
   while (held > 0 && !tryHold(bytes)) {
     await new Promise((resolve) => setTimeout(resolve, ROOM_POLL_MS));
   }
-  if (held === 0) {
-    held = bytes;
-    if (held > peak) peak = held;
-  }
+  if (held === 0) holdAnyway(bytes);
 }
 
 export function releaseHeld(bytes: number): void {
@@ -57,11 +60,17 @@ export function heldBytes(reset = false): HeldBytes {
 /**
  * `source` passed on chunk by chunk, each counted as held from the moment it is asked for until the
  * next one is (or the stream ends): a chunk is read only once the budget has room for `chunkBytes`, so
- * beyond the budget the stream stops reading ahead. For a source whose chunks are at most `chunkBytes`.
+ * beyond the budget the stream stops reading ahead. With `length`, the stream closes (and lets go) with
+ * its last byte: a consumer that knows the length (R2) never asks for the end.
  */
-export function metered(source: ReadableStream<Uint8Array>, chunkBytes: number): ReadableStream<Uint8Array> {
+export function metered(
+  source: ReadableStream<Uint8Array>,
+  chunkBytes: number,
+  length = Number.POSITIVE_INFINITY,
+): ReadableStream<Uint8Array> {
   const reader = source.getReader();
   let holding = 0;
+  let passed = 0;
   const letGo = () => {
     releaseHeld(holding);
     holding = 0;
@@ -83,10 +92,14 @@ export function metered(source: ReadableStream<Uint8Array>, chunkBytes: number):
           if (value.byteLength !== holding) {
             releaseHeld(holding);
             holding = value.byteLength;
-            held += holding;
-            if (held > peak) peak = held;
+            holdAnyway(holding);
           }
           controller.enqueue(value);
+          passed += value.byteLength;
+          if (passed >= length) {
+            letGo();
+            controller.close();
+          }
         } catch (error) {
           letGo();
           controller.error(error);

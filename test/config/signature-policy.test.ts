@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig, policyEntryFor } from "../../src/config";
+import keyless from "../signatures/keyless-fixtures.json";
 import fixtures from "../signatures/openssl-fixtures.json";
 
 const UPSTREAMS = JSON.stringify({
@@ -76,7 +77,7 @@ describe("SIGNATURE_POLICY", () => {
       /SIGNATURE_POLICY\[0\]: /,
     ],
     [
-      "no keys",
+      "neither keys nor identities",
       [{ repositories: ["dockerhub/x"], mode: "warn" }],
       /SIGNATURE_POLICY\[0\]\.keys: must list at least one public key/,
     ],
@@ -99,19 +100,44 @@ describe("SIGNATURE_POLICY", () => {
     expect(errorOf(policy)).toMatch(message);
   });
 
-  it("refuses keyless identities plainly, rather than check them unsoundly", () => {
-    const message = errorOf([
+  it("accepts keyless identities, verified against sigstore's public-good trusted root by default", () => {
+    const config = withPolicy([
       {
         repositories: ["ghcr/acme/**"],
         mode: "enforce",
         identities: [
-          { issuer: "https://token.actions.githubusercontent.com", subject: "https://github.com/acme/*" },
+          {
+            issuer: "https://token.actions.githubusercontent.com",
+            subject: "https://github.com/acme/*/.github/workflows/*",
+          },
         ],
       },
     ]);
-    expect(message).toMatch(
-      /SIGNATURE_POLICY\[0\]\.identities: keyless signatures .* are not verified by this mirror/,
-    );
+    const entry = config.signaturePolicy?.entries[0];
+    expect(entry?.keys).toEqual([]);
+    expect(entry?.signers.sigstore).not.toBeNull();
+    expect(
+      entry?.identities[0]?.subjectPattern.test("https://github.com/acme/app/.github/workflows/ci.yml"),
+    ).toBe(true);
+  });
+
+  it("reads SIGSTORE_TRUSTED_ROOT, naming it when it is not a trusted root", () => {
+    const policy = JSON.stringify([
+      {
+        repositories: ["ghcr/**"],
+        mode: "enforce",
+        identities: [{ issuer: "https://issuer.test", subject: "**" }],
+      },
+    ]);
+    const parse = (root: string) =>
+      parseConfig({ UPSTREAMS, SIGNATURE_POLICY: policy, SIGSTORE_TRUSTED_ROOT: root });
+    expect(
+      parse(JSON.stringify(keyless.roots.trusted)).signaturePolicy?.entries[0]?.signers.sigstore,
+    ).not.toBeNull();
+    expect(() => parse("{")).toThrow(/SIGSTORE_TRUSTED_ROOT: not valid JSON/);
+    expect(() => parse('{"mediaType":"x"}')).toThrow(/SIGSTORE_TRUSTED_ROOT: /);
+    // Without identities, the root is not even read.
+    expect(() => withPolicy([{ repositories: ["ghcr/**"], mode: "warn", keys: [KEY] }])).not.toThrow();
   });
 
   it("gives each entry a version that changes with its keys", () => {

@@ -4,7 +4,7 @@
 // referrer through the OCI 1.1 look-alike), each signature checked with the openssl CLI first.
 // skopeo, podman and containerd pull the signed ones and are refused the unsigned and wrongly signed
 // ones, with the policy's message.
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,13 +19,26 @@ import {
   writeHostsToml,
 } from "./harness/clients.ts";
 import { admin, bed, startBedMirror } from "./harness/context.ts";
-import { type CosignKey, generateCosignKey, signBundle, signLegacy } from "./harness/cosign.ts";
+import { attachBundle, type CosignKey, generateCosignKey, signBundle, signLegacy } from "./harness/cosign.ts";
 import { buildImage, type ImageSpec } from "./harness/images.ts";
 import { logEvents, type Mirror } from "./harness/mirror.ts";
 import { type ExpectedImage, pushImage } from "./harness/push.ts";
+import { pushBlob, pushManifest } from "./harness/push-artifact.ts";
 import { makeContainersEnv, type SkopeoEnv } from "./harness/skopeo-env.ts";
 
 const b = bed();
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const keyless = JSON.parse(
+  readFileSync(join(b.repoRoot, "test/signatures/keyless-fixtures.json"), "utf8"),
+) as KeylessFixtures;
+
+interface KeylessFixtures {
+  issuer: string;
+  subject: string;
+  image: { config: string; layer: string; manifest: string; digest: string };
+  roots: { trusted: unknown };
+  bundles: Record<"dsse" | "otherSubject", unknown>;
+}
 const spec = (repo: string, seed: number): ImageSpec => ({
   repo,
   tag: "v1",
@@ -62,11 +75,38 @@ beforeAll(async () => {
   await signLegacy(face, images.wrongKey.repo, images.wrongKey.top.digest, stranger);
   await signLegacy(face, images.wrongKeyCtr.repo, images.wrongKeyCtr.top.digest, stranger);
 
+  // Keyless: an image and bundles made with @sigstore/mock's CA and logs (test/signatures/keyless-fixtures.json).
+  for (const [repo, bundle] of [
+    ["keyless/signed", "dsse"],
+    ["keyless/other-identity", "otherSubject"],
+  ] as const) {
+    for (const blob of [keyless.image.config, keyless.image.layer])
+      await pushBlob(face, repo, Buffer.from(blob));
+    const subject = await pushManifest(face, repo, "v1", JSON.parse(keyless.image.manifest), OCI_MANIFEST);
+    await attachBundle(
+      b.upstreams.oci11.url,
+      repo,
+      subject,
+      Buffer.from(JSON.stringify(keyless.bundles[bundle])),
+    );
+  }
+
   mirror = await startBedMirror({
     vars: {
       SIGNATURE_POLICY: JSON.stringify([
         { repositories: ["anon/signed/**", "oci11/signed/**"], mode: "enforce", keys: [key.pem] },
+        {
+          repositories: ["oci11/keyless/**"],
+          mode: "enforce",
+          identities: [
+            {
+              issuer: keyless.issuer,
+              subject: "https://github.com/acme/*/.github/workflows/*@refs/heads/main",
+            },
+          ],
+        },
       ]),
+      SIGSTORE_TRUSTED_ROOT: JSON.stringify(keyless.roots.trusted),
     },
     logFile: "wrangler-signatures.log",
   });
@@ -117,6 +157,23 @@ describe("skopeo through an enforce prefix", () => {
     expect(await response.text()).toContain("is not named by a verified manifest");
     const asked = (await admin().requests("anon")).filter((request) => request.url.includes(layer));
     expect(asked).toEqual([]);
+  });
+});
+
+describe("keyless signatures (a sigstore stand-in's CA and Rekor log as the trusted root)", () => {
+  // One image (one digest) in both repositories: refused first where the signature is another
+  // identity's; once verified, a digest is signed content in every repository under the entry.
+  it("skopeo is refused one signed by another identity: wrong identity", async () => {
+    const result = await copy("oci11/keyless/other-identity:v1", false);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(
+      "is signed keylessly, but not by an identity of the policy (wrong identity)",
+    );
+  });
+
+  it("skopeo copies an image signed by an identity of the policy", async () => {
+    const result = await copy("oci11/keyless/signed:v1", false);
+    expect(result.code, result.stderr).toBe(0);
   });
 });
 
@@ -190,6 +247,11 @@ describe("the mirror's log", () => {
     expect(shortfalls).toContain("signed/unsigned no signature");
     expect(shortfalls).toContain("signed/wrong-key wrong key");
     expect(shortfalls).toContain("signed/wrong-key-ctr wrong key");
-    for (const entry of refusals) expect(entry.policy).toBe(POLICY);
+    expect(shortfalls).toContain("keyless/other-identity wrong identity");
+    for (const entry of refusals) {
+      expect(entry.policy).toBe(
+        String(entry.repository).startsWith("keyless/") ? "SIGNATURE_POLICY[1] (oci11/keyless/**)" : POLICY,
+      );
+    }
   });
 });

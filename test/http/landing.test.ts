@@ -208,14 +208,18 @@ describe("landing page", () => {
       input({
         signaturePolicy: [
           { repositories: ["dockerhub/library/*", "ghcr/acme/**"], mode: "enforce", keys: ["ecdsa-p256"] },
-          { repositories: ["quay/**"], mode: "warn", keys: ["rsa", "ed25519"] },
+          {
+            repositories: ["quay/**"],
+            mode: "warn",
+            keys: ["rsa", "keyless: https://github.com/acme/* (https://issuer.test)"],
+          },
         ],
       }),
     );
     expect(html).toContain('id="signatures"');
     expect(html).toContain("<code>dockerhub/library/*</code> <code>ghcr/acme/**</code>");
     expect(html).toContain('<tr data-mode="enforce">');
-    expect(html).toContain("rsa, ed25519");
+    expect(html).toContain("rsa, keyless: https://github.com/acme/* (https://issuer.test)");
     expect(html).toContain("X-Mirror-Signature: unverified");
   });
 

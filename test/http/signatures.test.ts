@@ -3,12 +3,14 @@
 // without a policy). Images are signed as cosign does (test/support/cosign.ts), with genuine keys.
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { generateKey, type SigningKey, signBundle, signLegacy } from "../support/cosign";
-import { type FakeRegistry, pushImage, type TestImage } from "../support/fake-registry";
+import keyless from "../signatures/keyless-fixtures.json";
+import { attachBundle, generateKey, type SigningKey, signBundle, signLegacy } from "../support/cosign";
+import { type FakeRegistry, pushImage, pushManifest, sha256, type TestImage } from "../support/fake-registry";
 import { ACCEPT_ALL, fakeUpstreams } from "../support/mirror";
 import { pullImage, send } from "../support/pull";
 
 const INDEX = "application/vnd.oci.image.index.v1+json";
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 
 let upstreams: ReturnType<typeof fakeUpstreams>;
 let logs: string[];
@@ -285,6 +287,18 @@ describe("verdicts are kept per digest and policy version", () => {
     expect(legacyTag.map((request) => request.method)).toEqual(["HEAD"]);
   });
 
+  it("remembers a refusal for its repository only: the same digest signed in another repository is served", async () => {
+    const vars = policy("enforce", [key.pem]);
+    const unsigned = await pushImage(upstreams.oci, "signed/copy-unsigned", tag, test);
+    const signed = await pushImage(upstreams.oci, "signed/copy-signed", tag, test);
+    expect(signed.indexDigest).toBe(unsigned.indexDigest);
+    await signLegacy(upstreams.oci, "signed/copy-signed", signed.indexDigest, key);
+    expect((await manifest("/v2/oci/signed/copy-unsigned", tag, vars)).response.status).toBe(403);
+    expect((await manifest("/v2/oci/signed/copy-signed", tag, vars)).response.status).toBe(200);
+    // Verified once, the digest is signed content wherever it is pulled under the entry.
+    expect((await manifest("/v2/oci/signed/copy-unsigned", tag, vars)).response.status).toBe(200);
+  });
+
   it("verifies again when the entry's keys change", async () => {
     const pushed = await image(upstreams.oci, "signed/rotated");
     await signLegacy(upstreams.oci, "signed/rotated", pushed.indexDigest, key);
@@ -309,6 +323,82 @@ describe("verdicts are kept per digest and policy version", () => {
     const response = await manifest("/v2/oci/elsewhere/app", tag, policy("enforce", [key.pem]));
     expect(response.response.status).toBe(200);
     expect(signatureRequests(upstreams.oci)).toBe(0);
+  });
+});
+
+describe("keyless signatures (Fulcio identities), verified against a sigstore trusted root", () => {
+  // A small image and keyless bundles made with @sigstore/mock's CA and logs (make-keyless-fixtures.mjs).
+  const encoder = new TextEncoder();
+  const ACME = {
+    issuer: keyless.issuer,
+    subject: "https://github.com/acme/*/.github/workflows/*@refs/heads/main",
+  };
+
+  async function pushKeylessImage(name: string, bundle: keyof typeof keyless.bundles) {
+    for (const blob of [keyless.image.config, keyless.image.layer]) {
+      upstreams.oci.addBlob(encoder.encode(blob), await sha256(encoder.encode(blob)), name);
+    }
+    const manifestBytes = encoder.encode(keyless.image.manifest);
+    await pushManifest(upstreams.oci, name, tag, manifestBytes, OCI_MANIFEST);
+    const subject = { digest: keyless.image.digest, size: manifestBytes.length, mediaType: OCI_MANIFEST };
+    await attachBundle(
+      upstreams.oci,
+      name,
+      subject,
+      encoder.encode(JSON.stringify(keyless.bundles[bundle])),
+      false,
+    );
+  }
+
+  function keylessPolicy(entry: Record<string, unknown>) {
+    return {
+      SIGNATURE_POLICY: JSON.stringify([{ repositories: ["oci/signed/**"], mode: "enforce", ...entry }]),
+      SIGSTORE_TRUSTED_ROOT: JSON.stringify(keyless.roots.trusted),
+    };
+  }
+
+  it("pulls an image signed keylessly by an identity of the policy: manifest and blobs", async () => {
+    await pushKeylessImage("signed/keyless", "dsse");
+    const vars = keylessPolicy({ identities: [ACME] });
+    const served = await manifest("/v2/oci/signed/keyless", tag, vars);
+    expect(served.response.status).toBe(200);
+    expect(served.response.headers.get("X-Mirror-Signature")).toBe("verified");
+    const verified = logs.find((line) => line.includes('"event":"signature.verified"'));
+    expect(verified).toContain(`bundle signature, ${keyless.subject} (${keyless.issuer})`);
+    const layer = `sha256:${JSON.parse(keyless.image.manifest).layers[0].digest.slice(7)}`;
+    expect((await send(`/v2/oci/signed/keyless/blobs/${layer}`, vars)).response.status).toBe(200);
+  });
+
+  it("refuses a keyless signature by another identity: wrong identity", async () => {
+    await pushKeylessImage("signed/keyless-other", "dsse");
+    const vars = keylessPolicy({
+      identities: [{ issuer: keyless.issuer, subject: "https://github.com/other/**" }],
+    });
+    const { response, body } = await manifest("/v2/oci/signed/keyless-other", tag, vars);
+    expect(response.status).toBe(403);
+    expect((await errorOf(response, body))?.message).toMatch(
+      /is signed keylessly, but not by an identity of the policy \(wrong identity\)/,
+    );
+  });
+
+  it("refuses a keyless signature that does not chain to the trusted root", async () => {
+    await pushKeylessImage("signed/keyless-stranger", "untrusted");
+    const vars = keylessPolicy({ identities: [{ issuer: keyless.issuer, subject: keyless.subject }] });
+    const { response, body } = await manifest("/v2/oci/signed/keyless-stranger", tag, vars);
+    expect(response.status).toBe(403);
+    expect((await errorOf(response, body))?.message).toMatch(
+      /has only keyless signatures that the policy does not accept or that do not verify/,
+    );
+  });
+
+  it("refuses a keyless signature under an entry that lists only keys", async () => {
+    await pushKeylessImage("signed/keyless-keys-only", "dsse");
+    const { response } = await manifest(
+      "/v2/oci/signed/keyless-keys-only",
+      tag,
+      keylessPolicy({ keys: [key.pem] }),
+    );
+    expect(response.status).toBe(403);
   });
 });
 

@@ -1,9 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { parsePublicKey } from "../../src/signatures/public-keys";
-import { judge, type SignatureCandidate } from "../../src/signatures/verdict";
+import {
+  compileIdentityGlob,
+  type SigstoreTrust,
+  sigstoreTrust,
+  TrustedRootError,
+} from "../../src/signatures/keyless";
+import { type PublicKey, parsePublicKey } from "../../src/signatures/public-keys";
+import { PUBLIC_GOOD_ROOT as publicGoodRoot } from "../../src/signatures/sigstore-public-good-root";
+import { judge, type SignatureCandidate, type Signers } from "../../src/signatures/verdict";
 import { generateKey, type KeyKind, makeBundle, simpleSigningPayload } from "../support/cosign";
 import { sha256 } from "../support/fake-registry";
+import keyless from "./keyless-fixtures.json";
 
+const keysOnly = (...keys: PublicKey[]): Signers => ({ keys, identities: [], sigstore: null });
 const KINDS: readonly KeyKind[] = ["ecdsa-p256", "rsa", "ed25519"];
 const manifest = new TextEncoder().encode('{"schemaVersion":2,"layers":[]}');
 const other = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
@@ -21,23 +30,23 @@ describe("judge: cosign's legacy signatures", () => {
   it.each(KINDS)("verifies a %s signature whose payload names the digest", async (kind) => {
     const digest = await sha256(manifest);
     const { candidate, pem } = await legacy(kind, digest);
-    const verdict = await judge(digest, manifest, [parsePublicKey(pem)], [candidate]);
-    expect(verdict).toEqual({ verified: true, form: "legacy", key: 0 });
+    const verdict = await judge(digest, manifest, keysOnly(parsePublicKey(pem)), [candidate]);
+    expect(verdict).toEqual({ verified: true, form: "legacy", signer: "key 0" });
   });
 
   it("names the key that verified among several", async () => {
     const digest = await sha256(manifest);
     const { candidate, pem } = await legacy("ed25519", digest);
     const unrelated = parsePublicKey((await generateKey("ecdsa-p256")).pem);
-    const verdict = await judge(digest, manifest, [unrelated, parsePublicKey(pem)], [candidate]);
-    expect(verdict).toEqual({ verified: true, form: "legacy", key: 1 });
+    const verdict = await judge(digest, manifest, keysOnly(unrelated, parsePublicKey(pem)), [candidate]);
+    expect(verdict).toEqual({ verified: true, form: "legacy", signer: "key 1" });
   });
 
   it("refuses a signature by another key: wrong key", async () => {
     const digest = await sha256(manifest);
     const { candidate } = await legacy("ecdsa-p256", digest);
     const policyKey = parsePublicKey((await generateKey("ecdsa-p256")).pem);
-    expect(await judge(digest, manifest, [policyKey], [candidate])).toEqual({
+    expect(await judge(digest, manifest, keysOnly(policyKey), [candidate])).toEqual({
       verified: false,
       shortfall: "wrong key",
     });
@@ -46,7 +55,7 @@ describe("judge: cosign's legacy signatures", () => {
   it("refuses a good signature whose payload names another digest", async () => {
     const digest = await sha256(manifest);
     const { candidate, pem } = await legacy("ecdsa-p256", other);
-    expect(await judge(digest, manifest, [parsePublicKey(pem)], [candidate])).toEqual({
+    expect(await judge(digest, manifest, keysOnly(parsePublicKey(pem)), [candidate])).toEqual({
       verified: false,
       shortfall: "signature names another digest",
     });
@@ -61,7 +70,7 @@ describe("judge: cosign's legacy signatures", () => {
       payload: simpleSigningPayload(digest),
       signature,
     };
-    expect(await judge(digest, manifest, [parsePublicKey(key.pem)], [candidate])).toEqual({
+    expect(await judge(digest, manifest, keysOnly(parsePublicKey(key.pem)), [candidate])).toEqual({
       verified: false,
       shortfall: "wrong key",
     });
@@ -69,7 +78,7 @@ describe("judge: cosign's legacy signatures", () => {
 
   it("says so when there is no signature at all", async () => {
     const key = parsePublicKey((await generateKey("ed25519")).pem);
-    expect(await judge(await sha256(manifest), manifest, [key], [])).toEqual({
+    expect(await judge(await sha256(manifest), manifest, keysOnly(key), [])).toEqual({
       verified: false,
       shortfall: "no signature",
     });
@@ -81,23 +90,29 @@ describe("judge: sigstore bundles (cosign v3)", () => {
     const digest = await sha256(manifest);
     const key = await generateKey(kind);
     const bundle = await makeBundle(digest, key);
-    const verdict = await judge(digest, manifest, [parsePublicKey(key.pem)], [{ form: "bundle", bundle }]);
-    expect(verdict).toEqual({ verified: true, form: "bundle", key: 0 });
+    const verdict = await judge(digest, manifest, keysOnly(parsePublicKey(key.pem)), [
+      { form: "bundle", bundle },
+    ]);
+    expect(verdict).toEqual({ verified: true, form: "bundle", signer: "key 0" });
   });
 
   it.each(KINDS)("verifies a %s message-signature bundle over the manifest", async (kind) => {
     const digest = await sha256(manifest);
     const key = await generateKey(kind);
     const bundle = await makeBundle(digest, key, { form: "message", manifest });
-    const verdict = await judge(digest, manifest, [parsePublicKey(key.pem)], [{ form: "bundle", bundle }]);
-    expect(verdict).toEqual({ verified: true, form: "bundle", key: 0 });
+    const verdict = await judge(digest, manifest, keysOnly(parsePublicKey(key.pem)), [
+      { form: "bundle", bundle },
+    ]);
+    expect(verdict).toEqual({ verified: true, form: "bundle", signer: "key 0" });
   });
 
   it("refuses a DSSE bundle whose statement names another digest", async () => {
     const digest = await sha256(manifest);
     const key = await generateKey("ecdsa-p256");
     const bundle = await makeBundle(digest, key, { names: other });
-    expect(await judge(digest, manifest, [parsePublicKey(key.pem)], [{ form: "bundle", bundle }])).toEqual({
+    expect(
+      await judge(digest, manifest, keysOnly(parsePublicKey(key.pem)), [{ form: "bundle", bundle }]),
+    ).toEqual({
       verified: false,
       shortfall: "signature names another digest",
     });
@@ -107,7 +122,9 @@ describe("judge: sigstore bundles (cosign v3)", () => {
     const digest = await sha256(manifest);
     const key = await generateKey("ed25519");
     const bundle = await makeBundle(digest, key, { form: "message", manifest: new Uint8Array([1, 2, 3]) });
-    expect(await judge(digest, manifest, [parsePublicKey(key.pem)], [{ form: "bundle", bundle }])).toEqual({
+    expect(
+      await judge(digest, manifest, keysOnly(parsePublicKey(key.pem)), [{ form: "bundle", bundle }]),
+    ).toEqual({
       verified: false,
       shortfall: "wrong key",
     });
@@ -117,7 +134,7 @@ describe("judge: sigstore bundles (cosign v3)", () => {
     const digest = await sha256(manifest);
     const bundle = await makeBundle(digest, await generateKey("rsa"));
     const policyKey = parsePublicKey((await generateKey("rsa")).pem);
-    expect(await judge(digest, manifest, [policyKey], [{ form: "bundle", bundle }])).toEqual({
+    expect(await judge(digest, manifest, keysOnly(policyKey), [{ form: "bundle", bundle }])).toEqual({
       verified: false,
       shortfall: "wrong key",
     });
@@ -127,7 +144,7 @@ describe("judge: sigstore bundles (cosign v3)", () => {
     const digest = await sha256(manifest);
     const bundle = await makeBundle(digest, await generateKey("ecdsa-p256"), { keyless: true });
     const policyKey = parsePublicKey((await generateKey("ecdsa-p256")).pem);
-    expect(await judge(digest, manifest, [policyKey], [{ form: "bundle", bundle }])).toEqual({
+    expect(await judge(digest, manifest, keysOnly(policyKey), [{ form: "bundle", bundle }])).toEqual({
       verified: false,
       shortfall: "keyless signature",
     });
@@ -141,8 +158,103 @@ describe("judge: sigstore bundles (cosign v3)", () => {
       { form: "bundle", bundle: new TextEncoder().encode('{"mediaType":"x"}') },
       { form: "bundle", bundle: await makeBundle(digest, key) },
     ];
-    expect(await judge(digest, manifest, [parsePublicKey(key.pem)], candidates)).toMatchObject({
+    expect(await judge(digest, manifest, keysOnly(parsePublicKey(key.pem)), candidates)).toMatchObject({
       verified: true,
     });
+  });
+});
+
+describe("judge: keyless sigstore bundles (Fulcio certificate, Rekor entry), verified with @sigstore/verify", () => {
+  // Made by make-keyless-fixtures.mjs with @sigstore/mock's CA, CT log and Rekor log, and checked there
+  // with @sigstore/verify in Node; the trusted root names that CA and those logs.
+  const trust = sigstoreTrust(keyless.roots.trusted);
+  const manifestBytes = new TextEncoder().encode(keyless.image.manifest);
+  const identity = (issuer: string, subject: string) => ({
+    issuer,
+    subject,
+    issuerPattern: compileIdentityGlob(issuer),
+    subjectPattern: compileIdentityGlob(subject),
+  });
+  const acme = identity(keyless.issuer, "https://github.com/acme/*/.github/workflows/*@refs/heads/main");
+  const signers = (identities = [acme], sigstore: SigstoreTrust | null = trust): Signers => ({
+    keys: [],
+    identities,
+    sigstore,
+  });
+  const candidate = (name: keyof typeof keyless.bundles): SignatureCandidate => ({
+    form: "bundle",
+    bundle: new TextEncoder().encode(JSON.stringify(keyless.bundles[name])),
+  });
+
+  it("verifies a DSSE bundle by an identity of the policy whose statement names the digest", async () => {
+    expect(await judge(keyless.image.digest, manifestBytes, signers(), [candidate("dsse")])).toEqual({
+      verified: true,
+      form: "bundle",
+      signer: `${keyless.subject} (${keyless.issuer})`,
+    });
+  });
+
+  it("verifies a keyless message signature over the manifest", async () => {
+    expect(await judge(keyless.image.digest, manifestBytes, signers(), [candidate("message")])).toMatchObject(
+      {
+        verified: true,
+      },
+    );
+  });
+
+  it("refuses a signer the identities do not name: wrong identity", async () => {
+    const other = identity(keyless.issuer, "https://github.com/other/**");
+    for (const [policy, bundle] of [
+      [signers([other]), candidate("dsse")],
+      [signers(), candidate("otherSubject")],
+      [signers([identity("https://accounts.google.com", "**")]), candidate("dsse")],
+    ] as const) {
+      expect(await judge(keyless.image.digest, manifestBytes, policy, [bundle])).toEqual({
+        verified: false,
+        shortfall: "wrong identity",
+      });
+    }
+  });
+
+  it("refuses a bundle of another sigstore instance, or changed after signing", async () => {
+    for (const name of ["untrusted", "tampered"] as const) {
+      expect(await judge(keyless.image.digest, manifestBytes, signers(), [candidate(name)])).toEqual({
+        verified: false,
+        shortfall: "keyless signature",
+      });
+    }
+  });
+
+  it("refuses a valid keyless statement about another digest", async () => {
+    expect(await judge(keyless.image.digest, manifestBytes, signers(), [candidate("otherDigest")])).toEqual({
+      verified: false,
+      shortfall: "signature names another digest",
+    });
+  });
+
+  it("does not verify keyless signatures for an entry without identities", async () => {
+    expect(await judge(keyless.image.digest, manifestBytes, signers([], null), [candidate("dsse")])).toEqual({
+      verified: false,
+      shortfall: "keyless signature",
+    });
+  });
+
+  it("accepts the sigstore public-good trusted root shipped with the mirror", () => {
+    expect(() => sigstoreTrust(publicGoodRoot)).not.toThrow();
+    expect(() => sigstoreTrust({ mediaType: "x" })).toThrow(TrustedRootError);
+  });
+});
+
+describe("compileIdentityGlob", () => {
+  it("matches * within a path segment and ** across", () => {
+    const one = compileIdentityGlob("https://github.com/acme/*/.github/workflows/*@refs/heads/main");
+    expect(one.test("https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main")).toBe(true);
+    expect(one.test("https://github.com/acme/a/b/.github/workflows/release.yml@refs/heads/main")).toBe(false);
+    expect(one.test("https://github.com/acme-evil/app/.github/workflows/x.yml@refs/heads/main")).toBe(false);
+    expect(
+      compileIdentityGlob("https://github.com/acme/**").test("https://github.com/acme/a/b@refs/tags/v1"),
+    ).toBe(true);
+    // Regular-expression characters are literal.
+    expect(compileIdentityGlob("https://x.io/a+b").test("https://x.io/aab")).toBe(false);
   });
 });

@@ -133,7 +133,12 @@ describe("GET /_/ops", () => {
     expect((await get("/_/ops", { OP_COUNTERS: "on" }, "wrong")).status).toBe(401);
     const first = await get("/_/ops?reset=1", { OP_COUNTERS: "on" });
     expect(first.status).toBe(200);
-    expect(await first.json()).toMatchObject({ kvReads: 1, kvWrites: 0 });
+    expect(await first.json()).toMatchObject({
+      kvReads: 1,
+      kvWrites: 0,
+      // The bytes this isolate's blob fills hold in memory, their peak, and the budget (FILL_MEMORY_BYTES).
+      fillMemory: { held: expect.any(Number), peak: expect.any(Number), budget: 48 * 1024 * 1024 },
+    });
     const second = await get("/_/ops", { OP_COUNTERS: "on" });
     expect(await second.json()).toMatchObject({ kvReads: 0 });
   });

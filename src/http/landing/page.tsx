@@ -223,7 +223,8 @@ function Signatures({ entries }: { entries: NonNullable<LandingPageInput["signat
         <code>.sig</code> tag or a sigstore bundle) by one of the policy's keys; the first matching entry
         applies. Under <code>enforce</code> anything else is refused with <code>403 DENIED</code> and a
         message saying what is missing; under <code>warn</code> it is served with{" "}
-        <code>X-Mirror-Signature: unverified</code>. Keyless (Fulcio) signatures are not accepted.
+        <code>X-Mirror-Signature: unverified</code>. Keyless signatures (<code>cosign sign</code> with an OIDC
+        identity) count when their Fulcio issuer and subject match one of the entry's identities.
       </p>
       <div class="table">
         <table>
@@ -231,7 +232,7 @@ function Signatures({ entries }: { entries: NonNullable<LandingPageInput["signat
             <tr>
               <th>Repositories</th>
               <th>Mode</th>
-              <th>Keys</th>
+              <th>Signers</th>
             </tr>
           </thead>
           <tbody>

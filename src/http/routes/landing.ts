@@ -31,7 +31,10 @@ landingApi.get("/", async (c) => {
       signaturePolicy: config.signaturePolicy?.entries.map((entry) => ({
         repositories: entry.repositories,
         mode: entry.mode,
-        keys: entry.keys.map((key) => key.kind),
+        keys: [
+          ...entry.keys.map((key) => key.kind),
+          ...entry.identities.map((identity) => `keyless: ${identity.subject} (${identity.issuer})`),
+        ],
       })),
     }),
   );

@@ -105,6 +105,34 @@ export async function signLegacy(
 }
 
 /**
+ * A bundle made elsewhere (e.g. a keyless one from test/signatures/keyless-fixtures.json) attached to
+ * `subject` as cosign v3 attaches it: the bundle as the layer of a referrer manifest pushed by digest.
+ */
+export async function attachBundle(
+  registry: string,
+  repo: string,
+  subject: PushedDescriptor,
+  bundle: Buffer,
+): Promise<void> {
+  const layer = await pushBlob(registry, repo, bundle, BUNDLE);
+  const empty = await pushBlob(registry, repo, Buffer.from("{}"));
+  await pushManifest(
+    registry,
+    repo,
+    null,
+    {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: BUNDLE,
+      config: empty,
+      layers: [layer],
+      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+    },
+    OCI_MANIFEST,
+  );
+}
+
+/**
  * cosign v3's form: a sigstore bundle (DSSE envelope, in-toto statement naming `subject`) as the layer of
  * a manifest whose `subject` is the image, pushed by digest; the registry's referrers API lists it.
  */
@@ -137,20 +165,5 @@ export async function signBundle(
       },
     }),
   );
-  const layer = await pushBlob(registry, repo, bundle, BUNDLE);
-  const empty = await pushBlob(registry, repo, Buffer.from("{}"));
-  await pushManifest(
-    registry,
-    repo,
-    null,
-    {
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      artifactType: BUNDLE,
-      config: empty,
-      layers: [layer],
-      subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
-    },
-    OCI_MANIFEST,
-  );
+  await attachBundle(registry, repo, subject, bundle);
 }

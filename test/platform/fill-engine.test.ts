@@ -1,0 +1,191 @@
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { SWEEP_MS } from "../../src/platform/fill-engine";
+import { R2BlobStore } from "../../src/storage/blob-store";
+import { PendingUploads } from "../../src/storage/pending-upload";
+import { beginForeground } from "../../src/util/foreground";
+import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
+import { bytesOf, fakeUpstreams, mirror } from "../support/mirror";
+import { fillObject, objectStorage } from "../support/object-storage";
+
+const MIB = 1024 * 1024;
+let upstreams: ReturnType<typeof fakeUpstreams>;
+beforeEach(() => {
+  upstreams = fakeUpstreams();
+});
+afterEach(() => vi.restoreAllMocks());
+
+function storedKey(digest: string): string {
+  const [algorithm, hex] = digest.split(":");
+  return `blobs/${algorithm}/${hex}`;
+}
+
+/** What an instance restarted (or cut off) between its download and its upload leaves: rows and the record. */
+async function leaveVerifiedSpool(
+  bytes: Uint8Array,
+  digest: string,
+  left: (pending: PendingUploads) => void = () => {},
+): Promise<DurableObjectStub> {
+  const stub = fillObject(digest);
+  await runInDurableObject(stub, async (_instance, state) => {
+    const sql = state.storage.sql;
+    sql.exec("CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+    for (let seq = 0; seq * MIB < bytes.length; seq++) {
+      sql.exec(
+        "INSERT INTO chunks (seq, data) VALUES (?, ?)",
+        seq,
+        bytes.slice(seq * MIB, (seq + 1) * MIB).buffer,
+      );
+    }
+    const pending = new PendingUploads(sql);
+    pending.record({ digest, size: bytes.length, restricted: false, upstream: "quay", name: "org/app" });
+    left(pending);
+    await state.storage.setAlarm(Date.now() + 60_000);
+  });
+  return stub;
+}
+
+async function storedBytes(digest: string): Promise<Uint8Array | null> {
+  const object = await env.BLOBS.get(storedKey(digest));
+  return object ? new Uint8Array(await object.arrayBuffer()) : null;
+}
+
+describe("the upload of a spool, in resumable steps", () => {
+  it("goes on at part N+1 after a step cut off after N parts, never putting a part twice", async () => {
+    // 16 MiB above the 5 MiB multipart threshold: four parts of 5 MiB (the last one 1 MiB).
+    const bytes = pseudoRandomBytes(16 * MIB, 81);
+    const digest = await sha256(bytes);
+    const stub = await leaveVerifiedSpool(bytes, digest);
+    const putPart = R2BlobStore.prototype.putPart;
+    const parts: number[] = [];
+    let cutOff = true;
+    vi.spyOn(R2BlobStore.prototype, "putPart").mockImplementation(function (this: R2BlobStore, ...args) {
+      // The step dies after its second part (as an alarm the platform kills would).
+      if (cutOff && parts.length === 2) throw new Error("the alarm was killed");
+      parts.push(args[2]);
+      return putPart.apply(this, args);
+    });
+    await runDurableObjectAlarm(stub);
+    expect(parts).toEqual([1, 2]);
+    expect(await env.BLOBS.head(storedKey(digest))).toBeNull();
+    // The parts that reached the store are recorded, with the attempt (counted before the step worked).
+    await runInDurableObject(stub, (_instance, state) => {
+      const pending = new PendingUploads(state.storage.sql);
+      expect(pending.parts().map((part) => part.partNumber)).toEqual([1, 2]);
+      expect(pending.get()?.uploadId).toBeTruthy();
+    });
+    cutOff = false;
+    await runDurableObjectAlarm(stub);
+    expect(parts).toEqual([1, 2, 3, 4]);
+    const stored = await storedBytes(digest);
+    expect(stored && (await sha256(stored))).toBe(digest);
+    expect(await objectStorage(stub)).toMatchObject({ tables: [], rows: 0 });
+    expect(upstreams.quay.requests).toEqual([]);
+  });
+
+  it("counts attempts the platform killed: past three, the multipart upload is aborted and the spool dropped", async () => {
+    const bytes = pseudoRandomBytes(11 * MIB, 82);
+    const digest = await sha256(bytes);
+    upstreams.quay.addBlob(bytes, digest);
+    // A multipart upload begun, one part in, then three steps that never came back (each counted).
+    const upload = await env.BLOBS.createMultipartUpload(storedKey(digest));
+    const part = await upload.uploadPart(1, bytes.slice(0, 5 * MIB));
+    const stub = await leaveVerifiedSpool(bytes, digest, (pending) => {
+      pending.begun(upload.uploadId);
+      pending.partDone(part);
+      for (let killed = 0; killed < 3; killed++) pending.countAttempt();
+    });
+    const aborted = vi.spyOn(R2BlobStore.prototype, "abortParts");
+    const logged = vi.spyOn(console, "log");
+    await runDurableObjectAlarm(stub);
+    expect(aborted).toHaveBeenCalledTimes(1);
+    expect(aborted.mock.calls[0]?.[1]).toBe(upload.uploadId);
+    // R2 no longer knows the upload: nothing is left to the bucket's lifecycle rule.
+    await expect(
+      env.BLOBS.resumeMultipartUpload(storedKey(digest), upload.uploadId).complete([part]),
+    ).rejects.toThrow();
+    expect(
+      logged.mock.calls.map(([line]) => String(line)).some((line) => /"event":"blob\.abandoned"/.test(line)),
+    ).toBe(true);
+    expect(await objectStorage(stub)).toMatchObject({ tables: [], rows: 0 });
+    // The next pull fetches it again, and it is stored.
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    expect(await sha256(await bytesOf(response))).toBe(digest);
+    expect(upstreams.quay.count("blob", "GET")).toBe(1);
+  });
+
+  it("finishes while a client streams from the isolate throughout, yielding at most 50 ms per MiB", async () => {
+    const bytes = pseudoRandomBytes(16 * MIB, 83);
+    const digest = await sha256(bytes);
+    const stub = await leaveVerifiedSpool(bytes, digest);
+    const client = beginForeground();
+    try {
+      const started = Date.now();
+      await runDurableObjectAlarm(stub);
+      const took = Date.now() - started;
+      // Stored in this one alarm, the client still streaming.
+      const stored = await storedBytes(digest);
+      expect(stored && (await sha256(stored))).toBe(digest);
+      // The old pacing waited 2 s to start and up to 250 ms per MiB (6 s in all) while a client streamed.
+      expect(took).toBeLessThan(5_500);
+    } finally {
+      client();
+    }
+  });
+});
+
+describe("what a fill object leaves in its storage", () => {
+  it("nothing for a HEAD, a range or a GET of a digest nobody downloads", async () => {
+    const bytes = pseudoRandomBytes(2 * MIB, 84);
+    const digest = await sha256(bytes);
+    upstreams.quay.addBlob(bytes, digest);
+    expect((await mirror(`/v2/quay/org/app/blobs/${digest}`, { method: "HEAD" })).status).toBe(200);
+    const range = await mirror(`/v2/quay/org/app/blobs/${digest}`, { headers: { Range: "bytes=0-9" } });
+    expect((await bytesOf(range)).length).toBe(10);
+    const missing = `sha256:${"1".repeat(64)}`;
+    expect((await mirror(`/v2/quay/org/app/blobs/${missing}`)).status).toBe(404);
+    for (const asked of [digest, missing]) {
+      const left = await objectStorage(fillObject(asked));
+      console.log(`storage of ${asked.slice(0, 15)}…: ${JSON.stringify(left)}`);
+      expect(left).toMatchObject({ tables: [], rows: 0 });
+    }
+  });
+
+  it("no rows of a download its instance did not live to finish: the object's own alarm sweeps them", async () => {
+    const bytes = pseudoRandomBytes(6 * MIB, 85);
+    const digest = await sha256(bytes);
+    upstreams.quay.addBlob(bytes, digest);
+    upstreams.quay.blobPauseMs = 500;
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    const stub = fillObject(digest);
+    // A download spooling into SQLite has the alarm set to look again within minutes.
+    await runInDurableObject(stub, async (_instance, state) => {
+      const at = await state.storage.getAlarm();
+      expect(at).not.toBeNull();
+      expect((at ?? 0) - Date.now()).toBeLessThanOrEqual(SWEEP_MS);
+    });
+    // While it runs, the alarm leaves it alone.
+    await runDurableObjectAlarm(stub);
+    expect(await sha256(await bytesOf(response))).toBe(digest);
+
+    // An instance evicted mid-download leaves rows, and the alarm it set: a fresh instance's alarm drops them.
+    const evicted = await sha256(pseudoRandomBytes(3 * MIB, 86));
+    const orphan = fillObject(evicted);
+    await runInDurableObject(orphan, async (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec("CREATE TABLE chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+      for (let seq = 0; seq < 3; seq++)
+        sql.exec("INSERT INTO chunks (seq, data) VALUES (?, ?)", seq, new ArrayBuffer(MIB));
+      await state.storage.setAlarm(Date.now() + SWEEP_MS);
+    });
+    const before = await objectStorage(orphan);
+    expect(before.rows).toBe(3);
+    expect(await runDurableObjectAlarm(orphan)).toBe(true);
+    const after = await objectStorage(orphan);
+    console.log(
+      `evicted download: before the sweep ${JSON.stringify(before)}, after ${JSON.stringify(after)}`,
+    );
+    expect(after).toMatchObject({ tables: [], rows: 0 });
+  });
+});

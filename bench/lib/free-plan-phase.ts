@@ -97,6 +97,7 @@ export function renderFreePlan(scenarios: readonly FreePlanScenario[] | undefine
         row.kind,
         String(row.count),
         `${per.cpuMs} ms`,
+        `${per.nativeMs} ms`,
         String(per.subrequests),
         per.within ? "yes" : "**no**",
       ];
@@ -106,7 +107,7 @@ export function renderFreePlan(scenarios: readonly FreePlanScenario[] | undefine
   return [
     "## The Workers Free plan profile",
     "",
-    "A mirror with `PLAN = \"free\"`, one skopeo pull per scenario. Per kind of invocation (the mean per invocation): the isolate's own JS CPU from its V8 profile (samples in the mirror's JavaScript, charged by its frames on the stack), the natives that JavaScript called apart (under `wrangler dev` they include the simulated R2, KV and Cache API), and the subrequests the mirror counted (R2, KV, Durable Object and Cache API calls, upstream fetches). Left out as the simulators' and runtime's own: " +
+    "A mirror with `PLAN = \"free\"`, one skopeo pull per scenario. Per kind of invocation (the mean per invocation): the isolate's own JS CPU from its V8 profile (samples in the mirror's JavaScript, charged by its frames on the stack), the natives that JavaScript called apart (under `wrangler dev` they include the simulated R2, KV and Cache API), and the subrequests the mirror counted (R2, KV, Durable Object and Cache API calls, upstream fetches). The profile samples wall time: on a loaded machine (see the load average below) it counts time the thread waited for a core too. Left out as the simulators', the runtime's and the counting Proxies' own: " +
       `${left}.`,
     "",
     `| ${head.join(" | ")} |`,

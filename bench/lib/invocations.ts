@@ -22,7 +22,7 @@ const OBJECT_MODULES = [
   /^src\/storage\/(spool|store-through|piped-|pending-upload|link-table|fill|memory-fill|sqlite-fill|through-fill)/,
 ];
 /** Frames of an alarm's work (the spool's upload). */
-const ALARM_FRAME = /^(alarm|upload|uploadStep|uploadParts?)\b/;
+const ALARM_FRAME = /^(alarm|uploadStep)\b/;
 
 export interface InvocationRow {
   kind: Kind;

@@ -57,8 +57,8 @@ export interface SignatureChecks {
 
 /**
  * The signature policy as a step in front of the manifest source: a manifest of a repository under a
- * policy entry is served only once its digest is approved — its own signature verified with a key of
- * the entry, or an index it belongs to verified. `enforce` refuses the rest with 403 DENIED before any
+ * policy entry is served only once its digest is approved — its own signature verified with a key or
+ * as a keyless identity of the entry, or an index it belongs to verified. `enforce` refuses the rest with 403 DENIED before any
  * byte is served; `warn` serves it marked `unverified` and logs it. Approvals are kept per digest and
  * entry version, so a warm pull verifies nothing and a changed entry verifies again. Repositories under
  * no entry go straight to the source.

@@ -7,17 +7,17 @@ import { repositoryName } from "../storage/blob-links";
 import type { BlobStore } from "../storage/blob-store";
 import type { Fill } from "../storage/fill";
 import type { LinkTable } from "../storage/link-table";
-import { MEMORY_FILL_MAX_BYTES, MemoryFill } from "../storage/memory-fill";
+import { MemoryFill } from "../storage/memory-fill";
 import { PendingUploads } from "../storage/pending-upload";
 import { PipedFill } from "../storage/piped-fill";
 import { Spool } from "../storage/spool";
 import { SqliteFill, type UploadLimits } from "../storage/sqlite-fill";
 import { ThroughFill } from "../storage/through-fill";
 import type { RemoteRegistry } from "../upstream/remote-registry";
-import { limitHeldBytes, metered } from "../util/held-bytes";
-import { idleTimeout, rechunk } from "../util/streams";
+import { limitHeldBytes } from "../util/held-bytes";
 import { FillMachine, type TransitionDetails } from "./fill-machine";
-import { catchUpSource } from "./through-catch-up";
+import { fillFor } from "./fill-ways";
+import { describe } from "./log";
 
 /** What a fill needs, handed over by the composition root (platform/services.ts) per call. */
 export interface FillServices {
@@ -35,12 +35,6 @@ export interface FillServices {
   readonly upstreamStatuses: readonly number[];
 }
 
-/** Size of the pieces a download is handled in (and of the spool's rows). */
-const CHUNK_BYTES = 1024 * 1024;
-/** The first piece is small, so the first bytes reach clients without waiting for a whole MiB. */
-const FIRST_CHUNK_BYTES = 64 * 1024;
-/** How long the download waits at most for its leading reader before each chunk. */
-const READER_WAIT_MS = 200;
 /** Wait before the step after one the store refused. */
 const RETRY_MS = 5_000;
 /**
@@ -228,93 +222,17 @@ export class FillEngine {
       const restricted = fetchesRestricted(client);
       // The upstream just served it for this repository: a link (no KV write, no call: our own table).
       if (restricted) this.links.link(repositoryName({ upstream: upstream.prefix, name }));
-      if (services.config.plan === "free" && size > MEMORY_FILL_MAX_BYTES) {
-        const fill = this.piped(services, digest, upstreamBody, size, restricted);
-        this.ctx.waitUntil(this.follow(services, download, fill));
-        return fill;
+      const fill = fillFor(services, this.ctx.storage.sql, { ...download, size, restricted }, upstreamBody);
+      // Rows of a download this instance does not live to finish are swept by the alarm.
+      if (fill instanceof SqliteFill) {
+        this.ctx.waitUntil(this.ctx.storage.setAlarm(Date.now() + SWEEP_MS).catch(() => {}));
       }
-      // 1 MiB chunks: the hash, the spool and the readers then work per MiB, not per network packet.
-      const chunked = rechunk(upstreamBody, CHUNK_BYTES, FIRST_CHUNK_BYTES);
-      const body = idleTimeout(chunked, upstream.timeout * 1000);
-      const fill = this.fillFor(services, download, body, size, restricted);
       this.ctx.waitUntil(this.follow(services, download, fill));
       return fill;
     } catch (error) {
       this.end(download, "failed", { cause: "fill_failed", error: describe(error) });
       throw error;
     }
-  }
-
-  /** Too large to spool: stored as it streams; small: in memory if there is room; else in SQLite. */
-  private fillFor(
-    services: FillServices,
-    download: Download,
-    body: ReadableStream<Uint8Array>,
-    size: number,
-    restricted: boolean,
-  ): Fill {
-    const { digest, owner } = download;
-    const stallMs = owner.upstream.timeout * 1000;
-    // Each chunk read only once the isolate's budget has room for it (a memory spool holds its whole
-    // size from the start instead).
-    const through = () =>
-      new ThroughFill(chunks(), size, digest, restricted, stallMs, services.blobStore, {
-        windowBytes: services.config.clientWindowBytes,
-        resume: catchUpSource(
-          services.blobStore,
-          () => services.registry(owner.upstream),
-          owner.name,
-          digest,
-          size,
-        ),
-      });
-    let meteredBody: ReadableStream<Uint8Array> | null = null;
-    const chunks = () => {
-      meteredBody ??= metered(body, CHUNK_BYTES);
-      return meteredBody;
-    };
-    if (size > services.config.spoolMaxBytes) {
-      return through();
-    }
-    const inMemory = MemoryFill.start(body, digest, size, restricted, READER_WAIT_MS);
-    if (inMemory) return inMemory;
-    try {
-      const fill = SqliteFill.start(this.ctx.storage.sql, chunks(), digest, size, restricted, READER_WAIT_MS);
-      // Rows of a download this instance does not live to finish are swept by the alarm.
-      this.ctx.waitUntil(this.ctx.storage.setAlarm(Date.now() + SWEEP_MS).catch(() => {}));
-      return fill;
-    } catch (error) {
-      // The object's storage refuses even an empty spool: the blob goes to the store as it streams.
-      services.log({ event: "blob.spool_refused", digest: digest.value, error: describe(error) });
-      return through();
-    }
-  }
-
-  /**
-   * The Free plan's fill (PLAN = "free"): the upstream's body piped natively into one R2 put that checks
-   * length and hash itself, so this invocation spends no CPU per byte; its clients are sent to the
-   * upstream. A blob above the multipart threshold is not stored (a multipart upload is not checked
-   * against the digest by R2, and checking it here would cost CPU per byte): every pull streams it.
-   */
-  private piped(
-    services: FillServices,
-    digest: Digest,
-    body: ReadableStream<Uint8Array>,
-    size: number,
-    restricted: boolean,
-  ): PipedFill {
-    const storable = size <= services.config.multipartThreshold;
-    if (!storable)
-      services.log({
-        event: "blob.not_stored",
-        digest: digest.value,
-        size,
-        reason: "too large for the Free plan",
-      });
-    const storing = storable
-      ? services.blobStore.put(digest, body, size, { restricted })
-      : body.cancel().then(() => false);
-    return new PipedFill(size, restricted, storing);
   }
 
   /**
@@ -410,9 +328,4 @@ export class FillEngine {
   private sweep(): void {
     Spool.clear(this.ctx.storage.sql);
   }
-}
-
-/** An error's name and message only: no stack, no request or header contents. */
-function describe(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : "unknown error";
 }

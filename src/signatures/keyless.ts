@@ -1,8 +1,14 @@
-// First: workerd's node:crypto must pick Node's default digest before @sigstore/verify is used.
-import "./node-crypto-default-digest";
-import { bundleFromJSON } from "@sigstore/bundle";
-import { TrustedRoot } from "@sigstore/protobuf-specs";
-import { toSignedEntity, toTrustMaterial, Verifier } from "@sigstore/verify";
+import { Buffer } from "node:buffer";
+import type { Verifier } from "@sigstore/verify";
+
+type SigstoreLib = typeof import("./sigstore-lib");
+let lib: Promise<SigstoreLib> | undefined;
+
+/** The sigstore libraries, imported when a keyless signature is first verified. */
+function sigstoreLib(): Promise<SigstoreLib> {
+  lib ??= import("./sigstore-lib");
+  return lib;
+}
 
 /** A keyless signer the policy accepts: the Fulcio certificate's issuer and subject, as globs. */
 export interface KeylessIdentity {
@@ -15,7 +21,8 @@ export interface KeylessIdentity {
 
 /** The sigstore trust (Fulcio CAs, Rekor logs, CT logs) keyless signatures are verified against. */
 export interface SigstoreTrust {
-  readonly verifier: Verifier;
+  /** The verifier, built on first use. Rejects when the root cannot be read as one. */
+  verifier(): Promise<Verifier>;
 }
 
 /** Why a trusted root cannot be used; a message for the configuration error. */
@@ -24,21 +31,37 @@ export class TrustedRootError extends Error {
 }
 
 /**
- * Builds the verifier from a trusted root (`trusted_root.json`, sigstore's TUF target). Every keyless
- * signature must then chain to one of its Fulcio CAs at signing time, carry an SCT from one of its CT
- * logs, and be in one of its Rekor logs (signed entry timestamp and inclusion proof checked).
+ * A trusted root (`trusted_root.json`, sigstore's TUF target), checked for its shape at once; the
+ * verifier is built when first needed. Every keyless signature must then chain to one of its Fulcio
+ * CAs at signing time, carry an SCT from one of its CT logs, and be in one of its Rekor logs (signed
+ * entry timestamp, and inclusion proof when present, checked).
  */
 export function sigstoreTrust(root: unknown): SigstoreTrust {
-  try {
-    const material = toTrustMaterial(TrustedRoot.fromJSON(root));
-    if (material.certificateAuthorities.length === 0 || material.tlogs.length === 0) {
-      throw new TrustedRootError("must name at least one certificate authority and one transparency log");
-    }
-    return { verifier: new Verifier(material, { tlogThreshold: 1, ctlogThreshold: 1 }) };
-  } catch (error) {
-    if (error instanceof TrustedRootError) throw error;
+  const shape = root as { mediaType?: unknown; certificateAuthorities?: unknown; tlogs?: unknown } | null;
+  if (
+    typeof shape?.mediaType !== "string" ||
+    !shape.mediaType.startsWith("application/vnd.dev.sigstore.trustedroot")
+  ) {
     throw new TrustedRootError("is not a sigstore trusted root (trusted_root.json)");
   }
+  if (
+    !Array.isArray(shape.certificateAuthorities) ||
+    shape.certificateAuthorities.length === 0 ||
+    !Array.isArray(shape.tlogs) ||
+    shape.tlogs.length === 0
+  ) {
+    throw new TrustedRootError("must name at least one certificate authority and one transparency log");
+  }
+  let verifier: Promise<Verifier> | undefined;
+  return {
+    verifier() {
+      verifier ??= sigstoreLib().then(
+        ({ toTrustMaterial, TrustedRoot, Verifier }) =>
+          new Verifier(toTrustMaterial(TrustedRoot.fromJSON(root)), { tlogThreshold: 1, ctlogThreshold: 1 }),
+      );
+      return verifier;
+    },
+  };
 }
 
 /**
@@ -72,21 +95,26 @@ export type KeylessOutcome =
  * matches the certificate's issuer and subject against the policy's identities. `artifact` is the
  * signed message of a message-signature bundle (the manifest's bytes).
  */
-export function verifyKeyless(
+export async function verifyKeyless(
   trust: SigstoreTrust,
   bundle: unknown,
   artifact: Uint8Array | undefined,
   identities: readonly KeylessIdentity[],
-): KeylessOutcome {
+): Promise<KeylessOutcome> {
   let issuer: string | undefined;
   let subject: string | undefined;
   try {
+    const [{ bundleFromJSON, toSignedEntity }, verifier] = await Promise.all([
+      sigstoreLib(),
+      trust.verifier(),
+    ]);
     const entity = toSignedEntity(bundleFromJSON(bundle), artifact ? Buffer.from(artifact) : undefined);
-    const signer = trust.verifier.verify(entity);
+    const signer = verifier.verify(entity);
     issuer = signer.identity?.extensions?.issuer;
     subject = signer.identity?.subjectAlternativeName;
   } catch {
-    // Malformed, untrusted chain, no SCT, no or wrong Rekor entry, bad signature: not verified.
+    // Malformed, untrusted chain, no SCT, no or wrong Rekor entry, bad signature, unreadable root:
+    // not verified.
     return { verified: false, shortfall: "keyless signature" };
   }
   if (issuer === undefined || subject === undefined) return { verified: false, shortfall: "wrong identity" };

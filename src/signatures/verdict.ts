@@ -82,7 +82,7 @@ export async function judge(
     const bundle = parseBundle(candidate.bundle);
     if (!bundle) continue;
     const outcome = bundle.keyless
-      ? judgeKeyless(digest, manifest, signers, bundle, candidate.bundle)
+      ? await judgeKeyless(digest, manifest, signers, bundle, candidate.bundle)
       : await judgeKeyed(digest, manifest, signers.keys, bundle);
     if (typeof outcome !== "string") return { verified: true, form: "bundle", signer: outcome.signer };
     note(outcome);
@@ -108,15 +108,15 @@ async function judgeKeyed(
   return namesDigest(digest, bundle) ? { signer: `key ${key}` } : "signature names another digest";
 }
 
-function judgeKeyless(
+async function judgeKeyless(
   digest: string,
   manifest: Uint8Array,
   signers: Signers,
   bundle: BundleContent,
   bytes: Uint8Array,
-): Shortfall | { signer: string } {
+): Promise<Shortfall | { signer: string }> {
   if (!signers.sigstore || signers.identities.length === 0) return "keyless signature";
-  const outcome = verifyKeyless(
+  const outcome = await verifyKeyless(
     signers.sigstore,
     readJson(bytes),
     bundle.kind === "message" ? manifest : undefined,

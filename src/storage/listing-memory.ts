@@ -33,12 +33,6 @@ export class ListingMemory {
     }
     this.held.set(name, { listing, until: this.now() + keepSeconds * 1000 });
   }
-
-  /** Forgets a repository's answers (a purge). */
-  forget(repository: RepositoryKey): void {
-    const prefix = memoryKey(repository, "");
-    for (const name of [...this.held.keys()]) if (name.startsWith(prefix)) this.held.delete(name);
-  }
 }
 
 function memoryKey(repository: RepositoryKey, key: string): string {

@@ -5,9 +5,10 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { skopeoCopy, skopeoInspectRaw } from "./harness/clients.ts";
+import { skopeoCopy, skopeoInspectRaw, startContainerd, writeHostsToml } from "./harness/clients.ts";
 import { bed, startBedMirror } from "./harness/context.ts";
 import { logEvents, type Mirror } from "./harness/mirror.ts";
 import { fetchT, HOST, listenLoopback, sleep, waitFor } from "./harness/net.ts";
@@ -201,6 +202,32 @@ describe("events for scanners", () => {
       ["quarantine.released", layer],
     ]);
     expect(changes.every((d) => d.signatureValid)).toBe(true);
+  });
+
+  it("containerd (HEAD the tag, GET by digest) gets its image announced once, with the tag", async () => {
+    const img = b.images.ctr;
+    // Unix socket paths are limited to 108 bytes: keep containerd's directory short.
+    const containerd = await startContainerd(
+      mkdtempSync(join(tmpdir(), "e2e-ev-")),
+      join(b.workDir, "containerd-events.log"),
+    );
+    try {
+      writeHostsToml(containerd.hostsDir, "anon.e2e", b.deadPort, host, `v2/${PREFIX}`, true);
+      const r = await containerd.ctr([
+        "content",
+        "fetch",
+        "--hosts-dir",
+        containerd.hostsDir,
+        `anon.e2e/${img.repo}:${img.tag}`,
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+    } finally {
+      await containerd.stop();
+    }
+    await allDelivered(8);
+    const events = cachedEvents().filter((d) => d.event.repository === img.repo);
+    expect(events.map((d) => [d.event.digest, d.event.tag])).toEqual([[img.top.digest, img.tag]]);
+    expect(events[0]?.signatureValid).toBe(true);
   });
 
   it("a bad digest is a clear 400", async () => {

@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { Spool } from "../../src/storage/spool";
 import { foregroundCount } from "../../src/util/foreground";
+import { heldBytes, limitHeldBytes } from "../../src/util/held-bytes";
 import { pseudoRandomBytes } from "../support/fake-registry";
 
 const MIB = 1024 * 1024;
@@ -131,6 +132,32 @@ describe("spool", () => {
       while (received < bytes.length) received += (await reader.read()).value?.byteLength ?? 0;
       // No read of the end: the rows go all the same.
       expect(idle()).toBe(true);
+    });
+  });
+});
+
+describe("a spool within the isolate's memory budget for fills", () => {
+  it("keeps its newest rows in memory only while the budget has room, and none while it waits for its upload", async () => {
+    const bytes = pseudoRandomBytes(8 * MIB, 7);
+    const before = heldBytes().held;
+    await withSpool(bytes.length, async (spool) => {
+      limitHeldBytes(before + 3 * MIB);
+      try {
+        const reader = spool.reader().getReader();
+        for (let offset = 0; offset < bytes.length; offset += MIB)
+          spool.append(bytes.slice(offset, offset + MIB));
+        // Eight rows in, room for three: the older ones went back to SQLite, where the reader finds them.
+        expect(heldBytes().held - before).toBe(3 * MIB);
+        spool.finish(true, true);
+        // Held for its upload, the spool keeps no row in memory.
+        expect(heldBytes().held).toBe(before);
+        const read: Uint8Array[] = [];
+        for (let next = await reader.read(); !next.done; next = await reader.read()) read.push(next.value);
+        expect(same(new Uint8Array(await new Blob(read).arrayBuffer()), bytes)).toBe(true);
+        spool.release();
+      } finally {
+        limitHeldBytes(48 * MIB);
+      }
     });
   });
 });

@@ -231,7 +231,16 @@ const checks: Array<[string, (r: Run) => Promise<void>]> = [
         },
         storage: { blobs: 1, bytes: 1 },
         topRepositories: [],
-        topClients: [{ client: "ci", kind: "user", requests: 25 }],
+        topClients: [
+          {
+            client: "ci",
+            kind: "user",
+            requests: 25,
+            abandonedBytes: 0,
+            thisHour: { requests: 3, abandonedBytes: 0 },
+          },
+        ],
+        budget: { requests: 50, bytes: 5 * 1024 ** 3, refused: { requests: 2, bytes: 0 } },
         deferredWarmups: [
           { image: "dockerhub/library/node:22", resumeAt: new Date(now + 3600_000).toISOString() },
         ],
@@ -282,6 +291,7 @@ const checks: Array<[string, (r: Run) => Promise<void>]> = [
         assert(/second: 0 \/ 200 · exhausted until/.test(legend), `legend: ${legend}`);
         const text = (await page.locator("#stats").textContent()) ?? "";
         assert(text.includes("Who spends the quota") && text.includes("ci"), "no top clients");
+        assert(text.includes("Budget per client and hour: 50 requests"), "no client budget");
         assert(text.includes("dockerhub/library/node:22"), "no deferred warm-up");
         // The quarantine and the event deliveries, the reason as text (never markup).
         assert(text.includes("Quarantine: 1 digest refused to every client"), "no quarantine heading");

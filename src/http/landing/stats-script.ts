@@ -196,9 +196,18 @@ export const ADMIN_STATS = `
     }
     var clients = s.topClients || [];
     if (clients.length) {
-      out.appendChild(el("h3", "", "Who spends the quota (counted upstream requests, 24 h)"));
-      out.appendChild(table([{ label: "Client" }, { label: "Kind" }, { label: "Requests", num: true }],
-        clients.map(function (t) { return [t.client, t.kind, count(t.requests)]; })));
+      var limit = s.budget || {};
+      out.appendChild(el("h3", "", "Who spends the quota (counted upstream requests; downloads left unfinished)"));
+      if (limit.requests || limit.bytes) out.appendChild(el("p", "note", "Budget per client and hour: " +
+        (limit.requests ? count(limit.requests) + " requests" : "no request limit") + ", " +
+        (limit.bytes ? bytes(limit.bytes) + " unfinished" : "no byte limit") + "; refused " +
+        count((limit.refused || {}).requests || 0) + " + " + count((limit.refused || {}).bytes || 0) + " times."));
+      out.appendChild(table([{ label: "Client" }, { label: "Kind" }, { label: "Requests, 24 h", num: true },
+        { label: "This hour", num: true }, { label: "Unfinished, 24 h", num: true }],
+        clients.map(function (t) {
+          var h = t.thisHour || {};
+          return [t.client, t.kind, count(t.requests), count(h.requests || 0), bytes(t.abandonedBytes || 0)];
+        })));
     }
     var top = s.topRepositories || [];
     if (top.length) {

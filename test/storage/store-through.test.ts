@@ -338,7 +338,9 @@ describe("the windows of clients that fall behind, in the isolate's fill budget 
       blobs.map(() => ({ verified: true, stored: true })),
     );
     const received = await Promise.all(clients.map(collect));
-    received.forEach((bytes, index) => expect(same(bytes, blobs[index]?.bytes as Uint8Array)).toBe(true));
+    for (const [index, bytes] of received.entries()) {
+      expect(same(bytes, blobs[index]?.bytes as Uint8Array)).toBe(true);
+    }
     const { held, peak } = heldBytes();
     // Bytes each client took from its window were all queued at once when it began to read.
     const fromWindows = fromOwnSource.reduce((sum, own) => sum + (12 * MIB - own), 0);

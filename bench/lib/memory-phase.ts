@@ -16,7 +16,7 @@ import {
   growth,
   type MemoryRun,
   type ReferenceFill,
-} from "./report.ts";
+} from "./result.ts";
 import { cpuSecondsOfAll, groupMembers, memoryOf, RssSampler } from "./rss.ts";
 
 /** Seconds of idle after the blob is stored before workerd's RSS is read again. */

@@ -42,6 +42,7 @@ function renderGoals(r: BenchResult): string[] {
   const head =
     "goal | target | mirror | distribution proxy (peer) | a Worker that only forwards (same run) | a Worker that caches with no policy (same run) | mirror meets it";
   const met = (m: boolean | null): string => (m === null ? "–" : m ? "yes" : "**no**");
+  const dash = (s: string | undefined): string => s ?? "–";
   return [
     "## Goals\n",
     table(
@@ -50,9 +51,7 @@ function renderGoals(r: BenchResult): string[] {
         g.goal,
         g.target,
         g.mirror,
-        g.dist ?? "–",
-        g.passThrough ?? "–",
-        g.caching ?? "–",
+        ...[g.dist, g.passThrough, g.caching].map(dash),
         met(g.met),
       ]),
     ),

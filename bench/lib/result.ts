@@ -127,26 +127,20 @@ export type Scenario = ScenarioCounts & {
   pullSeconds?: Stats;
 };
 
+type Tool = "node" | "wrangler" | "workerd" | "skopeo" | "distribution" | "curl";
+type CacheScenarios = Partial<Record<"cold" | "follow" | "warm" | "expired" | "concurrent", Scenario>>;
+
 export interface BenchResult {
   schema: 1 | 2;
   startedAt: string;
   finishedAt: string;
   durationSeconds: number;
-  machine: {
+  /** Versions of the tools and the commit, and the machine's size. */
+  machine: Record<Tool | "cpu" | "kernel" | "os" | "commit", string> & {
     nproc: number;
+    memoryMiB: number;
     /** 1-minute load average at the start and end: other work on the machine skews the figures. */
     loadAverage?: { start: number; end: number };
-    cpu: string;
-    memoryMiB: number;
-    kernel: string;
-    os: string;
-    node: string;
-    wrangler: string;
-    workerd: string;
-    skopeo: string;
-    distribution: string;
-    curl: string;
-    commit: string;
     /** src/ had uncommitted changes. */
     dirty: boolean;
   };
@@ -178,11 +172,7 @@ export interface BenchResult {
     upstreamPerPull: Partial<Record<string, ScenarioCounts>>;
   };
   ttfb?: { blobBytes: number; direct: Timing; mirror: Timing; dist: Timing };
-  upstream?: {
-    mirror: Partial<Record<"cold" | "follow" | "warm" | "expired" | "concurrent", Scenario>>;
-    dist: Partial<Record<"cold" | "follow" | "warm" | "expired" | "concurrent", Scenario>>;
-    direct?: { pull: ScenarioCounts };
-  };
+  upstream?: { mirror: CacheScenarios; dist: CacheScenarios; direct?: { pull: ScenarioCounts } };
   /** Per scenario: the mirror's platform operations (OP_COUNTERS), isolate CPU and heap. */
   platform?: {
     rows: PlatformRow[];

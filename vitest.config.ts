@@ -23,6 +23,9 @@ const TEST_BINDINGS = {
   DEFAULT_UPSTREAM: "hub",
   // Stats reach the stats object at once, so tests can read them back.
   STATS_FLUSH_SECONDS: "0",
+  // Each test file is one client pulling far more than one client's hourly budget; the budgets have
+  // their own specs, which set them low (test/http/spending-budget.test.ts).
+  CLIENT_BUDGET_REQUESTS: "1000000",
   // The smallest R2 allows, so tests exercise multipart uploads with small blobs.
   MULTIPART_THRESHOLD: String(5 * 1024 * 1024),
   // Blobs above 16 MiB are stored as they stream instead of spooled (8 GiB by default).

@@ -698,3 +698,31 @@ describe("EVENT_WEBHOOKS (a secret: JSON array of {url, secret, events?})", () =
     expect(error.message).not.toContain("short");
   });
 });
+
+describe("client budgets and the storage cap", () => {
+  const upstreams = { UPSTREAMS: { quay: QUAY } };
+
+  it("protect a pool and the bill by default: 50 counted requests and 5 GiB of abandoned fills per client and hour, 50 GB stored", () => {
+    const config = parseConfig(upstreams);
+    expect(config.clientBudget).toEqual({ requests: 50, bytes: 5 * 1024 ** 3 });
+    expect(config.retentionMaxBytes).toBe(50_000_000_000);
+  });
+
+  it("are set by CLIENT_BUDGET_REQUESTS, CLIENT_BUDGET_BYTES and RETENTION_MAX_BYTES; 0 turns each off", () => {
+    const config = parseConfig({
+      ...upstreams,
+      CLIENT_BUDGET_REQUESTS: "500",
+      CLIENT_BUDGET_BYTES: "0",
+      RETENTION_MAX_BYTES: "0",
+    });
+    expect(config.clientBudget).toEqual({ requests: 500, bytes: 0 });
+    expect(config.retentionMaxBytes).toBeNull();
+  });
+
+  it("refuses a value that is not a number, naming the variable", () => {
+    expect(configError({ ...upstreams, CLIENT_BUDGET_REQUESTS: "many" }).message).toMatch(
+      /CLIENT_BUDGET_REQUESTS/,
+    );
+    expect(configError({ ...upstreams, CLIENT_BUDGET_BYTES: "-1" }).message).toMatch(/CLIENT_BUDGET_BYTES/);
+  });
+});

@@ -68,14 +68,31 @@ export interface Config {
   readonly statsFlushMs: number;
   /** Blobs not served for this many days are deleted by the retention job (`RETENTION_DAYS`, default 30). */
   readonly retentionDays: number;
-  /** Optional cap on the bytes of blobs stored; least recently served go first (`RETENTION_MAX_BYTES`). */
+  /**
+   * Cap on the bytes of blobs stored; least recently served go first (`RETENTION_MAX_BYTES`, default
+   * DEFAULT_RETENTION_MAX_BYTES; 0 = no cap).
+   */
   readonly retentionMaxBytes: number | null;
+  /**
+   * What one client (a user, or an anonymous IPv4 address or IPv6 /64) may spend per hour:
+   * `CLIENT_BUDGET_REQUESTS` counted upstream requests, `CLIENT_BUDGET_BYTES` bytes of fills it hung
+   * up on (0 = no limit).
+   */
+  readonly clientBudget: SpendingLimits;
   /** The colo cache (Workers Cache API) in front of R2 and KV; null when `COLO_CACHE_MAX_BYTES` is 0. */
   readonly coloCache: ColoCacheConfig | null;
   /** Where events go (`EVENT_WEBHOOKS`, a secret): url, signing secret, event types. */
   readonly eventWebhooks: readonly WebhookConfig[];
   /** Which repositories' manifests must be signed, and by whom (`SIGNATURE_POLICY`); null = none. */
   readonly signaturePolicy: SignaturePolicy | null;
+}
+
+/** What one client may spend per clock hour; 0 = no limit. */
+export interface SpendingLimits {
+  /** Counted upstream requests (manifest GETs: what Docker Hub's pull quota counts). */
+  readonly requests: number;
+  /** Bytes stored from blob fills whose client hung up before the blob's end. */
+  readonly bytes: number;
 }
 
 export interface ColoCacheConfig {
@@ -103,6 +120,17 @@ export const DEFAULT_SPOOL_MAX_BYTES = 8 * 1024 ** 3;
 export const DEFAULT_FILL_MEMORY_BYTES = 48 * 1024 ** 2;
 /** A slow client may hold this much of a store-through download in memory (the isolate has 128 MB). */
 export const DEFAULT_CLIENT_WINDOW_BYTES = 16 * 1024 ** 2;
+
+/**
+ * Stored blobs are capped at 50 GB unless `RETENTION_MAX_BYTES` says otherwise (0 = no cap): about
+ * $0.75 a month of R2 at most, whatever clients pull.
+ */
+export const DEFAULT_RETENTION_MAX_BYTES = 50_000_000_000;
+/**
+ * Per client and hour: 50 counted upstream requests (half of one authenticated Docker Hub account's
+ * hourly pulls, so no one client drains a pool) and 5 GiB of fills it hung up on.
+ */
+export const DEFAULT_CLIENT_BUDGET: SpendingLimits = { requests: 50, bytes: 5 * 1024 ** 3 };
 
 /** Parses and validates the configuration; throws ConfigError naming the bad field. */
 export function parseConfig(env: ConfigEnv): Config {
@@ -180,9 +208,12 @@ export function parseConfig(env: ConfigEnv): Config {
     adminToken: typeof env.ADMIN_TOKEN === "string" && env.ADMIN_TOKEN.length > 0 ? env.ADMIN_TOKEN : null,
     statsFlushMs: readNumber(env, "STATS_FLUSH_SECONDS", 10, 0, 3600) * 1000,
     retentionDays: readNumber(env, "RETENTION_DAYS", 30, 1, 3650),
-    retentionMaxBytes: env.RETENTION_MAX_BYTES
-      ? readNumber(env, "RETENTION_MAX_BYTES", 0, 1, Number.MAX_SAFE_INTEGER)
-      : null,
+    retentionMaxBytes:
+      readNumber(env, "RETENTION_MAX_BYTES", DEFAULT_RETENTION_MAX_BYTES, 0, Number.MAX_SAFE_INTEGER) || null,
+    clientBudget: {
+      requests: readNumber(env, "CLIENT_BUDGET_REQUESTS", DEFAULT_CLIENT_BUDGET.requests, 0, 1_000_000),
+      bytes: readNumber(env, "CLIENT_BUDGET_BYTES", DEFAULT_CLIENT_BUDGET.bytes, 0, Number.MAX_SAFE_INTEGER),
+    },
     coloCache: readColoCache(env),
     eventWebhooks: parseWebhooks(env.EVENT_WEBHOOKS),
     signaturePolicy: parseSignaturePolicy(

@@ -12,6 +12,8 @@ export interface AuditEntry {
   byTag?: boolean;
   digest?: string;
   cache?: string;
+  /** A budget of the client's refused the request (`budget.requests`, `budget.bytes`). */
+  refusedBy?: string;
   /** Under a signature policy: whether the manifest's signature verified (`unverified` is served by `warn`). */
   signature?: "verified" | "unverified";
 }

@@ -83,11 +83,13 @@ export class BlobMirror {
     return { size, body: null, cache: "MISS" };
   }
 
+  /** `beforeFill`: asked before a fill is started for this client; throws to refuse (its budget). */
   async get(
     client: RemoteRegistry,
     name: string,
     digest: Digest,
     rangeSpec: RangeSpec | null,
+    beforeFill: () => void = () => {},
   ): Promise<BlobResult> {
     const edge = await this.colo?.lookup(client, name, digest, rangeSpec);
     if (edge) return edge;
@@ -99,6 +101,7 @@ export class BlobMirror {
       const filling = await this.filler.inFlight(client, name, digest, rangeSpec);
       return filling ?? this.fetchRange(client, name, digest, rangeSpec);
     }
+    beforeFill();
     const filled = await this.filler.fill(client, name, digest);
     if (filled) return filled;
     const stored = await this.getWhole(client, name, digest);

@@ -36,6 +36,11 @@ export interface ManifestRequest {
   readonly method: "GET" | "HEAD";
   /** The host the client reached the mirror at (the pull reference of an `image.cached` event). */
   readonly via?: string;
+  /**
+   * Asked once the cache cannot answer alone, before the upstream may be asked: throws to refuse (the
+   * client's spending budget). Stays in the Worker: it is not sent to the manifest's fill object.
+   */
+  readonly beforeUpstream?: () => void;
 }
 
 /**

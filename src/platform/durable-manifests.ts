@@ -22,6 +22,7 @@ export class DurableManifests implements ManifestSource {
   async get(request: ManifestRequest): Promise<ManifestResult> {
     const hit = await this.mirror.cached(request);
     if (hit) return hit;
+    request.beforeUpstream?.();
     const reference = referenceString(request.reference);
     const upstream = request.client.upstream.prefix;
     let outcome: ManifestOutcome;

@@ -1,4 +1,5 @@
 import { Quarantine } from "../access/quarantine";
+import { SpendingMemory } from "../access/spending";
 import type { OidcIssuer } from "../auth/oidc/config";
 import { IssuerKeys } from "../auth/oidc/keys";
 import type { UpstreamConfig } from "../config";
@@ -106,4 +107,11 @@ export function quarantineFor(env: Env): Quarantine {
 
 export function verificationsFor(kv: KVNamespace): SignatureChecks["verifying"] {
   return remembered(verifications, kv, () => new Map());
+}
+
+const spendingMemories = new WeakMap<KVNamespace, SpendingMemory>();
+
+/** What clients spent in this isolate this hour (the budget's own counts; the stats object's are shared). */
+export function spendingMemoryFor(kv: KVNamespace): SpendingMemory {
+  return remembered(spendingMemories, kv, () => new SpendingMemory());
 }

@@ -1,5 +1,6 @@
 import { BlobAccess } from "../access/blobs";
 import type { Quarantine } from "../access/quarantine";
+import { type BudgetKind, ClientSpending } from "../access/spending";
 import { OidcVerifier } from "../auth/oidc/verify";
 import { type AuthThrottle, throttleFor } from "../auth/throttle";
 import { type Config, configFor, type UpstreamConfig } from "../config";
@@ -40,6 +41,7 @@ import {
   quotaPoolFor,
   referrersSupportFor,
   refusalMemoryFor,
+  spendingMemoryFor,
   tagChecksFor,
   tokenCacheFor,
   verificationsFor,
@@ -66,8 +68,13 @@ export interface Services {
   /** Tag lists and referrers, cached like tags. */
   readonly listings: ListingMirror;
   readonly listingStore: ListingStore;
-  /** The upstream registry as this request talks to it (its token, quota and timeouts). */
-  registry(upstream: UpstreamConfig): RemoteRegistry;
+  /**
+   * The upstream registry as this request talks to it (its token, quota and timeouts); with
+   * `spending`, each counted request is charged to that client first (and refused past its budget).
+   */
+  registry(upstream: UpstreamConfig, spending?: ClientSpending): RemoteRegistry;
+  /** What `client` (`user:<name>` or `ip:<address>`) may still spend this hour, for one request. */
+  spending(client: string, refused?: (kind: BudgetKind) => void): ClientSpending;
   /** Statuses of the upstream answers this request caused (in this isolate), for the audit log. */
   readonly upstreamStatuses: readonly number[];
   readonly stats: StatsRecorder;
@@ -120,6 +127,9 @@ export function servicesFor(
   const cache = tokenCacheFor(plainEnv.MANIFESTS);
   const upstreamStatuses: number[] = [];
   const stats = recorderFor(env.STATS, config.statsFlushMs);
+  // Each isolate counts its clients' spending; the stats object tells it who is over in all isolates.
+  const spendingMemory = spendingMemoryFor(env.MANIFESTS);
+  stats.reportOverBudget((kind, clients) => spendingMemory.over(kind, clients));
   const events = eventSinkFor(stats);
   // Links live in each digest's fill object (no KV write per blob); purges are marked in KV.
   const blobLinks = new DurableBlobLinks(
@@ -215,7 +225,7 @@ export function servicesFor(
       log,
     ),
     listingStore,
-    registry: (upstream) =>
+    registry: (upstream, spending) =>
       new RemoteRegistry(
         new Transport(
           upstream,
@@ -227,9 +237,15 @@ export function servicesFor(
             reportQuota(env, upstream.prefix, event);
           },
           quotaPoolFor(plainEnv, upstream),
+          () => spending?.charge(),
         ),
         referrersSupportFor(plainEnv.MANIFESTS),
       ),
+    spending: (client, refused) =>
+      new ClientSpending(client, spendingMemory, config.clientBudget, (kind) => {
+        stats.budgetRefused(kind);
+        refused?.(kind);
+      }),
     upstreamStatuses,
     stats,
     events,

@@ -28,12 +28,20 @@ export interface StatsBatch {
   readonly quota?: QuotaBatch;
   /** Client (`user:<name>`, `ip:<address>`, `warm-up`) → counted upstream requests it caused. */
   readonly spenders?: Readonly<Record<string, number>>;
+  /** Client → bytes of blob fills it hung up on (which went on and stored them). */
+  readonly abandoned?: Readonly<Record<string, number>>;
   /** Blobs served on `day` (UTC, YYYY-MM-DD) that the isolate had not reported yet that day. */
   readonly served?: ServedBatch;
   /** Events for the webhooks and the Queue, in the order they happened. */
   readonly events?: readonly MirrorEvent[];
   /** Tags resolved by a HEAD: the tag of the `image.cached` event of a digest fetched by digest next. */
   readonly resolutions?: readonly TagResolution[];
+}
+
+/** Clients over each of their hourly budgets, counting every isolate. */
+export interface OverBudget {
+  readonly requests: readonly string[];
+  readonly bytes: readonly string[];
 }
 
 export interface UpstreamStats {
@@ -57,8 +65,17 @@ export interface StatsSnapshot {
   readonly upstreams: Record<string, UpstreamStats>;
   readonly storage: { blobs: number; bytes: number };
   readonly topRepositories: Array<{ repository: string; pulls: number }>;
-  /** Who caused counted upstream requests (manifest GETs) in the last 24 hours, most first. */
+  /**
+   * Who caused counted upstream requests (manifest GETs) and stored bytes by hanging up on fills, in
+   * the last 24 hours and this hour, most first.
+   */
   readonly topClients: TopClient[];
+  /** Each client's hourly budget, and how often a budget refused a request (since the stats began). */
+  readonly budget: {
+    readonly requests: number;
+    readonly bytes: number;
+    readonly refused: { readonly requests: number; readonly bytes: number };
+  };
   /** Warm-ups that stopped to spare the quota reserve, and when they go on. */
   readonly deferredWarmups: Array<{ image: string; resumeAt: string }>;
   /** Events sent to the webhooks and the Queue: deliveries, retries, failures per target, the last events. */
@@ -144,14 +161,21 @@ export class MirrorStats extends DurableObject<unknown> {
     this.quarantine = new QuarantineTable(sql);
   }
 
-  async record(batch: StatsBatch): Promise<void> {
+  /**
+   * Adds an isolate's batch. Answers which clients are over their hourly budget (CLIENT_BUDGET_*)
+   * counting every isolate's reports, so the isolate refuses them too: this is how a budget holds
+   * across isolates, a flush late.
+   */
+  async record(batch: StatsBatch): Promise<OverBudget> {
     const now = Date.now();
     this.totals.add(batch.counters, batch.repositories, now);
     this.quota.record(batch.quota ?? {}, now);
-    this.spenders.record(batch.spenders ?? {}, now);
+    this.spenders.record(batch.spenders ?? {}, now, batch.abandoned ?? {});
     if (batch.served) this.served.record(batch.served);
     if (batch.resolutions) this.events.resolved(batch.resolutions, now);
     if (batch.events && batch.events.length > 0) await this.takeEvents(batch.events, now);
+    const budget = this.config()?.clientBudget;
+    return budget ? this.spenders.over(budget, now) : { requests: [], bytes: [] };
   }
 
   /** Events in: each wanted delivery is queued and the alarm set for the first one. */
@@ -325,6 +349,11 @@ export class MirrorStats extends DurableObject<unknown> {
       storage: { blobs: count("storage.blobs"), bytes: count("storage.bytes") },
       topRepositories: this.totals.topRepositories(top),
       topClients: this.spenders.top(top, now),
+      budget: {
+        requests: config?.clientBudget.requests ?? 0,
+        bytes: config?.clientBudget.bytes ?? 0,
+        refused: { requests: count("budget.refused.requests"), bytes: count("budget.refused.bytes") },
+      },
       deferredWarmups: this.warmups.list(),
       events: this.eventStats(count),
       quarantine: { count: this.quarantine.count(), latest: this.quarantine.list(QUARANTINE_SHOWN) },

@@ -1,3 +1,4 @@
+import type { BudgetKind } from "../access/spending";
 import type { MirrorEvent, TagResolution } from "../mirror/events";
 import { MAX_PENDING, ServedDigests, utcDay } from "../ops/served-digests";
 import type { AccountQuota } from "../upstream/quota";
@@ -34,6 +35,9 @@ export class StatsRecorder {
   private repositories: Record<string, number> = {};
   private quota: Record<string, Record<string, AccountQuota>> = {};
   private spenders: Record<string, number> = {};
+  private abandonedBytes: Record<string, number> = {};
+  /** Told, after each flush, which clients the stats object counts over their budget. */
+  private overBudget: (kind: BudgetKind, clients: readonly string[]) => void = () => {};
   private events: MirrorEvent[] = [];
   private resolutions: TagResolution[] = [];
   /** An account was exhausted: other isolates should know at the next chance, not after `flushMs`. */
@@ -110,6 +114,30 @@ export class StatsRecorder {
     this.empty = false;
   }
 
+  /** `client` hung up on a blob fill of `bytes`, which goes on and stores them. */
+  abandoned(client: string, bytes: number): void {
+    if (bytes <= 0) return;
+    const key =
+      client in this.abandonedBytes || Object.keys(this.abandonedBytes).length < MAX_PENDING_SPENDERS
+        ? client
+        : OTHER_CLIENTS;
+    this.abandonedBytes[key] = (this.abandonedBytes[key] ?? 0) + bytes;
+    this.empty = false;
+  }
+
+  /** A client's budget refused a request. */
+  budgetRefused(kind: BudgetKind): void {
+    this.add(`budget.refused.${kind}`);
+  }
+
+  /**
+   * Where the stats object's answer to a flush goes: the clients over their budget in all isolates.
+   * Set per request (the budget comes with the configuration); the recorder lives per isolate.
+   */
+  reportOverBudget(sink: (kind: BudgetKind, clients: readonly string[]) => void): void {
+    this.overBudget = sink;
+  }
+
   /** A tag resolved to a digest by a HEAD: sent at the next chance, ahead of the digest's own event. */
   resolved(resolution: TagResolution): void {
     if (this.resolutions.length >= MAX_PENDING_EVENTS) return;
@@ -150,6 +178,7 @@ export class StatsRecorder {
       repositories: this.repositories,
       quota: this.quota,
       spenders: this.spenders,
+      abandoned: this.abandonedBytes,
       ...(served ? { served } : {}),
       ...(events.length > 0 ? { events } : {}),
       ...(resolutions.length > 0 ? { resolutions } : {}),
@@ -160,11 +189,16 @@ export class StatsRecorder {
     this.repositories = {};
     this.quota = {};
     this.spenders = {};
+    this.abandonedBytes = {};
     this.urgent = false;
     this.empty = true;
     this.lastFlush = this.now();
     try {
-      await statsStub(this.namespace)?.record(batch);
+      const over = await statsStub(this.namespace)?.record(batch);
+      if (over) {
+        this.overBudget("requests", over.requests);
+        this.overBudget("bytes", over.bytes);
+      }
     } catch (error) {
       // Retention needs the days and scanners the events; the counters are only figures and are let go.
       if (served) {

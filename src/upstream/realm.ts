@@ -5,6 +5,7 @@
  * plain `http`, e.g. a loopback registry), and a host in the upstream's registrable domain or in its
  * configured `authHosts`.
  */
+import { getDomain } from "tldts";
 
 /** What the policy needs to know of an upstream. */
 export interface RealmPolicy {
@@ -14,48 +15,21 @@ export interface RealmPolicy {
   readonly authHosts: readonly string[];
 }
 
-/**
- * Second-level labels under a two-letter country code that act as public suffixes (`co.uk`, `com.au`,
- * `ac.jp`…): a small approximation of the Public Suffix List, without a dependency. Its limit: under an
- * unlisted multi-label suffix (`github.io`, `herokuapp.com`) the domain comes out one label too wide, so
- * every site under that suffix would count as the upstream's; the well-known registries are unaffected.
- */
-const SECOND_LEVEL = new Set([
-  "ac",
-  "co",
-  "com",
-  "edu",
-  "gen",
-  "go",
-  "gob",
-  "gov",
-  "ltd",
-  "ne",
-  "net",
-  "or",
-  "org",
-]);
-
-const IPV4 = /^\d{1,3}(?:\.\d{1,3}){3}$/;
-
 /** Host name without a trailing dot, lower case. */
 function normalHost(hostname: string): string {
   return hostname.toLowerCase().replace(/\.$/, "");
 }
 
 /**
- * The registrable domain of a host name: its last two labels, or three when the second-to-last is a
- * public-suffix-like label under a country code (`registry.example.co.uk` → `example.co.uk`).
- * Null for IP addresses and single-label names (`localhost`): those only match themselves.
+ * The registrable domain of a host name by the Public Suffix List, its private section included:
+ * `registry.example.co.uk` → `example.co.uk`, `me.github.io` → `me.github.io` (each site under a
+ * shared suffix is its own domain, not `github.io`). Null for IP addresses and names under no listed
+ * suffix with a single label (`localhost`): those only match themselves.
  */
 export function registrableDomain(hostname: string): string | null {
   const host = normalHost(hostname);
-  if (IPV4.test(host) || host.startsWith("[") || !host.includes(".")) return null;
-  const labels = host.split(".");
-  const last = labels.at(-1) ?? "";
-  const second = labels.at(-2) ?? "";
-  const count = /^[a-z]{2}$/.test(last) && SECOND_LEVEL.has(second) && labels.length >= 3 ? 3 : 2;
-  return labels.slice(-count).join(".");
+  if (host.startsWith("[") || !host.includes(".")) return null;
+  return getDomain(host, { allowPrivateDomains: true });
 }
 
 /** Why a realm is refused, for the operator's error message; null when the realm may be asked. */

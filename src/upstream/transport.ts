@@ -71,6 +71,11 @@ export class Transport {
     /** Told of every upstream answer (for the audit log and the stats). */
     private readonly observe: (event: UpstreamEvent) => void = () => {},
     pool?: QuotaPool,
+    /**
+     * Asked before each counted request (one that costs quota): throws when the client this transport
+     * serves may not spend any more (its budget), and then nothing is sent.
+     */
+    private readonly beforeCounted: () => void = () => {},
   ) {
     this.origin = new URL(upstream.url).origin;
     this.accounts = new Map(upstream.accounts.map((account) => [account.username, account]));
@@ -128,6 +133,7 @@ export class Transport {
 
   async request(request: UpstreamRequest): Promise<Response> {
     const counted = isCounted(request);
+    if (counted) this.beforeCounted();
     if (counted) await this.pool.sync();
     // The upstream refuses the mirror's address: asking again (as any account) only prolongs it.
     const refusedUntil = this.pool.book.refusedUntil();

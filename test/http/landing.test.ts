@@ -193,6 +193,30 @@ describe("landing page", () => {
     expect(off).toContain("COLO_CACHE_MAX_BYTES = 0");
   });
 
+  it("shows each client's budget and the storage cap", () => {
+    const html = renderLandingPage(
+      input({ limits: { requests: 50, bytes: 5 * 1024 ** 3, storedBytes: 50_000_000_000 } }),
+    );
+    const limits = /<section id="limits">([\s\S]*?)<\/section>/.exec(html)?.[1] ?? "";
+    expect(limits).toContain("<strong>50</strong> upstream requests");
+    expect(limits).toContain("<strong>5 GiB</strong> of layer downloads left unfinished");
+    expect(limits).toContain("capped at <strong>50 GB</strong>");
+    expect(limits).toContain("IPv6 /64");
+    const unlimited = renderLandingPage(input({ limits: { requests: 0, bytes: 0, storedBytes: null } }));
+    expect(unlimited).toContain("No limit on the upstream requests");
+    expect(unlimited).toContain("no size cap");
+  });
+
+  it("warns that docker login does not reach registry-mirrors pulls of a mirror that needs a login", () => {
+    const note = (html: string) =>
+      /<p class="note warn" id="docker-mirror-login">([\s\S]*?)<\/p>/.exec(html)?.[1];
+    const login = note(renderLandingPage(input({ authRequired: true }))) ?? "";
+    expect(login).toContain("index.docker.io");
+    expect(login).toContain("Never store this mirror&#39;s password as your Docker Hub login");
+    expect(login).toContain(`docker login ${HOST}`);
+    expect(note(renderLandingPage(input({ authRequired: false })))).toBeUndefined();
+  });
+
   it("says when the mirror runs the Workers Free plan profile, and what that gives up", () => {
     const free = renderLandingPage(input({ plan: "free" }));
     expect(free).toContain("Workers Free plan profile");

@@ -11,6 +11,10 @@ describe("registrableDomain", () => {
     ["a.b.example.com.au", "example.com.au"],
     ["registry.abc.io", "abc.io"],
     ["Registry.Example.COM.", "example.com"],
+    // Shared suffixes of the Public Suffix List's private section: each site is a domain of its own.
+    ["registry.me.github.io", "me.github.io"],
+    ["mirror.herokuapp.com", "mirror.herokuapp.com"],
+    ["a.b.example.pvt.k12.ma.us", "example.pvt.k12.ma.us"],
   ])("%s → %s", (host, domain) => {
     expect(registrableDomain(host)).toBe(domain);
   });
@@ -42,6 +46,13 @@ describe("realmRefusal", () => {
     ["https://user:pw@auth.docker.io/token", /credentials/],
   ])("refuses %s for an https upstream", (realm, reason) => {
     expect(refused(realm)).toMatch(reason);
+  });
+
+  it("does not count other sites under a shared suffix as the upstream's (github.io)", () => {
+    const pages = { url: "https://registry.me.github.io", authHosts: [] };
+    expect(refused("https://auth.me.github.io/token", pages)).toBeNull();
+    expect(refused("https://attacker.github.io/token", pages)).toMatch(/authHosts/);
+    expect(refused("https://github.io/token", pages)).toMatch(/authHosts/);
   });
 
   it("accepts a host listed in authHosts", () => {

@@ -26,6 +26,11 @@ export interface LandingPageInput {
   coloCache?: ColoCacheState;
   /** The Workers plan the mirror is set up for (`PLAN`); "free" says what that profile gives up. */
   plan?: "paid" | "free";
+  /**
+   * What one client may spend per hour (`CLIENT_BUDGET_*`, 0 = no limit) and the cap on stored blobs
+   * (`RETENTION_MAX_BYTES`, null = none).
+   */
+  limits?: { requests: number; bytes: number; storedBytes: number | null };
   /** The entries of `SIGNATURE_POLICY`, in order; absent or empty = no signature is required. */
   signaturePolicy?: ReadonlyArray<{
     repositories: readonly string[];
@@ -104,6 +109,7 @@ function Page(input: LandingPageInput) {
         </header>
         <main class="wrap">
           <Upstreams ctx={ctx} />
+          {input.limits ? <Limits limits={input.limits} /> : null}
           {input.signaturePolicy?.length ? <Signatures entries={input.signaturePolicy} /> : null}
           <Setup ctx={ctx} />
           <Admin />
@@ -117,6 +123,54 @@ function Page(input: LandingPageInput) {
       </body>
     </html>
   );
+}
+
+/** What each client may spend, and how much the mirror keeps: what a user hits before the operator does. */
+function Limits({ limits }: { limits: NonNullable<LandingPageInput["limits"]> }) {
+  const per = "per hour for each user (or, without a login, each IPv4 address or IPv6 /64)";
+  return (
+    <section id="limits">
+      <h2>Limits</h2>
+      <ul class="note">
+        <li>
+          {limits.requests > 0 ? (
+            <>
+              <strong>{limits.requests}</strong> upstream requests that count against the upstream's pull
+              quota (manifest downloads, not cache hits) {per}
+            </>
+          ) : (
+            "No limit on the upstream requests a client causes"
+          )}
+          {limits.bytes > 0 ? (
+            <>
+              , and <strong>{bytesText(limits.bytes)}</strong> of layer downloads left unfinished (the mirror
+              completes and stores them)
+            </>
+          ) : null}
+          . Past a limit the answer is <code>429 TOOMANYREQUESTS</code> with <code>Retry-After</code>; what
+          the mirror holds is still served.
+        </li>
+        <li>
+          {limits.storedBytes ? (
+            <>
+              Stored layers are capped at <strong>{bytesText(limits.storedBytes)}</strong>: the least recently
+              pulled go first.
+            </>
+          ) : (
+            "Stored layers have no size cap: only unused layers expire."
+          )}
+        </li>
+      </ul>
+    </section>
+  );
+}
+
+/** "50 GB", "5 GiB": decimal for round decimal figures, binary for round binary ones. */
+function bytesText(bytes: number): string {
+  if (bytes % 1024 ** 3 === 0) return `${bytes / 1024 ** 3} GiB`;
+  if (bytes % 1e9 === 0) return `${bytes / 1e9} GB`;
+  if (bytes % 1024 ** 2 === 0) return `${bytes / 1024 ** 2} MiB`;
+  return `${bytes} bytes`;
 }
 
 /** What a mirror set up for the Workers Free plan does differently, for its users. */

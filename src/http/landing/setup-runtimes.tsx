@@ -33,6 +33,16 @@ export function DockerSetup({ ctx }: { ctx: Ctx }) {
               " There is no default upstream, so the Docker ≥ 25 path form is needed."
             )}
           </p>
+          {ctx.authRequired ? (
+            <p class="note warn" id="docker-mirror-login">
+              This mirror requires a login, and <code>{`docker login ${ctx.host}`}</code> does not reach{" "}
+              <code>registry-mirrors</code> pulls: Docker sends a mirror only the credentials it keeps for
+              Docker Hub (<code>index.docker.io</code>), and sends those to Docker Hub as well whenever it
+              falls back to it. Never store this mirror's password as your Docker Hub login. Name images
+              through the mirror instead (below, after <code>{`docker login ${ctx.host}`}</code>), or use{" "}
+              <code>registry-mirrors</code> with a mirror that needs no login.
+            </p>
+          ) : null}
         </>
       ) : (
         <p class="note">

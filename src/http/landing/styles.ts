@@ -21,6 +21,7 @@ main{padding-bottom:8px}
 section{margin:32px 0}
 h2{font-size:20px;margin:0 0 6px}
 .note{color:var(--muted);margin:6px 0 14px}
+.note.warn{color:var(--fg);border-left:3px solid #f38020;padding-left:10px}
 .note code,td code{background:rgba(127,140,160,.14);padding:1px 5px;border-radius:4px;color:var(--fg)}
 .table{overflow-x:auto;border:1px solid var(--line);border-radius:10px;background:var(--card)}
 table{border-collapse:collapse;width:100%}

@@ -28,6 +28,7 @@ landingApi.get("/", async (c) => {
         : undefined,
       coloCache,
       plan: config.plan,
+      limits: { ...config.clientBudget, storedBytes: config.retentionMaxBytes },
       signaturePolicy: config.signaturePolicy?.entries.map((entry) => ({
         repositories: entry.repositories,
         mode: entry.mode,

@@ -1,6 +1,8 @@
 import { type Context, Hono } from "hono";
 import { type Audience, audienceFor } from "../../access/audience";
 import { checkPull } from "../../access/repository";
+import type { ClientSpending } from "../../access/spending";
+import type { BlobResult } from "../../mirror/blobs";
 import { servableTo } from "../../mirror/manifests";
 import { parseDigest } from "../../oci/digest";
 import { nameUnknown, RegistryError } from "../../oci/errors";
@@ -9,6 +11,8 @@ import { isValidTag } from "../../oci/names";
 import { parseRange } from "../../oci/range";
 import { parseReference } from "../../oci/reference";
 import type { RemoteRegistry } from "../../upstream/remote-registry";
+import { addressPrefix } from "../../util/address-prefix";
+import { watchHangUp } from "../../util/hang-up";
 import { clientIp } from "../auth";
 import type { AppEnv, AuditEntry } from "../context";
 import { authenticateClient } from "../middleware/authenticate";
@@ -52,7 +56,8 @@ for (const base of ["/v2", "/:prefix/v2"]) {
     const audit = c.get("audit");
     if (audit) c.set("audit", { ...audit, byTag: parsed.kind === "tag" });
     const { manifests, registry } = c.var.services;
-    const upstream = registry(repository.upstream);
+    const spending = spendingOf(c);
+    const upstream = registry(repository.upstream, spending);
     const accept = parseAccept(c.req.header("Accept") ?? null);
     // Quarantined: refused before anything is looked up (by digest) or served (a tag's digest, below).
     if (parsed.kind === "digest") await c.var.services.quarantine.check(parsed.digest.value);
@@ -64,12 +69,17 @@ for (const base of ["/v2", "/:prefix/v2"]) {
       method: c.req.method === "HEAD" ? "HEAD" : "GET",
       // For the image.cached event's pull reference: the configured custom domain, else the request's host.
       via: c.var.services.config.coloCache?.host ?? new URL(c.req.url).host,
+      // A miss may cost quota: charged before the upstream is asked, settled below.
+      beforeUpstream: () => spending.charge(),
     });
     recordResult(c, result.digest, result.cache);
     const entry = c.get("audit");
     if (entry && result.signature) c.set("audit", { ...entry, signature: result.signature });
-    // Who spends the upstream's pull quota: the client whose request made the counted upstream requests.
-    c.var.services.stats.spent(spenderOf(c), result.counted ?? 0);
+    // Who spends the upstream's pull quota: the client whose request made the counted upstream requests
+    // (in the manifest's fill object, or here when the Worker asked the upstream itself).
+    const counted = Math.max(result.counted ?? 0, upstream.counted);
+    spending.settle(counted);
+    c.var.services.stats.spent(spending.client, counted);
     await c.var.services.quarantine.check(result.digest);
     servableTo(accept, result);
     return manifestResponse(result, audienceOf(c, upstream));
@@ -79,7 +89,8 @@ for (const base of ["/v2", "/:prefix/v2"]) {
     const digest = parseDigest(c.req.param("digest") ?? "");
     const repository = pullableRepository(c, "blob", digest.value);
     const { blobs, registry } = c.var.services;
-    const upstream = registry(repository.upstream);
+    const spending = spendingOf(c);
+    const upstream = registry(repository.upstream, spending);
     const range = c.req.method === "HEAD" ? null : parseRange(c.req.header("Range") ?? null);
     // Quarantined: refused wherever it is kept (colo cache, R2, a fill) and never fetched.
     await c.var.services.quarantine.check(digest.value);
@@ -89,13 +100,14 @@ for (const base of ["/v2", "/:prefix/v2"]) {
     const result =
       c.req.method === "HEAD"
         ? await blobs.head(upstream, repository.name, digest)
-        : await blobs.get(upstream, repository.name, digest, range);
+        : await blobs.get(upstream, repository.name, digest, range, () => spending.admitFill());
     recordResult(c, digest.value, result.cache);
+    const watched = range === null ? abandonedFill(c, result, spending) : result;
     // Remembered in the isolate and sent with the stats batch (for retention): no write per blob. A part
     // of a blob not stored (passed through, or read from a fill in flight) is no use of a stored blob: a
     // row for it would only grow the table, and a blob being filled is new anyway.
     if (result.body && (range === null || result.cache === "HIT")) c.var.services.stats.served(digest.value);
-    return blobResponse(result, digest.value, audienceOf(c, upstream, result.restricted));
+    return blobResponse(watched, digest.value, audienceOf(c, upstream, result.restricted));
   });
 
   registryApi.get(`${base}/:name{.+}/tags/list`, async (c) => {
@@ -111,7 +123,7 @@ for (const base of ["/v2", "/:prefix/v2"]) {
     }
     if (last !== undefined && !isValidTag(last))
       throw new RegistryError(400, "TAG_INVALID", "last must be a tag");
-    const upstream = c.var.services.registry(repository.upstream);
+    const upstream = c.var.services.registry(repository.upstream, spendingOf(c));
     const listing = await c.var.services.listings.tags(upstream, repository.name, {
       n: n === undefined ? undefined : Number(n),
       last,
@@ -132,8 +144,12 @@ for (const base of ["/v2", "/:prefix/v2"]) {
     if (artifactType !== undefined && !/^[\w.+-]{1,127}\/[\w.+-]{1,127}$/.test(artifactType)) {
       throw new RegistryError(400, "UNSUPPORTED", "artifactType must be a media type");
     }
-    const upstream = c.var.services.registry(repository.upstream);
+    const spending = spendingOf(c);
+    // The referrers fallback's manifest GETs (`sha256-<hex>` tags) cost quota: charged as they are made.
+    const upstream = c.var.services.registry(repository.upstream, spending);
     const listing = await c.var.services.listings.referrers(upstream, repository.name, digest, artifactType);
+    spending.settle(upstream.counted);
+    c.var.services.stats.spent(spending.client, upstream.counted);
     recordResult(c, digest.value, listing.cache);
     return listingResponse(
       listing,
@@ -173,10 +189,31 @@ function audienceOf(c: Context<AppEnv>, upstream: RemoteRegistry, restricted = f
   });
 }
 
-/** A client as the top spenders of quota list it: its user name, or its IP when anonymous. */
-function spenderOf(c: Context<AppEnv>): string {
+/**
+ * The request's spending, for its client as budgets and the top spenders know it: its user name, or
+ * when anonymous its IPv4 address or IPv6 /64. A refusal is said on the audit line.
+ */
+function spendingOf(c: Context<AppEnv>): ClientSpending {
   const user = c.var.identity.user?.name;
-  return user ? `user:${user}` : `ip:${clientIp(c.req.raw)}`;
+  const client = user ? `user:${user}` : `ip:${addressPrefix(clientIp(c.req.raw))}`;
+  return c.var.services.spending(client, (kind) => {
+    const entry = c.get("audit");
+    if (entry) c.set("audit", { ...entry, refusedBy: `budget.${kind}` });
+  });
+}
+
+/**
+ * A blob fill's body, watched: when the client hangs up before its end, the fill goes on and stores
+ * the whole blob, so its size is charged to the client's budget of such bytes (and the stats).
+ */
+function abandonedFill(c: Context<AppEnv>, result: BlobResult, spending: ClientSpending): BlobResult {
+  const size = result.size;
+  if (result.cache !== "MISS" || !result.body || size === undefined) return result;
+  const body = watchHangUp(result.body, size, () => {
+    spending.abandoned(size);
+    c.var.services.stats.abandoned(spending.client, size);
+  });
+  return { ...result, body };
 }
 
 function recordResult(c: Context<AppEnv>, digest: string | undefined, cache: string): void {

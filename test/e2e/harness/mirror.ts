@@ -70,6 +70,10 @@ export function wranglerArgs(opts: MirrorOptions, port: number, persistDir: stri
     `UPSTREAMS:${JSON.stringify(opts.upstreams)}`,
     "--var",
     `DEFAULT_UPSTREAM:${opts.defaultUpstream}`,
+    // A suite pulls from one address far more than one client's hourly budget (a spec's `vars` may set
+    // it lower); the budgets have their own specs (test/http/spending-budget.test.ts).
+    "--var",
+    "CLIENT_BUDGET_REQUESTS:100000",
   ];
   for (const [name, value] of Object.entries(opts.vars ?? {})) args.push("--var", `${name}:${value}`);
   for (const [prefix, c] of Object.entries(opts.credentials)) {

@@ -1,5 +1,6 @@
 import type { UpstreamConfig } from "../config";
 import type { Digest } from "../oci/digest";
+import type { MultipartWatch } from "../storage/blob-store";
 import type { Fill } from "../storage/fill";
 import { MEMORY_FILL_MAX_BYTES, MemoryFill } from "../storage/memory-fill";
 import { PipedFill } from "../storage/piped-fill";
@@ -37,6 +38,8 @@ export function fillFor(
   sql: SqlStorage,
   download: Download,
   upstreamBody: ReadableStream<Uint8Array>,
+  /** Keeps the id of a store-through download's multipart upload while it is open. */
+  multipart?: MultipartWatch,
 ): Fill {
   const { owner, digest, size, restricted } = download;
   if (services.config.plan === "free" && size > MEMORY_FILL_MAX_BYTES) {
@@ -55,16 +58,25 @@ export function fillFor(
     return meteredBody;
   };
   const through = () =>
-    new ThroughFill(chunks(), size, digest, restricted, owner.upstream.timeout * 1000, services.blobStore, {
-      windowBytes: services.config.clientWindowBytes,
-      resume: catchUpSource(
-        services.blobStore,
-        () => services.registry(owner.upstream),
-        owner.name,
-        digest,
-        size,
-      ),
-    });
+    new ThroughFill(
+      chunks(),
+      size,
+      digest,
+      restricted,
+      owner.upstream.timeout * 1000,
+      services.blobStore,
+      {
+        windowBytes: services.config.clientWindowBytes,
+        resume: catchUpSource(
+          services.blobStore,
+          () => services.registry(owner.upstream),
+          owner.name,
+          digest,
+          size,
+        ),
+      },
+      multipart,
+    );
   if (size > services.config.spoolMaxBytes) return through();
   const inMemory = MemoryFill.start(body, digest, size, restricted, READER_WAIT_MS);
   if (inMemory) return inMemory;

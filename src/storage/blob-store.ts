@@ -15,6 +15,20 @@ export interface PutOptions {
    * not hash them again where it would have to (multipart), and completes only on a true verdict.
    */
   readonly verdict?: Promise<boolean>;
+  /** Told of the multipart upload a put above the multipart threshold opens in the store, and of its end. */
+  readonly multipart?: MultipartWatch;
+}
+
+/**
+ * Who keeps track of a put's multipart upload: an instance that dies mid-way must leave its id behind
+ * for someone to abort it (R2 keeps an unfinished upload's parts until the bucket's lifecycle rule).
+ * Its calls must not throw.
+ */
+export interface MultipartWatch {
+  /** The upload is open in the store under `key`. */
+  begun(uploadId: string, key: string): void;
+  /** The put is over with it: completed or aborted (`open` false), or its abort failed (`open` true). */
+  ended(uploadId: string, open: boolean): void;
 }
 
 export interface StoredBlob extends BlobInfo {
@@ -115,7 +129,7 @@ export class R2BlobStore implements BlobStore {
   ): Promise<boolean> {
     const customMetadata = { digest: digest.value, ...(options.restricted ? { restricted: "1" } : {}) };
     if (size > this.multipartThreshold) {
-      return this.putMultipart(digest, body, size, customMetadata, options.verdict);
+      return this.putMultipart(digest, body, size, customMetadata, options);
     }
     const sized = withLength(body, size);
     try {
@@ -175,7 +189,7 @@ export class R2BlobStore implements BlobStore {
     body: ReadableStream<Uint8Array>,
     size: number,
     customMetadata: Record<string, string>,
-    verdict: Promise<boolean> | undefined,
+    { verdict, multipart }: PutOptions,
   ): Promise<boolean> {
     let upload: R2MultipartUpload;
     let partSize: number;
@@ -190,6 +204,7 @@ export class R2BlobStore implements BlobStore {
       await body.cancel().catch(() => {});
       return false;
     }
+    multipart?.begun(upload.uploadId, upload.key);
     // Hashed here unless the caller hashes the same bytes on their way in.
     const verifier = verdict ? null : new DigestVerifier(digest);
     const source = new PartReader(body.getReader(), verifier);
@@ -202,9 +217,14 @@ export class R2BlobStore implements BlobStore {
       if (!(await source.atEnd())) throw new Error("upstream body is longer than its Content-Length");
       if (!(await (verifier ? verifier.matches() : verdict))) throw new Error("digest mismatch");
       await upload.complete(parts);
+      multipart?.ended(upload.uploadId, false);
       return true;
     } catch {
-      await upload.abort().catch(() => {});
+      const aborted = await upload.abort().then(
+        () => true,
+        () => false,
+      );
+      multipart?.ended(upload.uploadId, !aborted);
       await source.cancel();
       return false;
     }

@@ -1,4 +1,5 @@
 import { type Digest, DigestVerifier } from "../oci/digest";
+import { releaseHeld, tryHold, yieldWhenSqueezed } from "../util/held-bytes";
 
 /** How a store-through download ended. */
 export interface StoreThroughResult {
@@ -27,9 +28,10 @@ const DEFAULT_CATCH_UP: ClientCatchUp = { windowBytes: 16 * 1024 * 1024, resume:
  * goes to the store as it arrives, at the upstream's pace, and to the client that started the download.
  * No one else can read it from the start: later clients are sent to the upstream.
  *
- * The client never holds the store up: it may fall behind by `windowBytes` (held for it in memory);
- * further behind, or taking nothing for `stallMs`, it lets go of the download and continues from its
- * own offset on its own source (`resume`). Whichever way its bytes came, the client hashes them itself
+ * The client never holds the store up: it may fall behind by `windowBytes` (held for it in memory, and
+ * counted in the isolate's fill budget, util/held-bytes.ts); further behind, or once the budget has no
+ * room for its window (or a download needs the room), or taking nothing for `stallMs`, it lets go of
+ * the download and continues from its own offset on its own source (`resume`). Whichever way its bytes came, the client hashes them itself
  * and its last chunk reaches it only once the whole blob matches the digest. A client that goes away
  * does not stop the store's copy, and a store that fails (or takes nothing for `stallMs`) is dropped and
  * does not stop the client's.
@@ -158,6 +160,8 @@ class ClientFeed {
   private wake: (() => void) | null = null;
   /** Lets go of a client that takes nothing for `stallMs` while chunks wait for it. */
   private idle: ReturnType<typeof setTimeout> | undefined;
+  /** Withdraws the window from those the budget takes back (set while it holds bytes). */
+  private unyield: (() => void) | null = null;
 
   constructor(
     private readonly size: number,
@@ -186,10 +190,16 @@ class ClientFeed {
 
   push(chunk: Uint8Array): void {
     if (this.letGo) return;
+    // Beyond its window, or beyond the isolate's budget, the client has fallen behind.
+    if (this.queued + chunk.byteLength > this.catchUp.windowBytes || !tryHold(chunk.byteLength)) {
+      this.detach();
+      return;
+    }
     this.queue.push(chunk);
     this.queued += chunk.byteLength;
-    if (this.queued > this.catchUp.windowBytes) this.detach();
-    else if (this.idle === undefined) this.idle = setTimeout(() => this.detach(), this.stallMs);
+    // A download that needs the room takes it back: the client then continues on its own.
+    this.unyield ??= yieldWhenSqueezed(() => this.detach());
+    if (this.idle === undefined) this.idle = setTimeout(() => this.detach(), this.stallMs);
     this.signal();
   }
 
@@ -213,8 +223,11 @@ class ClientFeed {
   }
 
   private release(): void {
+    releaseHeld(this.queued);
     this.queue = [];
     this.queued = 0;
+    this.unyield?.();
+    this.unyield = null;
     clearTimeout(this.idle);
     this.idle = undefined;
   }
@@ -256,6 +269,11 @@ class ClientFeed {
       const chunk = this.queue.shift();
       if (chunk) {
         this.queued -= chunk.byteLength;
+        releaseHeld(chunk.byteLength);
+        if (this.queued === 0) {
+          this.unyield?.();
+          this.unyield = null;
+        }
         clearTimeout(this.idle);
         this.idle = this.queue.length > 0 ? setTimeout(() => this.detach(), this.stallMs) : undefined;
         return chunk;

@@ -1,13 +1,14 @@
 import type { Digest } from "../oci/digest";
 import type { ByteRange } from "../oci/range";
-import type { BlobStore } from "./blob-store";
+import type { BlobStore, MultipartWatch } from "./blob-store";
 import type { DownloadEnd, Fill } from "./fill";
 import { StoreThrough } from "./store-through";
 
 /**
  * A blob too large for a spool, stored as it streams to the client that started its download (see
- * StoreThrough): only that client reads it; anyone else, and any range, goes to the upstream. Nothing
- * is kept in the object's storage and nothing waits for an alarm.
+ * StoreThrough): only that client reads it; anyone else, and any range, goes to the upstream. No byte
+ * is kept in the object's storage and nothing waits for an alarm; only the id of an open multipart
+ * upload is recorded (by the `multipart` watch), for the alarm to abort if this instance dies mid-way.
  */
 export class ThroughFill implements Fill {
   readonly way = "through";
@@ -28,6 +29,8 @@ export class ThroughFill implements Fill {
       readonly windowBytes: number;
       readonly resume: (offset: number, landed: Promise<unknown>) => Promise<ReadableStream<Uint8Array>>;
     },
+    /** Keeps the id of the store's multipart upload while it is open (see MultipartWatch). */
+    multipart?: MultipartWatch,
   ) {
     this.through = new StoreThrough(
       body,
@@ -35,7 +38,7 @@ export class ThroughFill implements Fill {
       digest,
       restricted,
       stallMs,
-      (stream, verdict) => store.put(digest, stream, size, { restricted, verdict }),
+      (stream, verdict) => store.put(digest, stream, size, { restricted, verdict, multipart }),
       { windowBytes: catchUp.windowBytes, resume: (offset) => catchUp.resume(offset, this.through.done) },
     );
     const done = this.through.done;

@@ -9,6 +9,11 @@ let held = 0;
 let peak = 0;
 /** How often a chunk waiting for room looks again (the fills holding it release it chunk by chunk). */
 const ROOM_POLL_MS = 10;
+/**
+ * Holdings that can be given back on demand, oldest first: a store-through client's window, whose
+ * client then continues from its own source. A download must never wait for a client that reads nothing.
+ */
+const yielding = new Set<() => void>();
 
 export interface HeldBytes {
   readonly held: number;
@@ -41,9 +46,26 @@ export function holdAnyway(bytes: number): void {
  */
 export async function holdWhenRoom(bytes: number): Promise<void> {
   while (held > 0 && !tryHold(bytes)) {
+    const oldest = yielding.values().next();
+    if (!oldest.done) {
+      yielding.delete(oldest.value);
+      oldest.value();
+      continue;
+    }
     await new Promise((resolve) => setTimeout(resolve, ROOM_POLL_MS));
   }
   if (held === 0) holdAnyway(bytes);
+}
+
+/**
+ * Registers a holding that `giveBack` lets go of (releasing its bytes) when a chunk that must be read
+ * finds no room; returns what unregisters it (once it holds nothing).
+ */
+export function yieldWhenSqueezed(giveBack: () => void): () => void {
+  yielding.add(giveBack);
+  return () => {
+    yielding.delete(giveBack);
+  };
 }
 
 export function releaseHeld(bytes: number): void {

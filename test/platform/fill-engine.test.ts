@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SWEEP_MS } from "../../src/platform/fill-engine";
 import { R2BlobStore } from "../../src/storage/blob-store";
+import { OpenMultiparts } from "../../src/storage/open-multipart";
 import { PendingUploads } from "../../src/storage/pending-upload";
 import { beginForeground } from "../../src/util/foreground";
 import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
@@ -185,6 +186,87 @@ describe("what a fill object leaves in its storage", () => {
     const after = await objectStorage(orphan);
     console.log(
       `evicted download: before the sweep ${JSON.stringify(before)}, after ${JSON.stringify(after)}`,
+    );
+    expect(after).toMatchObject({ tables: [], rows: 0 });
+  });
+
+  it("no multipart upload of a store-through download: recorded while open, forgotten once stored", async () => {
+    // 20 MiB: above SPOOL_MAX_BYTES (16 MiB here), stored as it streams in 5 MiB parts.
+    const bytes = pseudoRandomBytes(20 * MIB, 87);
+    const digest = await sha256(bytes);
+    upstreams.quay.addBlob(bytes, digest);
+    // The upstream sends half the blob, then pauses.
+    upstreams.quay.blobPauseMs = 3_000;
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const chunks: Uint8Array[] = [];
+    const first = await reader.read();
+    chunks.push(first.value as Uint8Array);
+    const stub = fillObject(digest);
+    let open: ReturnType<OpenMultiparts["list"]> = [];
+    for (let tries = 0; tries < 100 && open.length === 0; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      open = await runInDurableObject(stub, (_instance, state) =>
+        new OpenMultiparts(state.storage.sql).list(),
+      );
+    }
+    expect(open).toMatchObject([{ digest, key: storedKey(digest) }]);
+    await runInDurableObject(stub, async (_instance, state) => {
+      const at = await state.storage.getAlarm();
+      expect((at ?? Number.POSITIVE_INFINITY) - Date.now()).toBeLessThanOrEqual(SWEEP_MS);
+    });
+    // The alarm leaves the upload of a download that runs alone.
+    await runDurableObjectAlarm(stub);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+    }
+    let length = 0;
+    for (const chunk of chunks) length += chunk.byteLength;
+    expect(length).toBe(bytes.length);
+    for (
+      let tries = 0;
+      tries < 10 && !(await env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)).settled(10_000));
+      tries++
+    ) {}
+    const stored = await storedBytes(digest);
+    expect(stored && (await sha256(stored))).toBe(digest);
+    expect(await objectStorage(stub)).toMatchObject({ tables: [], rows: 0 });
+  });
+
+  it("no multipart upload an instance killed mid-store-through left open: the object's own alarm aborts it", async () => {
+    const bytes = pseudoRandomBytes(12 * MIB, 88);
+    const digest = await sha256(bytes);
+    // What the killed instance left: an upload open in R2 with a part in, its record, and its alarm.
+    const upload = await env.BLOBS.createMultipartUpload(storedKey(digest));
+    const part = await upload.uploadPart(1, bytes.slice(0, 5 * MIB));
+    const stub = fillObject(digest);
+    await runInDurableObject(stub, async (_instance, state) => {
+      new OpenMultiparts(state.storage.sql).begun({
+        uploadId: upload.uploadId,
+        digest,
+        key: storedKey(digest),
+      });
+      await state.storage.setAlarm(Date.now() + SWEEP_MS);
+    });
+    const before = await objectStorage(stub);
+    expect(before.rows).toBe(1);
+    const logged = vi.spyOn(console, "log");
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    // R2 no longer knows the upload: nothing is left to the bucket's lifecycle rule.
+    await expect(
+      env.BLOBS.resumeMultipartUpload(storedKey(digest), upload.uploadId).complete([part]),
+    ).rejects.toThrow();
+    expect(await env.BLOBS.head(storedKey(digest))).toBeNull();
+    expect(
+      logged.mock.calls
+        .map(([line]) => String(line))
+        .some((line) => /"event":"blob\.multipart_aborted"/.test(line)),
+    ).toBe(true);
+    const after = await objectStorage(stub);
+    console.log(
+      `killed store-through: before the alarm ${JSON.stringify(before)}, after ${JSON.stringify(after)}`,
     );
     expect(after).toMatchObject({ tables: [], rows: 0 });
   });

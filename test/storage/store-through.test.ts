@@ -1,6 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { parseDigest } from "../../src/oci/digest";
 import { StoreThrough } from "../../src/storage/store-through";
+import { heldBytes, limitHeldBytes, metered } from "../../src/util/held-bytes";
 import { concatBytes, pseudoRandomBytes, sha256 } from "../support/fake-registry";
 
 const MIB = 1024 * 1024;
@@ -299,5 +300,58 @@ describe("a download stored as it streams (too large for a spool)", () => {
       expect(Date.now() - started).toBeLessThan(2_000);
       expect(verdicts).toEqual([expected]);
     }
+  });
+});
+
+describe("the windows of clients that fall behind, in the isolate's fill budget (FILL_MEMORY_BYTES)", () => {
+  afterEach(() => limitHeldBytes(48 * MIB));
+
+  it("never hold more than the budget across downloads whose clients stall, and every client still gets every byte verified", async () => {
+    const before = heldBytes(true).held;
+    const budget = 8 * MIB;
+    limitHeldBytes(before + budget);
+    // Four 12 MiB blobs, each read (as the fill engine reads them) only once the budget has room.
+    const blobs = await Promise.all([0, 1, 2, 3].map((index) => blob(12 * MIB, 40 + index)));
+    const fromOwnSource = blobs.map(() => 0);
+    const throughs = blobs.map(({ bytes, digest }, index) => {
+      const store = memoryStore();
+      return new StoreThrough(
+        metered(source(bytes).stream, MIB),
+        bytes.length,
+        digest,
+        false,
+        60_000,
+        store.put,
+        {
+          // A window larger than each blob: only the budget stops the clients' queues growing.
+          windowBytes: 16 * MIB,
+          resume: async (offset) => {
+            fromOwnSource[index] = bytes.length - offset;
+            return source(bytes.subarray(offset)).stream;
+          },
+        },
+      );
+    });
+    const clients = throughs.map((through) => through.takeClient() as ReadableStream<Uint8Array>);
+    // The clients read nothing until every blob is stored.
+    expect(await Promise.all(throughs.map((through) => through.done))).toEqual(
+      blobs.map(() => ({ verified: true, stored: true })),
+    );
+    const received = await Promise.all(clients.map(collect));
+    for (const [index, bytes] of received.entries()) {
+      expect(same(bytes, blobs[index]?.bytes as Uint8Array)).toBe(true);
+    }
+    const { held, peak } = heldBytes();
+    // Bytes each client took from its window were all queued at once when it began to read.
+    const fromWindows = fromOwnSource.reduce((sum, own) => sum + (12 * MIB - own), 0);
+    console.log(
+      `stalled store-through clients: peak ${peak - before} bytes held of a ${budget} budget, ${fromWindows} bytes read from windows, ${fromOwnSource.join("/")} from their own sources`,
+    );
+    // Without the windows in the budget each client queued its whole blob: 48 MiB.
+    expect(fromWindows).toBeLessThanOrEqual(budget);
+    expect(peak - before).toBeLessThanOrEqual(budget);
+    // The windows were counted (the four downloads' chunks alone hold at most 4 MiB).
+    expect(peak - before).toBeGreaterThan(4 * MIB);
+    expect(held).toBe(before);
   });
 });

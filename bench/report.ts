@@ -2,7 +2,10 @@
 // Run: node bench/report.ts [bench/results/latest.json]
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
-import { type BenchResult, evaluateGoals, renderMarkdown, renderSvg } from "./lib/report.ts";
+import { renderSvg } from "./lib/chart.ts";
+import { evaluateGoals } from "./lib/goals.ts";
+import { renderMarkdown } from "./lib/report.ts";
+import type { BenchResult } from "./lib/result.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");
 const resultsDir = join(repoRoot, "bench", "results");

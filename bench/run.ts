@@ -32,11 +32,13 @@ import { startFace } from "../test/e2e/harness/registry.ts";
 import { makeContainersEnv } from "../test/e2e/harness/skopeo-env.ts";
 import { ISSUER, makeSigningKey, startTokenServer } from "../test/e2e/harness/token-server.ts";
 import { blobsOf, ensureBenchImages, imageBytes, storageDir } from "./lib/catalog.ts";
+import { renderSvg } from "./lib/chart.ts";
 import type { BenchContext, ProbedMirror } from "./lib/context.ts";
 import { type ScenarioCounts, snapshot } from "./lib/counts.ts";
 import { moduleLocator, startCpuProfile, summarize } from "./lib/cpu-profile.ts";
 import { startDistProxy } from "./lib/dist-proxy.ts";
 import { freePlanPhase } from "./lib/free-plan-phase.ts";
+import { evaluateGoals } from "./lib/goals.ts";
 import { connectInspector } from "./lib/inspector.ts";
 import {
   type BlobTiming,
@@ -52,17 +54,14 @@ import { memoryPhase } from "./lib/memory-phase.ts";
 import { platformPhase } from "./lib/platform-phase.ts";
 import { type ProfileEntry, parseWranglerLog, summarizeProfile } from "./lib/profile.ts";
 import { type ReferenceWorker, startReferenceWorker } from "./lib/reference.ts";
+import { renderMarkdown, renderText } from "./lib/report.ts";
 import {
   type BenchResult,
-  evaluateGoals,
   FOLLOW_ON_GAP_SECONDS,
   type PullImage,
-  renderMarkdown,
-  renderSvg,
-  renderText,
   SYSTEMS,
   type System,
-} from "./lib/report.ts";
+} from "./lib/result.ts";
 import { cpuSecondsOf, cpuSecondsOfAll, groupMembers, type ProcInfo } from "./lib/rss.ts";
 
 const repoRoot = resolve(import.meta.dirname, "..");

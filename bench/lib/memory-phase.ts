@@ -16,7 +16,7 @@ import {
   growth,
   type MemoryRun,
   type ReferenceFill,
-} from "./report.ts";
+} from "./result.ts";
 import { cpuSecondsOfAll, groupMembers, memoryOf, RssSampler } from "./rss.ts";
 
 /** Seconds of idle after the blob is stored before workerd's RSS is read again. */
@@ -236,9 +236,12 @@ export async function memoryPhase(
 ): Promise<NonNullable<BenchResult["memory"]>> {
   const runs: MemoryRun[] = [];
   const huge = ctx.images.huge;
+  // The spooled runs name the largest spool (a Durable Object holds 10 GB): the shipped SPOOL_MAX_BYTES
+  // fits the default 30 s CPU limit and may be below this 1 GiB layer, which would then not be spooled.
+  const spooled = { SPOOL_MAX_BYTES: String(8 * 2 ** 30) };
   for (let rep = 1; rep <= opts.reps; rep++) {
     ctx.log(`memory: repetition ${rep}/${opts.reps}`);
-    const pm = await ctx.probedMirror(`memory-${rep}`);
+    const pm = await ctx.probedMirror(`memory-${rep}`, spooled);
     try {
       await ctx.getManifest(`${pm.mirror.url}/v2/up`, huge);
       await sleep(1000);
@@ -272,7 +275,7 @@ export async function memoryPhase(
   }
   if (opts.clients > 1) {
     ctx.log(`memory: ${opts.clients} clients of one cold 1 GiB blob`);
-    const pm = await ctx.probedMirror("memory-fanout");
+    const pm = await ctx.probedMirror("memory-fanout", spooled);
     try {
       await ctx.getManifest(`${pm.mirror.url}/v2/up`, huge);
       await sleep(1000);

@@ -16,7 +16,7 @@ import {
   type PlatformRow,
   type PlatformScenario,
   type Scenario,
-} from "./report.ts";
+} from "./result.ts";
 import { cpuSecondsOfAll, groupMembers } from "./rss.ts";
 
 type UpstreamScenarios = NonNullable<BenchResult["upstream"]>["mirror"];

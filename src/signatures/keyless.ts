@@ -1,5 +1,6 @@
 import { Buffer } from "node:buffer";
 import type { Verifier } from "@sigstore/verify";
+import { compileGlob } from "../util/glob";
 
 type SigstoreLib = typeof import("./sigstore-lib");
 let lib: Promise<SigstoreLib> | undefined;
@@ -69,19 +70,7 @@ export function sigstoreTrust(root: unknown): SigstoreTrust {
  * else is literal, so `https://github.com/acme/*` cannot match `https://github.com/acme-evil/x/y`.
  */
 export function compileIdentityGlob(pattern: string): RegExp {
-  let source = "";
-  for (let index = 0; index < pattern.length; index++) {
-    const char = pattern[index] ?? "";
-    if (char === "*" && pattern[index + 1] === "*") {
-      source += ".*";
-      index++;
-    } else if (char === "*") {
-      source += "[^/]*";
-    } else {
-      source += char.replace(/[\\^$.|?+()[\]{}]/g, (special) => `\\${special}`);
-    }
-  }
-  return new RegExp(`^${source}$`);
+  return compileGlob(pattern);
 }
 
 export type KeylessOutcome =

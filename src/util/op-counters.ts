@@ -7,6 +7,9 @@
 //
 // R2 classes follow Cloudflare's pricing page: class A = writes and lists (put, multipart create /
 // part / complete / abort, delete, list), class B = reads (head, get).
+//
+// The wrappers are generic over the binding (a Proxy works on any object), not typed with the Workers
+// types, so that the benchmark, compiled for Node, can import OpCounts from here.
 
 export interface OpCounts {
   kvReads: number;
@@ -137,13 +140,13 @@ function counting<T extends object>(
   });
 }
 
-function wrapUpload(upload: R2MultipartUpload, kind: InvocationKind): R2MultipartUpload {
+function wrapUpload<U extends object>(upload: U, kind: InvocationKind): U {
   return counting(upload, (name) => {
     if (R2_UPLOAD_OPS.has(name)) count("r2ClassA", `r2.${name}`, kind);
   });
 }
 
-export function countR2(bucket: R2Bucket, kind: InvocationKind = "request"): R2Bucket {
+export function countR2<B extends object>(bucket: B, kind: InvocationKind = "request"): B {
   return counting(
     bucket,
     (name) => {
@@ -152,9 +155,9 @@ export function countR2(bucket: R2Bucket, kind: InvocationKind = "request"): R2B
     },
     (name, result) => {
       if (name === "createMultipartUpload" && result instanceof Promise)
-        return result.then((u: R2MultipartUpload) => wrapUpload(u, kind));
+        return result.then((u: object) => wrapUpload(u, kind));
       if (name === "resumeMultipartUpload" && result && typeof result === "object")
-        return wrapUpload(result as R2MultipartUpload, kind);
+        return wrapUpload(result, kind);
       return result;
     },
   );
@@ -170,7 +173,7 @@ function keyKind(args: unknown[]): string {
 }
 
 /** KV operations, per kind of key in `byOp` (e.g. "kv.put tag"), so the benchmark can tell what was written. */
-export function countKv(kv: KVNamespace, kind: InvocationKind = "request"): KVNamespace {
+export function countKv<K extends object>(kv: K, kind: InvocationKind = "request"): K {
   return counting(kv, (name, args) => {
     if (KV_READS.has(name)) count("kvReads", `kv.${name} ${keyKind(args)}`, kind);
     else if (KV_WRITES.has(name)) count("kvWrites", `kv.${name} ${keyKind(args)}`, kind);
@@ -181,7 +184,7 @@ export function countKv(kv: KVNamespace, kind: InvocationKind = "request"): KVNa
  * The Cache API: `cache.match` counted as a read and, once answered, as a hit or a miss; puts and
  * deletes. `cache` itself when counting is off.
  */
-export function countCache(cache: Cache): Cache {
+export function countCache<C extends object>(cache: C): C {
   if (!enabled) return cache;
   return once(cache, "request", (c) =>
     counting(
@@ -213,7 +216,7 @@ function countStub<S extends object>(stub: S, binding: string, kind: InvocationK
   return counting(stub, (name) => count("doRequests", `do.${binding}.${name}`, kind));
 }
 
-export function countDurableObjects<N extends DurableObjectNamespace>(
+export function countDurableObjects<N extends object>(
   ns: N,
   binding: string,
   kind: InvocationKind = "request",
@@ -250,7 +253,7 @@ function once<T extends object>(binding: T, kind: InvocationKind, wrap: (b: T) =
 /** The env objects already wrapped (workerd hands the same env to every request of an isolate). */
 const wrappedEnvs = new WeakMap<object, Map<InvocationKind, object>>();
 
-const isNamespace = (v: unknown): v is DurableObjectNamespace =>
+const isNamespace = (v: unknown): v is object =>
   typeof v === "object" &&
   v !== null &&
   typeof (v as { idFromName?: unknown }).idFromName === "function" &&
@@ -276,9 +279,9 @@ export function withOpCounters<E extends { readonly [key: string]: unknown }>(
   const out: Record<string, unknown> = { ...env };
   for (const [key, value] of Object.entries(env)) {
     if (key === "BLOBS" && typeof value === "object" && value !== null)
-      out[key] = once(value as R2Bucket, kind, (b) => countR2(b, kind));
+      out[key] = once(value, kind, (b) => countR2(b, kind));
     else if (key === "MANIFESTS" && typeof value === "object" && value !== null)
-      out[key] = once(value as KVNamespace, kind, (kv) => countKv(kv, kind));
+      out[key] = once(value, kind, (kv) => countKv(kv, kind));
     else if (isNamespace(value)) out[key] = once(value, kind, (ns) => countDurableObjects(ns, key, kind));
   }
   byKind.set(kind, out);

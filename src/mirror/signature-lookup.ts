@@ -3,6 +3,7 @@ import { RegistryError } from "../oci/errors";
 import { MediaType } from "../oci/media-types";
 import { digestReference, tagReference } from "../oci/reference";
 import { BUNDLE_TYPE } from "../signatures/bundle";
+import { legacyKeylessMaterial } from "../signatures/legacy-keyless";
 import { readJson, SIGNATURE_ANNOTATION, SIMPLE_SIGNING_TYPE } from "../signatures/simple-signing";
 import type { SignatureCandidate } from "../signatures/verdict";
 import type { RemoteRegistry } from "../upstream/remote-registry";
@@ -65,7 +66,12 @@ async function legacySignatures(
     if (!payload) continue;
     found.artifacts.push(layer.digest.value);
     const annotation = layer.annotations[SIGNATURE_ANNOTATION];
-    found.candidates.push({ form: "legacy", payload, signature: decodeBase64(annotation) });
+    found.candidates.push({
+      form: "legacy",
+      payload,
+      signature: decodeBase64(annotation),
+      keyless: legacyKeylessMaterial(layer.annotations),
+    });
   }
 }
 

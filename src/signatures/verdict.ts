@@ -1,6 +1,7 @@
 import { type BundleContent, parseBundle } from "./bundle";
 import { IN_TOTO_PAYLOAD_TYPE, preAuthEncoding, statementDigests } from "./dsse";
 import { type KeylessIdentity, type SigstoreTrust, verifyKeyless } from "./keyless";
+import { type LegacyKeylessMaterial, legacyKeylessBundle } from "./legacy-keyless";
 import { type PublicKey, verifySignature } from "./public-keys";
 import { readJson, signedDigestOf } from "./simple-signing";
 
@@ -11,6 +12,8 @@ export type SignatureCandidate =
       readonly form: "legacy";
       readonly payload: Uint8Array;
       readonly signature: Uint8Array | null;
+      /** cosign v2's keyless form: the Fulcio certificate and Rekor entry annotated beside the signature. */
+      readonly keyless?: LegacyKeylessMaterial | null;
     }
   | {
       /** A sigstore bundle attached as a referrer (cosign v3). */
@@ -53,7 +56,8 @@ const RANK: Record<Shortfall, number> = {
 
 /**
  * Judges the signatures found for `digest`. Verified when one candidate's signature verifies — with
- * one of the keys, or keylessly (sigstore) as one of the identities — over content that names exactly
+ * one of the keys, or keylessly (sigstore: a bundle, or cosign v2's annotated `.sig` certificate and
+ * Rekor entry) as one of the identities — over content that names exactly
  * this digest: the simple-signing payload's `docker-manifest-digest`, an in-toto statement's subject,
  * or a message signature over the manifest itself (`manifest` is its bytes, which hash to `digest`).
  * Otherwise the most telling shortfall: a good signature over another digest, a keyless signature by
@@ -72,11 +76,11 @@ export async function judge(
   };
   for (const candidate of candidates) {
     if (candidate.form === "legacy") {
-      const key =
-        candidate.signature && (await signingKey(signers.keys, candidate.payload, candidate.signature));
-      if (key === null || key === undefined) note("wrong key");
-      else if (signedDigestOf(candidate.payload) !== digest) note("signature names another digest");
-      else return { verified: true, form: "legacy", signer: `key ${key}` };
+      const outcome = candidate.keyless
+        ? await judgeLegacyKeyless(digest, signers, candidate.payload, candidate.signature, candidate.keyless)
+        : await judgeLegacyKeyed(digest, signers.keys, candidate.payload, candidate.signature);
+      if (typeof outcome !== "string") return { verified: true, form: "legacy", signer: outcome.signer };
+      note(outcome);
       continue;
     }
     const bundle = parseBundle(candidate.bundle);
@@ -88,6 +92,33 @@ export async function judge(
     note(outcome);
   }
   return { verified: false, shortfall: worst };
+}
+
+async function judgeLegacyKeyed(
+  digest: string,
+  keys: readonly PublicKey[],
+  payload: Uint8Array,
+  signature: Uint8Array | null,
+): Promise<Shortfall | { signer: string }> {
+  const key = signature && (await signingKey(keys, payload, signature));
+  if (key === null) return "wrong key";
+  return signedDigestOf(payload) === digest ? { signer: `key ${key}` } : "signature names another digest";
+}
+
+/** cosign v2's keyless `.sig` signature, verified as the sigstore bundle it stands for, over the payload. */
+async function judgeLegacyKeyless(
+  digest: string,
+  signers: Signers,
+  payload: Uint8Array,
+  signature: Uint8Array | null,
+  material: LegacyKeylessMaterial,
+): Promise<Shortfall | { signer: string }> {
+  if (!signers.sigstore || signers.identities.length === 0 || !signature) return "keyless signature";
+  const bundle = await legacyKeylessBundle(payload, signature, material);
+  if (!bundle) return "keyless signature";
+  const outcome = await verifyKeyless(signers.sigstore, bundle, payload, signers.identities);
+  if (!outcome.verified) return outcome.shortfall;
+  return signedDigestOf(payload) === digest ? { signer: outcome.identity } : "signature names another digest";
 }
 
 /** Whether what the bundle signs names the digest. */

@@ -369,6 +369,60 @@ describe("keyless signatures (Fulcio identities), verified against a sigstore tr
     expect((await send(`/v2/oci/signed/keyless/blobs/${layer}`, vars)).response.status).toBe(200);
   });
 
+  it("pulls an image signed keylessly in cosign's legacy form (.sig tag with certificate and Rekor bundle)", async () => {
+    const name = "signed/keyless-legacy";
+    for (const blob of [keyless.image.config, keyless.image.layer]) {
+      upstreams.oci.addBlob(encoder.encode(blob), await sha256(encoder.encode(blob)), name);
+    }
+    await pushManifest(upstreams.oci, name, tag, encoder.encode(keyless.image.manifest), OCI_MANIFEST);
+    const payload = encoder.encode(keyless.legacy.signed.payload);
+    const config = encoder.encode("{}");
+    upstreams.oci.addBlob(payload, await sha256(payload), name);
+    upstreams.oci.addBlob(config, await sha256(config), name);
+    const signatureManifest = {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: {
+        mediaType: "application/vnd.oci.image.config.v1+json",
+        digest: await sha256(config),
+        size: config.length,
+      },
+      layers: [
+        {
+          mediaType: "application/vnd.dev.cosign.simplesigning.v1+json",
+          digest: await sha256(payload),
+          size: payload.length,
+          annotations: keyless.legacy.signed.annotations,
+        },
+      ],
+    };
+    const sigTag = `${keyless.image.digest.replace(":", "-")}.sig`;
+    await pushManifest(
+      upstreams.oci,
+      name,
+      sigTag,
+      encoder.encode(JSON.stringify(signatureManifest)),
+      OCI_MANIFEST,
+    );
+    // An identity no other spec uses: a policy version of its own, so no verdict is shared with them.
+    const vars = keylessPolicy({
+      identities: [{ issuer: keyless.issuer, subject: "https://github.com/acme/app/**" }],
+    });
+    const served = await manifest(`/v2/oci/${name}`, tag, vars);
+    expect(served.response.status).toBe(200);
+    expect(served.response.headers.get("X-Mirror-Signature")).toBe("verified");
+    const verified = logs.find((line) => line.includes('"event":"signature.verified"'));
+    expect(verified).toContain(`legacy signature, ${keyless.subject} (${keyless.issuer})`);
+    expect(upstreams.oci.requests.filter((request) => request.kind === "referrers")).toHaveLength(0);
+    const refused = await manifest(
+      `/v2/oci/${name}`,
+      tag,
+      keylessPolicy({ identities: [{ issuer: keyless.issuer, subject: "https://github.com/other/**" }] }),
+    );
+    expect(refused.response.status).toBe(403);
+    expect((await errorOf(refused.response, refused.body))?.message).toMatch(/\(wrong identity\)/);
+  });
+
   it("refuses a keyless signature by another identity: wrong identity", async () => {
     await pushKeylessImage("signed/keyless-other", "dsse");
     const vars = keylessPolicy({

@@ -176,6 +176,78 @@ async function messageBundle(sigstore, manifest) {
   };
 }
 
+/**
+ * cosign v2's keyless legacy form: a simple-signing payload naming `digest`, signed by a Fulcio key and
+ * logged as a hashedrekord entry; returned both as the layer annotations cosign writes on the
+ * `sha256-<hex>.sig` manifest and as the v0.1 bundle they stand for (checked below in Node).
+ */
+async function legacyKeyless(sigstore, digest) {
+  const { key, cert } = await signer(sigstore);
+  const payload = Buffer.from(
+    JSON.stringify({
+      critical: {
+        identity: { "docker-reference": "registry.test/app" },
+        image: { "docker-manifest-digest": digest },
+        type: "cosign container image signature",
+      },
+      optional: null,
+    }),
+  );
+  const signature = crypto.sign("sha256", payload, key.privateKey);
+  const body = {
+    apiVersion: "0.0.1",
+    kind: "hashedrekord",
+    spec: {
+      data: { hash: { algorithm: "sha256", value: sha256(payload) } },
+      signature: { content: b64(signature), publicKey: { content: b64(pem(cert)) } },
+    },
+  };
+  const logged = Object.values(await sigstore.tlog.log(body))[0];
+  const annotations = {
+    "dev.cosignproject.cosign/signature": b64(signature),
+    "dev.sigstore.cosign/certificate": pem(cert),
+    "dev.sigstore.cosign/chain": pem(Buffer.from(sigstore.ca.rootCertificate.buffer)),
+    "dev.sigstore.cosign/bundle": JSON.stringify({
+      SignedEntryTimestamp: logged.verification.signedEntryTimestamp,
+      Payload: {
+        body: logged.body,
+        integratedTime: logged.integratedTime,
+        logIndex: logged.logIndex,
+        logID: logged.logID,
+      },
+    }),
+  };
+  const bundle = {
+    mediaType: "application/vnd.dev.sigstore.bundle+json;version=0.1",
+    verificationMaterial: {
+      x509CertificateChain: {
+        certificates: [
+          { rawBytes: b64(cert) },
+          { rawBytes: b64(Buffer.from(sigstore.ca.rootCertificate.buffer)) },
+        ],
+      },
+      tlogEntries: [
+        {
+          logIndex: String(logged.logIndex),
+          logId: { keyId: b64(Buffer.from(logged.logID, "hex")) },
+          kindVersion: { kind: "hashedrekord", version: "0.0.1" },
+          integratedTime: String(logged.integratedTime),
+          inclusionPromise: { signedEntryTimestamp: logged.verification.signedEntryTimestamp },
+          canonicalizedBody: logged.body,
+        },
+      ],
+    },
+    messageSignature: {
+      messageDigest: {
+        algorithm: "SHA2_256",
+        digest: b64(crypto.createHash("sha256").update(payload).digest()),
+      },
+      signature: b64(signature),
+    },
+  };
+  return { payload: payload.toString(), annotations, bundle };
+}
+
 const config = JSON.stringify({
   architecture: "amd64",
   os: "linux",
@@ -222,6 +294,10 @@ tampered.dsseEnvelope.payload = b64(
   ),
 );
 bundles.tampered = tampered;
+const legacy = {
+  signed: await legacyKeyless(trusted, digest),
+  otherDigest: await legacyKeyless(trusted, other),
+};
 
 // An independent check of what the specs rely on: @sigstore/verify in Node, against the trusted root.
 const verifier = new Verifier(toTrustMaterial(TrustedRoot.fromJSON(trusted.root)), {
@@ -231,6 +307,8 @@ const verifier = new Verifier(toTrustMaterial(TrustedRoot.fromJSON(trusted.root)
 for (const name of ["dsse", "otherDigest", "otherSubject"])
   verifier.verify(toSignedEntity(bundleFromJSON(bundles[name])));
 verifier.verify(toSignedEntity(bundleFromJSON(bundles.message), Buffer.from(manifest)));
+for (const { payload, bundle } of Object.values(legacy))
+  verifier.verify(toSignedEntity(bundleFromJSON(bundle), Buffer.from(payload)));
 for (const name of ["untrusted", "tampered"]) {
   let failed = false;
   try {
@@ -242,5 +320,5 @@ for (const name of ["untrusted", "tampered"]) {
 }
 
 process.stdout.write(
-  `${JSON.stringify({ issuer: ISSUER, subject: SUBJECT, image: { config, layer, manifest, digest }, roots: { trusted: trusted.root, stranger: stranger.root }, bundles }, null, 1)}\n`,
+  `${JSON.stringify({ issuer: ISSUER, subject: SUBJECT, image: { config, layer, manifest, digest }, roots: { trusted: trusted.root, stranger: stranger.root }, bundles, legacy: Object.fromEntries(Object.entries(legacy).map(([name, { payload, annotations }]) => [name, { payload, annotations }])) }, null, 1)}\n`,
 );

@@ -5,7 +5,8 @@ import {
   sigstoreTrust,
   TrustedRootError,
 } from "../../src/signatures/keyless";
-import { type PublicKey, parsePublicKey } from "../../src/signatures/public-keys";
+import { legacyKeylessMaterial } from "../../src/signatures/legacy-keyless";
+import { base64Bytes, type PublicKey, parsePublicKey } from "../../src/signatures/public-keys";
 import { PUBLIC_GOOD_ROOT as publicGoodRoot } from "../../src/signatures/sigstore-public-good-root";
 import { judge, type SignatureCandidate, type Signers } from "../../src/signatures/verdict";
 import { generateKey, type KeyKind, makeBundle, simpleSigningPayload } from "../support/cosign";
@@ -237,6 +238,74 @@ describe("judge: keyless sigstore bundles (Fulcio certificate, Rekor entry), ver
       verified: false,
       shortfall: "keyless signature",
     });
+  });
+
+  // cosign v2's keyless form: a `.sig` payload whose layer annotations carry the signature, the Fulcio
+  // certificate and chain, and the Rekor entry with its signed entry timestamp.
+  const legacyKeyless = (
+    name: keyof typeof keyless.legacy,
+    payload = keyless.legacy[name].payload,
+  ): Extract<SignatureCandidate, { form: "legacy" }> => {
+    const annotations: Record<string, string> = keyless.legacy[name].annotations;
+    return {
+      form: "legacy",
+      payload: new TextEncoder().encode(payload),
+      signature: base64Bytes(annotations["dev.cosignproject.cosign/signature"] ?? ""),
+      keyless: legacyKeylessMaterial(annotations),
+    };
+  };
+
+  it("verifies cosign's legacy keyless signature (certificate and Rekor bundle annotations)", async () => {
+    expect(await judge(keyless.image.digest, manifestBytes, signers(), [legacyKeyless("signed")])).toEqual({
+      verified: true,
+      form: "legacy",
+      signer: `${keyless.subject} (${keyless.issuer})`,
+    });
+  });
+
+  it("refuses a legacy keyless signature by an identity the policy does not name", async () => {
+    const other = identity(keyless.issuer, "https://github.com/other/**");
+    expect(
+      await judge(keyless.image.digest, manifestBytes, signers([other]), [legacyKeyless("signed")]),
+    ).toEqual({ verified: false, shortfall: "wrong identity" });
+  });
+
+  it("refuses a legacy keyless payload changed after signing, or whose Rekor entry is another's", async () => {
+    const signed = keyless.legacy.signed;
+    const changed = signed.payload.replace(keyless.image.digest.slice(7), "2".repeat(64));
+    const foreignEntry: SignatureCandidate = {
+      ...legacyKeyless("signed"),
+      keyless: legacyKeylessMaterial({
+        ...signed.annotations,
+        "dev.sigstore.cosign/bundle": keyless.legacy.otherDigest.annotations["dev.sigstore.cosign/bundle"],
+      }),
+    };
+    for (const candidate of [legacyKeyless("signed", changed), foreignEntry]) {
+      expect(await judge(keyless.image.digest, manifestBytes, signers(), [candidate])).toEqual({
+        verified: false,
+        shortfall: "keyless signature",
+      });
+    }
+  });
+
+  it("refuses a legacy keyless signature that does not chain to the trusted root", async () => {
+    const stranger = sigstoreTrust(keyless.roots.stranger);
+    expect(
+      await judge(keyless.image.digest, manifestBytes, signers([acme], stranger), [legacyKeyless("signed")]),
+    ).toEqual({ verified: false, shortfall: "keyless signature" });
+  });
+
+  it("refuses a valid legacy keyless signature whose payload names another digest", async () => {
+    expect(
+      await judge(keyless.image.digest, manifestBytes, signers(), [legacyKeyless("otherDigest")]),
+    ).toEqual({ verified: false, shortfall: "signature names another digest" });
+  });
+
+  it("does not take a legacy keyless signature for a key's under an entry without identities", async () => {
+    const key = parsePublicKey((await generateKey("ecdsa-p256")).pem);
+    expect(
+      await judge(keyless.image.digest, manifestBytes, keysOnly(key), [legacyKeyless("signed")]),
+    ).toEqual({ verified: false, shortfall: "keyless signature" });
   });
 
   it("accepts the sigstore public-good trusted root shipped with the mirror", async () => {

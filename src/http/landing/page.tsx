@@ -278,7 +278,8 @@ function Signatures({ entries }: { entries: NonNullable<LandingPageInput["signat
         applies. Under <code>enforce</code> anything else is refused with <code>403 DENIED</code> and a
         message saying what is missing; under <code>warn</code> it is served with{" "}
         <code>X-Mirror-Signature: unverified</code>. Keyless signatures (<code>cosign sign</code> with an OIDC
-        identity) count when their Fulcio issuer and subject match one of the entry's identities.
+        identity), as a sigstore bundle or in the legacy <code>.sig</code> form, count when their Fulcio
+        issuer and subject match one of the entry's identities.
       </p>
       <div class="table">
         <table>

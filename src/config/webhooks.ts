@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isHttpsOrLoopback } from "../util/trusted-url";
 import { ConfigError } from "./error";
 
 /** Where the mirror sends its events (`EVENT_WEBHOOKS`), each body signed with the secret. */
@@ -23,13 +24,11 @@ export const MAX_WEBHOOKS = 10;
 /** A shorter secret is guessable; GitHub's own guidance is a long random string. */
 const MIN_SECRET_LENGTH = 16;
 
-const LOOPBACK = /^(?:127(?:\.\d{1,3}){3}|localhost|\[::1\])$/i;
-
 const webhookSchema = z.strictObject({
   url: z
     .string({ error: "must be a URL" })
     .max(2048, { error: "must be at most 2048 characters" })
-    .refine(isWebhookUrl, {
+    .refine(isHttpsOrLoopback, {
       error:
         "must be an https URL without credentials or fragment (http only for 127.0.0.1, localhost, [::1])",
     }),
@@ -85,17 +84,4 @@ export function parseWebhooks(value: unknown): WebhookConfig[] {
     urls.add(url);
     return { url, secret: hook.secret, events: hook.events ?? null };
   });
-}
-
-/** https anywhere; plain http only to this machine (tests, a local receiver). */
-function isWebhookUrl(value: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return false;
-  }
-  if (url.username || url.password || url.hash) return false;
-  if (url.protocol === "https:") return true;
-  return url.protocol === "http:" && LOOPBACK.test(url.hostname);
 }

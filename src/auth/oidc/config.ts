@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ConfigError } from "../../config/error";
 import { compileGlob, isValidClaimPattern, isValidGlob } from "../../util/glob";
+import { isHttpsOrLoopback } from "../../util/trusted-url";
 
 /** One rule: every claim pattern must match; then the token may pull `allow`. */
 export interface OidcRule {
@@ -32,31 +33,11 @@ export interface OidcConfig {
 export const OIDC_USER = "oidc";
 export const DEFAULT_MAX_TOKEN_LIFETIME = 86_400;
 
-/**
- * `https:` anywhere, `http:` only for a loopback host (a local issuer while testing): keys fetched in
- * the clear could be swapped by anyone on the path, and then any token would pass.
- */
-export function isTrustedUrl(value: string): boolean {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return false;
-  }
-  if (url.username || url.password || url.hash) return false;
-  if (url.protocol === "https:") return true;
-  return url.protocol === "http:" && isLoopback(url.hostname);
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === "localhost" || hostname === "[::1]" || /^127(?:\.\d{1,3}){3}$/.test(hostname);
-}
-
 const trustedUrl = (what: string) =>
   z
     .string()
     .max(2048)
-    .refine(isTrustedUrl, `${what} must be an https:// URL (http:// only for localhost or 127.0.0.1)`);
+    .refine(isHttpsOrLoopback, `${what} must be an https:// URL (http:// only for localhost or 127.0.0.1)`);
 
 const ruleSchema = z.strictObject({
   claims: z

@@ -2,7 +2,6 @@
 // accounts) as client credentials, checked against `OIDC_ISSUERS`.
 export {
   DEFAULT_MAX_TOKEN_LIFETIME,
-  isTrustedUrl,
   OIDC_USER,
   type OidcConfig,
   type OidcIssuer,

@@ -1,6 +1,7 @@
 import { createLocalJWKSet, errors, type FlattenedJWSInput, type JWSHeaderParameters } from "jose";
 import { BodyTooLargeError, readLimited } from "../../util/streams";
-import { isTrustedUrl, type OidcIssuer } from "./config";
+import { isHttpsOrLoopback } from "../../util/trusted-url";
+import type { OidcIssuer } from "./config";
 
 /** How the keys are fetched: `fetch` in the Worker, a fake in tests. */
 export type Fetcher = (url: string, init: RequestInit) => Promise<Response>;
@@ -110,7 +111,11 @@ export class IssuerKeys {
     if (document.issuer !== this.issuer.issuer)
       throw new Error("the discovery document names another issuer");
     const jwksUrl = document.jwks_uri;
-    if (typeof jwksUrl !== "string" || !isTrustedUrl(jwksUrl) || !sameSecurity(jwksUrl, this.issuer.issuer)) {
+    if (
+      typeof jwksUrl !== "string" ||
+      !isHttpsOrLoopback(jwksUrl) ||
+      !sameSecurity(jwksUrl, this.issuer.issuer)
+    ) {
       throw new Error("the discovery document's jwks_uri is missing or not https");
     }
     this.discoveredJwksUrl = jwksUrl;

@@ -25,8 +25,16 @@ export interface BlobResult {
 
 /** Fetches an uncached blob from the upstream into the store while streaming it to the client. */
 export interface BlobFiller {
-  /** Null when the blob turned out to be stored meanwhile: serve it from the store. */
-  fill(client: RemoteRegistry, name: string, digest: Digest): Promise<BlobResult | null>;
+  /**
+   * Null when the blob turned out to be stored meanwhile: serve it from the store. `hungUp` is told
+   * when the client goes away before the last byte of a fill (which goes on without it).
+   */
+  fill(
+    client: RemoteRegistry,
+    name: string,
+    digest: Digest,
+    hungUp?: (size: number) => void,
+  ): Promise<BlobResult | null>;
   /**
    * From a download in progress only (never starting one): its size (no range: a HEAD), or the range
    * as its bytes arrive. Null when there is none.
@@ -40,6 +48,16 @@ export interface BlobFiller {
   /** True once the blob's fill (download and upload to the store) is over, false after `timeoutMs`. */
   settled(digest: Digest, timeoutMs: number): Promise<boolean>;
 }
+
+/** What the caller learns of a fill started for its client. */
+export interface FillWatch {
+  /** Asked before a fill is started for the client; throws to refuse (its budget). */
+  admit(): void;
+  /** The client went away before the last byte of the fill, which goes on and stores the whole blob. */
+  hungUp(size: number): void;
+}
+
+const NO_WATCH: FillWatch = { admit: () => {}, hungUp: () => {} };
 
 /**
  * Blobs are immutable, so the policy is local first: the store when present, else the filler, which
@@ -83,13 +101,13 @@ export class BlobMirror {
     return { size, body: null, cache: "MISS" };
   }
 
-  /** `beforeFill`: asked before a fill is started for this client; throws to refuse (its budget). */
+  /** `watch`: asked before a fill is started for this client, and told if the client leaves it. */
   async get(
     client: RemoteRegistry,
     name: string,
     digest: Digest,
     rangeSpec: RangeSpec | null,
-    beforeFill: () => void = () => {},
+    watch: FillWatch = NO_WATCH,
   ): Promise<BlobResult> {
     const edge = await this.colo?.lookup(client, name, digest, rangeSpec);
     if (edge) return edge;
@@ -101,8 +119,8 @@ export class BlobMirror {
       const filling = await this.filler.inFlight(client, name, digest, rangeSpec);
       return filling ?? this.fetchRange(client, name, digest, rangeSpec);
     }
-    beforeFill();
-    const filled = await this.filler.fill(client, name, digest);
+    watch.admit();
+    const filled = await this.filler.fill(client, name, digest, (size) => watch.hungUp(size));
     if (filled) return filled;
     const stored = await this.getWhole(client, name, digest);
     if (!stored) throw new RegistryError(502, "UNAVAILABLE", "the blob could not be fetched; try again");

@@ -50,6 +50,14 @@ export class BlobFill extends DurableObject<unknown> {
     return true;
   }
 
+  /**
+   * Whether this digest's fill goes on or has ended stored (RPC: a client whose body failed left it,
+   * and is charged for it, unless the fill itself failed).
+   */
+  goesOn(): boolean {
+    return this.engine.busy || this.engine.state === "stored";
+  }
+
   /** When a repository (`upstream/name`) was last linked to this digest (RPC from DurableBlobLinks). */
   linkedAt(repository: string): number | null {
     return this.links.linkedAt(repository);

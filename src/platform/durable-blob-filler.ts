@@ -28,7 +28,12 @@ export class DurableBlobFiller implements BlobFiller {
     return this.stub(digest).settled(timeoutMs);
   }
 
-  async fill(client: RemoteRegistry, name: string, digest: Digest): Promise<BlobResult | null> {
+  async fill(
+    client: RemoteRegistry,
+    name: string,
+    digest: Digest,
+    hungUp?: (size: number) => void,
+  ): Promise<BlobResult | null> {
     const opened = await this.open(client, name, digest, "GET", null);
     if (opened.kind === "elsewhere") return null;
     if (opened.kind === "upstream") {
@@ -42,8 +47,18 @@ export class DurableBlobFiller implements BlobFiller {
     }
     // Counted as foreground until the Worker has handed the last byte on: the fill object's own reader
     // ends earlier, while its bytes still wait in the pipes between the object and the client.
-    const body = foregroundBody(opened.body ?? new ReadableStream(), opened.size);
-    return { size: opened.size, body, cache: "MISS" };
+    const size = opened.size;
+    // The pipe to the client failed: the client left, or the fill failed. Only a fill that goes on
+    // (or is stored already) spends what the client left behind: the object says which it was.
+    const failed = () => {
+      if (!hungUp) return;
+      this.stub(digest)
+        .goesOn()
+        .then((on) => on && hungUp(size))
+        .catch(() => {});
+    };
+    const body = foregroundBody(opened.body ?? new ReadableStream(), size, failed);
+    return { size, body, cache: "MISS" };
   }
 
   async inFlight(

@@ -188,6 +188,29 @@ describe("bytes of fills a client hung up on", () => {
   });
 });
 
+describe("a fill that fails is not charged to its client", () => {
+  it("charges nothing when the upstream's bytes do not match the digest (the fill failed, nothing goes on)", async () => {
+    const limit = 1024 * 1024;
+    const budget = budgetEnv(1000, limit);
+    const ip = `192.0.2.${220 + test}`;
+    const name = `budget/corrupt${test}`;
+    const blob = pseudoRandomBytes(4 * 1024 * 1024, 9500 + test);
+    const digest = await sha256(blob);
+    upstreams.quay.addBlob(blob, digest, name);
+    upstreams.quay.corruptBlobs = true;
+    try {
+      const response = await request(`/v2/quay/${name}/blobs/${digest}`, ip, budget);
+      expect(response.status).toBe(200);
+      await expect(response.arrayBuffer()).rejects.toThrow();
+      // Time enough for a charge to arrive, had there been one (the object is asked once).
+      for (let poll = 0; poll < 20; poll++) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(spendingMemoryFor(env.MANIFESTS).blockedFor(`ip:${ip}`, "bytes", limit)).toBe(0);
+    } finally {
+      upstreams.quay.corruptBlobs = false;
+    }
+  });
+});
+
 describe("/_/stats shows each client's spending", () => {
   it("lists clients with their counted requests and abandoned bytes, this hour and the last day, and the budget", async () => {
     const ip = `192.0.2.${230 + test}`;

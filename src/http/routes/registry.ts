@@ -12,7 +12,6 @@ import { parseRange } from "../../oci/range";
 import { parseReference } from "../../oci/reference";
 import type { RemoteRegistry } from "../../upstream/remote-registry";
 import { addressPrefix } from "../../util/address-prefix";
-import { watchHangUp } from "../../util/hang-up";
 import { clientIp } from "../auth";
 import type { AppEnv, AuditEntry } from "../context";
 import { authenticateClient } from "../middleware/authenticate";
@@ -100,14 +99,21 @@ for (const base of ["/v2", "/:prefix/v2"]) {
     const result =
       c.req.method === "HEAD"
         ? await blobs.head(upstream, repository.name, digest)
-        : await blobs.get(upstream, repository.name, digest, range, () => spending.admitFill());
+        : await blobs.get(upstream, repository.name, digest, range, {
+            admit: () => spending.admitFill(),
+            // The fill goes on and stores the whole blob: its size is charged to the client's budget of
+            // such bytes (and the stats).
+            hungUp: (size) => {
+              spending.abandoned(size);
+              c.var.services.stats.abandoned(spending.client, size);
+            },
+          });
     recordResult(c, digest.value, result.cache);
-    const watched = range === null ? abandonedFill(c, result, spending) : result;
     // Remembered in the isolate and sent with the stats batch (for retention): no write per blob. A part
     // of a blob not stored (passed through, or read from a fill in flight) is no use of a stored blob: a
     // row for it would only grow the table, and a blob being filled is new anyway.
     if (result.body && (range === null || result.cache === "HIT")) c.var.services.stats.served(digest.value);
-    return blobResponse(watched, digest.value, audienceOf(c, upstream, result.restricted));
+    return blobResponse(result, digest.value, audienceOf(c, upstream, result.restricted));
   });
 
   registryApi.get(`${base}/:name{.+}/tags/list`, async (c) => {
@@ -200,20 +206,6 @@ function spendingOf(c: Context<AppEnv>): ClientSpending {
     const entry = c.get("audit");
     if (entry) c.set("audit", { ...entry, refusedBy: `budget.${kind}` });
   });
-}
-
-/**
- * A blob fill's body, watched: when the client hangs up before its end, the fill goes on and stores
- * the whole blob, so its size is charged to the client's budget of such bytes (and the stats).
- */
-function abandonedFill(c: Context<AppEnv>, result: BlobResult, spending: ClientSpending): BlobResult {
-  const size = result.size;
-  if (result.cache !== "MISS" || !result.body || size === undefined) return result;
-  const body = watchHangUp(result.body, size, () => {
-    spending.abandoned(size);
-    c.var.services.stats.abandoned(spending.client, size);
-  });
-  return { ...result, body };
 }
 
 function recordResult(c: Context<AppEnv>, digest: string | undefined, cache: string): void {

@@ -1,4 +1,4 @@
-import { holdAnyway, releaseHeld, tryHold } from "../util/held-bytes";
+import { evictableWhenSqueezed, holdAnyway, releaseHeld, tryHold } from "../util/held-bytes";
 import { countRowsWritten } from "../util/op-counters";
 
 /** SQLite rows are limited to 2 MB: larger chunks are stored as several rows. */
@@ -31,8 +31,21 @@ export class SpoolRows {
   private readonly recent = new Map<number, Uint8Array>();
   /** Bytes of `recent` held in the isolate's budget (SQLite rows only: the memory kind is held whole). */
   private recentHeld = 0;
+  /** Unregisters the rows kept in memory from the budget's caches (SQLite rows only). */
+  private readonly uncache: () => void;
 
-  constructor(private readonly sql: SqlStorage | null) {}
+  constructor(private readonly sql: SqlStorage | null) {
+    // Rows storage holds too are only a shortcut: a download that needs the room takes it from them.
+    const rows = this;
+    this.uncache = sql
+      ? evictableWhenSqueezed({
+          get bytes() {
+            return rows.recentHeld;
+          },
+          evictOldest: () => this.forgetOldest(),
+        })
+      : () => {};
+  }
 
   /** The rows an earlier instance of the object left; null when they are not in one unbroken run. */
   static load(sql: SqlStorage): SpoolRows | null {
@@ -123,6 +136,16 @@ export class SpoolRows {
     releaseHeld(row.byteLength);
   }
 
+  /** Lets go of the oldest row kept in memory that storage holds too; false when there is none. */
+  private forgetOldest(): boolean {
+    for (const seq of this.recent.keys()) {
+      if (seq >= this.stored) return false;
+      this.forget(seq);
+      return true;
+    }
+    return false;
+  }
+
   /** Lets go of the rows kept in memory that storage holds too (a spool waiting for its upload). */
   forgetRecent(): void {
     if (!this.sql) return;
@@ -165,6 +188,7 @@ export class SpoolRows {
 
   /** Deletes the rows (the spool is done with them), the table with them. */
   drop(): void {
+    this.uncache();
     this.recent.clear();
     releaseHeld(this.recentHeld);
     this.recentHeld = 0;

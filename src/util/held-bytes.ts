@@ -15,6 +15,36 @@ const ROOM_POLL_MS = 10;
  */
 const yielding = new Set<() => void>();
 
+/**
+ * Bytes held only to save a read: a spool's newest rows, kept for the readers that keep up, which
+ * read them back from SQLite once they are gone. A chunk that must be read takes its room from them
+ * first, from the largest: four spools' rows must not stop every other download in the isolate.
+ */
+export interface HeldCache {
+  /** Bytes this cache holds now. */
+  readonly bytes: number;
+  /** Lets go of (and releases) its oldest entry; false when it has none it may let go of. */
+  evictOldest(): boolean;
+}
+const caches = new Set<HeldCache>();
+
+/** Registers a cache that chunks which must be read may take room from; returns what unregisters it. */
+export function evictableWhenSqueezed(cache: HeldCache): () => void {
+  caches.add(cache);
+  return () => {
+    caches.delete(cache);
+  };
+}
+
+/** Lets go of the oldest entry of the largest cache; false when no cache has one to let go of. */
+function evictFromCaches(): boolean {
+  const bySize = [...caches].sort((a, b) => b.bytes - a.bytes);
+  for (const cache of bySize) {
+    if (cache.bytes > 0 && cache.evictOldest()) return true;
+  }
+  return false;
+}
+
 export interface HeldBytes {
   readonly held: number;
   readonly peak: number;
@@ -46,6 +76,7 @@ export function holdAnyway(bytes: number): void {
  */
 export async function holdWhenRoom(bytes: number): Promise<void> {
   while (held > 0 && !tryHold(bytes)) {
+    if (evictFromCaches()) continue;
     const oldest = yielding.values().next();
     if (!oldest.done) {
       yielding.delete(oldest.value);

@@ -20,6 +20,15 @@ export interface ClientCatchUp {
   readonly resume: ((offset: number) => Promise<ReadableStream<Uint8Array>>) | null;
 }
 
+const MIB = 1024 * 1024;
+
+/**
+ * A client at the end of its window is waited for this long per MiB it is to take, at most, before it
+ * is let go: one that reads at least 5 MiB/s (40 Mbit/s) keeps the download's bytes, a slower one
+ * continues on its own and no longer sets the store's pace. A fast client that is merely a little
+ * slower than the store (under `wrangler dev` they share one thread) must not fetch the blob twice.
+ */
+const CLIENT_WAIT_MS_PER_MIB = 200;
 /** Without a catch-up source, a client this far behind is dropped (it must not hold the download). */
 const DEFAULT_CATCH_UP: ClientCatchUp = { windowBytes: 16 * 1024 * 1024, resume: null };
 
@@ -28,8 +37,9 @@ const DEFAULT_CATCH_UP: ClientCatchUp = { windowBytes: 16 * 1024 * 1024, resume:
  * goes to the store as it arrives, at the upstream's pace, and to the client that started the download.
  * No one else can read it from the start: later clients are sent to the upstream.
  *
- * The client never holds the store up: it may fall behind by `windowBytes` (held for it in memory, and
- * counted in the isolate's fill budget, util/held-bytes.ts); further behind, or once the budget has no
+ * The client never holds the store up for long: it may fall behind by `windowBytes` (held for it in
+ * memory, and counted in the isolate's fill budget, util/held-bytes.ts), and is waited for there only
+ * while it reads at least 5 MiB/s (CLIENT_WAIT_MS_PER_MIB); further behind, or once the budget has no
  * room for its window (or a download needs the room), or taking nothing for `stallMs`, it lets go of
  * the download and continues from its own offset on its own source (`resume`). Whichever way its bytes came, the client hashes them itself
  * and its last chunk reaches it only once the whole blob matches the digest. A client that goes away
@@ -103,6 +113,7 @@ async function copy(
       length += value.byteLength;
       if (length > size) throw new Error("upstream body is longer than its Content-Length");
       await verifier.update(value);
+      await toClient.room(value.byteLength);
       toClient.push(value);
       // The store gets a copy of its own: its sink may take the buffer over.
       if (!toStore.gone) await toStore.offer(value.slice());
@@ -162,6 +173,8 @@ class ClientFeed {
   private idle: ReturnType<typeof setTimeout> | undefined;
   /** Withdraws the window from those the budget takes back (set while it holds bytes). */
   private unyield: (() => void) | null = null;
+  /** Wakes a download waiting for room in the window (see `room`). */
+  private took: (() => void) | null = null;
 
   constructor(
     private readonly size: number,
@@ -203,6 +216,25 @@ class ClientFeed {
     this.signal();
   }
 
+  /**
+   * Resolves once the window has room for `bytes` more, or the client is let go, or after
+   * CLIENT_WAIT_MS_PER_MIB for them at the latest (then `push` lets the client go).
+   */
+  async room(bytes: number): Promise<void> {
+    const fits = () => this.letGo || this.queued + bytes <= this.catchUp.windowBytes;
+    if (fits()) return;
+    const deadline = Date.now() + Math.ceil((bytes / MIB) * CLIENT_WAIT_MS_PER_MIB);
+    while (!fits() && Date.now() < deadline) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.took = resolve;
+        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      });
+      clearTimeout(timer);
+      this.took = null;
+    }
+  }
+
   end(): void {
     this.complete = true;
     this.signal();
@@ -223,6 +255,7 @@ class ClientFeed {
   }
 
   private release(): void {
+    this.took?.();
     releaseHeld(this.queued);
     this.queue = [];
     this.queued = 0;
@@ -276,6 +309,7 @@ class ClientFeed {
         }
         clearTimeout(this.idle);
         this.idle = this.queue.length > 0 ? setTimeout(() => this.detach(), this.stallMs) : undefined;
+        this.took?.();
         return chunk;
       }
       if (this.complete) return null;

@@ -174,6 +174,31 @@ describe("a download stored as it streams (too large for a spool)", () => {
     expect(resumed).toBe(0);
   });
 
+  it("waits at the window for a client that reads a little slower than the store (20 MiB/s), which keeps the download's bytes", async () => {
+    const { bytes, digest } = await blob(8 * MIB, 18);
+    const store = memoryStore();
+    let resumed = 0;
+    const through = new StoreThrough(source(bytes).stream, bytes.length, digest, false, 5_000, store.put, {
+      windowBytes: 2 * MIB,
+      resume: async () => {
+        resumed++;
+        return new ReadableStream();
+      },
+    });
+    const reader = (through.takeClient() as ReadableStream<Uint8Array>).getReader();
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      // 1 MiB every 50 ms: slower than the store here, far faster than the 5 MiB/s it is let go below.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+    }
+    expect(same(concatBytes(chunks), bytes)).toBe(true);
+    expect(await through.done).toEqual({ verified: true, stored: true });
+    expect(resumed).toBe(0);
+  });
+
   it("holds the client's last chunk until the digest is verified: wrong bytes end client and store with an error", async () => {
     const { bytes } = await blob(3 * MIB + 5, 4);
     const other = parseDigest(await sha256(pseudoRandomBytes(16, 99)));

@@ -75,7 +75,8 @@ interface Download {
  * A digest's fill, as its fill object runs it: the first whole GET starts the one upstream download,
  * every request while it lasts joins it (another repository's only once the access module agrees),
  * and the verified bytes go to the store the way their fill does it. Every change of state goes
- * through the FillMachine; the object's alarm drives the upload of a SQLite spool with `alarm`.
+ * through the FillMachine; the object's alarm drives the upload of a SQLite spool with `alarm` when the
+ * put that streamed with its download did not store it.
  */
 export class FillEngine {
   private download: Download | null = null;
@@ -158,8 +159,8 @@ export class FillEngine {
       if (!download) this.sweep();
       return;
     }
-    if (machine.is("downloading")) {
-      // Still spooling in this instance: look again later.
+    if (machine.is("downloading") || fill.streaming) {
+      // Still spooling in this instance, or its put still streams: look again later.
       await this.ctx.storage.setAlarm(Date.now() + SWEEP_MS);
       return;
     }
@@ -278,6 +279,8 @@ export class FillEngine {
       return;
     }
     if (!(fill instanceof SqliteFill)) return;
+    // Recorded first: an instance that dies before the store has the blob leaves it to the next alarm.
+    let unkept: string | null = null;
     try {
       fill.keep({
         digest: download.digest.value,
@@ -286,9 +289,29 @@ export class FillEngine {
         upstream: download.owner.upstream.prefix,
         name: download.owner.name,
       });
+    } catch (error) {
+      unkept = describe(error);
+    }
+    if (fill.streaming) {
+      // Its put has streamed with the download; it ends with the last row, released by the verdict.
+      machine.to("uploading", { way: fill.way, streamed: true });
+      if (await fill.storedAsItStreamed()) {
+        fill.forget();
+        this.end(download, "stored", { size, way: fill.way, streamed: true });
+        await this.countStored(services, size);
+        return;
+      }
+      machine.to("verified", { cause: "store_refused", streamed: true });
+    }
+    if (unkept !== null) {
+      // Storage refused: nothing is stored, the readers still got every byte; the next pull refetches.
+      this.pending.clear();
+      this.end(download, "failed", { cause: "store_failed", error: unkept, size, way: fill.way });
+      return;
+    }
+    try {
       await this.ctx.storage.setAlarm(Date.now());
     } catch (error) {
-      // Storage refused: nothing is stored, the readers still got every byte; the next pull refetches.
       this.pending.clear();
       this.end(download, "failed", { cause: "store_failed", error: describe(error), size, way: fill.way });
     }

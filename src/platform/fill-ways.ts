@@ -81,7 +81,10 @@ export function fillFor(
   const inMemory = MemoryFill.start(body, digest, size, restricted, READER_WAIT_MS);
   if (inMemory) return inMemory;
   try {
-    return SqliteFill.start(sql, chunks(), digest, size, restricted, READER_WAIT_MS);
+    return SqliteFill.start(sql, chunks(), digest, size, restricted, READER_WAIT_MS, {
+      store: services.blobStore,
+      multipartThreshold: services.config.multipartThreshold,
+    });
   } catch (error) {
     // The object's storage refuses even an empty spool: the blob goes to the store as it streams.
     services.log({ event: "blob.spool_refused", digest: digest.value, error: describe(error) });

@@ -50,6 +50,13 @@ export type UploadStep =
  */
 export class SqliteFill implements Fill {
   readonly way = "sqlite";
+  /**
+   * The put that streams the spool to the store while it fills (true once stored); null when there
+   * is none (too large for one put, or taken up after a restart): the alarm uploads it then.
+   */
+  private streamed: Promise<boolean> | null = null;
+  /** The streamed put has not answered yet. */
+  streaming = false;
 
   private constructor(
     private readonly spool: Spool,
@@ -57,7 +64,12 @@ export class SqliteFill implements Fill {
     readonly downloaded: Promise<DownloadEnd>,
   ) {}
 
-  /** Spools the download; throws when storage refuses even an empty spool. */
+  /**
+   * Spools the download; throws when storage refuses even an empty spool. With `streamTo`, a blob that
+   * fits one put streams to the store as it spools: R2 checks the length and the digest itself and
+   * keeps nothing else, the spool's last row waits for the verdict all the same, and the blob is in
+   * the store about when its download ends, with no rows read back from SQLite for it.
+   */
   static start(
     sql: SqlStorage,
     body: ReadableStream<Uint8Array>,
@@ -65,13 +77,33 @@ export class SqliteFill implements Fill {
     size: number,
     restricted: boolean,
     readerWaitMs: number,
+    streamTo: { readonly store: BlobStore; readonly multipartThreshold: number } | null = null,
   ): SqliteFill {
     const spool = Spool.create(sql, size, restricted, () => {});
-    return new SqliteFill(
+    const fill = new SqliteFill(
       spool,
       new PendingUploads(sql),
       spoolVerified(body, spool, digest, readerWaitMs, true),
     );
+    if (streamTo && size <= Math.min(streamTo.multipartThreshold, RESUMABLE_ABOVE)) {
+      const rows = metered(spool.reader({ background: true }), MIB, size);
+      fill.streaming = true;
+      fill.streamed = streamTo.store
+        .put(digest, rows, size, { restricted })
+        .catch(() => false)
+        .then(async (stored) => {
+          // A store that gave up without reading to the end must not keep the spool's reader.
+          await rows.cancel().catch(() => {});
+          fill.streaming = false;
+          return stored;
+        });
+    }
+    return fill;
+  }
+
+  /** Whether the put that streamed with the download stored the blob (false: none, or it failed). */
+  storedAsItStreamed(): Promise<boolean> {
+    return this.streamed ?? Promise.resolve(false);
   }
 
   /**

@@ -5,6 +5,7 @@ import { SWEEP_MS } from "../../src/platform/fill-engine";
 import { R2BlobStore } from "../../src/storage/blob-store";
 import { OpenMultiparts } from "../../src/storage/open-multipart";
 import { PendingUploads } from "../../src/storage/pending-upload";
+import { SqliteFill } from "../../src/storage/sqlite-fill";
 import { beginForeground } from "../../src/util/foreground";
 import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
 import { bytesOf, fakeUpstreams, mirror } from "../support/mirror";
@@ -133,6 +134,53 @@ describe("the upload of a spool, in resumable steps", () => {
     } finally {
       client();
     }
+  });
+});
+
+describe("a spooled blob that fits one put", () => {
+  it("streams to the store as it spools: stored about when its download ends, with no upload left to the alarm", async () => {
+    const bytes = pseudoRandomBytes(3 * MIB, 88);
+    const digest = await sha256(bytes);
+    upstreams.quay.addBlob(bytes, digest);
+    const steps = vi.spyOn(SqliteFill.prototype, "uploadStep");
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    expect(await sha256(await bytesOf(response))).toBe(digest);
+    // Bounded: the put ends with the verdict on the last row.
+    for (let poll = 0; poll < 200 && (await env.BLOBS.head(storedKey(digest))) === null; poll++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    const stored = await storedBytes(digest);
+    expect(stored && (await sha256(stored))).toBe(digest);
+    expect(steps).not.toHaveBeenCalled();
+    await runInDurableObject(fillObject(digest), (_instance, state) => {
+      expect(new PendingUploads(state.storage.sql).get()).toBeNull();
+    });
+  });
+
+  it("leaves the upload to the alarm, from the spool, when the store refused the put that streamed", async () => {
+    const bytes = pseudoRandomBytes(3 * MIB, 89);
+    const digest = await sha256(bytes);
+    upstreams.quay.addBlob(bytes, digest);
+    const put = R2BlobStore.prototype.put;
+    let refused = 0;
+    vi.spyOn(R2BlobStore.prototype, "put").mockImplementation(async function (this: R2BlobStore, ...args) {
+      if (refused++ === 0) {
+        await args[1].cancel();
+        return false;
+      }
+      return put.apply(this, args);
+    });
+    const steps = vi.spyOn(SqliteFill.prototype, "uploadStep");
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    expect(await sha256(await bytesOf(response))).toBe(digest);
+    // The verified spool is recorded and left to the object's alarm (run here as soon as it is set).
+    const stub = fillObject(digest);
+    for (let poll = 0; poll < 250 && (await env.BLOBS.head(storedKey(digest))) === null; poll++) {
+      await runDurableObjectAlarm(stub);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const stored = await storedBytes(digest);
+    expect(stored && (await sha256(stored))).toBe(digest);
+    expect(steps).toHaveBeenCalledTimes(1);
   });
 });
 

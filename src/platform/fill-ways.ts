@@ -78,7 +78,7 @@ export function fillFor(
       multipart,
     );
   if (size > services.config.spoolMaxBytes) return through();
-  const inMemory = MemoryFill.start(body, digest, size, restricted, READER_WAIT_MS);
+  const inMemory = MemoryFill.start(body, digest, size, restricted, READER_WAIT_MS, services.blobStore);
   if (inMemory) return inMemory;
   try {
     return SqliteFill.start(sql, chunks(), digest, size, restricted, READER_WAIT_MS, {

@@ -23,6 +23,8 @@ let memorySpooled = 0;
 export class MemoryFill implements Fill {
   readonly way = "memory";
   readonly downloaded: Promise<DownloadEnd>;
+  /** The put that streams the blob to the store as it arrives (see `start`); null: `upload` puts it. */
+  private streamed: Promise<boolean> | null = null;
 
   private constructor(
     private readonly spool: Spool,
@@ -34,13 +36,18 @@ export class MemoryFill implements Fill {
     this.downloaded = spoolVerified(body, spool, digest, readerWaitMs, true);
   }
 
-  /** A memory spool for the download, or null when the isolate has no room for one this size. */
+  /**
+   * A memory spool for the download, or null when the isolate has no room for one this size. With
+   * `store`, the blob streams to it as it arrives: the store checks length and digest itself (one put,
+   * far below the multipart threshold), and the spool's last chunk waits for the verdict all the same.
+   */
   static start(
     body: ReadableStream<Uint8Array>,
     digest: Digest,
     size: number,
     restricted: boolean,
     readerWaitMs: number,
+    store: BlobStore | null = null,
   ): MemoryFill | null {
     if (size > MEMORY_FILL_MAX_BYTES || memorySpooled + size > MEMORY_FILLS_MAX_BYTES) return null;
     if (!tryHold(size)) return null;
@@ -49,7 +56,9 @@ export class MemoryFill implements Fill {
       memorySpooled -= size;
       releaseHeld(size);
     });
-    return new MemoryFill(spool, body, digest, readerWaitMs);
+    const fill = new MemoryFill(spool, body, digest, readerWaitMs);
+    if (store) fill.streamed = fill.put(store, digest);
+    return fill;
   }
 
   get size(): number {
@@ -73,12 +82,18 @@ export class MemoryFill implements Fill {
   }
 
   /**
-   * Uploads the verified bytes (once the isolate's clients have been quiet a moment, see
-   * uploadMayStart); true when stored. A store that throws is a store that refused, and one that gave
-   * up without reading to the end must not keep its reader.
+   * Uploads the verified bytes (the put that streamed with the download, or one made once the
+   * isolate's clients have been quiet a moment, see uploadMayStart); true when stored. A store that
+   * throws is a store that refused, and one that gave up without reading to the end must not keep its
+   * reader.
    */
   async upload(store: BlobStore, digest: Digest): Promise<boolean> {
+    if (this.streamed) return this.streamed;
     await uploadMayStart(this.size);
+    return this.put(store, digest);
+  }
+
+  private async put(store: BlobStore, digest: Digest): Promise<boolean> {
     const reader = this.spool.reader({ background: true });
     const stored = await store
       .put(digest, reader, this.size, { restricted: this.restricted })

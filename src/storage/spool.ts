@@ -92,8 +92,7 @@ export class Spool {
     this.finished = true;
     this.verdict = verified;
     this.held = verified && hold;
-    // Waiting for its upload, the spool keeps no row in memory: readers and the upload read SQLite.
-    if (this.held && !this.storageFailed) this.data.forgetRecent();
+    this.forgetWhenWaiting();
     this.wake();
     this.idleCheck();
   }
@@ -191,6 +190,7 @@ export class Spool {
       endForeground();
       this.positions.delete(position);
       this.wakeWriter();
+      this.forgetWhenWaiting();
       this.idleCheck();
     };
     const mismatch = () => new Error("upstream bytes do not match the digest");
@@ -267,6 +267,15 @@ export class Spool {
       },
       { highWaterMark: 0 },
     );
+  }
+
+  /**
+   * Waiting for its upload with no reader left, the spool keeps no row in memory (the alarm's upload
+   * reads SQLite). Readers still streaming (a client, the put that streams with the download) keep
+   * the newest rows: reading rows back from SQLite was 15% of a cold 128 MiB fill's CPU profile.
+   */
+  private forgetWhenWaiting(): void {
+    if (this.finished && this.held && this.readers === 0 && !this.storageFailed) this.data.forgetRecent();
   }
 
   private wakeWriter(): void {

@@ -21,7 +21,12 @@ export class Spool {
   private failure: Error | null = null;
   private wakers: Array<() => void> = [];
   /** Where each reader is: the next row it reads, and when it last took one. */
-  private readonly positions = new Set<{ seq: number; movedAt: number }>();
+  private readonly positions = new Set<{
+    seq: number;
+    movedAt: number;
+    background: boolean;
+    paces: boolean;
+  }>();
   /** Woken whenever a reader moves on or goes away. */
   private moved: Array<() => void> = [];
   /** The rows are still needed by the fill itself (to upload them), readers or not. */
@@ -128,11 +133,13 @@ export class Spool {
   }
 
   /**
-   * Resolves when the leading reader is close behind the newest row (or there is none), or after
-   * `ms` at the latest. The download awaits it before each chunk: in a Durable Object everything
-   * shares one thread, and a download that never waits starves its own readers, who then fall behind
-   * and read back from SQLite what they could have had from memory. A stalled reader holds nothing up
-   * for longer than `ms`, and a slow one never holds up a faster one.
+   * Resolves when the leading client's reader, and every reader that `paces` (the put that streams
+   * the spool to the store), are close behind the newest row (or there are none), or after `ms` at
+   * the latest.
+   * The download awaits it before each chunk: in a Durable Object everything shares one thread, and a
+   * download that never waits starves its own readers, who then fall behind and read back from
+   * SQLite what they could have had from memory. A stalled reader holds nothing up for longer than
+   * `ms`, and a slow client never holds up a faster one.
    */
   room(ms: number): Promise<void> {
     if (this.storageFailed) {
@@ -149,8 +156,13 @@ export class Spool {
     }
     return this.until(() => {
       let lead = -1;
-      for (const position of this.positions) lead = Math.max(lead, position.seq);
-      return lead < 0 || lead >= this.data.count - LEAD_ROWS;
+      let pacer = Number.POSITIVE_INFINITY;
+      for (const position of this.positions) {
+        if (!position.background) lead = Math.max(lead, position.seq);
+        if (position.paces) pacer = Math.min(pacer, position.seq);
+      }
+      const near = this.data.count - LEAD_ROWS;
+      return (lead < 0 || lead >= near) && pacer >= near;
     }, ms);
   }
 
@@ -172,11 +184,16 @@ export class Spool {
    * the fill's own upload (`background`) does not.
    */
   reader(
-    options: { range?: { start: number; end: number }; background?: boolean } = {},
+    options: { range?: { start: number; end: number }; background?: boolean; paces?: boolean } = {},
   ): ReadableStream<Uint8Array> {
     const start = options.range?.start ?? 0;
     const end = options.range?.end ?? this.size - 1;
-    const position = { seq: 0, movedAt: Date.now() };
+    const position = {
+      seq: 0,
+      movedAt: Date.now(),
+      background: options.background === true,
+      paces: options.paces === true,
+    };
     /** Bytes of the next row to skip (the range starts inside it). */
     let skip = start;
     let remaining = end - start + 1;

@@ -86,7 +86,9 @@ export class SqliteFill implements Fill {
       spoolVerified(body, spool, digest, readerWaitMs, true),
     );
     if (streamTo && size <= Math.min(streamTo.multipartThreshold, RESUMABLE_ABOVE)) {
-      const rows = metered(spool.reader({ background: true }), MIB, size);
+      // The put sets the download's pace too (within the wait per chunk): behind the rows kept in
+      // memory, it would read every row back from SQLite.
+      const rows = metered(spool.reader({ background: true, paces: true }), MIB, size);
       fill.streaming = true;
       fill.streamed = streamTo.store
         .put(digest, rows, size, { restricted })

@@ -210,3 +210,43 @@ describe("a spool whose storage refuses rows (full, or failing)", () => {
     });
   });
 });
+
+describe("the pace of a spool's download", () => {
+  it("waits for a reader that paces it (the put to the store) as well as for the leading client: neither reads a row back from SQLite", async () => {
+    const bytes = pseudoRandomBytes(40 * MIB, 12);
+    const stub = env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(crypto.randomUUID()));
+    await runInDurableObject(stub, async (_instance, state) => {
+      let readBack = 0;
+      const sql = new Proxy(state.storage.sql, {
+        get(target, property) {
+          if (property !== "exec") return Reflect.get(target, property);
+          return (query: string, ...bindings: unknown[]) => {
+            if (query.startsWith("SELECT data FROM chunks")) readBack++;
+            return target.exec(query, ...bindings);
+          };
+        },
+      });
+      const spool = Spool.create(sql, bytes.length, false, () => {});
+      const client = collect(spool.reader());
+      // The put is slower than the client: a row every 5 ms at best.
+      const put = (async () => {
+        const reader = spool.reader({ background: true, paces: true }).getReader();
+        const parts: Uint8Array[] = [];
+        for (;;) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          const { done, value } = await reader.read();
+          if (done) return new Uint8Array(await new Blob(parts).arrayBuffer());
+          parts.push(value);
+        }
+      })();
+      for (let offset = 0; offset < bytes.length; offset += MIB) {
+        await spool.room(200);
+        spool.append(bytes.slice(offset, offset + MIB));
+      }
+      spool.finish(true);
+      expect(same(await client, bytes)).toBe(true);
+      expect(same(await put, bytes)).toBe(true);
+      expect(readBack).toBe(0);
+    });
+  });
+});

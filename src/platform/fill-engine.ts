@@ -148,6 +148,15 @@ export class FillEngine {
    * with none, a sweep of rows an evicted download left.
    */
   async alarm(services: FillServices): Promise<void> {
+    try {
+      await this.alarmStep(services);
+    } finally {
+      // Whatever the step did is logged before the object waits for its next alarm.
+      this.machine?.flush();
+    }
+  }
+
+  private async alarmStep(services: FillServices): Promise<void> {
     limitHeldBytes(services.config.fillMemoryBytes);
     await this.abortLeftParts(services);
     if (!this.download) this.takeUpPending(services);
@@ -311,6 +320,7 @@ export class FillEngine {
     }
     try {
       await this.ctx.storage.setAlarm(Date.now());
+      machine.flush();
     } catch (error) {
       this.pending.clear();
       this.end(download, "failed", { cause: "store_failed", error: describe(error), size, way: fill.way });

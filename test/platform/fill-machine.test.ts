@@ -17,9 +17,31 @@ describe("the fill state machine", () => {
     machine.to("verified");
     expect(() => machine.to("downloading")).toThrow(/no transition verified → downloading/);
     expect(machine.state).toBe("verified");
+    // The fill waits here (for its alarm): what it held back is logged.
+    machine.flush();
     expect(log.mock.calls.map(([fields]) => fields)).toEqual([
       { event: "blob.downloading", digest: "sha256:abc", from: "idle", upstream: "quay" },
       { event: "blob.verified", digest: "sha256:abc", from: "downloading" },
+    ]);
+  });
+
+  it("logs the steps between a fill's start and its end on the end's line, as `via`: two lines per fill", () => {
+    const log = vi.fn();
+    const machine = new FillMachine("sha256:abc", () => log);
+    machine.to("downloading", { upstream: "quay" });
+    machine.to("verified", { size: 3 });
+    machine.to("uploading", { way: "memory" });
+    machine.to("stored", { size: 3, way: "memory" });
+    expect(log.mock.calls.map(([fields]) => fields)).toEqual([
+      { event: "blob.downloading", digest: "sha256:abc", from: "idle", upstream: "quay" },
+      {
+        event: "blob.stored",
+        digest: "sha256:abc",
+        from: "uploading",
+        via: "verified → uploading",
+        size: 3,
+        way: "memory",
+      },
     ]);
   });
 });

@@ -348,7 +348,12 @@ async function main(): Promise<void> {
         many: Object.fromEntries(SYSTEMS.map((s) => [s, []])) as unknown as Record<System, number[]>,
       };
       const settle: Record<PullImage, number[]> = { big: [], many: [] };
-      const ttfb: Record<"direct" | "mirror" | "dist", BlobTiming[]> = { direct: [], mirror: [], dist: [] };
+      const ttfb: Record<"direct" | "mirror" | "dist" | "passThrough", BlobTiming[]> = {
+        direct: [],
+        mirror: [],
+        dist: [],
+        passThrough: [],
+      };
       const pullCounts: Partial<Record<`${PullImage}-${System}`, ScenarioCounts>> = {};
       const profile: Record<string, ProfileEntry[]> = {};
       const cpu: Record<string, number[]> = {};
@@ -394,6 +399,13 @@ async function main(): Promise<void> {
         const token = await pullToken(tokenFace.url, images.ttfb.repo);
         ttfb.direct.push(
           await timedBlobGet(`${tokenFace.url}/v2/${images.ttfb.repo}/blobs/${ttfbLayer}`, token),
+        );
+        // What any Worker in the path costs the first byte here: one that only forwards the GET.
+        ttfb.passThrough.push(
+          await timedBlobGet(
+            `http://${HOST}:${passThrough.port}/v2/${images.ttfb.repo}/blobs/${ttfbLayer}`,
+            token,
+          ),
         );
 
         const viaMirror = async (): Promise<void> => {
@@ -507,6 +519,7 @@ async function main(): Promise<void> {
         direct: tt(ttfb.direct),
         mirror: tt(ttfb.mirror),
         dist: tt(ttfb.dist),
+        passThrough: tt(ttfb.passThrough),
       };
       result.profile = Object.fromEntries(
         Object.entries(profile).map(([k, entries]) => [

@@ -81,6 +81,7 @@ function ttfbGoal(r: BenchResult, goals: Goal[]): void {
     target: "≤ the distribution proxy's",
     mirror: `${fx(mirror * 1000, 1)} ms`,
     dist: `${fx(dist * 1000, 1)} ms`,
+    ...(t.passThrough ? { passThrough: `${fx(t.passThrough.firstByte.median * 1000, 1)} ms` } : {}),
     met: mirror <= dist,
   });
 }

@@ -112,6 +112,7 @@ function renderTtfb(r: BenchResult): string[] {
       row("direct (upstream)", t.direct),
       row("mirror, cold", t.mirror),
       row("distribution proxy, cold", t.dist),
+      ...(t.passThrough ? [row("a Worker that only forwards", t.passThrough)] : []),
     ]),
   ];
 }

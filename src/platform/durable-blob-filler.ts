@@ -21,6 +21,8 @@ export class DurableBlobFiller implements BlobFiller {
      * its length enforced but not hashed here (the client checks the digest; nothing unchecked is stored).
      */
     private readonly native = false,
+    /** Keeps work going after the response (a client that hung up ends it). */
+    private readonly waitUntil: (promise: Promise<unknown>) => void = () => {},
   ) {}
 
   /** One call to the digest's object, which waits on its own storage. */
@@ -52,10 +54,13 @@ export class DurableBlobFiller implements BlobFiller {
     // (or is stored already) spends what the client left behind: the object says which it was.
     const failed = () => {
       if (!hungUp) return;
-      this.stub(digest)
-        .goesOn()
-        .then((on) => on && hungUp(size))
-        .catch(() => {});
+      // The client is gone: the question outlives the response only through waitUntil.
+      this.waitUntil(
+        this.stub(digest)
+          .goesOn()
+          .then((on) => on && hungUp(size))
+          .catch(() => {}),
+      );
     };
     const body = foregroundBody(opened.body ?? new ReadableStream(), size, failed);
     return { size, body, cache: "MISS" };

@@ -202,6 +202,7 @@ export function servicesFor(
         (error) => log({ event: "blob.fill_unreachable", error: describe(error) }),
         (statuses) => upstreamStatuses.push(...statuses),
         config.plan === "free",
+        scope?.waitUntil,
       ),
       blobAccess,
       colo && {

@@ -5,6 +5,12 @@ import { RECENT_ROWS, SpoolRows } from "./spool-rows";
 const LEAD_ROWS = RECENT_ROWS / 2;
 /** Once storage has failed, how long the download waits at most for its slowest reader, per chunk. */
 const STALLED_READER_MS = 30_000;
+/**
+ * A reader that paces the download (the put to the store) and has taken nothing for this long is
+ * stalled, not slow: the download stops waiting for it (it reads back from SQLite once it moves again),
+ * so a store that hangs never slows the clients to its wait per chunk.
+ */
+const STALLED_PACER_MS = 1_000;
 
 /**
  * One upstream download fanned out to any number of readers that may join at any time. Chunks are
@@ -154,25 +160,33 @@ export class Spool {
         return last >= this.data.count - LEAD_ROWS;
       }, STALLED_READER_MS);
     }
-    return this.until(() => {
-      let lead = -1;
-      let pacer = Number.POSITIVE_INFINITY;
-      for (const position of this.positions) {
-        if (!position.background) lead = Math.max(lead, position.seq);
-        if (position.paces) pacer = Math.min(pacer, position.seq);
-      }
-      const near = this.data.count - LEAD_ROWS;
-      return (lead < 0 || lead >= near) && pacer >= near;
-    }, ms);
+    return this.until(
+      () => {
+        const now = Date.now();
+        let lead = -1;
+        let pacer = Number.POSITIVE_INFINITY;
+        for (const position of this.positions) {
+          if (!position.background) lead = Math.max(lead, position.seq);
+          if (position.paces && now - position.movedAt < STALLED_PACER_MS)
+            pacer = Math.min(pacer, position.seq);
+        }
+        const near = this.data.count - LEAD_ROWS;
+        return (lead < 0 || lead >= near) && pacer >= near;
+      },
+      ms,
+      // A pacer turns stalled by not moving, which wakes nothing: looked at again this often.
+      STALLED_PACER_MS,
+    );
   }
 
-  private async until(ready: () => boolean, ms: number): Promise<void> {
+  /** Waits until `ready`, looking again whenever a reader moves and at least every `recheckMs`. */
+  private async until(ready: () => boolean, ms: number, recheckMs = ms): Promise<void> {
     const deadline = Date.now() + ms;
     let timer: ReturnType<typeof setTimeout> | undefined;
     while (!ready() && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
         this.moved.push(resolve);
-        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+        timer = setTimeout(resolve, Math.max(0, Math.min(recheckMs, deadline - Date.now())));
       });
       clearTimeout(timer);
     }

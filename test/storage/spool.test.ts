@@ -249,4 +249,23 @@ describe("the pace of a spool's download", () => {
       expect(readBack).toBe(0);
     });
   });
+
+  it("is not held by a pacing reader that stalls (a store that hangs), however long the wait it is given", async () => {
+    const bytes = pseudoRandomBytes(12 * MIB, 13);
+    await withSpool(bytes.length, async (spool) => {
+      const client = collect(spool.reader());
+      // The put takes the first row, then nothing more.
+      const stalled = spool.reader({ background: true, paces: true }).getReader();
+      const first = stalled.read();
+      for (let offset = 0; offset < bytes.length; offset += MIB) {
+        // A wait the test's own timeout would end first: only the stall rule lets the download go on.
+        await spool.room(600_000);
+        spool.append(bytes.slice(offset, offset + MIB));
+      }
+      spool.finish(true);
+      expect(same(await client, bytes)).toBe(true);
+      expect((await first).value?.byteLength).toBe(MIB);
+      await stalled.cancel();
+    });
+  });
 });

@@ -301,10 +301,11 @@ export class FillEngine {
     } catch (error) {
       unkept = describe(error);
     }
-    if (fill.streaming) {
+    const streamed = fill.storedAsItStreamed();
+    if (streamed) {
       // Its put has streamed with the download; it ends with the last row, released by the verdict.
       machine.to("uploading", { way: fill.way, streamed: true });
-      if (await fill.storedAsItStreamed()) {
+      if (await streamed) {
         fill.forget();
         this.end(download, "stored", { size, way: fill.way, streamed: true });
         await this.countStored(services, size);

@@ -103,9 +103,9 @@ export class SqliteFill implements Fill {
     return fill;
   }
 
-  /** Whether the put that streamed with the download stored the blob (false: none, or it failed). */
-  storedAsItStreamed(): Promise<boolean> {
-    return this.streamed ?? Promise.resolve(false);
+  /** Whether the put that streamed with the download stored the blob; null when there was none. */
+  storedAsItStreamed(): Promise<boolean> | null {
+    return this.streamed;
   }
 
   /**

@@ -281,7 +281,7 @@ export class FillEngine {
     machine.to("verified", { size, way: fill.way });
     if (fill instanceof MemoryFill) {
       machine.to("uploading", { way: fill.way });
-      if (await fill.upload(services.blobStore, download.digest)) {
+      if (await fill.stored()) {
         this.end(download, "stored", { size, way: fill.way });
         await this.countStored(services, size);
       } else this.end(download, "failed", { cause: "store_failed", size, way: fill.way });

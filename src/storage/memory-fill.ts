@@ -1,6 +1,5 @@
 import type { Digest } from "../oci/digest";
 import type { ByteRange } from "../oci/range";
-import { uploadMayStart } from "../util/foreground";
 import { releaseHeld, tryHold } from "../util/held-bytes";
 import type { BlobStore } from "./blob-store";
 import type { DownloadEnd, Fill } from "./fill";
@@ -23,8 +22,8 @@ let memorySpooled = 0;
 export class MemoryFill implements Fill {
   readonly way = "memory";
   readonly downloaded: Promise<DownloadEnd>;
-  /** The put that streams the blob to the store as it arrives (see `start`); null: `upload` puts it. */
-  private streamed: Promise<boolean> | null = null;
+  /** The put that streams the blob to the store as it arrives (see `start`); true once stored. */
+  private streamed: Promise<boolean> = Promise.resolve(false);
 
   private constructor(
     private readonly spool: Spool,
@@ -37,8 +36,8 @@ export class MemoryFill implements Fill {
   }
 
   /**
-   * A memory spool for the download, or null when the isolate has no room for one this size. With
-   * `store`, the blob streams to it as it arrives: the store checks length and digest itself (one put,
+   * A memory spool for the download, or null when the isolate has no room for one this size. The blob
+   * streams to `store` as it arrives: the store checks length and digest itself (one put,
    * far below the multipart threshold), and the spool's last chunk waits for the verdict all the same.
    */
   static start(
@@ -47,7 +46,7 @@ export class MemoryFill implements Fill {
     size: number,
     restricted: boolean,
     readerWaitMs: number,
-    store: BlobStore | null = null,
+    store: BlobStore,
   ): MemoryFill | null {
     if (size > MEMORY_FILL_MAX_BYTES || memorySpooled + size > MEMORY_FILLS_MAX_BYTES) return null;
     if (!tryHold(size)) return null;
@@ -57,7 +56,7 @@ export class MemoryFill implements Fill {
       releaseHeld(size);
     });
     const fill = new MemoryFill(spool, body, digest, readerWaitMs);
-    if (store) fill.streamed = fill.put(store, digest);
+    fill.streamed = fill.put(store, digest);
     return fill;
   }
 
@@ -81,18 +80,15 @@ export class MemoryFill implements Fill {
     this.spool.release();
   }
 
-  /**
-   * Uploads the verified bytes (the put that streamed with the download, or one made once the
-   * isolate's clients have been quiet a moment, see uploadMayStart); true when stored. A store that
-   * throws is a store that refused, and one that gave up without reading to the end must not keep its
-   * reader.
-   */
-  async upload(store: BlobStore, digest: Digest): Promise<boolean> {
-    if (this.streamed) return this.streamed;
-    await uploadMayStart(this.size);
-    return this.put(store, digest);
+  /** Whether the put that streamed with the download stored the blob. */
+  stored(): Promise<boolean> {
+    return this.streamed;
   }
 
+  /**
+   * A store that throws is a store that refused, and one that gave up without reading to the end must
+   * not keep its reader.
+   */
   private async put(store: BlobStore, digest: Digest): Promise<boolean> {
     const reader = this.spool.reader({ background: true });
     const stored = await store

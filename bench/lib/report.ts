@@ -112,6 +112,8 @@ function renderTtfb(r: BenchResult): string[] {
       row("direct (upstream)", t.direct),
       row("mirror, cold", t.mirror),
       row("distribution proxy, cold", t.dist),
+      ...(t.mirrorFirst ? [row("mirror, cold: its first blob (the config)", t.mirrorFirst)] : []),
+      ...(t.distFirst ? [row("distribution proxy, cold: its first blob (the config)", t.distFirst)] : []),
       ...(t.passThrough ? [row("a Worker that only forwards", t.passThrough)] : []),
     ]),
   ];

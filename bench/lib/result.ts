@@ -171,7 +171,16 @@ export interface BenchResult {
     /** Upstream requests of the first pull of each kind. */
     upstreamPerPull: Partial<Record<string, ScenarioCounts>>;
   };
-  ttfb?: { blobBytes: number; direct: Timing; mirror: Timing; dist: Timing; passThrough?: Timing };
+  ttfb?: {
+    blobBytes: number;
+    direct: Timing;
+    mirror: Timing;
+    dist: Timing;
+    passThrough?: Timing;
+    /** The image's config, the first blob each fresh process served (before the timed layer). */
+    mirrorFirst?: Timing;
+    distFirst?: Timing;
+  };
   upstream?: { mirror: CacheScenarios; dist: CacheScenarios; direct?: { pull: ScenarioCounts } };
   /** Per scenario: the mirror's platform operations (OP_COUNTERS), isolate CPU and heap. */
   platform?: {

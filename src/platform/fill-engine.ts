@@ -4,11 +4,10 @@ import type { Log } from "../mirror/types";
 import { type Digest, parseDigest } from "../oci/digest";
 import { RegistryError } from "../oci/errors";
 import { repositoryName } from "../storage/blob-links";
-import type { BlobStore, MultipartWatch } from "../storage/blob-store";
+import type { BlobStore } from "../storage/blob-store";
 import type { Fill } from "../storage/fill";
 import type { LinkTable } from "../storage/link-table";
 import { MemoryFill } from "../storage/memory-fill";
-import { OpenMultiparts } from "../storage/open-multipart";
 import { PendingUploads } from "../storage/pending-upload";
 import { PipedFill } from "../storage/piped-fill";
 import { Spool } from "../storage/spool";
@@ -19,6 +18,7 @@ import { limitHeldBytes } from "../util/held-bytes";
 import { FillMachine, type TransitionDetails } from "./fill-machine";
 import { fillFor } from "./fill-ways";
 import { describe } from "./log";
+import { MultipartLeftovers } from "./multipart-leftovers";
 
 /** What a fill needs, handed over by the composition root (platform/services.ts) per call. */
 export interface FillServices {
@@ -38,8 +38,6 @@ export interface FillServices {
 
 /** Wait before the step after one the store refused. */
 const RETRY_MS = 5_000;
-/** Alarms that try to abort a multipart upload an earlier instance left, before it is left to the bucket's rule. */
-const ABORT_ATTEMPTS = 3;
 /**
  * While a download spools into SQLite (or stores through with a multipart upload open), the object's
  * alarm looks this often whether it still runs: an instance evicted mid-download leaves rows (or an
@@ -82,9 +80,8 @@ export class FillEngine {
   private download: Download | null = null;
   private machine: FillMachine | null = null;
   private readonly pending: PendingUploads;
-  private readonly openParts: OpenMultiparts;
-  /** Multipart uploads this instance's store-through downloads have open (the alarm leaves them alone). */
-  private readonly ownParts = new Set<string>();
+  /** Multipart uploads of store-through downloads, aborted by the alarm when an instance left them. */
+  private readonly multiparts: MultipartLeftovers;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -92,7 +89,7 @@ export class FillEngine {
     private readonly limits: Omit<UploadLimits, "multipartThreshold"> = UPLOAD_LIMITS,
   ) {
     this.pending = new PendingUploads(ctx.storage.sql);
-    this.openParts = new OpenMultiparts(ctx.storage.sql);
+    this.multiparts = new MultipartLeftovers(ctx, { sweepMs: SWEEP_MS, retryMs: RETRY_MS });
   }
 
   /** A download is in progress, or verified bytes wait for the store. */
@@ -158,7 +155,7 @@ export class FillEngine {
 
   private async alarmStep(services: FillServices): Promise<void> {
     limitHeldBytes(services.config.fillMemoryBytes);
-    await this.abortLeftParts(services);
+    await this.multiparts.abortLeft(services.blobStore, services.log);
     if (!this.download) this.takeUpPending(services);
     const download = this.download;
     const machine = this.machine;
@@ -245,7 +242,7 @@ export class FillEngine {
         this.ctx.storage.sql,
         { ...download, size, restricted },
         upstreamBody,
-        this.multipartWatch(services, digest),
+        this.multiparts.watch(services.log, digest),
       );
       // Rows of a download this instance does not live to finish are swept by the alarm.
       if (fill instanceof SqliteFill) {
@@ -370,68 +367,6 @@ export class FillEngine {
         .then((at) => (at === null ? storage.setAlarm(Date.now()) : undefined))
         .catch(() => {}),
     );
-  }
-
-  /**
-   * Records the multipart upload a store-through download opens in the store (and sets the alarm, which
-   * aborts it if this instance dies before it ends), and forgets it once completed or aborted.
-   */
-  private multipartWatch(services: FillServices, digest: Digest): MultipartWatch {
-    return {
-      begun: (uploadId, key) => {
-        this.ownParts.add(uploadId);
-        try {
-          this.openParts.begun({ uploadId, digest: digest.value, key });
-        } catch (error) {
-          // Storage refused the record: the store goes on; only an eviction now would leave the upload.
-          services.log({ event: "blob.multipart_unrecorded", digest: digest.value, error: describe(error) });
-          return;
-        }
-        const storage = this.ctx.storage;
-        this.ctx.waitUntil(
-          storage
-            .getAlarm()
-            .then((at) => (at === null ? storage.setAlarm(Date.now() + SWEEP_MS) : undefined))
-            .catch(() => {}),
-        );
-      },
-      ended: (uploadId, open) => {
-        this.ownParts.delete(uploadId);
-        // Still open (its abort failed): the record stays, and the alarm aborts it.
-        if (open) return;
-        try {
-          this.openParts.ended(uploadId);
-        } catch {
-          // The record stays: the alarm's abort of an upload already over is harmless.
-        }
-      },
-    };
-  }
-
-  /**
-   * Aborts the multipart uploads recorded by store-through downloads that no download of this instance
-   * runs (an earlier instance died mid-way), and forgets them; looks again later while ours run.
-   */
-  private async abortLeftParts(services: FillServices): Promise<void> {
-    let again: number | null = this.ownParts.size > 0 ? SWEEP_MS : null;
-    for (const upload of this.openParts.list()) {
-      if (this.ownParts.has(upload.uploadId)) continue;
-      const details = { digest: upload.digest, key: upload.key };
-      try {
-        await services.blobStore.abortParts(parseDigest(upload.digest), upload.uploadId);
-        this.openParts.ended(upload.uploadId);
-        services.log({ event: "blob.multipart_aborted", ...details });
-      } catch (error) {
-        if (upload.aborts + 1 >= ABORT_ATTEMPTS) {
-          this.openParts.ended(upload.uploadId);
-          services.log({ event: "blob.multipart_abort_failed", ...details, error: describe(error) });
-        } else {
-          this.openParts.abortFailed(upload.uploadId);
-          again = RETRY_MS;
-        }
-      }
-    }
-    if (again !== null) await this.ctx.storage.setAlarm(Date.now() + again);
   }
 
   /** No download and no upload: rows an evicted download left go, the table with them. */

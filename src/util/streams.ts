@@ -1,3 +1,5 @@
+import { StallWatch } from "./stall-watch";
+
 /** Stream helpers shared by the layers. Blobs are never collected in memory; only small bodies are. */
 
 export class BodyTooLargeError extends Error {
@@ -84,48 +86,37 @@ export class StalledError extends Error {
 
 /**
  * Errors the stream when a read waits more than `ms` for a chunk (and cancels the source): an upstream
- * that stops sending mid-body must not hold a fill, or the clients waiting on it, forever. One timer
- * watches the whole stream rather than one per read, which would cost more than the read itself.
+ * that stops sending mid-body must not hold a fill, or the clients waiting on it, forever. Only a
+ * pending read counts (a slow consumer is not a stall), and one timer watches the whole stream rather
+ * than one per read, which would cost more than the read itself.
  */
 export function idleTimeout(source: ReadableStream<Uint8Array>, ms: number): ReadableStream<Uint8Array> {
   const reader = source.getReader();
-  /** When the pending read started; null while no read is pending (a slow consumer is not a stall). */
-  let waitingSince: number | null = null;
   let stalled: StalledError | null = null;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const watch = () => {
-    const waited = waitingSince === null ? 0 : Date.now() - waitingSince;
-    if (waited < ms) {
-      timer = setTimeout(watch, ms - waited);
-      return;
-    }
+  const watch = new StallWatch(ms, () => {
     stalled = new StalledError(`no data for ${ms} ms`);
     reader.cancel(stalled).catch(() => {}); // Ends the pending read.
-  };
-  const stop = () => clearTimeout(timer);
+  });
   return new ReadableStream<Uint8Array>(
     {
-      start() {
-        timer = setTimeout(watch, ms);
-      },
       async pull(controller) {
-        waitingSince = Date.now();
+        watch.start();
         try {
           const { done, value } = await reader.read();
-          waitingSince = null;
+          watch.stop();
           if (stalled) throw stalled;
           if (done) {
-            stop();
+            watch.dispose();
             controller.close();
           } else controller.enqueue(value);
         } catch (error) {
-          stop();
+          watch.dispose();
           reader.cancel(error).catch(() => {});
           controller.error(stalled ?? error);
         }
       },
       cancel: (reason) => {
-        stop();
+        watch.dispose();
         return reader.cancel(reason);
       },
     },

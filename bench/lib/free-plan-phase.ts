@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sleep } from "../../test/e2e/harness/net.ts";
 import { blobsOf } from "./catalog.ts";
-import type { BenchContext } from "./context.ts";
+import type { BenchContext, ProbedMirror } from "./context.ts";
 import type { CpuProfile } from "./cpu-profile.ts";
 import { cpuByKind, FREE_PLAN, type InvocationRow, invocationRows, perInvocation } from "./invocations.ts";
 import { timedPull, waitForHits } from "./measure.ts";
@@ -19,9 +19,10 @@ export interface FreePlanScenario {
   /** CPU of samples with no frame of the mirror (simulators, runtime), left out of the rows, ms. */
   outsideMs: number;
   /**
-   * The CPU (user + system) of every workerd process of `wrangler dev` in the window, per invocation of
-   * any kind, ms: simulated bindings, the runtime and wrangler's own proxy included, so an upper bound of
-   * what an invocation's isolate spent. Unlike the profile, it never counts time the thread waited.
+   * The CPU (user + system) of every workerd process of `wrangler dev` in the same scenario on a second
+   * mirror with the profiler off, per invocation of any kind (counted on the first), ms: simulated
+   * bindings, the runtime and wrangler's own proxy included, so an upper bound of what an invocation's
+   * isolate spent on average. Unlike the profile, it never counts time the thread waited.
    */
   workerdMsPerInvocation?: number;
 }
@@ -31,7 +32,6 @@ export async function freePlanPhase(
   locate: (url: string, line: number) => string,
 ): Promise<FreePlanScenario[]> {
   const pm = await ctx.probedMirror("free-plan", { PLAN: "free" });
-  const workerd = groupMembers(pm.mirror.process.pid).filter((p) => p.comm.startsWith("workerd"));
   const probe = new Probe(pm.inspector, pm.mirror.url, pm.adminToken, ctx.counter);
   const out: FreePlanScenario[] = [];
   try {
@@ -39,16 +39,7 @@ export async function freePlanPhase(
       const img = ctx.images[key];
       for (const scenario of ["cold (until stored)", "warm"] as const) {
         await probe.begin();
-        const cpu0 = cpuSecondsOfAll(workerd);
-        await timedPull(ctx.env, ctx.mirrorRef(pm.mirror, img), ctx.dest("free-plan"));
-        if (scenario !== "warm") {
-          await waitForHits(
-            ctx.mirrorBlobUrl(pm.mirror, img),
-            blobsOf(img).map((b) => b.digest),
-            300_000,
-          );
-        }
-        const workerdMs = (cpuSecondsOfAll(workerd) - cpu0) * 1000;
+        await pullScenario(ctx, pm, key, scenario);
         let profile: CpuProfile | undefined;
         const result = await probe.end((p) => {
           profile = p;
@@ -59,24 +50,56 @@ export async function freePlanPhase(
         if (!profile) throw new Error("no CPU profile");
         const cpu = cpuByKind(profile, locate);
         const rows = invocationRows(cpu, result.ops);
-        const invocations = rows.reduce((n, r) => n + r.count, 0);
         const row: FreePlanScenario = {
           image: img.repo,
           scenario,
           seconds: result.seconds,
           rows,
           outsideMs: cpu.outside,
-          workerdMsPerInvocation: invocations > 0 ? Math.round((workerdMs / invocations) * 10) / 10 : 0,
         };
         out.push(row);
-        ctx.log(`  free plan, ${img.repo} ${scenario}: ${describe(row)}`);
         await sleep(1000);
       }
     }
   } finally {
     await ctx.stopMirror(pm);
   }
+  // The same scenarios again on a fresh mirror with the profiler off (it costs workerd CPU of its own):
+  // workerd's whole CPU, over the invocations the profiled run counted.
+  const quiet = await ctx.probedMirror("free-plan-cpu", { PLAN: "free" });
+  try {
+    const workerd = groupMembers(quiet.mirror.process.pid).filter((p) => p.comm.startsWith("workerd"));
+    for (const row of out) {
+      const key = row.image === ctx.images.many.repo ? "many" : "big";
+      const cpu0 = cpuSecondsOfAll(workerd);
+      await pullScenario(ctx, quiet, key, row.scenario);
+      const invocations = row.rows.reduce((n, r) => n + r.count, 0);
+      const ms = (cpuSecondsOfAll(workerd) - cpu0) * 1000;
+      row.workerdMsPerInvocation = invocations > 0 ? Math.round((ms / invocations) * 10) / 10 : 0;
+      ctx.log(`  free plan, ${row.image} ${row.scenario}: ${describe(row)}`);
+      await sleep(1000);
+    }
+  } finally {
+    await ctx.stopMirror(quiet);
+  }
   return out;
+}
+
+/** One pull of the scenario; a cold one lasts until every blob is stored. */
+async function pullScenario(
+  ctx: BenchContext,
+  pm: ProbedMirror,
+  key: "many" | "big",
+  scenario: FreePlanScenario["scenario"],
+): Promise<void> {
+  const img = ctx.images[key];
+  await timedPull(ctx.env, ctx.mirrorRef(pm.mirror, img), ctx.dest("free-plan"));
+  if (scenario === "warm") return;
+  await waitForHits(
+    ctx.mirrorBlobUrl(pm.mirror, img),
+    blobsOf(img).map((b) => b.digest),
+    300_000,
+  );
 }
 
 function describe(s: FreePlanScenario): string {
@@ -126,7 +149,7 @@ export function renderFreePlan(scenarios: readonly FreePlanScenario[] | undefine
   return [
     "## The Workers Free plan profile",
     "",
-    "A mirror with `PLAN = \"free\"`, one skopeo pull per scenario. Per kind of invocation (the mean per invocation): the isolate's own JS CPU from its V8 profile (samples in the mirror's JavaScript, charged by its frames on the stack), the natives that JavaScript called apart (under `wrangler dev` they include the simulated R2, KV and Cache API), and the subrequests the mirror counted (R2, KV, Durable Object and Cache API calls, upstream fetches). The profile samples wall time: on a loaded machine (see the load average below) it counts time the thread waited for a core too, and under `wrangler dev` it charges time the thread waits between requests to the last JavaScript that ran (in a profile of 420 warm hits, 7.4 ms per request went to the audit middleware's last function, whose work is a few counters, while all of workerd spent 7.5 ms of CPU per request). The last column is the other bound: the CPU of every workerd process in the scenario (the simulated bindings, the runtime and wrangler's proxy included) divided by all its invocations; where it is within the limit, every invocation on average is. Left out as the simulators', the runtime's and the counting Proxies' own: " +
+    "A mirror with `PLAN = \"free\"`, one skopeo pull per scenario. Per kind of invocation (the mean per invocation): the isolate's own JS CPU from its V8 profile (samples in the mirror's JavaScript, charged by its frames on the stack), the natives that JavaScript called apart (under `wrangler dev` they include the simulated R2, KV and Cache API), and the subrequests the mirror counted (R2, KV, Durable Object and Cache API calls, upstream fetches). The profile samples wall time: on a loaded machine (see the load average below) it counts time the thread waited for a core too, and under `wrangler dev` it charges time the thread waits between requests to the last JavaScript that ran (in a profile of 420 warm hits, 7.4 ms per request went to the audit middleware's last function, whose work is a few counters, while all of workerd spent 7.5 ms of CPU per request). The last column is the other bound: the CPU of every workerd process in the same scenario on a second mirror with the profiler off (the simulated bindings, the runtime and wrangler's proxy included) divided by all its invocations; where it is within the limit, every invocation on average is. Left out as the simulators', the runtime's and the counting Proxies' own: " +
       `${left}.`,
     "",
     `| ${head.join(" | ")} |`,

@@ -1,6 +1,5 @@
 import type { Log } from "../mirror/types";
-import type { Digest } from "../oci/digest";
-import { parseDigest } from "../oci/digest";
+import { type Digest, parseDigest } from "../oci/digest";
 import type { BlobStore, MultipartWatch } from "../storage/blob-store";
 import { OpenMultiparts } from "../storage/open-multipart";
 import { describe } from "./log";

@@ -1,6 +1,7 @@
 import { type Digest, DigestVerifier } from "../oci/digest";
 import { releaseHeld, tryHold, yieldWhenSqueezed } from "../util/held-bytes";
 import { StallWatch } from "../util/stall-watch";
+import { until } from "../util/until";
 
 /** How the client of a store-through download is kept from holding it up. */
 export interface ClientCatchUp {
@@ -25,9 +26,9 @@ const CLIENT_WAIT_MS_PER_MIB = 200;
 
 /**
  * The client's stream of a store-through download (StoreThrough): the download's chunks, queued up to
- * the window while the client reads them, and
- * once it has fallen behind (or stalled) the rest from its own source. Every byte it passes on is hashed
- * here, and the chunk that completes the blob only once the whole matches the digest.
+ * the window while the client reads them, and once it has fallen behind (or stalled) the rest from its
+ * own source. Every byte it passes on is hashed here, and the chunk that completes the blob only once
+ * the whole matches the digest.
  */
 export class ClientFeed {
   readonly stream: ReadableStream<Uint8Array>;
@@ -101,26 +102,10 @@ export class ClientFeed {
    */
   async room(bytes: number): Promise<void> {
     const fits = () => this.letGo || this.queued + bytes <= this.catchUp.windowBytes;
-    if (fits()) return;
-    // One timer for the whole wait, not one per chunk the client takes meanwhile.
-    let late = false;
-    const timer = setTimeout(
-      () => {
-        late = true;
-        this.took?.();
-      },
-      Math.ceil((bytes / MIB) * CLIENT_WAIT_MS_PER_MIB),
-    );
-    try {
-      while (!fits() && !late) {
-        await new Promise<void>((resolve) => {
-          this.took = resolve;
-        });
-        this.took = null;
-      }
-    } finally {
-      clearTimeout(timer);
-    }
+    await until(fits, Math.ceil((bytes / MIB) * CLIENT_WAIT_MS_PER_MIB), (look) => {
+      this.took = look;
+    });
+    this.took = null;
   }
 
   end(): void {

@@ -1,4 +1,5 @@
 import { beginForeground } from "../util/foreground";
+import { until } from "../util/until";
 import { RECENT_ROWS, SpoolRows } from "./spool-rows";
 
 /** The download waits for the leading reader when it is this many rows behind (see `room`). */
@@ -179,33 +180,9 @@ export class Spool {
     );
   }
 
-  /**
-   * Waits until `ready`, looking again whenever a reader moves and at least every `recheckMs`. One
-   * timer per wait, not one per look: readers move once per row each, and a timer set and cleared on
-   * every move was a tenth of a cold fill's CPU profile.
-   */
-  private async until(ready: () => boolean, ms: number, recheckMs = ms): Promise<void> {
-    if (ready()) return;
-    const deadline = Date.now() + ms;
-    let look: (() => void) | null = null;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      while (!ready() && Date.now() < deadline) {
-        timer ??= setTimeout(
-          () => {
-            timer = undefined;
-            look?.();
-          },
-          Math.max(0, Math.min(recheckMs, deadline - Date.now())),
-        );
-        await new Promise<void>((resolve) => {
-          look = resolve;
-          this.moved.push(resolve);
-        });
-      }
-    } finally {
-      clearTimeout(timer);
-    }
+  /** Waits until `ready`, looking again whenever a reader moves and at least every `recheckMs`. */
+  private until(ready: () => boolean, ms: number, recheckMs = ms): Promise<void> {
+    return until(ready, ms, (look) => this.moved.push(look), recheckMs);
   }
 
   /**

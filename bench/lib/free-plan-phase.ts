@@ -27,6 +27,14 @@ export interface FreePlanScenario {
   workerdMsPerInvocation?: number;
 }
 
+/** The scenarios, in the order both passes pull them (each image cold, then warm on the same mirror). */
+const SCENARIOS = [
+  { key: "many", scenario: "cold (until stored)" },
+  { key: "many", scenario: "warm" },
+  { key: "big", scenario: "cold (until stored)" },
+  { key: "big", scenario: "warm" },
+] as const;
+
 export async function freePlanPhase(
   ctx: BenchContext,
   locate: (url: string, line: number) => string,
@@ -35,44 +43,43 @@ export async function freePlanPhase(
   const probe = new Probe(pm.inspector, pm.mirror.url, pm.adminToken, ctx.counter);
   const out: FreePlanScenario[] = [];
   try {
-    for (const key of ["many", "big"] as const) {
+    for (const { key, scenario } of SCENARIOS) {
       const img = ctx.images[key];
-      for (const scenario of ["cold (until stored)", "warm"] as const) {
-        await probe.begin();
-        await pullScenario(ctx, pm, key, scenario);
-        let profile: CpuProfile | undefined;
-        const result = await probe.end((p) => {
-          profile = p;
-          // Kept in the run directory (open it in Chrome's DevTools).
-          const name = `free-plan-${key}-${scenario.split(" ")[0]}.cpuprofile`;
-          writeFileSync(join(ctx.runDir, name), JSON.stringify(p));
-        });
-        if (!profile) throw new Error("no CPU profile");
-        const cpu = cpuByKind(profile, locate);
-        const rows = invocationRows(cpu, result.ops);
-        const row: FreePlanScenario = {
-          image: img.repo,
-          scenario,
-          seconds: result.seconds,
-          rows,
-          outsideMs: cpu.outside,
-        };
-        out.push(row);
-        await sleep(1000);
-      }
+      await probe.begin();
+      await pullScenario(ctx, pm, key, scenario);
+      let profile: CpuProfile | undefined;
+      const result = await probe.end((p) => {
+        profile = p;
+        // Kept in the run directory (open it in Chrome's DevTools).
+        const name = `free-plan-${key}-${scenario.split(" ")[0]}.cpuprofile`;
+        writeFileSync(join(ctx.runDir, name), JSON.stringify(p));
+      });
+      if (!profile) throw new Error("no CPU profile");
+      const cpu = cpuByKind(profile, locate);
+      const rows = invocationRows(cpu, result.ops);
+      const row: FreePlanScenario = {
+        image: img.repo,
+        scenario,
+        seconds: result.seconds,
+        rows,
+        outsideMs: cpu.outside,
+      };
+      out.push(row);
+      await sleep(1000);
     }
   } finally {
     await ctx.stopMirror(pm);
   }
-  // The same scenarios again on a fresh mirror with the profiler off (it costs workerd CPU of its own):
-  // workerd's whole CPU, over the invocations the profiled run counted.
+  // The same scenarios again on a fresh mirror with the profiler off (so its sampling is never in the
+  // bound): workerd's whole CPU, over the invocations the profiled run counted.
   const quiet = await ctx.probedMirror("free-plan-cpu", { PLAN: "free" });
   try {
     const workerd = groupMembers(quiet.mirror.process.pid).filter((p) => p.comm.startsWith("workerd"));
-    for (const row of out) {
-      const key = row.image === ctx.images.many.repo ? "many" : "big";
+    for (const [i, { key, scenario }] of SCENARIOS.entries()) {
+      const row = out[i];
+      if (!row) continue;
       const cpu0 = cpuSecondsOfAll(workerd);
-      await pullScenario(ctx, quiet, key, row.scenario);
+      await pullScenario(ctx, quiet, key, scenario);
       const invocations = row.rows.reduce((n, r) => n + r.count, 0);
       const ms = (cpuSecondsOfAll(workerd) - cpu0) * 1000;
       row.workerdMsPerInvocation = invocations > 0 ? Math.round((ms / invocations) * 10) / 10 : 0;

@@ -244,6 +244,9 @@ export class FillEngine {
         upstreamBody,
         this.multiparts.watch(services.log, digest),
       );
+      // A download larger than memory takes a while: its start is logged now. A small one's is logged
+      // with its end, on one line.
+      if (!(fill instanceof MemoryFill)) this.machineFor(digest, services).flush();
       // Rows of a download this instance does not live to finish are swept by the alarm.
       if (fill instanceof SqliteFill) {
         this.ctx.waitUntil(this.ctx.storage.setAlarm(Date.now() + SWEEP_MS).catch(() => {}));

@@ -33,22 +33,26 @@ const NEXT: Readonly<Record<FillState, readonly FillState[]>> = {
 export type TransitionDetails = Readonly<Record<string, string | number | boolean | undefined>>;
 
 /**
- * Transitions logged on a line of their own at once: a fill's start and its ends. The ones between
- * (verified, uploading) usually follow within milliseconds: each is logged on the next line that is
- * (as `via`), or by `flush` when the fill stops to wait (for its alarm). A small blob's fill takes
- * two log lines instead of four: Workers Logs bills per line, and under `wrangler dev` a line costs
- * ~3 ms of the thread (a sixth of a cold 20-layer pull's profile was log lines).
+ * Transitions logged on a line of their own at once: a fill's ends. The others are held and logged on
+ * the next line that is (as `via`, their details merged into it), or by `flush` when the fill has
+ * reached a state it stays in for a while: its download, once it is known to be long (anything but a
+ * blob small enough for memory), and its wait for the alarm. A small blob's fill then takes one line
+ * instead of four, a large one's two or three: Workers Logs bills (and limits) by the line,
+ * and under `wrangler dev` a line costs ~2 ms of the thread.
  */
-const AT_ONCE: ReadonlySet<FillState> = new Set(["downloading", "stored", "failed", "abandoned"]);
+const AT_ONCE: ReadonlySet<FillState> = new Set(["stored", "failed", "abandoned"]);
 
 /**
  * One digest's fill state: every change goes through `to`, which refuses a transition the table does
- * not have and logs each one with the digest (`blob.<state>`; see AT_ONCE).
+ * not have and logs each one with the digest (`blob.<state>`, `from` the state on the line before;
+ * see AT_ONCE).
  */
 export class FillMachine {
   private current: FillState = "idle";
+  /** The state the last line logged. */
+  private logged: FillState = "idle";
   /** Transitions not logged yet, oldest first. */
-  private held: Array<{ state: FillState; from: FillState; details: TransitionDetails }> = [];
+  private held: Array<{ state: FillState; details: TransitionDetails }> = [];
 
   constructor(
     private readonly digest: string,
@@ -69,20 +73,26 @@ export class FillMachine {
     if (!NEXT[from].includes(next))
       throw new Error(`fill of ${this.digest}: no transition ${from} → ${next}`);
     this.current = next;
-    if (AT_ONCE.has(next)) this.emit(next, from, details);
-    else this.held.push({ state: next, from, details });
+    this.held.push({ state: next, details });
+    if (AT_ONCE.has(next)) this.flush();
   }
 
-  /** Logs the transitions held back: the fill stops here for a while (it waits for its alarm). */
+  /** Logs the transitions held back, on one line: the fill stays in its state for a while. */
   flush(): void {
-    const last = this.held.pop();
-    if (last) this.emit(last.state, last.from, last.details);
-  }
-
-  private emit(state: FillState, from: FillState, details: TransitionDetails): void {
-    const via = this.held.map((held) => held.state).join(" → ");
+    const last = this.held.at(-1);
+    if (!last) return;
+    const via = this.held.slice(0, -1).map((held) => held.state);
+    const details = Object.assign({}, ...this.held.map((held) => held.details)) as TransitionDetails;
     this.held = [];
-    this.log()({ event: `blob.${state}`, digest: this.digest, from, ...(via ? { via } : {}), ...details });
+    const from = this.logged;
+    this.logged = last.state;
+    this.log()({
+      event: `blob.${last.state}`,
+      digest: this.digest,
+      from,
+      ...(via.length ? { via: via.join(" → ") } : {}),
+      ...details,
+    });
   }
 }
 

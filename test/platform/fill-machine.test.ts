@@ -14,33 +14,56 @@ describe("the fill state machine", () => {
     const log = vi.fn();
     const machine = new FillMachine("sha256:abc", () => log);
     machine.to("downloading", { upstream: "quay" });
-    machine.to("verified");
+    // A long download: its start is logged once it is known to be long.
+    machine.flush();
+    machine.to("verified", { size: 3 });
     expect(() => machine.to("downloading")).toThrow(/no transition verified → downloading/);
     expect(machine.state).toBe("verified");
     // The fill waits here (for its alarm): what it held back is logged.
     machine.flush();
+    machine.flush();
     expect(log.mock.calls.map(([fields]) => fields)).toEqual([
       { event: "blob.downloading", digest: "sha256:abc", from: "idle", upstream: "quay" },
-      { event: "blob.verified", digest: "sha256:abc", from: "downloading" },
+      { event: "blob.verified", digest: "sha256:abc", from: "downloading", size: 3 },
     ]);
   });
 
-  it("logs the steps between a fill's start and its end on the end's line, as `via`: two lines per fill", () => {
+  it("logs a fill that is not flushed on one line, at its end: the steps as `via`, their details merged", () => {
     const log = vi.fn();
     const machine = new FillMachine("sha256:abc", () => log);
-    machine.to("downloading", { upstream: "quay" });
+    machine.to("downloading", { upstream: "quay", name: "org/app" });
     machine.to("verified", { size: 3 });
     machine.to("uploading", { way: "memory" });
-    machine.to("stored", { size: 3, way: "memory" });
+    expect(log).not.toHaveBeenCalled();
+    machine.to("stored", { size: 3 });
     expect(log.mock.calls.map(([fields]) => fields)).toEqual([
-      { event: "blob.downloading", digest: "sha256:abc", from: "idle", upstream: "quay" },
       {
         event: "blob.stored",
         digest: "sha256:abc",
-        from: "uploading",
-        via: "verified → uploading",
+        from: "idle",
+        via: "downloading → verified → uploading",
+        upstream: "quay",
+        name: "org/app",
         size: 3,
         way: "memory",
+      },
+    ]);
+  });
+
+  it("logs a failure at once, with where the fill was", () => {
+    const log = vi.fn();
+    const machine = new FillMachine("sha256:abc", () => log);
+    machine.to("downloading", { upstream: "quay" });
+    machine.to("failed", { cause: "upstream_404" });
+    machine.to("downloading", { upstream: "quay" });
+    expect(log.mock.calls.map(([fields]) => fields)).toEqual([
+      {
+        event: "blob.failed",
+        digest: "sha256:abc",
+        from: "idle",
+        via: "downloading",
+        upstream: "quay",
+        cause: "upstream_404",
       },
     ]);
   });

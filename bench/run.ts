@@ -461,15 +461,16 @@ async function main(): Promise<void> {
           }
           await d.stop();
         };
-        // A Worker that caches with no policy: what a cold and a warm pull cost any caching Worker under
-        // wrangler dev. Fresh storage each repetition; its warm pulls wait as long after the cold one as
-        // the follow-on does (its blobs are in R2 by then: the put ends with the client's stream).
+        // A Worker that caches with no policy: what a cold, a follow-on and a warm pull cost any caching
+        // Worker under wrangler dev. Fresh storage each repetition. Its follow-on reads R2 (the put ends
+        // with the client's stream) and fills the Cache API, which its warm pulls then read.
         const viaCachingWorker = async (): Promise<void> => {
           const w = await referenceWorker(`caching-${rep + 1}`, "cache");
           const workerd = groupMembers(w.process.pid).filter((p) => p.comm.startsWith("workerd"));
           for (const img of PULL_IMAGES) {
             await sample(img, "cachingCold", ref(`${HOST}:${w.port}`, images[img]), workerd);
             await sleep(FOLLOW_ON_GAP_SECONDS * 1000);
+            await sample(img, "cachingFollow", ref(`${HOST}:${w.port}`, images[img]), workerd);
             for (let w2 = 0; w2 < WARM; w2++) {
               await sample(img, "cachingWarm", ref(`${HOST}:${w.port}`, images[img]), workerd);
             }

@@ -20,6 +20,7 @@ export const SYSTEM_INFO = {
   distFollow: ["distribution follow-on", "#6690c4"],
   distWarm: ["distribution warm", "#8fb3e0"],
   cachingCold: ["caching Worker cold", "#5a9e5a"],
+  cachingFollow: ["caching Worker follow-on", "#72b272"],
   cachingWarm: ["caching Worker warm", "#8cc68c"],
 } as const;
 export type System = keyof typeof SYSTEM_INFO;

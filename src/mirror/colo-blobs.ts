@@ -5,16 +5,8 @@ import type { BlobInfo, BlobStore } from "../storage/blob-store";
 import type { ColoCache } from "../storage/colo-cache";
 import type { RemoteRegistry } from "../upstream/remote-registry";
 import { contentLength } from "../util/content-length";
-import { foregroundBody, foregroundQuiet } from "../util/foreground";
+import { foregroundBody } from "../util/foreground";
 import type { BlobResult } from "./blobs";
-
-/**
- * A copy into the colo cache waits until this isolate's clients have been quiet this long (a pull's
- * blob requests come one after another, so a gap between two of them is not enough) ...
- */
-const COPY_QUIET_MS = 250;
-/** ... but no longer than this: the copy has to fit in the request's `waitUntil` (30 s). */
-const COPY_MAX_WAIT_MS = 5_000;
 
 /** The colo cache as the blob policy uses it: the cache and the keys of this mirror's host. */
 export interface BlobColoCache {
@@ -56,18 +48,16 @@ export class ColoBlobs {
    * Copies a blob just served from R2 into the colo cache, from a second R2 read streamed into the put
    * in the background: the client's body and the copy each go at their own pace, so memory stays flat
    * (a tee would hold what the faster side read ahead, up to the whole blob for a slow client). The
-   * price is one more R2 read per blob and data centre, once. The copy is background work: it starts
-   * once the isolate's clients are quiet, so it never shares the thread with the pull that caused it.
+   * price is one more R2 read per blob and data centre, once. The copy starts at once: on the platform
+   * both sides are native streams that cost the isolate next to no CPU, and a copy held back until the
+   * clients pause lands in the middle of the next pull instead, or past `waitUntil`'s 30 s.
    */
   copy(digest: Digest, info: BlobInfo): void {
     this.colo.cache.put(
       this.colo.key(digest, info.restricted),
       info.size,
       { "Content-Type": "application/octet-stream", ETag: `"${digest.value}"` },
-      async () => {
-        await foregroundQuiet(COPY_MAX_WAIT_MS, COPY_QUIET_MS);
-        return (await this.store.get(digest))?.body ?? null;
-      },
+      async () => (await this.store.get(digest))?.body ?? null,
     );
   }
 }

@@ -87,7 +87,7 @@ async function hot(prefix: string, img: ExpectedImage): Promise<void> {
     await waitFor(
       `${digest} in the colo cache`,
       async () => {
-        // HEAD: no body, so the polling itself never holds the copies back (they wait for quiet).
+        // HEAD: no body, so the polling itself reads nothing from R2 and puts nothing.
         const res = await fetchT(`${mirror.url}/v2/${prefix}/${img.repo}/blobs/${digest}`, {
           method: "HEAD",
         });

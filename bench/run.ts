@@ -273,7 +273,10 @@ async function main(): Promise<void> {
       return { mirror, inspector, adminToken: ADMIN_TOKEN, logFile };
     };
     /** The reference Worker: what wrangler dev costs any Worker (see bench/reference-worker). */
-    const referenceWorker = async (label: string, mode?: "cache"): Promise<ReferenceWorker> => {
+    const referenceWorker = async (
+      label: string,
+      mode?: "cache" | "cache-audit",
+    ): Promise<ReferenceWorker> => {
       const t = Date.now();
       const w = await startReferenceWorker({
         repoRoot,
@@ -463,23 +466,25 @@ async function main(): Promise<void> {
         };
         // A Worker that caches with no policy: what a cold, a follow-on and a warm pull cost any caching
         // Worker under wrangler dev. Fresh storage each repetition. Its follow-on reads R2 (the put ends
-        // with the client's stream) and fills the Cache API, which its warm pulls then read.
-        const viaCachingWorker = async (): Promise<void> => {
-          const w = await referenceWorker(`caching-${rep + 1}`, "cache");
+        // with the client's stream) and fills the Cache API, which its warm pulls then read. Audited, the
+        // same Worker writes one log line per request as the mirror does (what that line costs here).
+        const viaCachingWorker = (audited: boolean) => async (): Promise<void> => {
+          const kind = audited ? "audited" : "caching";
+          const w = await referenceWorker(`${kind}-${rep + 1}`, audited ? "cache-audit" : "cache");
           const workerd = groupMembers(w.process.pid).filter((p) => p.comm.startsWith("workerd"));
           for (const img of PULL_IMAGES) {
-            await sample(img, "cachingCold", ref(`${HOST}:${w.port}`, images[img]), workerd);
+            await sample(img, `${kind}Cold`, ref(`${HOST}:${w.port}`, images[img]), workerd);
             await sleep(FOLLOW_ON_GAP_SECONDS * 1000);
-            await sample(img, "cachingFollow", ref(`${HOST}:${w.port}`, images[img]), workerd);
+            await sample(img, `${kind}Follow`, ref(`${HOST}:${w.port}`, images[img]), workerd);
             for (let w2 = 0; w2 < WARM; w2++) {
-              await sample(img, "cachingWarm", ref(`${HOST}:${w.port}`, images[img]), workerd);
+              await sample(img, `${kind}Warm`, ref(`${HOST}:${w.port}`, images[img]), workerd);
             }
           }
           await w.stop();
         };
-        // The three caches take turns going first, so none always runs on a warmer (or busier) machine:
-        // the mirror's goals are ratios to the caching Worker's pulls of the same repetition.
-        const order = [viaMirror, viaDist, viaCachingWorker];
+        // The caches take turns going first, so none always runs on a warmer (or busier) machine: the
+        // mirror's goals are ratios to the caching Worker's pulls of the same repetition.
+        const order = [viaMirror, viaDist, viaCachingWorker(false), viaCachingWorker(true)];
         for (let i = 0; i < order.length; i++) await order[(rep + i) % order.length]?.();
       }
       await passThrough.stop();

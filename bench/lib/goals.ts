@@ -61,12 +61,16 @@ function pullGoals(pulls: NonNullable<BenchResult["pulls"]>, goals: Goal[]): voi
       const mirror = q[`mirror${when}` as const];
       const reference = q[against];
       const judged = mirror !== undefined && reference !== undefined && !Number.isNaN(mirror / reference);
+      // Beside it, not judged: the same Worker writing one log line per request, as the mirror does.
+      const audited = q[`audited${when}` as const];
+      const besideAudited =
+        judged && audited !== undefined ? ` (${ratio(mirror / audited)} the one with an audit line)` : "";
       goals.push({
         goal: `${what}, ${IMAGE_NAME[img]}`,
         target: `≤ ${factor.toFixed(2)}× the caching Worker's ${AGAINST[against]}`,
         mirror:
           (cell(`mirror${when}`) ?? "–") +
-          (judged ? `; ${ratio(mirror / reference)} the caching Worker's` : ""),
+          (judged ? `; ${ratio(mirror / reference)} the caching Worker's${besideAudited}` : ""),
         dist: cell(`dist${when}`) ?? "–",
         passThrough: cell("passThrough"),
         caching: cell(against),

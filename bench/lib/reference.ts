@@ -11,8 +11,11 @@ export async function startReferenceWorker(opts: {
   repoRoot: string;
   upstreamUrl: string;
   logFile: string;
-  /** "cache": pulls go through a Worker that caches with no policy (see the Worker's header). */
-  mode?: "cache";
+  /**
+   * "cache": pulls go through a Worker that caches with no policy (see the Worker's header);
+   * "cache-audit": the same, writing one audit-like log line per pull request as the mirror does.
+   */
+  mode?: "cache" | "cache-audit";
 }): Promise<ReferenceWorker> {
   const inspectorPort = await freePort();
   return startMirror({
@@ -21,7 +24,11 @@ export async function startReferenceWorker(opts: {
     upstreams: {},
     defaultUpstream: "",
     credentials: {},
-    vars: { UPSTREAM: opts.upstreamUrl, ...(opts.mode ? { MODE: opts.mode } : {}) },
+    vars: {
+      UPSTREAM: opts.upstreamUrl,
+      ...(opts.mode ? { MODE: "cache" } : {}),
+      ...(opts.mode === "cache-audit" ? { AUDIT: "on" } : {}),
+    },
     logFile: opts.logFile,
     // Its `GET /v2/` is passed through: the token-auth upstream answers 401.
     readyStatuses: [200, 401],

@@ -22,6 +22,9 @@ export const SYSTEM_INFO = {
   cachingCold: ["caching Worker cold", "#5a9e5a"],
   cachingFollow: ["caching Worker follow-on", "#72b272"],
   cachingWarm: ["caching Worker warm", "#8cc68c"],
+  auditedCold: ["caching Worker + audit line cold", "#8a5aa8"],
+  auditedFollow: ["caching Worker + audit line follow-on", "#a37bc0"],
+  auditedWarm: ["caching Worker + audit line warm", "#c2a5d8"],
 } as const;
 export type System = keyof typeof SYSTEM_INFO;
 export const SYSTEMS = Object.keys(SYSTEM_INFO) as System[];

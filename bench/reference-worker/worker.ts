@@ -17,11 +17,15 @@
 //   tee'd natively into the response and an R2 put (no coalescing, no verification of its own, no
 //   revalidation); a manifest GET is kept in the isolate's memory for ever. What a cold and a warm pull
 //   cost any caching Worker under `wrangler dev`, whatever its policy.
+//   With AUDIT = "on" as well, it also writes one audit-like JSON log line per pull request, as the
+//   mirror does (under `wrangler dev` each line costs the thread an inspector message and wrangler's
+//   proxy a request to its Node process): what that line costs a pull there.
 // - Any other request is passed through to UPSTREAM (method, path, query, headers; the response and its
 //   redirects as they are): a pull through a Worker that only forwards.
 interface Env {
   UPSTREAM: string;
   MODE?: string;
+  AUDIT?: string;
   BLOBS: R2Bucket;
 }
 
@@ -79,6 +83,22 @@ async function getBlob(request: Request, env: Env, ctx: ExecutionContext, name: 
       })().catch(() => {}),
     );
   }
+  auditLine(request, response, started, {
+    repository: "bench/many",
+    reference: `sha256:${name.padEnd(64, "0").slice(0, 64)}`,
+    kind: "blob",
+    cache,
+  });
+  return response;
+}
+
+/** One JSON log line for a request, shaped like the mirror's audit line (~250 bytes). */
+function auditLine(
+  request: Request,
+  response: Response,
+  started: number,
+  what: { repository: string; reference: string; kind: string; cache: string },
+): void {
   console.log(
     JSON.stringify({
       time: new Date().toISOString(),
@@ -87,16 +107,12 @@ async function getBlob(request: Request, env: Env, ctx: ExecutionContext, name: 
       ip: request.headers.get("CF-Connecting-IP") ?? "127.0.0.1",
       method: request.method,
       upstream: "up",
-      repository: "bench/many",
-      reference: `sha256:${name.padEnd(64, "0").slice(0, 64)}`,
-      kind: "blob",
-      cache,
+      ...what,
       status: response.status,
       bytes: Number(response.headers.get("Content-Length") ?? 0),
       ms: Date.now() - started,
     }),
   );
-  return response;
 }
 
 async function fillBlob(
@@ -177,11 +193,26 @@ export default {
   async fetch(request, env, ctx): Promise<Response> {
     const url = new URL(request.url);
     if (env.MODE === "cache") {
+      const started = Date.now();
       const pull = PULL_BLOB_PATH.exec(url.pathname);
-      if (pull && request.method === "GET")
-        return cachedBlob(request, env, ctx, pull[1] ?? "", pull[2] ?? "");
-      if (PULL_MANIFEST_PATH.test(url.pathname) && (request.method === "GET" || request.method === "HEAD")) {
-        return cachedManifest(request, env, url);
+      const manifest = PULL_MANIFEST_PATH.exec(url.pathname);
+      let response: Response | null = null;
+      if (pull && request.method === "GET") {
+        response = await cachedBlob(request, env, ctx, pull[1] ?? "", pull[2] ?? "");
+      } else if (manifest && (request.method === "GET" || request.method === "HEAD")) {
+        response = await cachedManifest(request, env, url);
+      }
+      if (response) {
+        if (env.AUDIT === "on") {
+          const [repository = "", reference = ""] = url.pathname.slice(4).split(/\/(?:blobs|manifests)\//);
+          auditLine(request, response, started, {
+            repository,
+            reference,
+            kind: pull ? "blob" : "manifest",
+            cache: "-",
+          });
+        }
+        return response;
       }
     }
     const blob = BLOB_PATH.exec(url.pathname)?.[1];

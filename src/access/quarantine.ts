@@ -1,4 +1,5 @@
 import { RegistryError } from "../oci/errors";
+import { within } from "../util/within";
 
 /** A quarantined digest: refused to every client and repository, with the reason given. */
 export interface QuarantineEntry {
@@ -84,7 +85,7 @@ export class Quarantine {
         }
       })();
     }
-    return atMost(this.loading, this.waitMs);
+    return within(this.loading, this.waitMs);
   }
 }
 
@@ -101,14 +102,4 @@ export function isValidReason(reason: unknown): reason is string {
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
     !/[\u0000-\u001f\u007f]/.test(reason)
   );
-}
-
-/** `promise`, or nothing after `ms` (the promise goes on). */
-async function atMost(promise: Promise<void>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

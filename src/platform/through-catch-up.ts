@@ -2,6 +2,7 @@ import type { Digest } from "../oci/digest";
 import type { BlobStore } from "../storage/blob-store";
 import type { RemoteRegistry } from "../upstream/remote-registry";
 import { idleTimeout, sliceOf } from "../util/streams";
+import { within } from "../util/within";
 
 /**
  * How long a client that fell behind a store-through download waits for the store to land before it
@@ -26,13 +27,6 @@ export function catchUpSource(
     const stored = await store.get(digest, { offset, length: size - offset });
     return stored?.body ?? (await upstreamFrom(client(), name, digest, offset));
   };
-}
-
-/** Resolves when `promise` settles, or after `ms` at the latest. */
-async function within(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([promise.catch(() => {}), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
 }
 
 /** The blob from `offset` on, from the upstream (a Range request; a whole answer is skipped to it). */

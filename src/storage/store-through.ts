@@ -24,9 +24,8 @@ const DEFAULT_CATCH_UP: ClientCatchUp = { windowBytes: 16 * 1024 * 1024, resume:
  * its window (or a download needs the room), or taking nothing for `stallMs`, it lets go of the
  * download and continues from its own offset on its own source (`resume`). Whichever way its bytes
  * came, the client hashes them itself and its last chunk reaches it only once the whole blob matches
- * the digest. A client that goes away
- * does not stop the store's copy, and a store that fails (or takes nothing for `stallMs`) is dropped and
- * does not stop the client's.
+ * the digest. A client that goes away does not stop the store's copy, and a store that fails (or takes
+ * nothing for `stallMs`) is dropped and does not stop the client's.
  */
 export class StoreThrough {
   private readonly toClient: ClientFeed;

@@ -1,4 +1,5 @@
 import type { UpstreamConfig } from "../config";
+import { within } from "../util/within";
 import { type AccountQuota, ANONYMOUS, QuotaBook } from "./quota";
 
 /**
@@ -55,17 +56,7 @@ export class SharedQuotaPool implements QuotaPool {
         }
       })();
     }
-    return atMost(this.loading, QUOTA_SYNC_WAIT_MS);
-  }
-}
-
-/** `promise`, or nothing after `ms` (the promise goes on). */
-async function atMost(promise: Promise<void>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  } finally {
-    clearTimeout(timer);
+    return within(this.loading, QUOTA_SYNC_WAIT_MS);
   }
 }
 

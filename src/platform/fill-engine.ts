@@ -5,14 +5,11 @@ import { type Digest, parseDigest } from "../oci/digest";
 import { RegistryError } from "../oci/errors";
 import { repositoryName } from "../storage/blob-links";
 import type { BlobStore } from "../storage/blob-store";
-import type { Fill } from "../storage/fill";
+import type { Fill, ResumableUpload, UploadLimits } from "../storage/fill";
 import type { LinkTable } from "../storage/link-table";
-import { MemoryFill } from "../storage/memory-fill";
 import { PendingUploads } from "../storage/pending-upload";
-import { PipedFill } from "../storage/piped-fill";
 import { Spool } from "../storage/spool";
-import { SqliteFill, type UploadLimits } from "../storage/sqlite-fill";
-import { ThroughFill } from "../storage/through-fill";
+import { SqliteFill } from "../storage/sqlite-fill";
 import type { RemoteRegistry } from "../upstream/remote-registry";
 import { limitHeldBytes } from "../util/held-bytes";
 import { FillMachine, type TransitionDetails } from "./fill-machine";
@@ -67,14 +64,16 @@ interface Download {
   readonly digest: Digest;
   /** The fill, once the upstream has answered; null: the blob was in the store already. */
   ready: Promise<Fill | null>;
+  /** Its verified bytes, recorded for the object's alarm to upload (see Fill.store). */
+  upload: ResumableUpload | null;
 }
 
 /**
  * A digest's fill, as its fill object runs it: the first whole GET starts the one upstream download,
  * every request while it lasts joins it (another repository's only once the access module agrees),
  * and the verified bytes go to the store the way their fill does it. Every change of state goes
- * through the FillMachine; the object's alarm drives the upload of a SQLite spool with `alarm` when the
- * put that streamed with its download did not store it.
+ * through the FillMachine; the object's alarm drives an upload the fill left pending (a SQLite spool
+ * the put that streamed with its download did not store) with `alarm`.
  */
 export class FillEngine {
   private download: Download | null = null;
@@ -159,23 +158,25 @@ export class FillEngine {
     if (!this.download) this.takeUpPending(services);
     const download = this.download;
     const machine = this.machine;
-    const fill = download ? await download.ready.catch(() => null) : null;
-    if (!download || !machine || !(fill instanceof SqliteFill)) {
-      // No upload of ours: a download in memory or as it streams, or none at all.
-      if (!download) this.sweep();
+    if (!download || !machine) {
+      // No download: rows an evicted one left go.
+      this.sweep();
       return;
     }
-    if (machine.is("downloading") || fill.streaming) {
-      // Still spooling in this instance, or its put still streams: look again later.
-      await this.ctx.storage.setAlarm(Date.now() + SWEEP_MS);
+    const upload = download.upload;
+    if (!upload) {
+      // Still downloading (or its put still streams) in this instance: look again later. A fill
+      // without rows in storage leaves nothing for a sweep once its instance is gone.
+      const fill = await download.ready.catch(() => null);
+      if (fill?.rowsInStorage) await this.ctx.storage.setAlarm(Date.now() + SWEEP_MS);
       return;
     }
     // Uploading already (a second alarm would store the blob twice), or over.
     if (!machine.is("verified")) return;
-    machine.to("uploading", { way: fill.way });
-    let step: Awaited<ReturnType<SqliteFill["uploadStep"]>>;
+    machine.to("uploading", { way: upload.way });
+    let step: Awaited<ReturnType<ResumableUpload["uploadStep"]>>;
     try {
-      step = await fill.uploadStep(services.blobStore, download.digest, {
+      step = await upload.uploadStep(services.blobStore, download.digest, {
         ...this.limits,
         multipartThreshold: services.config.multipartThreshold,
       });
@@ -184,11 +185,11 @@ export class FillEngine {
       machine.to("verified", { cause: "upload_threw" });
       throw error;
     }
-    const size = fill.size;
+    const size = upload.size;
     switch (step.kind) {
       case "stored":
-        fill.forget();
-        this.end(download, "stored", { size, way: fill.way, parts: step.parts, resumedAt: step.resumedAt });
+        upload.forget();
+        this.end(download, "stored", { size, way: upload.way, parts: step.parts, resumedAt: step.resumedAt });
         await this.countStored(services, size);
         return;
       case "more":
@@ -200,7 +201,7 @@ export class FillEngine {
         await this.ctx.storage.setAlarm(Date.now() + RETRY_MS);
         return;
       case "exhausted":
-        await fill.abandon(services.blobStore, download.digest);
+        await upload.abandon(services.blobStore, download.digest);
         this.end(download, "abandoned", { size, attempts: step.attempts });
         return;
     }
@@ -217,7 +218,7 @@ export class FillEngine {
     // Only this object stores this digest: the store is asked again only after its own upload.
     const askStore = machine.is("stored");
     machine.to("downloading", { upstream: owner.upstream.prefix, name: owner.name });
-    const download: Download = { owner, digest, ready: Promise.resolve(null) };
+    const download: Download = { owner, digest, ready: Promise.resolve(null), upload: null };
     this.download = download;
     download.ready = this.open(services, download, askStore);
     return download;
@@ -244,11 +245,10 @@ export class FillEngine {
         upstreamBody,
         this.multiparts.watch(services.log, digest),
       );
-      // A download larger than memory takes a while: its start is logged now. A small one's is logged
-      // with its end, on one line.
-      if (!(fill instanceof MemoryFill)) this.machineFor(digest, services).flush();
+      // A download that takes a while: its start is logged now (a quick one's with its end, on one line).
+      if (!fill.quick) this.machineFor(digest, services).flush();
       // Rows of a download this instance does not live to finish are swept by the alarm.
-      if (fill instanceof SqliteFill) {
+      if (fill.rowsInStorage) {
         this.ctx.waitUntil(this.ctx.storage.setAlarm(Date.now() + SWEEP_MS).catch(() => {}));
       }
       this.ctx.waitUntil(this.follow(services, download, fill));
@@ -260,8 +260,9 @@ export class FillEngine {
   }
 
   /**
-   * The fill after its start, in order: the verdict; then the upload the fill's way does (a SQLite
-   * spool's is recorded and left to the alarm). Clients never wait for it: they stream meanwhile.
+   * The fill after its start, in order: the verdict; then the fill stores its bytes its own way (a
+   * SQLite spool its put did not store is recorded and left to the alarm). Clients never wait for it:
+   * they stream meanwhile.
    */
   private async follow(services: FillServices, download: Download, fill: Fill): Promise<void> {
     const size = fill.size;
@@ -271,60 +272,34 @@ export class FillEngine {
       return;
     }
     const machine = this.machineFor(download.digest, services);
-    if (fill instanceof ThroughFill || fill instanceof PipedFill) {
-      if (await fill.stored) {
-        this.end(download, "stored", { size, way: fill.way });
-        await this.countStored(services, size);
-      } else this.end(download, "failed", { cause: "store_failed", size, way: fill.way });
-      return;
-    }
-    machine.to("verified", { size, way: fill.way });
-    if (fill instanceof MemoryFill) {
-      machine.to("uploading", { way: fill.way });
-      if (await fill.stored()) {
-        this.end(download, "stored", { size, way: fill.way });
-        await this.countStored(services, size);
-      } else this.end(download, "failed", { cause: "store_failed", size, way: fill.way });
-      return;
-    }
-    if (!(fill instanceof SqliteFill)) return;
-    // Recorded first: an instance that dies before the store has the blob leaves it to the next alarm.
-    let unkept: string | null = null;
-    try {
-      fill.keep({
-        digest: download.digest.value,
-        size,
-        restricted: fill.restricted,
-        upstream: download.owner.upstream.prefix,
-        name: download.owner.name,
-      });
-    } catch (error) {
-      unkept = describe(error);
-    }
-    const streamed = fill.storedAsItStreamed();
-    if (streamed) {
-      // Its put has streamed with the download; it ends with the last row, released by the verdict.
-      machine.to("uploading", { way: fill.way, streamed: true });
-      if (await streamed) {
-        fill.forget();
-        this.end(download, "stored", { size, way: fill.way, streamed: true });
+    const outcome = await fill.store({
+      verified: (details) => machine.to("verified", details),
+      uploading: (details) => machine.to("uploading", details),
+    });
+    switch (outcome.kind) {
+      case "stored":
+        this.end(download, "stored", { size, way: fill.way, ...outcome.details });
         await this.countStored(services, size);
         return;
-      }
-      machine.to("verified", { cause: "store_refused", streamed: true });
-    }
-    if (unkept !== null) {
-      // Storage refused: nothing is stored, the readers still got every byte; the next pull refetches.
-      this.pending.clear();
-      this.end(download, "failed", { cause: "store_failed", error: unkept, size, way: fill.way });
-      return;
-    }
-    try {
-      await this.ctx.storage.setAlarm(Date.now());
-      machine.flush();
-    } catch (error) {
-      this.pending.clear();
-      this.end(download, "failed", { cause: "store_failed", error: describe(error), size, way: fill.way });
+      case "failed":
+        this.end(download, "failed", { cause: "store_failed", error: outcome.error, size, way: fill.way });
+        return;
+      case "pending":
+        try {
+          download.upload = outcome.upload;
+          await this.ctx.storage.setAlarm(Date.now());
+          machine.flush();
+        } catch (error) {
+          download.upload = null;
+          outcome.upload.forget();
+          this.end(download, "failed", {
+            cause: "store_failed",
+            error: describe(error),
+            size,
+            way: fill.way,
+          });
+        }
+        return;
     }
   }
 
@@ -361,7 +336,12 @@ export class FillEngine {
       return;
     }
     this.machineFor(digest, services).to("verified", { taken_up: "after a restart", size: fill.size });
-    this.download = { owner: { upstream, name: pending.name }, digest, ready: Promise.resolve(fill) };
+    this.download = {
+      owner: { upstream, name: pending.name },
+      digest,
+      ready: Promise.resolve(fill),
+      upload: fill,
+    };
     // The old instance's alarm normally still stands; set one only if it was lost.
     const storage = this.ctx.storage;
     this.ctx.waitUntil(

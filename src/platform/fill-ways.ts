@@ -81,7 +81,8 @@ export function fillFor(
   const inMemory = MemoryFill.start(body, digest, size, restricted, READER_WAIT_MS, services.blobStore);
   if (inMemory) return inMemory;
   try {
-    return SqliteFill.start(sql, chunks(), digest, size, restricted, READER_WAIT_MS, {
+    const record = { upstream: owner.upstream.prefix, name: owner.name };
+    return SqliteFill.start(sql, chunks(), digest, size, restricted, record, READER_WAIT_MS, {
       store: services.blobStore,
       multipartThreshold: services.config.multipartThreshold,
     });

@@ -2,7 +2,7 @@ import type { Digest } from "../oci/digest";
 import type { ByteRange } from "../oci/range";
 import { releaseHeld, tryHold } from "../util/held-bytes";
 import type { BlobStore } from "./blob-store";
-import type { DownloadEnd, Fill } from "./fill";
+import type { DownloadEnd, Fill, StoreOutcome, StoreSteps } from "./fill";
 import { Spool } from "./spool";
 import { spoolVerified } from "./spool-copy";
 
@@ -21,6 +21,8 @@ let memorySpooled = 0;
  */
 export class MemoryFill implements Fill {
   readonly way = "memory";
+  readonly quick = true;
+  readonly rowsInStorage = false;
   readonly downloaded: Promise<DownloadEnd>;
   /** The put that streams the blob to the store as it arrives (see `start`); true once stored. */
   private streamed: Promise<boolean> = Promise.resolve(false);
@@ -80,9 +82,11 @@ export class MemoryFill implements Fill {
     this.spool.release();
   }
 
-  /** Whether the put that streamed with the download stored the blob. */
-  stored(): Promise<boolean> {
-    return this.streamed;
+  /** The put that streamed with the download, which its last chunk waited for, tells. */
+  async store(steps: StoreSteps): Promise<StoreOutcome> {
+    steps.verified({ size: this.size, way: this.way });
+    steps.uploading({ way: this.way });
+    return (await this.streamed) ? { kind: "stored" } : { kind: "failed" };
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { ByteRange } from "../oci/range";
-import type { DownloadEnd, Fill } from "./fill";
+import type { DownloadEnd, Fill, StoreOutcome } from "./fill";
 import { PipedStore } from "./piped-store";
 
 /**
@@ -9,6 +9,8 @@ import { PipedStore } from "./piped-store";
  */
 export class PipedFill implements Fill {
   readonly way = "piped";
+  readonly quick = false;
+  readonly rowsInStorage = false;
   readonly downloaded: Promise<DownloadEnd>;
   private readonly piped: PipedStore;
 
@@ -19,9 +21,9 @@ export class PipedFill implements Fill {
     );
   }
 
-  /** Whether the store kept the blob, once it has answered. */
-  get stored(): Promise<boolean> {
-    return this.piped.done;
+  /** The store checked the bytes as they were piped in: its answer was the verdict, and is the outcome. */
+  async store(): Promise<StoreOutcome> {
+    return (await this.piped.done) ? { kind: "stored" } : { kind: "failed" };
   }
 
   get size(): number {

@@ -3,7 +3,15 @@ import type { ByteRange } from "../oci/range";
 import { givingWayToClients, uploadMayStart } from "../util/foreground";
 import { metered } from "../util/held-bytes";
 import { type BlobStore, partPlan } from "./blob-store";
-import type { DownloadEnd, Fill } from "./fill";
+import type {
+  DownloadEnd,
+  Fill,
+  ResumableUpload,
+  StoreOutcome,
+  StoreSteps,
+  UploadLimits,
+  UploadStep,
+} from "./fill";
 import { type PendingUpload, PendingUploads } from "./pending-upload";
 import { Spool } from "./spool";
 import { spoolVerified } from "./spool-copy";
@@ -18,50 +26,28 @@ const MIB = 1024 * 1024;
  */
 const RESUMABLE_ABOVE = 2048 * MIB;
 
-/** What one upload step (one alarm invocation) may do. */
-export interface UploadLimits {
-  /** Blobs above this (or above 2 GiB) go in parts (R2 multipart); up to it, in one put R2 checks itself. */
-  readonly multipartThreshold: number;
-  /**
-   * Parts one invocation puts at most: with the begin and the complete, its R2 calls stay within the
-   * ~1,000 operations an invocation may make.
-   */
-  readonly partsPerStep: number;
-  /** Wall time one invocation starts new parts within (an alarm may run 15 minutes: keep well under). */
-  readonly msPerStep: number;
-  /** Steps in a row that may fail (or be killed) before the upload is given up. */
-  readonly attempts: number;
-}
-
-/** How an upload step ended. */
-export type UploadStep =
-  | { readonly kind: "stored"; readonly parts: number; readonly resumedAt: number }
-  /** Parts went up, more remain: the next step goes on. */
-  | { readonly kind: "more"; readonly parts: number; readonly resumedAt: number }
-  | { readonly kind: "refused"; readonly error: string }
-  /** Too many steps failed: nothing more is tried (see abandon). */
-  | { readonly kind: "exhausted"; readonly attempts: number };
-
 /**
  * A download spooled in the fill object's SQLite storage (see Spool): readers join it from the first
  * byte at their own pace; once verified it is recorded as a pending upload, and the object's alarm
  * uploads it in steps that each fit one invocation, recording every part that reached the store, so a
  * step cut off (by its own limits, or by the platform) is resumed by the next alarm at the next part.
  */
-export class SqliteFill implements Fill {
+export class SqliteFill implements Fill, ResumableUpload {
   readonly way = "sqlite";
+  readonly quick = false;
+  readonly rowsInStorage = true;
   /**
    * The put that streams the spool to the store while it fills (true once stored); null when there
    * is none (too large for one put, or taken up after a restart): the alarm uploads it then.
    */
   private streamed: Promise<boolean> | null = null;
-  /** The streamed put has not answered yet. */
-  streaming = false;
 
   private constructor(
     private readonly spool: Spool,
     private readonly pending: PendingUploads,
     readonly downloaded: Promise<DownloadEnd>,
+    /** What its pending record says (it is recorded once the download is verified). */
+    private readonly record: Omit<PendingUpload, "attempts" | "uploadId">,
   ) {}
 
   /**
@@ -76,6 +62,8 @@ export class SqliteFill implements Fill {
     digest: Digest,
     size: number,
     restricted: boolean,
+    /** The repository it was downloaded for (`upstream` prefix and name), for its pending record. */
+    owner: { readonly upstream: string; readonly name: string },
     readerWaitMs: number,
     streamTo: { readonly store: BlobStore; readonly multipartThreshold: number } | null = null,
   ): SqliteFill {
@@ -84,28 +72,22 @@ export class SqliteFill implements Fill {
       spool,
       new PendingUploads(sql),
       spoolVerified(body, spool, digest, readerWaitMs, true),
+      { digest: digest.value, size, restricted, ...owner },
     );
     if (streamTo && size <= Math.min(streamTo.multipartThreshold, RESUMABLE_ABOVE)) {
       // The put sets the download's pace too (within the wait per chunk): behind the rows kept in
       // memory, it would read every row back from SQLite.
       const rows = metered(spool.reader({ background: true, paces: true }), MIB, size);
-      fill.streaming = true;
       fill.streamed = streamTo.store
         .put(digest, rows, size, { restricted })
         .catch(() => false)
         .then(async (stored) => {
           // A store that gave up without reading to the end must not keep the spool's reader.
           await rows.cancel().catch(() => {});
-          fill.streaming = false;
           return stored;
         });
     }
     return fill;
-  }
-
-  /** Whether the put that streamed with the download stored the blob; null when there was none. */
-  storedAsItStreamed(): Promise<boolean> | null {
-    return this.streamed;
   }
 
   /**
@@ -115,7 +97,7 @@ export class SqliteFill implements Fill {
   static resume(sql: SqlStorage, pending: PendingUpload): SqliteFill | null {
     const spool = Spool.resume(sql, pending.size, pending.restricted, () => {});
     if (!spool) return null;
-    return new SqliteFill(spool, new PendingUploads(sql), Promise.resolve({ verified: true }));
+    return new SqliteFill(spool, new PendingUploads(sql), Promise.resolve({ verified: true }), pending);
   }
 
   get size(): number {
@@ -140,9 +122,33 @@ export class SqliteFill implements Fill {
     this.spool.release();
   }
 
-  /** Records the verified spool as pending: it outlives a restart of the object until it is stored. */
-  keep(upload: Omit<PendingUpload, "attempts" | "uploadId">): void {
-    this.pending.record(upload);
+  /**
+   * Recorded as pending first (an instance that dies before the store has the blob leaves it to the
+   * next alarm); then the put that streamed with the download, if any, ends with the last row, which
+   * the verdict released. What it did not store is left to the object's alarm.
+   */
+  async store(steps: StoreSteps): Promise<StoreOutcome> {
+    steps.verified({ size: this.size, way: this.way });
+    let unkept: string | null = null;
+    try {
+      this.pending.record(this.record);
+    } catch (error) {
+      unkept = error instanceof Error ? `${error.name}: ${error.message}` : "unknown error";
+    }
+    if (this.streamed) {
+      steps.uploading({ way: this.way, streamed: true });
+      if (await this.streamed) {
+        this.forget();
+        return { kind: "stored", details: { streamed: true } };
+      }
+      steps.verified({ cause: "store_refused", streamed: true });
+    }
+    // Storage refused the record: nothing is stored, the readers still got every byte.
+    if (unkept !== null) {
+      this.forget();
+      return { kind: "failed", error: unkept };
+    }
+    return { kind: "pending", upload: this };
   }
 
   /**

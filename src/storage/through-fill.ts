@@ -1,7 +1,7 @@
 import type { Digest } from "../oci/digest";
 import type { ByteRange } from "../oci/range";
 import type { BlobStore, MultipartWatch } from "./blob-store";
-import type { DownloadEnd, Fill } from "./fill";
+import type { DownloadEnd, Fill, StoreOutcome } from "./fill";
 import { StoreThrough } from "./store-through";
 
 /**
@@ -12,9 +12,11 @@ import { StoreThrough } from "./store-through";
  */
 export class ThroughFill implements Fill {
   readonly way = "through";
+  readonly quick = false;
+  readonly rowsInStorage = false;
   readonly downloaded: Promise<DownloadEnd>;
   /** Whether the store kept the blob, once the download is over. */
-  readonly stored: Promise<boolean>;
+  private readonly stored: Promise<boolean>;
   private readonly through: StoreThrough;
 
   constructor(
@@ -66,5 +68,10 @@ export class ThroughFill implements Fill {
 
   release(): void {
     // Nothing is kept: the bytes went to the client and the store as they came.
+  }
+
+  /** The store had the bytes as they streamed: its answer came with the download's end. */
+  async store(): Promise<StoreOutcome> {
+    return (await this.stored) ? { kind: "stored" } : { kind: "failed" };
   }
 }

@@ -282,7 +282,12 @@ export class FillEngine {
         await this.countStored(services, size);
         return;
       case "failed":
-        this.end(download, "failed", { cause: "store_failed", error: outcome.error, size, way: fill.way });
+        this.end(download, "failed", {
+          cause: "store_failed",
+          error: "error" in outcome ? describe(outcome.error) : undefined,
+          size,
+          way: fill.way,
+        });
         return;
       case "pending":
         try {

@@ -36,7 +36,8 @@ export interface StoreSteps {
 /** Where a fill's verified bytes ended up. */
 export type StoreOutcome =
   | { readonly kind: "stored"; readonly details?: StepDetails }
-  | { readonly kind: "failed"; readonly error?: string }
+  /** `error`: what the store or storage threw, if anything (the engine describes it for the log). */
+  | { readonly kind: "failed"; readonly error?: unknown }
   /** Recorded in the object's storage for its alarm, which uploads them in steps. */
   | { readonly kind: "pending"; readonly upload: ResumableUpload };
 

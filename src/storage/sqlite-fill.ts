@@ -129,11 +129,11 @@ export class SqliteFill implements Fill, ResumableUpload {
    */
   async store(steps: StoreSteps): Promise<StoreOutcome> {
     steps.verified({ size: this.size, way: this.way });
-    let unkept: string | null = null;
+    let unkept: { readonly error: unknown } | null = null;
     try {
       this.pending.record(this.record);
     } catch (error) {
-      unkept = error instanceof Error ? `${error.name}: ${error.message}` : "unknown error";
+      unkept = { error };
     }
     if (this.streamed) {
       steps.uploading({ way: this.way, streamed: true });
@@ -146,7 +146,7 @@ export class SqliteFill implements Fill, ResumableUpload {
     // Storage refused the record: nothing is stored, the readers still got every byte.
     if (unkept !== null) {
       this.forget();
-      return { kind: "failed", error: unkept };
+      return { kind: "failed", error: unkept.error };
     }
     return { kind: "pending", upload: this };
   }

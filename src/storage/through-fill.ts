@@ -15,8 +15,6 @@ export class ThroughFill implements Fill {
   readonly quick = false;
   readonly rowsInStorage = false;
   readonly downloaded: Promise<DownloadEnd>;
-  /** Whether the store kept the blob, once the download is over. */
-  private readonly stored: Promise<boolean>;
   private readonly through: StoreThrough;
 
   constructor(
@@ -47,7 +45,6 @@ export class ThroughFill implements Fill {
     this.downloaded = done.then(({ verified }) =>
       verified ? { verified: true } : { verified: false, cause: "fill_failed" },
     );
-    this.stored = done.then(({ stored }) => stored);
   }
 
   get size(): number {
@@ -72,6 +69,6 @@ export class ThroughFill implements Fill {
 
   /** The store had the bytes as they streamed: its answer came with the download's end. */
   async store(): Promise<StoreOutcome> {
-    return (await this.stored) ? { kind: "stored" } : { kind: "failed" };
+    return (await this.through.done).stored ? { kind: "stored" } : { kind: "failed" };
   }
 }

@@ -74,7 +74,7 @@ export function parseSignaturePolicy(
   // Built once, and only when some entry accepts keyless signers.
   const keyless = parsed.data.some((entry) => entry.identities.length > 0);
   const root = keyless ? readTrustedRoot(trustedRoot) : null;
-  const sigstore: SigstoreTrust | null = root && root.trust;
+  const sigstore: SigstoreTrust | null = root?.trust ?? null;
   const entries = parsed.data.map((entry, index): SignaturePolicyEntry => {
     for (const [at, pattern] of entry.repositories.entries()) {
       const prefix = pattern.split("/")[0] ?? "";

@@ -1,21 +1,19 @@
 import { type BlobAccess, fetchesRestricted, tableSink } from "../access/blobs";
 import type { Config, UpstreamConfig } from "../config";
 import type { Log } from "../mirror/types";
-import { type Digest, parseDigest } from "../oci/digest";
+import type { Digest } from "../oci/digest";
 import { RegistryError } from "../oci/errors";
 import { repositoryName } from "../storage/blob-links";
 import type { BlobStore } from "../storage/blob-store";
 import type { Fill, ResumableUpload, UploadLimits } from "../storage/fill";
 import type { LinkTable } from "../storage/link-table";
-import { PendingUploads } from "../storage/pending-upload";
-import { Spool } from "../storage/spool";
-import { SqliteFill } from "../storage/sqlite-fill";
 import type { RemoteRegistry } from "../upstream/remote-registry";
 import { limitHeldBytes } from "../util/held-bytes";
 import { FillMachine, type TransitionDetails } from "./fill-machine";
 import { fillFor } from "./fill-ways";
 import { describe } from "./log";
 import { MultipartLeftovers } from "./multipart-leftovers";
+import { RETRY_MS, UPLOAD_LIMITS, UploadAlarm } from "./upload-alarm";
 
 /** What a fill needs, handed over by the composition root (platform/services.ts) per call. */
 export interface FillServices {
@@ -33,25 +31,12 @@ export interface FillServices {
   readonly upstreamStatuses: readonly number[];
 }
 
-/** Wait before the step after one the store refused. */
-const RETRY_MS = 5_000;
 /**
  * While a download spools into SQLite (or stores through with a multipart upload open), the object's
  * alarm looks this often whether it still runs: an instance evicted mid-download leaves rows (or an
  * open upload) nothing else would delete (or abort), and the next alarm (in a fresh instance) does.
  */
 export const SWEEP_MS = 2 * 60_000;
-
-/**
- * Upload steps (alarm invocations): an alarm may run 15 minutes and make ~1,000 operations; a step
- * starts no part after 5 minutes (a part takes seconds) and puts at most 500 (plus begin and complete).
- * Three steps in a row that fail (or are killed) give the upload up.
- */
-export const UPLOAD_LIMITS: Omit<UploadLimits, "multipartThreshold"> = {
-  partsPerStep: 500,
-  msPerStep: 5 * 60_000,
-  attempts: 3,
-};
 
 interface Owner {
   readonly upstream: UpstreamConfig;
@@ -78,22 +63,23 @@ interface Download {
 export class FillEngine {
   private download: Download | null = null;
   private machine: FillMachine | null = null;
-  private readonly pending: PendingUploads;
+  /** The alarm's side: uploads left to it, sweeps. */
+  private readonly uploads: UploadAlarm;
   /** Multipart uploads of store-through downloads, aborted by the alarm when an instance left them. */
   private readonly multiparts: MultipartLeftovers;
 
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly links: LinkTable,
-    private readonly limits: Omit<UploadLimits, "multipartThreshold"> = UPLOAD_LIMITS,
+    limits: Omit<UploadLimits, "multipartThreshold"> = UPLOAD_LIMITS,
   ) {
-    this.pending = new PendingUploads(ctx.storage.sql);
+    this.uploads = new UploadAlarm(ctx, limits);
     this.multiparts = new MultipartLeftovers(ctx, { sweepMs: SWEEP_MS, retryMs: RETRY_MS });
   }
 
   /** A download is in progress, or verified bytes wait for the store. */
   get busy(): boolean {
-    return this.download !== null || this.pending.get() !== null;
+    return this.download !== null || this.uploads.waiting;
   }
 
   /** The fill's state (for specs and the log). */
@@ -160,7 +146,7 @@ export class FillEngine {
     const machine = this.machine;
     if (!download || !machine) {
       // No download: rows an evicted one left go.
-      this.sweep();
+      this.uploads.sweep();
       return;
     }
     const upload = download.upload;
@@ -171,40 +157,17 @@ export class FillEngine {
       if (fill?.rowsInStorage) await this.ctx.storage.setAlarm(Date.now() + SWEEP_MS);
       return;
     }
-    // Uploading already (a second alarm would store the blob twice), or over.
-    if (!machine.is("verified")) return;
-    machine.to("uploading", { way: upload.way });
-    let step: Awaited<ReturnType<ResumableUpload["uploadStep"]>>;
-    try {
-      step = await upload.uploadStep(services.blobStore, download.digest, {
-        ...this.limits,
-        multipartThreshold: services.config.multipartThreshold,
-      });
-    } catch (error) {
-      // Its storage failed: the platform retries the alarm (the attempt was counted, or nothing done).
-      machine.to("verified", { cause: "upload_threw" });
-      throw error;
-    }
-    const size = upload.size;
-    switch (step.kind) {
-      case "stored":
-        upload.forget();
-        this.end(download, "stored", { size, way: upload.way, parts: step.parts, resumedAt: step.resumedAt });
-        await this.countStored(services, size);
-        return;
-      case "more":
-        machine.to("verified", { parts: step.parts, resumedAt: step.resumedAt });
-        await this.ctx.storage.setAlarm(Date.now());
-        return;
-      case "refused":
-        machine.to("verified", { cause: "store_refused", error: step.error });
-        await this.ctx.storage.setAlarm(Date.now() + RETRY_MS);
-        return;
-      case "exhausted":
-        await upload.abandon(services.blobStore, download.digest);
-        this.end(download, "abandoned", { size, attempts: step.attempts });
-        return;
-    }
+    const { blobStore, config } = services;
+    const ended = await this.uploads.step(
+      machine,
+      upload,
+      blobStore,
+      download.digest,
+      config.multipartThreshold,
+    );
+    if (!ended) return;
+    this.end(download, ended.state, ended.details);
+    if (ended.state === "stored") await this.countStored(services, upload.size);
   }
 
   private machineFor(digest: Digest, services: FillServices): FillMachine {
@@ -327,38 +290,10 @@ export class FillEngine {
 
   /** Takes up a verified spool an earlier instance of this object left with its upload pending. */
   private takeUpPending(services: FillServices): void {
-    const pending = this.pending.get();
-    if (!pending) return;
-    const digest = parseDigest(pending.digest);
-    const upstream = services.config.upstreams.get(pending.upstream);
-    const fill = upstream ? SqliteFill.resume(this.ctx.storage.sql, pending) : null;
-    if (!upstream || !fill) {
-      services.log({ event: "blob.pending_dropped", digest: pending.digest, upstream: pending.upstream });
-      const uploadId = pending.uploadId;
-      if (uploadId) this.ctx.waitUntil(services.blobStore.abortParts(digest, uploadId).catch(() => {}));
-      this.pending.clear();
-      Spool.clear(this.ctx.storage.sql);
-      return;
-    }
-    this.machineFor(digest, services).to("verified", { taken_up: "after a restart", size: fill.size });
-    this.download = {
-      owner: { upstream, name: pending.name },
-      digest,
-      ready: Promise.resolve(fill),
-      upload: fill,
-    };
-    // The old instance's alarm normally still stands; set one only if it was lost.
-    const storage = this.ctx.storage;
-    this.ctx.waitUntil(
-      storage
-        .getAlarm()
-        .then((at) => (at === null ? storage.setAlarm(Date.now()) : undefined))
-        .catch(() => {}),
-    );
-  }
-
-  /** No download and no upload: rows an evicted download left go, the table with them. */
-  private sweep(): void {
-    Spool.clear(this.ctx.storage.sql);
+    const taken = this.uploads.takeUp(services.config.upstreams, services.blobStore, services.log);
+    if (!taken) return;
+    const { upstream, name, digest, upload } = taken;
+    this.machineFor(digest, services).to("verified", { taken_up: "after a restart", size: upload.size });
+    this.download = { owner: { upstream, name }, digest, ready: Promise.resolve(upload), upload };
   }
 }

@@ -81,7 +81,7 @@ export function countFetch(kind: InvocationKind): (request: Request) => Promise<
   return (request) => {
     if (enabled) {
       counts.invocations[kind].subrequests++;
-      counts.byOp["fetch"] = (counts.byOp.fetch ?? 0) + 1;
+      counts.byOp.fetch = (counts.byOp.fetch ?? 0) + 1;
     }
     return fetch(request);
   };

@@ -2,7 +2,6 @@ import { type Context, Hono } from "hono";
 import { type Audience, audienceFor } from "../../access/audience";
 import { checkPull } from "../../access/repository";
 import type { ClientSpending } from "../../access/spending";
-import type { BlobResult } from "../../mirror/blobs";
 import { servableTo } from "../../mirror/manifests";
 import { parseDigest } from "../../oci/digest";
 import { nameUnknown, RegistryError } from "../../oci/errors";

@@ -13,7 +13,7 @@ import { FillMachine, type TransitionDetails } from "./fill-machine";
 import { fillFor } from "./fill-ways";
 import { describe } from "./log";
 import { MultipartLeftovers } from "./multipart-leftovers";
-import { RETRY_MS, UPLOAD_LIMITS, UploadAlarm } from "./upload-alarm";
+import { RETRY_MS, SWEEP_MS, UPLOAD_LIMITS, UploadAlarm } from "./upload-alarm";
 
 /** What a fill needs, handed over by the composition root (platform/services.ts) per call. */
 export interface FillServices {
@@ -30,13 +30,6 @@ export interface FillServices {
   /** Statuses of the upstream answers a call caused, for the Worker's audit line. */
   readonly upstreamStatuses: readonly number[];
 }
-
-/**
- * While a download spools into SQLite (or stores through with a multipart upload open), the object's
- * alarm looks this often whether it still runs: an instance evicted mid-download leaves rows (or an
- * open upload) nothing else would delete (or abort), and the next alarm (in a fresh instance) does.
- */
-export const SWEEP_MS = 2 * 60_000;
 
 interface Owner {
   readonly upstream: UpstreamConfig;
@@ -146,7 +139,7 @@ export class FillEngine {
     const machine = this.machine;
     if (!download || !machine) {
       // No download: rows an evicted one left go.
-      this.uploads.sweep();
+      await this.uploads.sweep();
       return;
     }
     const upload = download.upload;

@@ -12,6 +12,14 @@ import type { FillMachine, TransitionDetails } from "./fill-machine";
 export const RETRY_MS = 5_000;
 
 /**
+ * While a download spools into SQLite (or stores through with a multipart upload open), the object's
+ * alarm looks this often whether it (or, once it is over, a reader of its rows) still runs: an
+ * instance evicted meanwhile leaves rows (or an open upload) nothing else would delete (or abort),
+ * and the next alarm (in a fresh instance) does.
+ */
+export const SWEEP_MS = 2 * 60_000;
+
+/**
  * Upload steps (alarm invocations): an alarm may run 15 minutes and make ~1,000 operations; a step
  * starts no part after 5 minutes (a part takes seconds) and puts at most 500 (plus begin and complete).
  * Three steps in a row that fail (or are killed) give the upload up.
@@ -127,8 +135,12 @@ export class UploadAlarm {
     }
   }
 
-  /** No download and no upload: rows an evicted download left go, the table with them. */
-  sweep(): void {
-    Spool.clear(this.ctx.storage.sql);
+  /**
+   * No download and no upload: rows an evicted download left go, their tables with them. A spool a
+   * slow reader still reads keeps its rows (they go with its last reader), and is looked at again:
+   * an instance evicted meanwhile leaves them to the next sweep.
+   */
+  async sweep(): Promise<void> {
+    if (Spool.clear(this.ctx.storage.sql) > 0) await this.ctx.storage.setAlarm(Date.now() + SWEEP_MS);
   }
 }

@@ -1,5 +1,5 @@
 import { type Digest, DigestVerifier } from "../oci/digest";
-import { releaseHeld, tryHold, yieldWhenSqueezed } from "../util/held-bytes";
+import { releaseHeld, tryHoldEvicting, yieldWhenSqueezed } from "../util/held-bytes";
 import { StallWatch } from "../util/stall-watch";
 import { until } from "../util/until";
 
@@ -83,8 +83,10 @@ export class ClientFeed {
 
   push(chunk: Uint8Array): void {
     if (this.letGo) return;
-    // Beyond its window, or beyond the isolate's budget, the client has fallen behind.
-    if (this.queued + chunk.byteLength > this.catchUp.windowBytes || !tryHold(chunk.byteLength)) {
+    // Beyond its window, or beyond the isolate's budget (rows kept only to save a read give way to
+    // it), the client has fallen behind.
+    const windowFull = this.queued + chunk.byteLength > this.catchUp.windowBytes;
+    if (windowFull || !tryHoldEvicting(chunk.byteLength)) {
       this.detach();
       return;
     }

@@ -5,6 +5,8 @@ export interface PendingUpload {
   readonly restricted: boolean;
   readonly upstream: string;
   readonly name: string;
+  /** The table of the object's SQLite its spool's rows are in. */
+  readonly spool: string;
   /** Invocations that began uploading since the last one that made progress (counted before working). */
   readonly attempts: number;
   /** The multipart upload under way (R2's id), if one was begun. */
@@ -18,7 +20,7 @@ export interface UploadedPart {
 }
 
 const PENDING_TABLE =
-  "CREATE TABLE IF NOT EXISTS pending_upload (id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL, size INTEGER NOT NULL, restricted INTEGER NOT NULL, upstream TEXT NOT NULL, name TEXT NOT NULL, attempts INTEGER NOT NULL, upload_id TEXT)";
+  "CREATE TABLE IF NOT EXISTS pending_upload (id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL, size INTEGER NOT NULL, restricted INTEGER NOT NULL, upstream TEXT NOT NULL, name TEXT NOT NULL, spool TEXT NOT NULL, attempts INTEGER NOT NULL, upload_id TEXT)";
 const PARTS_TABLE =
   "CREATE TABLE IF NOT EXISTS upload_parts (part_number INTEGER PRIMARY KEY, etag TEXT NOT NULL)";
 
@@ -41,21 +43,25 @@ export class PendingUploads {
       restricted: Number(row.restricted) === 1,
       upstream: String(row.upstream),
       name: String(row.name),
+      // A record of a version before tables per spool has no such column: its rows are in `chunks`.
+      spool: row.spool === null || row.spool === undefined ? "chunks" : String(row.spool),
       attempts: Number(row.attempts),
       uploadId: row.upload_id === null || row.upload_id === undefined ? null : String(row.upload_id),
     };
   }
 
   record(upload: Omit<PendingUpload, "attempts" | "uploadId">): void {
+    // Made afresh: the one record there is replaces any other (one of an earlier version's shape too).
+    this.clear();
     this.sql.exec(PENDING_TABLE);
-    this.sql.exec("DROP TABLE IF EXISTS upload_parts");
     this.sql.exec(
-      "INSERT OR REPLACE INTO pending_upload (id, digest, size, restricted, upstream, name, attempts, upload_id) VALUES (1, ?, ?, ?, ?, ?, 0, NULL)",
+      "INSERT INTO pending_upload (id, digest, size, restricted, upstream, name, spool, attempts, upload_id) VALUES (1, ?, ?, ?, ?, ?, ?, 0, NULL)",
       upload.digest,
       upload.size,
       upload.restricted ? 1 : 0,
       upload.upstream,
       upload.name,
+      upload.spool,
     );
   }
 

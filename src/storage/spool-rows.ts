@@ -5,9 +5,24 @@ import { countRowsWritten } from "../util/op-counters";
 const ROW_BYTES = 1024 * 1024;
 /** How many of the newest rows are also kept in memory, for readers keeping up with the download. */
 export const RECENT_ROWS = 16;
+/** Every spool's table is named so (`chunks_<id>`; `chunks` by versions before tables per spool). */
+const TABLES = "(name = 'chunks' OR name GLOB 'chunks_*')";
+/**
+ * Tables of this isolate's spools not dropped yet: clearing what spools left never touches rows a
+ * reader may still read (a slow client of a download that is over, after the sweep alarm or after
+ * the next download of the digest started).
+ */
+const live = new Set<string>();
+let made = 0;
+
+/** A name no table of this object has had in this isolate (and, with the time in it, in any earlier one). */
+function freshTable(): string {
+  made++;
+  return `chunks_${Date.now().toString(36)}_${made.toString(36)}`;
+}
 
 /**
- * A spool's bytes: rows of at most 1 MiB in the fill object's SQLite (the `chunks` table), in order,
+ * A spool's bytes: rows of at most 1 MiB in a table of the fill object's SQLite, its own, in order,
  * the newest RECENT_ROWS also in memory so that readers keeping up never read them back, as far as the
  * isolate's budget for fills (util/held-bytes) has room: beyond it they read back from SQLite. Without
  * SQLite (`sql` null, for small blobs) every row is kept in memory instead (the caller holds their
@@ -34,7 +49,15 @@ export class SpoolRows {
   /** Unregisters the rows kept in memory from the budget's caches (SQLite rows only). */
   private readonly uncache: () => void;
 
-  constructor(private readonly sql: SqlStorage | null) {
+  /** The table its rows are in (none without SQLite). */
+  readonly table: string;
+
+  constructor(
+    private readonly sql: SqlStorage | null,
+    table = freshTable(),
+  ) {
+    this.table = sql ? table : "";
+    if (sql) live.add(table);
     // Rows storage holds too are only a shortcut: a download that needs the room takes it from them.
     const rows = this;
     this.uncache = sql
@@ -47,14 +70,20 @@ export class SpoolRows {
       : () => {};
   }
 
-  /** The rows an earlier instance of the object left; null when they are not in one unbroken run. */
-  static load(sql: SqlStorage): SpoolRows | null {
-    if (!hasTable(sql)) return null;
-    const rows = new SpoolRows(sql);
+  /**
+   * The rows an earlier instance of the object left in `table`; null when there is none, or they are
+   * not in one unbroken run.
+   */
+  static load(sql: SqlStorage, table: string): SpoolRows | null {
+    if (!tablesOf(sql).includes(table)) return null;
+    const rows = new SpoolRows(sql, table);
     for (const row of sql.exec<{ seq: number; bytes: number }>(
-      "SELECT seq, length(data) AS bytes FROM chunks ORDER BY seq",
+      `SELECT seq, length(data) AS bytes FROM "${table}" ORDER BY seq`,
     )) {
-      if (row.seq !== rows.count) return null;
+      if (row.seq !== rows.count) {
+        rows.drop();
+        return null;
+      }
       rows.starts.push(rows.appended);
       rows.appended += row.bytes;
       rows.count++;
@@ -63,15 +92,25 @@ export class SpoolRows {
     return rows;
   }
 
-  /** Drops whatever rows are in storage, the table with them. */
-  static clear(sql: SqlStorage): void {
-    sql.exec("DROP TABLE IF EXISTS chunks");
+  /**
+   * Drops the rows (and tables) spools left in storage, except those of this isolate's spools still
+   * in use; the tables kept.
+   */
+  static clear(sql: SqlStorage): number {
+    let kept = 0;
+    for (const table of tablesOf(sql)) {
+      if (live.has(table)) kept++;
+      else sql.exec(`DROP TABLE IF EXISTS "${table}"`);
+    }
+    return kept;
   }
 
-  /** Rows left in storage (0 when there is no table). */
+  /** Rows left in storage, every spool's. */
   static left(sql: SqlStorage): number {
-    if (!hasTable(sql)) return 0;
-    return Number(sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM chunks").one().n);
+    let rows = 0;
+    for (const table of tablesOf(sql))
+      rows += Number(sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM "${table}"`).one().n);
+    return rows;
   }
 
   /** Stores the chunk (SQLite copies it); the chunk is kept a while for readers, so it must not change. */
@@ -82,9 +121,9 @@ export class SpoolRows {
       const whole = piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength;
       if (this.sql && this.failure === null) {
         try {
-          if (this.stored === 0) createTable(this.sql);
+          if (this.stored === 0) createTable(this.sql, this.table);
           this.sql.exec(
-            "INSERT INTO chunks (seq, data) VALUES (?, ?)",
+            `INSERT INTO "${this.table}" (seq, data) VALUES (?, ?)`,
             this.count,
             whole ? piece.buffer : piece.slice().buffer,
           );
@@ -182,7 +221,9 @@ export class SpoolRows {
     if (recent) return recent.slice();
     if (!this.sql || seq >= this.stored)
       throw new Error("the spool's storage failed before this part of the blob");
-    const row = this.sql.exec<{ data: ArrayBuffer }>("SELECT data FROM chunks WHERE seq = ?", seq).one();
+    const row = this.sql
+      .exec<{ data: ArrayBuffer }>(`SELECT data FROM "${this.table}" WHERE seq = ?`, seq)
+      .one();
     return new Uint8Array(row.data);
   }
 
@@ -194,20 +235,26 @@ export class SpoolRows {
     this.recentHeld = 0;
     if (!this.sql) return;
     try {
-      this.sql.exec("DROP TABLE IF EXISTS chunks");
+      this.sql.exec(`DROP TABLE IF EXISTS "${this.table}"`);
       countRowsWritten(this.stored);
     } catch {
-      // Storage refused: the next download clears the table before it starts.
+      // Storage refused: the next download (or the object's sweep) clears the table.
+    } finally {
+      live.delete(this.table);
     }
   }
 }
 
-function hasTable(sql: SqlStorage): boolean {
-  return (
-    sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chunks'").toArray().length > 0
-  );
+/** The tables spools' rows are in, in this object's storage. */
+function tablesOf(sql: SqlStorage): string[] {
+  return sql
+    .exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND ${TABLES}`)
+    .toArray()
+    .map((row) => String(row.name));
 }
 
-function createTable(sql: SqlStorage): void {
-  sql.exec("CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+function createTable(sql: SqlStorage, table: string): void {
+  // A leftover of the same name (an earlier isolate's, at the same millisecond) is not ours to append to.
+  sql.exec(`DROP TABLE IF EXISTS "${table}"`);
+  sql.exec(`CREATE TABLE "${table}" (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)`);
 }

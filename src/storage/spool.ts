@@ -52,7 +52,10 @@ export class Spool {
     private readonly onIdle: () => void,
   ) {}
 
-  /** An empty spool, for a download about to start (rows of an earlier one are dropped). */
+  /**
+   * An empty spool, for a download about to start, in a table of its own (rows earlier ones left are
+   * dropped, but not those a reader of this isolate still reads).
+   */
   static create(sql: SqlStorage, size: number, restricted: boolean, onIdle: () => void): Spool {
     Spool.clear(sql);
     return new Spool(new SpoolRows(sql), size, restricted, onIdle);
@@ -62,9 +65,19 @@ export class Spool {
    * The verified, complete spool an earlier instance of the object left in storage (it was restarted
    * before its upload ended); held for the upload. Null when the rows are not exactly `size` bytes.
    */
-  static resume(sql: SqlStorage, size: number, restricted: boolean, onIdle: () => void): Spool | null {
-    const data = SpoolRows.load(sql);
-    if (!data || data.appended !== size) return null;
+  static resume(
+    sql: SqlStorage,
+    table: string,
+    size: number,
+    restricted: boolean,
+    onIdle: () => void,
+  ): Spool | null {
+    const data = SpoolRows.load(sql, table);
+    if (!data) return null;
+    if (data.appended !== size) {
+      data.drop();
+      return null;
+    }
     const spool = new Spool(data, size, restricted, onIdle);
     spool.finished = true;
     spool.verdict = true;
@@ -80,14 +93,22 @@ export class Spool {
     return new Spool(new SpoolRows(null), size, restricted, onIdle);
   }
 
-  /** Drops whatever rows a spool left in storage. */
-  static clear(sql: SqlStorage): void {
-    SpoolRows.clear(sql);
+  /**
+   * Drops the rows spools left in storage, except those of this isolate's spools still in use; how
+   * many spools those are.
+   */
+  static clear(sql: SqlStorage): number {
+    return SpoolRows.clear(sql);
   }
 
-  /** Rows a spool left in storage. */
+  /** Rows spools left in storage. */
   static left(sql: SqlStorage): number {
     return SpoolRows.left(sql);
+  }
+
+  /** The table its rows are in (for its pending upload's record). */
+  get table(): string {
+    return this.data.table;
   }
 
   /** Stores the chunk (SQLite copies it); the chunk is kept a while for readers, so it must not change. */

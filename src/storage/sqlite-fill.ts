@@ -47,7 +47,7 @@ export class SqliteFill implements Fill, ResumableUpload {
     private readonly pending: PendingUploads,
     readonly downloaded: Promise<DownloadEnd>,
     /** What its pending record says (it is recorded once the download is verified). */
-    private readonly record: Omit<PendingUpload, "attempts" | "uploadId">,
+    private readonly record: Omit<PendingUpload, "attempts" | "uploadId" | "spool">,
   ) {}
 
   /**
@@ -95,7 +95,7 @@ export class SqliteFill implements Fill, ResumableUpload {
    * record and rows dropped, an upload begun aborted by the caller) when its rows are not the whole blob.
    */
   static resume(sql: SqlStorage, pending: PendingUpload): SqliteFill | null {
-    const spool = Spool.resume(sql, pending.size, pending.restricted, () => {});
+    const spool = Spool.resume(sql, pending.spool, pending.size, pending.restricted, () => {});
     if (!spool) return null;
     return new SqliteFill(spool, new PendingUploads(sql), Promise.resolve({ verified: true }), pending);
   }
@@ -131,7 +131,7 @@ export class SqliteFill implements Fill, ResumableUpload {
     steps.verified({ size: this.size, way: this.way });
     let unkept: { readonly error: unknown } | null = null;
     try {
-      this.pending.record(this.record);
+      this.pending.record({ ...this.record, spool: this.spool.table });
     } catch (error) {
       unkept = { error };
     }

@@ -64,6 +64,15 @@ export function tryHold(bytes: number): boolean {
   return true;
 }
 
+/**
+ * Holds `bytes` if the budget has room for them once the caches have let go of what they may (rows
+ * kept only to save a read); false (nothing held) otherwise. Nobody's window is taken back for them.
+ */
+export function tryHoldEvicting(bytes: number): boolean {
+  while (!tryHold(bytes)) if (!evictFromCaches()) return false;
+  return true;
+}
+
 /** Holds `bytes` whether or not there is room (what exists nowhere else, and must be counted). */
 export function holdAnyway(bytes: number): void {
   held += bytes;

@@ -148,12 +148,20 @@ describe("the fill object's storage failing (full, or failing)", () => {
     });
   });
 
-  /** Makes every Durable Object's SQL storage refuse statements that start with `prefix`. */
+  /**
+   * Makes every Durable Object's SQL storage refuse statements that start with `prefix`; what it
+   * refused is counted (a spec whose statement no longer runs must fail, not pass without a refusal).
+   */
+  let refused = 0;
   async function refuseSql(prefix: string): Promise<void> {
     const prototype = sqlPrototype as SqlStorage;
     const exec = prototype.exec;
+    refused = 0;
     sqlSpy = vi.spyOn(prototype, "exec").mockImplementation(function (this: SqlStorage, query, ...bindings) {
-      if (query.startsWith(prefix)) throw new Error("SQLITE_FULL: database or disk is full");
+      if (query.startsWith(prefix)) {
+        refused++;
+        throw new Error("SQLITE_FULL: database or disk is full");
+      }
       return exec.call(this, query, ...bindings);
     });
   }
@@ -162,10 +170,11 @@ describe("the fill object's storage failing (full, or failing)", () => {
     const big = pseudoRandomBytes(3 * 1024 * 1024 + 11, 77 + test);
     const digest = await sha256(big);
     upstreams.quay.addBlob(big, digest);
-    await refuseSql("INSERT INTO chunks");
+    await refuseSql('INSERT INTO "chunks_');
     const blob = await send(`/v2/quay/${name}/blobs/${digest}`);
     expect(blob.response.status).toBe(200);
     expect(await sha256(blob.body)).toBe(digest);
+    expect(refused).toBeGreaterThan(0);
     expect(await env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest)).settled(10_000)).toBe(true);
     // The put kept up with the download from memory, and R2 checked the digest: stored, nothing pending.
     expect((await storedBlob(digest))?.size).toBe(big.length);
@@ -184,7 +193,7 @@ describe("the fill object's storage failing (full, or failing)", () => {
     const digest = await sha256(big);
     upstreams.quay.addBlob(big, digest);
     upstreams.quay.blobPauseMs = 300;
-    await refuseSql("INSERT INTO chunks");
+    await refuseSql('INSERT INTO "chunks_');
     const first = await mirror(`/v2/quay/${name}/blobs/${digest}`);
     const reader = first.body?.getReader();
     if (!reader) throw new Error("no body");
@@ -202,16 +211,19 @@ describe("the fill object's storage failing (full, or failing)", () => {
     expect(await sha256(concatBytes(chunks))).toBe(digest);
     const gets = upstreams.quay.requests.filter((r) => r.kind === "blob" && r.method === "GET");
     expect(gets).toHaveLength(2);
+    expect(refused).toBeGreaterThan(0);
   });
 
   it("does not fail a cold blob when even an empty spool is refused: it is stored as it streams", async () => {
     const big = pseudoRandomBytes(2 * 1024 * 1024 + 5, 88 + test);
     const digest = await sha256(big);
     upstreams.quay.addBlob(big, digest);
-    await refuseSql("DELETE FROM chunks");
+    // Making a spool starts by looking for the tables earlier ones left.
+    await refuseSql("SELECT name FROM sqlite_master");
     const blob = await send(`/v2/quay/${name}/blobs/${digest}`);
     expect(blob.response.status).toBe(200);
     expect(await sha256(blob.body)).toBe(digest);
+    expect(refused).toBeGreaterThan(0);
     expect((await storedBlob(digest))?.size).toBe(big.length);
   });
 });

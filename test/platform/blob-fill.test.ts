@@ -18,25 +18,36 @@ afterEach(() => vi.restoreAllMocks());
  * Leaves in a fill object's storage what an instance restarted between its download and its upload
  * leaves: the verified spool's rows and the pending upload.
  */
-async function leaveVerifiedSpool(bytes: Uint8Array, digest: string): Promise<DurableObjectStub> {
+async function leaveVerifiedSpool(
+  bytes: Uint8Array,
+  digest: string,
+  /** `earlier`: as a version before a table per spool left it (one `chunks` table, a record without it). */
+  version: "this" | "earlier" = "this",
+): Promise<DurableObjectStub> {
   const stub = env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest));
   await runInDurableObject(stub, async (_instance, state) => {
     const sql = state.storage.sql;
-    sql.exec("CREATE TABLE IF NOT EXISTS chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+    const table = version === "this" ? "chunks_left_1" : "chunks";
+    sql.exec(`CREATE TABLE ${table} (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)`);
     for (let seq = 0; seq * MIB < bytes.length; seq++) {
       sql.exec(
-        "INSERT INTO chunks (seq, data) VALUES (?, ?)",
+        `INSERT INTO ${table} (seq, data) VALUES (?, ?)`,
         seq,
         bytes.slice(seq * MIB, (seq + 1) * MIB).buffer,
       );
     }
-    new PendingUploads(sql).record({
-      digest,
-      size: bytes.length,
-      restricted: false,
-      upstream: "quay",
-      name: "org/app",
-    });
+    const owner = { digest, size: bytes.length, restricted: false, upstream: "quay", name: "org/app" };
+    if (version === "this") new PendingUploads(sql).record({ ...owner, spool: table });
+    else {
+      sql.exec(
+        "CREATE TABLE pending_upload (id INTEGER PRIMARY KEY CHECK (id = 1), digest TEXT NOT NULL, size INTEGER NOT NULL, restricted INTEGER NOT NULL, upstream TEXT NOT NULL, name TEXT NOT NULL, attempts INTEGER NOT NULL, upload_id TEXT)",
+      );
+      sql.exec(
+        "INSERT INTO pending_upload VALUES (1, ?, ?, 0, 'quay', 'org/app', 0, NULL)",
+        digest,
+        bytes.length,
+      );
+    }
     // The alarm the old instance set (later than now here, so the test runs it when it chooses).
     await state.storage.setAlarm(Date.now() + 60_000);
   });
@@ -58,6 +69,17 @@ describe("a verified spool whose upload is pending", () => {
     expect(stored?.size).toBe(bytes.length);
     expect(await sha256(new Uint8Array(await (stored as R2ObjectBody).arrayBuffer()))).toBe(digest);
     // Nothing left: no rows, no record, not even their tables.
+    expect(await objectStorage(stub)).toMatchObject({ tables: [], rows: 0 });
+    expect(upstreams.quay.requests).toEqual([]);
+  });
+
+  it("is uploaded all the same when a version before tables per spool left it", async () => {
+    const bytes = pseudoRandomBytes(MIB + 7, 70);
+    const digest = await sha256(bytes);
+    const stub = await leaveVerifiedSpool(bytes, digest, "earlier");
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const stored = await env.BLOBS.get(storedKey(digest));
+    expect(await sha256(new Uint8Array(await (stored as R2ObjectBody).arrayBuffer()))).toBe(digest);
     expect(await objectStorage(stub)).toMatchObject({ tables: [], rows: 0 });
     expect(upstreams.quay.requests).toEqual([]);
   });

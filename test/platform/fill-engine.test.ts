@@ -1,10 +1,11 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { SWEEP_MS } from "../../src/platform/fill-engine";
+import { SWEEP_MS } from "../../src/platform/upload-alarm";
 import { R2BlobStore } from "../../src/storage/blob-store";
 import { OpenMultiparts } from "../../src/storage/open-multipart";
 import { PendingUploads } from "../../src/storage/pending-upload";
+import { Spool } from "../../src/storage/spool";
 import { SqliteFill } from "../../src/storage/sqlite-fill";
 import { beginForeground } from "../../src/util/foreground";
 import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
@@ -41,7 +42,14 @@ async function leaveVerifiedSpool(
       );
     }
     const pending = new PendingUploads(sql);
-    pending.record({ digest, size: bytes.length, restricted: false, upstream: "quay", name: "org/app" });
+    pending.record({
+      digest,
+      size: bytes.length,
+      restricted: false,
+      upstream: "quay",
+      name: "org/app",
+      spool: "chunks",
+    });
     left(pending);
     await state.storage.setAlarm(Date.now() + 60_000);
   });
@@ -236,6 +244,37 @@ describe("what a fill object leaves in its storage", () => {
       `evicted download: before the sweep ${JSON.stringify(before)}, after ${JSON.stringify(after)}`,
     );
     expect(after).toMatchObject({ tables: [], rows: 0 });
+  });
+
+  it("the rows of a stored download only once its slowest client is done: the sweep leaves them to it, and looks again", async () => {
+    const bytes = pseudoRandomBytes(12 * MIB, 89);
+    const digest = await sha256(bytes);
+    upstreams.quay.addBlob(bytes, digest);
+    const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const chunks: Uint8Array[] = [(await reader.read()).value as Uint8Array];
+    // The client reads nothing more while the blob is downloaded and uploaded (alarms run as set).
+    const stub = fillObject(digest);
+    for (let poll = 0; poll < 250 && (await env.BLOBS.head(storedKey(digest))) === null; poll++) {
+      await runDurableObjectAlarm(stub);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(await env.BLOBS.head(storedKey(digest))).not.toBeNull();
+    // The sweep alarm comes while the client is still on the spool: its rows stay, the alarm is set again.
+    await runInDurableObject(stub, (_instance, state) => state.storage.setAlarm(Date.now() + SWEEP_MS));
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await runInDurableObject(stub, async (_instance, state) => {
+      expect(Spool.left(state.storage.sql)).toBeGreaterThanOrEqual(12);
+      expect(await state.storage.getAlarm()).not.toBeNull();
+    });
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) chunks.push(chunk.value);
+    expect(await sha256(new Uint8Array(await new Blob(chunks).arrayBuffer()))).toBe(digest);
+    // The rows went with the client; the next sweep finds nothing to keep and sets no alarm.
+    expect(await objectStorage(stub)).toMatchObject({ tables: [], rows: 0 });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await runInDurableObject(stub, async (_instance, state) => {
+      expect(await state.storage.getAlarm()).toBeNull();
+    });
   });
 
   it("no multipart upload of a store-through download: recorded while open, forgotten once stored", async () => {

@@ -136,6 +136,45 @@ describe("spool", () => {
   });
 });
 
+describe("the rows spools leave in the object's storage", () => {
+  it("are cleared (the sweep, the next download) except a spool's that a slow reader still reads, whose rows go with that reader", async () => {
+    // 20 rows, more than memory keeps: the reader reads most of them back from SQLite.
+    const bytes = pseudoRandomBytes(20 * MIB + 5, 8);
+    const stub = env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(crypto.randomUUID()));
+    await runInDurableObject(stub, async (_instance, state) => {
+      const sql = state.storage.sql;
+      // What an evicted instance left: a table of rows no spool of this isolate reads.
+      sql.exec("CREATE TABLE chunks_left (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+      sql.exec("INSERT INTO chunks_left (seq, data) VALUES (0, ?)", new Uint8Array(10).buffer);
+      let idle = false;
+      const spool = Spool.create(sql, bytes.length, false, () => {
+        idle = true;
+      });
+      expect(Spool.left(sql)).toBe(0);
+      const reader = spool.reader().getReader();
+      for (let offset = 0; offset < bytes.length; offset += MIB)
+        spool.append(bytes.slice(offset, offset + MIB));
+      spool.finish(true);
+      const first = await reader.read();
+      // The download is over (stored): the sweep runs, then the digest's next download starts.
+      expect(Spool.clear(sql)).toBe(1);
+      const next = Spool.create(sql, 3, false, () => {});
+      next.append(new Uint8Array([1, 2, 3]));
+      expect(Spool.left(sql)).toBe(21 + 1);
+      // The slow reader still gets every byte.
+      const read: Uint8Array[] = [first.value as Uint8Array];
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) read.push(chunk.value);
+      expect(same(new Uint8Array(await new Blob(read).arrayBuffer()), bytes)).toBe(true);
+      // Its rows went with it; the next download's are all that is left, and only until it is over.
+      expect(idle).toBe(true);
+      expect(Spool.left(sql)).toBe(1);
+      next.finish(true);
+      expect(Spool.left(sql)).toBe(0);
+      expect(Spool.clear(sql)).toBe(0);
+    });
+  });
+});
+
 describe("a spool within the isolate's memory budget for fills", () => {
   it("keeps its newest rows in memory only while the budget has room, and none once it waits for its upload with no reader left", async () => {
     const bytes = pseudoRandomBytes(8 * MIB, 7);
@@ -172,7 +211,7 @@ describe("a spool whose storage refuses rows (full, or failing)", () => {
       get(target, property) {
         if (property !== "exec") return Reflect.get(target, property);
         return (query: string, ...bindings: unknown[]) => {
-          if (query.startsWith("INSERT INTO chunks") && ++inserts > rows) {
+          if (query.startsWith('INSERT INTO "chunks') && ++inserts > rows) {
             throw new Error("SQLITE_FULL: database or disk is full");
           }
           return target.exec(query, ...bindings);

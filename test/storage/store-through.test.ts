@@ -1,7 +1,14 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { parseDigest } from "../../src/oci/digest";
 import { StoreThrough } from "../../src/storage/store-through";
-import { heldBytes, limitHeldBytes, metered } from "../../src/util/held-bytes";
+import {
+  evictableWhenSqueezed,
+  heldBytes,
+  limitHeldBytes,
+  metered,
+  releaseHeld,
+  tryHold,
+} from "../../src/util/held-bytes";
 import { concatBytes, pseudoRandomBytes, sha256 } from "../support/fake-registry";
 
 const MIB = 1024 * 1024;
@@ -384,5 +391,51 @@ describe("the windows of clients that fall behind, in the isolate's fill budget 
     // The windows were counted (the four downloads' chunks alone hold at most 4 MiB).
     expect(peak - before).toBeGreaterThan(4 * MIB);
     expect(held).toBe(before);
+  });
+
+  it("take their room from rows kept only to save a read: a client that keeps up is not let go because spools' rows fill the budget", async () => {
+    const before = heldBytes(true).held;
+    limitHeldBytes(before + 8 * MIB);
+    // Another download's newest spool rows hold the whole budget (readers could read them back from SQLite).
+    let rows = 0;
+    while (tryHold(MIB)) rows++;
+    const uncache = evictableWhenSqueezed({
+      get bytes() {
+        return rows * MIB;
+      },
+      evictOldest: () => {
+        if (rows === 0) return false;
+        rows--;
+        releaseHeld(MIB);
+        return true;
+      },
+    });
+    try {
+      const { bytes, digest } = await blob(6 * MIB, 48);
+      const resume = unusedResume();
+      const store = memoryStore();
+      const through = new StoreThrough(
+        metered(source(bytes).stream, MIB),
+        bytes.length,
+        digest,
+        false,
+        60_000,
+        store.put,
+        {
+          windowBytes: 16 * MIB,
+          resume: resume.resume,
+        },
+      );
+      const client = collect(through.takeClient() as ReadableStream<Uint8Array>);
+      expect(same(await client, bytes)).toBe(true);
+      expect(await through.done).toEqual({ verified: true, stored: true });
+      // The client kept the download's bytes: it never went to a source of its own.
+      expect(resume.asked()).toBe(0);
+      expect(heldBytes().peak - before).toBeLessThanOrEqual(8 * MIB);
+    } finally {
+      uncache();
+      releaseHeld(rows * MIB);
+    }
+    expect(heldBytes().held).toBe(before);
   });
 });

@@ -8,7 +8,7 @@ import type { BlobStore } from "../storage/blob-store";
 import type { Fill, ResumableUpload, UploadLimits } from "../storage/fill";
 import type { LinkTable } from "../storage/link-table";
 import type { RemoteRegistry } from "../upstream/remote-registry";
-import { limitHeldBytes } from "../util/held-bytes";
+import { heldBytes, limitHeldBytes } from "../util/held-bytes";
 import { FillMachine, type TransitionDetails } from "./fill-machine";
 import { fillFor } from "./fill-ways";
 import { describe } from "./log";
@@ -270,7 +270,10 @@ export class FillEngine {
     state: "stored" | "failed" | "abandoned",
     details: TransitionDetails,
   ): void {
-    this.machine?.to(state, details);
+    // What the fills of this isolate hold in memory, and the most they held: on the platform the fill
+    // objects' isolates are not the Worker's, whose `/_/ops` cannot see them.
+    const { held, peak } = heldBytes();
+    this.machine?.to(state, { ...details, held, heldPeak: peak });
     if (this.download === download) this.download = null;
     download.ready.then((fill) => fill?.release()).catch(() => {});
   }

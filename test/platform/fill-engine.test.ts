@@ -151,6 +151,7 @@ describe("a spooled blob that fits one put", () => {
     const digest = await sha256(bytes);
     upstreams.quay.addBlob(bytes, digest);
     const steps = vi.spyOn(SqliteFill.prototype, "uploadStep");
+    const logged = vi.spyOn(console, "log");
     const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
     expect(await sha256(await bytesOf(response))).toBe(digest);
     // Bounded: the put ends with the verdict on the last row.
@@ -159,6 +160,12 @@ describe("a spooled blob that fits one put", () => {
     const stored = await storedBytes(digest);
     expect(stored && (await sha256(stored))).toBe(digest);
     expect(steps).not.toHaveBeenCalled();
+    // The fill's last line says what the fills of its isolate hold in memory, and the most they held
+    // (on the platform the only place to see a fill object's isolate).
+    const lines = logged.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
+    const end = lines.find((line) => line.event === "blob.stored" && line.digest === digest);
+    expect(end?.held).toEqual(expect.any(Number));
+    expect(end?.heldPeak).toBeGreaterThanOrEqual(Math.max(Number(end?.held), 1));
     await runInDurableObject(fillObject(digest), (_instance, state) => {
       expect(new PendingUploads(state.storage.sql).get()).toBeNull();
     });

@@ -4,7 +4,8 @@ import { nameUnknown } from "../oci/errors";
 import { resolveRange } from "../oci/range";
 import { LinkTable } from "../storage/link-table";
 import type { BlobJob, OpenedBlob } from "./blob-fill-contract";
-import { FillEngine, type FillServices } from "./fill-engine";
+import { FillEngine } from "./fill-engine";
+import type { FillServices } from "./fill-services";
 import { type HeardOutcome, heard, outcomeOf } from "./outcome";
 
 /** How long `settled` waits at most, and how often it looks (its own storage only: no subrequest). */

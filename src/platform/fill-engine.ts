@@ -1,35 +1,17 @@
-import { type BlobAccess, fetchesRestricted, tableSink } from "../access/blobs";
-import type { Config, UpstreamConfig } from "../config";
-import type { Log } from "../mirror/types";
+import { fetchesRestricted, tableSink } from "../access/blobs";
+import type { UpstreamConfig } from "../config";
 import type { Digest } from "../oci/digest";
 import { RegistryError } from "../oci/errors";
 import { repositoryName } from "../storage/blob-links";
-import type { BlobStore } from "../storage/blob-store";
 import type { Fill, ResumableUpload, UploadLimits } from "../storage/fill";
 import type { LinkTable } from "../storage/link-table";
-import type { RemoteRegistry } from "../upstream/remote-registry";
 import { heldBytes, limitHeldBytes } from "../util/held-bytes";
 import { FillMachine, type TransitionDetails } from "./fill-machine";
+import type { FillServices } from "./fill-services";
 import { fillFor } from "./fill-ways";
 import { describe } from "./log";
 import { MultipartLeftovers } from "./multipart-leftovers";
 import { RETRY_MS, SWEEP_MS, UPLOAD_LIMITS, UploadAlarm } from "./upload-alarm";
-
-/** What a fill needs, handed over by the composition root (platform/services.ts) per call. */
-export interface FillServices {
-  readonly config: Pick<
-    Config,
-    "upstreams" | "spoolMaxBytes" | "fillMemoryBytes" | "multipartThreshold" | "clientWindowBytes" | "plan"
-  >;
-  readonly blobStore: BlobStore;
-  /** May a repository read a download started for another (links, upstream confirmation). */
-  readonly blobAccess: BlobAccess;
-  registry(upstream: UpstreamConfig): RemoteRegistry;
-  readonly stats: { blobStored(bytes: number): void; flushIfDue(): Promise<void> };
-  readonly log: Log;
-  /** Statuses of the upstream answers a call caused, for the Worker's audit line. */
-  readonly upstreamStatuses: readonly number[];
-}
 
 interface Owner {
   readonly upstream: UpstreamConfig;

@@ -8,7 +8,7 @@ import { SqliteFill } from "../storage/sqlite-fill";
 import { ThroughFill } from "../storage/through-fill";
 import { metered } from "../util/held-bytes";
 import { idleTimeout, rechunk } from "../util/streams";
-import type { FillServices } from "./fill-engine";
+import type { FillServices } from "./fill-services";
 import { describe } from "./log";
 import { catchUpSource } from "./through-catch-up";
 

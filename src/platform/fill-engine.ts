@@ -11,7 +11,7 @@ import type { FillServices } from "./fill-services";
 import { fillFor } from "./fill-ways";
 import { describe } from "./log";
 import { MultipartLeftovers } from "./multipart-leftovers";
-import { RETRY_MS, SWEEP_MS, UPLOAD_LIMITS, UploadAlarm } from "./upload-alarm";
+import { alarmWithin, RETRY_MS, SWEEP_MS, UPLOAD_LIMITS, UploadAlarm } from "./upload-alarm";
 
 interface Owner {
   readonly upstream: UpstreamConfig;
@@ -257,7 +257,15 @@ export class FillEngine {
     const { held, peak } = heldBytes();
     this.machine?.to(state, { ...details, held, heldPeak: peak });
     if (this.download === download) this.download = null;
-    download.ready.then((fill) => fill?.release()).catch(() => {});
+    download.ready
+      .then((fill) => {
+        fill?.release();
+        // Rows a slow client still reads outlive the fill: if the instance is evicted meanwhile, the
+        // next one's sweep drops them.
+        if (fill?.rowsInStorage && !fill.gone)
+          this.ctx.waitUntil(alarmWithin(this.ctx.storage, SWEEP_MS).catch(() => {}));
+      })
+      .catch(() => {});
   }
 
   /** The blob landed in the store: counted in the mirror's totals. */

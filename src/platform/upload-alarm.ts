@@ -30,6 +30,12 @@ export const UPLOAD_LIMITS: Omit<UploadLimits, "multipartThreshold"> = {
   attempts: 3,
 };
 
+/** The object's alarm rings within `ms`: set so, unless it is set to ring sooner already. */
+export async function alarmWithin(storage: DurableObjectStorage, ms: number): Promise<void> {
+  const at = await storage.getAlarm();
+  if (at === null || at > Date.now() + ms) await storage.setAlarm(Date.now() + ms);
+}
+
 /** A verified spool an earlier instance of the object left with its upload pending. */
 export interface TakenUp {
   readonly upstream: UpstreamConfig;
@@ -141,6 +147,6 @@ export class UploadAlarm {
    * an instance evicted meanwhile leaves them to the next sweep.
    */
   async sweep(): Promise<void> {
-    if (Spool.clear(this.ctx.storage.sql) > 0) await this.ctx.storage.setAlarm(Date.now() + SWEEP_MS);
+    if (Spool.clear(this.ctx.storage.sql) > 0) await alarmWithin(this.ctx.storage, SWEEP_MS);
   }
 }

@@ -267,8 +267,14 @@ describe("what a fill object leaves in its storage", () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(await env.BLOBS.head(storedKey(digest))).not.toBeNull();
-    // The sweep alarm comes while the client is still on the spool: its rows stay, the alarm is set again.
-    await runInDurableObject(stub, (_instance, state) => state.storage.setAlarm(Date.now() + SWEEP_MS));
+    // The fill is over, its rows outlive it: the sweep alarm is set (an instance evicted now leaves
+    // them to the next one's). It comes while the client is still on the spool: the rows stay, and the
+    // alarm is set again.
+    await runInDurableObject(stub, async (_instance, state) => {
+      const at = await state.storage.getAlarm();
+      expect(at).not.toBeNull();
+      expect((at ?? 0) - Date.now()).toBeLessThanOrEqual(SWEEP_MS);
+    });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     await runInDurableObject(stub, async (_instance, state) => {
       expect(Spool.left(state.storage.sql)).toBeGreaterThanOrEqual(12);

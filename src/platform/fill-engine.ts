@@ -129,7 +129,7 @@ export class FillEngine {
       // Still downloading (or its put still streams) in this instance: look again later. A fill
       // without rows in storage leaves nothing for a sweep once its instance is gone.
       const fill = await download.ready.catch(() => null);
-      if (fill?.rowsInStorage) await this.ctx.storage.setAlarm(Date.now() + SWEEP_MS);
+      if (fill?.rowsInStorage) await alarmWithin(this.ctx.storage, SWEEP_MS);
       return;
     }
     const { blobStore, config } = services;
@@ -187,7 +187,7 @@ export class FillEngine {
       if (!fill.quick) this.machineFor(digest, services).flush();
       // Rows of a download this instance does not live to finish are swept by the alarm.
       if (fill.rowsInStorage) {
-        this.ctx.waitUntil(this.ctx.storage.setAlarm(Date.now() + SWEEP_MS).catch(() => {}));
+        this.ctx.waitUntil(alarmWithin(this.ctx.storage, SWEEP_MS).catch(() => {}));
       }
       this.ctx.waitUntil(this.follow(services, download, fill));
       return fill;

@@ -8,14 +8,24 @@ export const RECENT_ROWS = 16;
 /** Every spool's table is named so (`chunks_<id>`; `chunks` by versions before tables per spool). */
 const TABLES = "(name = 'chunks' OR name GLOB 'chunks_*')";
 /**
- * Tables of this isolate's spools not dropped yet: clearing what spools left never touches rows a
- * reader may still read (a slow client of a download that is over, after the sweep alarm or after
- * the next download of the digest started).
+ * Tables of the spools not dropped yet, per object instance (its SQL storage; an instance that replaces
+ * one in the same isolate has its own): clearing what spools left never touches rows a reader may
+ * still read (a slow client of a download that is over, after the sweep alarm or after the next
+ * download of the digest started).
  */
-const live = new Set<string>();
+const live = new WeakMap<SqlStorage, Set<string>>();
 let made = 0;
 
-/** A name no table of this object has had in this isolate (and, with the time in it, in any earlier one). */
+function liveIn(sql: SqlStorage): Set<string> {
+  let tables = live.get(sql);
+  if (!tables) {
+    tables = new Set();
+    live.set(sql, tables);
+  }
+  return tables;
+}
+
+/** A name no table has had in this isolate (and, with the time in it, in any earlier one). */
 function freshTable(): string {
   made++;
   return `chunks_${Date.now().toString(36)}_${made.toString(36)}`;
@@ -57,7 +67,7 @@ export class SpoolRows {
     table = freshTable(),
   ) {
     this.table = sql ? table : "";
-    if (sql) live.add(table);
+    if (sql) liveIn(sql).add(table);
     // Rows storage holds too are only a shortcut: a download that needs the room takes it from them.
     const rows = this;
     this.uncache = sql
@@ -77,17 +87,24 @@ export class SpoolRows {
   static load(sql: SqlStorage, table: string): SpoolRows | null {
     if (!tablesOf(sql).includes(table)) return null;
     const rows = new SpoolRows(sql, table);
-    for (const row of sql.exec<{ seq: number; bytes: number }>(
-      `SELECT seq, length(data) AS bytes FROM "${table}" ORDER BY seq`,
-    )) {
-      if (row.seq !== rows.count) {
-        rows.drop();
-        return null;
+    try {
+      for (const row of sql.exec<{ seq: number; bytes: number }>(
+        `SELECT seq, length(data) AS bytes FROM "${table}" ORDER BY seq`,
+      )) {
+        if (row.seq !== rows.count) {
+          rows.drop();
+          return null;
+        }
+        rows.starts.push(rows.appended);
+        rows.appended += row.bytes;
+        rows.count++;
+        rows.stored++;
       }
-      rows.starts.push(rows.appended);
-      rows.appended += row.bytes;
-      rows.count++;
-      rows.stored++;
+    } catch (error) {
+      // Storage failed: the rows stay for a later try, but this instance no longer holds on to them.
+      rows.uncache();
+      live.get(sql)?.delete(table);
+      throw error;
     }
     return rows;
   }
@@ -98,8 +115,9 @@ export class SpoolRows {
    */
   static clear(sql: SqlStorage): number {
     let kept = 0;
+    const inUse = live.get(sql);
     for (const table of tablesOf(sql)) {
-      if (live.has(table)) kept++;
+      if (inUse?.has(table)) kept++;
       else sql.exec(`DROP TABLE IF EXISTS "${table}"`);
     }
     return kept;
@@ -240,7 +258,7 @@ export class SpoolRows {
     } catch {
       // Storage refused: the next download (or the object's sweep) clears the table.
     } finally {
-      live.delete(this.table);
+      live.get(this.sql)?.delete(this.table);
     }
   }
 }

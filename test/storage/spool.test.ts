@@ -175,6 +175,36 @@ describe("the rows spools leave in the object's storage", () => {
   });
 });
 
+describe("the spools an object's clearing keeps", () => {
+  it("are its own: another object's table of the same name (one an earlier version left) is dropped", async () => {
+    const [first, second] = [crypto.randomUUID(), crypto.randomUUID()].map((name) =>
+      env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(name)),
+    );
+    for (const stub of [first, second]) {
+      await runInDurableObject(stub as DurableObjectStub, (_instance, state) => {
+        state.storage.sql.exec("CREATE TABLE chunks (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)");
+        state.storage.sql.exec("INSERT INTO chunks (seq, data) VALUES (0, ?)", new Uint8Array(10).buffer);
+      });
+    }
+    // The first object takes its spool up (its upload pending); the second one's is a leftover.
+    let resumed: Spool | null = null;
+    await runInDurableObject(first as DurableObjectStub, (_instance, state) => {
+      resumed = Spool.resume(state.storage.sql, "chunks", 10, false, () => {});
+      expect(resumed).not.toBeNull();
+    });
+    await runInDurableObject(second as DurableObjectStub, (_instance, state) => {
+      expect(Spool.clear(state.storage.sql)).toBe(0);
+      expect(Spool.left(state.storage.sql)).toBe(0);
+    });
+    await runInDurableObject(first as DurableObjectStub, (_instance, state) => {
+      expect(Spool.clear(state.storage.sql)).toBe(1);
+      expect(Spool.left(state.storage.sql)).toBe(1);
+      (resumed as Spool | null)?.release();
+      expect(Spool.left(state.storage.sql)).toBe(0);
+    });
+  });
+});
+
 describe("a spool within the isolate's memory budget for fills", () => {
   it("keeps its newest rows in memory only while the budget has room, and none once it waits for its upload with no reader left", async () => {
     const bytes = pseudoRandomBytes(8 * MIB, 7);

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   beginForeground,
   foregroundBody,
@@ -7,6 +7,34 @@ import {
   givingWayToClients,
   YIELD_MS_PER_MIB,
 } from "../../src/util/foreground";
+
+/**
+ * Runs `body` on a virtual clock (Date and timers, moved on by the spec): how long the code waits is
+ * checked exactly, not against a wall clock on a busy machine.
+ */
+async function onVirtualClock(body: () => Promise<void>): Promise<void> {
+  vi.useFakeTimers({ toFake: ["Date", "setTimeout", "clearTimeout"] });
+  const started = Date.now();
+  try {
+    await body();
+  } finally {
+    const moved = Date.now() - started;
+    vi.useRealTimers();
+    // The module remembers when clients were last done: the real clock catches up with the virtual
+    // one, so that time is not in the future of the specs after this one.
+    await new Promise((resolve) => setTimeout(resolve, moved + 1));
+  }
+}
+
+/** Moves the virtual clock on in steps of `stepMs` until `promise` settles (at most `maxSteps` steps). */
+async function advanceUntil<T>(promise: Promise<T>, stepMs: number, maxSteps = 1000): Promise<T> {
+  let settled = false;
+  const watched = promise.finally(() => {
+    settled = true;
+  });
+  for (let step = 0; step < maxSteps && !settled; step++) await vi.advanceTimersByTimeAsync(stepMs);
+  return watched;
+}
 
 function chunks(count: number): ReadableStream<Uint8Array> {
   let sent = 0;
@@ -35,25 +63,33 @@ describe("foreground traffic", () => {
   });
 
   it("lets background work wait for quiet, but never longer than its bound", async () => {
-    const started = Date.now();
-    await foregroundQuiet(1000);
-    expect(Date.now() - started).toBeLessThan(50);
+    await onVirtualClock(async () => {
+      // Nobody streams: no wait at all.
+      const started = Date.now();
+      await foregroundQuiet(1000);
+      expect(Date.now()).toBe(started);
 
-    const end = beginForeground();
-    const waiting = foregroundQuiet(5000).then(() => Date.now());
-    const endedAt = await new Promise<number>((resolve) =>
-      setTimeout(() => {
-        end();
-        resolve(Date.now());
-      }, 100),
-    );
-    expect(await waiting).toBeGreaterThanOrEqual(endedAt);
+      // A client streams: the work waits until it is done (looking every 50 ms), not for its bound.
+      const end = beginForeground();
+      const waiting = foregroundQuiet(5000).then(() => Date.now());
+      await vi.advanceTimersByTimeAsync(100);
+      end();
+      const endedAt = Date.now();
+      const doneAt = await advanceUntil(waiting, 10);
+      expect(doneAt).toBeGreaterThanOrEqual(endedAt);
+      expect(doneAt - endedAt).toBeLessThanOrEqual(50);
 
-    const busy = beginForeground();
-    const boundedStart = Date.now();
-    await foregroundQuiet(80);
-    expect(Date.now() - boundedStart).toBeGreaterThanOrEqual(75);
-    busy();
+      // A client that streams on: the work goes at its bound, exactly.
+      const busy = beginForeground();
+      const boundedStart = Date.now();
+      expect(
+        await advanceUntil(
+          foregroundQuiet(80).then(() => Date.now()),
+          10,
+        ),
+      ).toBe(boundedStart + 80);
+      busy();
+    });
   });
 
   it("lets a copy wait until clients have been quiet for a while, not only for a gap", async () => {
@@ -74,13 +110,16 @@ describe("foreground traffic", () => {
   });
 
   it("starts a waiting copy after its bound however busy the clients are", async () => {
-    const busy = beginForeground();
-    const started = Date.now();
-    await foregroundQuiet(100, 50);
-    const waited = Date.now() - started;
-    busy();
-    expect(waited).toBeGreaterThanOrEqual(95);
-    expect(waited).toBeLessThan(1000);
+    await onVirtualClock(async () => {
+      const busy = beginForeground();
+      const started = Date.now();
+      const doneAt = await advanceUntil(
+        foregroundQuiet(100, 50).then(() => Date.now()),
+        10,
+      );
+      busy();
+      expect(doneAt - started).toBe(100);
+    });
   });
 
   it("passes a background copy's chunk on as soon as the streaming clients are done", async () => {
@@ -101,19 +140,27 @@ describe("foreground traffic", () => {
   });
 
   it("never holds a copy back more than YIELD_MS_PER_MIB per chunk while clients stream without a pause", async () => {
-    const busy = beginForeground();
-    try {
-      const started = Date.now();
-      const copied = new Uint8Array(await new Response(givingWayToClients(chunks(20))).arrayBuffer());
-      const waited = Date.now() - started;
-      expect(copied.length).toBe(20);
-      // It did yield to the clients…
-      expect(waited).toBeGreaterThanOrEqual(20 * YIELD_MS_PER_MIB * 0.9);
-      // …but every chunk moved within its bound (the old tuning waited up to 250 ms a chunk).
-      expect(waited).toBeLessThan(21 * YIELD_MS_PER_MIB + 250);
-    } finally {
-      busy();
-    }
+    await onVirtualClock(async () => {
+      const busy = beginForeground();
+      try {
+        const started = Date.now();
+        const reader = givingWayToClients(chunks(20)).getReader();
+        const readAt: number[] = [];
+        for (let chunk = await advanceUntil(reader.read(), 10); !chunk.done; ) {
+          readAt.push(Date.now());
+          chunk = await advanceUntil(reader.read(), 10);
+        }
+        expect(readAt).toHaveLength(20);
+        // Each chunk gave way to the clients for exactly its bound, at most 50 ms per MiB (the old
+        // tuning waited up to 250 ms).
+        expect(YIELD_MS_PER_MIB).toBeLessThanOrEqual(50);
+        expect(readAt.map((at, index) => at - (readAt[index - 1] ?? started))).toEqual(
+          readAt.map(() => YIELD_MS_PER_MIB),
+        );
+      } finally {
+        busy();
+      }
+    });
   });
 });
 

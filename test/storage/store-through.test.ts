@@ -1,15 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { parseDigest } from "../../src/oci/digest";
 import { StoreThrough } from "../../src/storage/store-through";
-import {
-  evictableWhenSqueezed,
-  heldBytes,
-  limitHeldBytes,
-  metered,
-  releaseHeld,
-  tryHold,
-} from "../../src/util/held-bytes";
+import { heldBytes, limitHeldBytes, metered, releaseHeld } from "../../src/util/held-bytes";
 import { concatBytes, pseudoRandomBytes, sha256 } from "../support/fake-registry";
+import { heldRows } from "../support/held-rows";
 
 const MIB = 1024 * 1024;
 
@@ -397,19 +391,7 @@ describe("the windows of clients that fall behind, in the isolate's fill budget 
     const before = heldBytes(true).held;
     limitHeldBytes(before + 8 * MIB);
     // Another download's newest spool rows hold the whole budget (readers could read them back from SQLite).
-    let rows = 0;
-    while (tryHold(MIB)) rows++;
-    const uncache = evictableWhenSqueezed({
-      get bytes() {
-        return rows * MIB;
-      },
-      evictOldest: () => {
-        if (rows === 0) return false;
-        rows--;
-        releaseHeld(MIB);
-        return true;
-      },
-    });
+    const rows = heldRows(8);
     try {
       const { bytes, digest } = await blob(6 * MIB, 48);
       const resume = unusedResume();
@@ -433,8 +415,8 @@ describe("the windows of clients that fall behind, in the isolate's fill budget 
       expect(resume.asked()).toBe(0);
       expect(heldBytes().peak - before).toBeLessThanOrEqual(8 * MIB);
     } finally {
-      uncache();
-      releaseHeld(rows * MIB);
+      rows.unregister();
+      releaseHeld(rows.state.rows * MIB);
     }
     expect(heldBytes().held).toBe(before);
   });

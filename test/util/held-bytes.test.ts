@@ -1,12 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  evictableWhenSqueezed,
-  heldBytes,
-  limitHeldBytes,
-  metered,
-  releaseHeld,
-  tryHold,
-} from "../../src/util/held-bytes";
+import { heldBytes, limitHeldBytes, metered, releaseHeld, tryHold } from "../../src/util/held-bytes";
+import { heldRows } from "../support/held-rows";
 
 const MIB = 1024 * 1024;
 afterEach(() => limitHeldBytes(48 * MIB));
@@ -61,27 +55,8 @@ describe("the fills' memory budget", () => {
   it("takes a chunk's room from rows kept only to save a read (the largest cache first), not waiting for them", async () => {
     const before = heldBytes().held;
     limitHeldBytes(before + 4 * MIB);
-    /** A cache of `rows` rows of 1 MiB, held in the budget. */
-    const cache = (rows: number) => {
-      const held = Array.from({ length: rows }, () => tryHold(MIB));
-      expect(held.every(Boolean)).toBe(true);
-      const state = { rows, evicted: 0 };
-      const unregister = evictableWhenSqueezed({
-        get bytes() {
-          return state.rows * MIB;
-        },
-        evictOldest: () => {
-          if (state.rows === 0) return false;
-          state.rows--;
-          state.evicted++;
-          releaseHeld(MIB);
-          return true;
-        },
-      });
-      return { state, unregister };
-    };
-    const small = cache(1);
-    const large = cache(3);
+    const small = heldRows(1);
+    const large = heldRows(3);
     const reader = metered(counted(2, MIB).stream, MIB).getReader();
     expect((await reader.read()).value?.byteLength).toBe(MIB);
     expect(large.state.evicted).toBe(1);

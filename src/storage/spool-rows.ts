@@ -102,8 +102,7 @@ export class SpoolRows {
       }
     } catch (error) {
       // Storage failed: the rows stay for a later try, but this instance no longer holds on to them.
-      rows.uncache();
-      live.get(sql)?.delete(table);
+      rows.untrack();
       throw error;
     }
     return rows;
@@ -247,7 +246,7 @@ export class SpoolRows {
 
   /** Deletes the rows (the spool is done with them), the table with them. */
   drop(): void {
-    this.uncache();
+    this.untrack();
     this.recent.clear();
     releaseHeld(this.recentHeld);
     this.recentHeld = 0;
@@ -257,9 +256,13 @@ export class SpoolRows {
       countRowsWritten(this.stored);
     } catch {
       // Storage refused: the next download (or the object's sweep) clears the table.
-    } finally {
-      live.get(this.sql)?.delete(this.table);
     }
+  }
+
+  /** No longer one of the budget's caches, nor a table in use that clearing keeps. */
+  private untrack(): void {
+    this.uncache();
+    if (this.sql) live.get(this.sql)?.delete(this.table);
   }
 }
 

@@ -84,8 +84,7 @@ export function holdAnyway(bytes: number): void {
  * room enough (a budget smaller than one chunk must not stop every download).
  */
 export async function holdWhenRoom(bytes: number): Promise<void> {
-  while (held > 0 && !tryHold(bytes)) {
-    if (evictFromCaches()) continue;
+  while (held > 0 && !tryHoldEvicting(bytes)) {
     const oldest = yielding.values().next();
     if (!oldest.done) {
       yielding.delete(oldest.value);

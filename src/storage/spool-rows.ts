@@ -1,36 +1,11 @@
 import { evictableWhenSqueezed, holdAnyway, releaseHeld, tryHold } from "../util/held-bytes";
 import { countRowsWritten } from "../util/op-counters";
+import { createSpoolTable, freshTable, leaveTable, spoolTables, useTable } from "./spool-tables";
 
 /** SQLite rows are limited to 2 MB: larger chunks are stored as several rows. */
 const ROW_BYTES = 1024 * 1024;
 /** How many of the newest rows are also kept in memory, for readers keeping up with the download. */
 export const RECENT_ROWS = 16;
-/** Every spool's table is named so (`chunks_<id>`; `chunks` by versions before tables per spool). */
-const TABLES = "(name = 'chunks' OR name GLOB 'chunks_*')";
-/**
- * Tables of the spools not dropped yet, per object instance (its SQL storage; an instance that replaces
- * one in the same isolate has its own): clearing what spools left never touches rows a reader may
- * still read (a slow client of a download that is over, after the sweep alarm or after the next
- * download of the digest started).
- */
-const live = new WeakMap<SqlStorage, Set<string>>();
-let made = 0;
-
-function liveIn(sql: SqlStorage): Set<string> {
-  let tables = live.get(sql);
-  if (!tables) {
-    tables = new Set();
-    live.set(sql, tables);
-  }
-  return tables;
-}
-
-/** A name no table has had in this isolate (and, with the time in it, in any earlier one). */
-function freshTable(): string {
-  made++;
-  return `chunks_${Date.now().toString(36)}_${made.toString(36)}`;
-}
-
 /**
  * A spool's bytes: rows of at most 1 MiB in a table of the fill object's SQLite, its own, in order,
  * the newest RECENT_ROWS also in memory so that readers keeping up never read them back, as far as the
@@ -67,7 +42,7 @@ export class SpoolRows {
     table = freshTable(),
   ) {
     this.table = sql ? table : "";
-    if (sql) liveIn(sql).add(table);
+    if (sql) useTable(sql, table);
     // Rows storage holds too are only a shortcut: a download that needs the room takes it from them.
     const rows = this;
     this.uncache = sql
@@ -85,7 +60,7 @@ export class SpoolRows {
    * not in one unbroken run.
    */
   static load(sql: SqlStorage, table: string): SpoolRows | null {
-    if (!tablesOf(sql).includes(table)) return null;
+    if (!spoolTables(sql).includes(table)) return null;
     const rows = new SpoolRows(sql, table);
     try {
       for (const row of sql.exec<{ seq: number; bytes: number }>(
@@ -108,28 +83,6 @@ export class SpoolRows {
     return rows;
   }
 
-  /**
-   * Drops the rows (and tables) spools left in storage, except those of this isolate's spools still
-   * in use; the tables kept.
-   */
-  static clear(sql: SqlStorage): number {
-    let kept = 0;
-    const inUse = live.get(sql);
-    for (const table of tablesOf(sql)) {
-      if (inUse?.has(table)) kept++;
-      else sql.exec(`DROP TABLE IF EXISTS "${table}"`);
-    }
-    return kept;
-  }
-
-  /** Rows left in storage, every spool's. */
-  static left(sql: SqlStorage): number {
-    let rows = 0;
-    for (const table of tablesOf(sql))
-      rows += Number(sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM "${table}"`).one().n);
-    return rows;
-  }
-
   /** Stores the chunk (SQLite copies it); the chunk is kept a while for readers, so it must not change. */
   append(chunk: Uint8Array): void {
     for (let offset = 0; offset < chunk.byteLength; offset += ROW_BYTES) {
@@ -138,7 +91,7 @@ export class SpoolRows {
       const whole = piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength;
       if (this.sql && this.failure === null) {
         try {
-          if (this.stored === 0) createTable(this.sql, this.table);
+          if (this.stored === 0) createSpoolTable(this.sql, this.table);
           this.sql.exec(
             `INSERT INTO "${this.table}" (seq, data) VALUES (?, ?)`,
             this.count,
@@ -262,20 +215,6 @@ export class SpoolRows {
   /** No longer one of the budget's caches, nor a table in use that clearing keeps. */
   private untrack(): void {
     this.uncache();
-    if (this.sql) live.get(this.sql)?.delete(this.table);
+    if (this.sql) leaveTable(this.sql, this.table);
   }
-}
-
-/** The tables spools' rows are in, in this object's storage. */
-function tablesOf(sql: SqlStorage): string[] {
-  return sql
-    .exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND ${TABLES}`)
-    .toArray()
-    .map((row) => String(row.name));
-}
-
-function createTable(sql: SqlStorage, table: string): void {
-  // A leftover of the same name (an earlier isolate's, at the same millisecond) is not ours to append to.
-  sql.exec(`DROP TABLE IF EXISTS "${table}"`);
-  sql.exec(`CREATE TABLE "${table}" (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)`);
 }

@@ -1,6 +1,7 @@
 import { beginForeground } from "../util/foreground";
 import { until } from "../util/until";
 import { RECENT_ROWS, SpoolRows } from "./spool-rows";
+import { clearSpoolTables, spoolRowsLeft } from "./spool-tables";
 
 /** The download waits for the leading reader when it is this many rows behind (see `room`). */
 const LEAD_ROWS = RECENT_ROWS / 2;
@@ -98,12 +99,12 @@ export class Spool {
    * many spools those are.
    */
   static clear(sql: SqlStorage): number {
-    return SpoolRows.clear(sql);
+    return clearSpoolTables(sql);
   }
 
   /** Rows spools left in storage. */
   static left(sql: SqlStorage): number {
-    return SpoolRows.left(sql);
+    return spoolRowsLeft(sql);
   }
 
   /** The table its rows are in (for its pending upload's record). */

@@ -1,6 +1,7 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { BlobFill } from "../../src/platform/blob-fill";
 import { SWEEP_MS } from "../../src/platform/upload-alarm";
 import { R2BlobStore } from "../../src/storage/blob-store";
 import { OpenMultiparts } from "../../src/storage/open-multipart";
@@ -134,7 +135,7 @@ describe("the upload of a spool, in resumable steps", () => {
     vi.useFakeTimers({ toFake: ["Date", "setTimeout", "clearTimeout"] });
     const client = beginForeground();
     try {
-      const waited = await runInDurableObject(stub, async (instance: { alarm(): Promise<void> }) => {
+      const waited = await runInDurableObject(stub as DurableObjectStub<BlobFill>, async (instance) => {
         const started = Date.now();
         let done = false;
         const alarm = instance.alarm().finally(() => {

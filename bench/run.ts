@@ -53,7 +53,7 @@ import {
 import { memoryPhase } from "./lib/memory-phase.ts";
 import { platformPhase } from "./lib/platform-phase.ts";
 import { type ProfileEntry, parseWranglerLog, summarizeProfile } from "./lib/profile.ts";
-import { type ReferenceWorker, startReferenceWorker } from "./lib/reference.ts";
+import { type ReferenceMode, type ReferenceWorker, startReferenceWorker } from "./lib/reference.ts";
 import { renderMarkdown, renderText } from "./lib/report.ts";
 import {
   type BenchResult,
@@ -273,10 +273,7 @@ async function main(): Promise<void> {
       return { mirror, inspector, adminToken: ADMIN_TOKEN, logFile };
     };
     /** The reference Worker: what wrangler dev costs any Worker (see bench/reference-worker). */
-    const referenceWorker = async (
-      label: string,
-      mode?: "cache" | "cache-audit",
-    ): Promise<ReferenceWorker> => {
+    const referenceWorker = async (label: string, mode?: ReferenceMode): Promise<ReferenceWorker> => {
       const t = Date.now();
       const w = await startReferenceWorker({
         repoRoot,
@@ -467,10 +464,14 @@ async function main(): Promise<void> {
         // A Worker that caches with no policy: what a cold, a follow-on and a warm pull cost any caching
         // Worker under wrangler dev. Fresh storage each repetition. Its follow-on reads R2 (the put ends
         // with the client's stream) and fills the Cache API, which its warm pulls then read. Audited, the
-        // same Worker writes one log line per request as the mirror does (what that line costs here).
-        const viaCachingWorker = (audited: boolean) => async (): Promise<void> => {
-          const kind = audited ? "audited" : "caching";
-          const w = await referenceWorker(`${kind}-${rep + 1}`, audited ? "cache-audit" : "cache");
+        // same Worker writes one log line per request as the mirror does (what that line costs here);
+        // coordinated, it also fills each cold blob in a Durable Object per digest that logs the fill
+        // (what one upstream GET per blob and a fill's log line cost any Worker here).
+        const viaCachingWorker = (kind: "caching" | "audited" | "coordinated") => async (): Promise<void> => {
+          const mode = (
+            { caching: "cache", audited: "cache-audit", coordinated: "cache-coordinated" } as const
+          )[kind];
+          const w = await referenceWorker(`${kind}-${rep + 1}`, mode);
           const workerd = groupMembers(w.process.pid).filter((p) => p.comm.startsWith("workerd"));
           for (const img of PULL_IMAGES) {
             await sample(img, `${kind}Cold`, ref(`${HOST}:${w.port}`, images[img]), workerd);
@@ -484,7 +485,13 @@ async function main(): Promise<void> {
         };
         // The caches take turns going first, so none always runs on a warmer (or busier) machine: the
         // mirror's goals are ratios to the caching Worker's pulls of the same repetition.
-        const order = [viaMirror, viaDist, viaCachingWorker(false), viaCachingWorker(true)];
+        const order = [
+          viaMirror,
+          viaDist,
+          viaCachingWorker("caching"),
+          viaCachingWorker("audited"),
+          viaCachingWorker("coordinated"),
+        ];
         for (let i = 0; i < order.length; i++) await order[(rep + i) % order.length]?.();
       }
       await passThrough.stop();

@@ -61,16 +61,21 @@ function pullGoals(pulls: NonNullable<BenchResult["pulls"]>, goals: Goal[]): voi
       const mirror = q[`mirror${when}` as const];
       const reference = q[against];
       const judged = mirror !== undefined && reference !== undefined && !Number.isNaN(mirror / reference);
-      // Beside it, not judged: the same Worker writing one log line per request, as the mirror does.
-      const audited = q[`audited${when}` as const];
-      const besideAudited =
-        judged && audited !== undefined ? ` (${ratio(mirror / audited)} the one with an audit line)` : "";
+      // Beside it, not judged: the same Worker writing one log line per request, as the mirror does, and
+      // that Worker filling each cold blob in a fill object per digest that logs the fill.
+      const beside = [
+        [q[`audited${when}` as const], "the one with an audit line"],
+        [q[`coordinated${when}` as const], "the one that also fills through a fill object"],
+      ]
+        .filter((b): b is [number, string] => judged && b[0] !== undefined)
+        .map(([x, what]) => `${ratio(mirror / x)} ${what}`);
+      const besides = beside.length ? ` (${beside.join(", ")})` : "";
       goals.push({
         goal: `${what}, ${IMAGE_NAME[img]}`,
         target: `≤ ${factor.toFixed(2)}× the caching Worker's ${AGAINST[against]}`,
         mirror:
           (cell(`mirror${when}`) ?? "–") +
-          (judged ? `; ${ratio(mirror / reference)} the caching Worker's${besideAudited}` : ""),
+          (judged ? `; ${ratio(mirror / reference)} the caching Worker's${besides}` : ""),
         dist: cell(`dist${when}`) ?? "–",
         passThrough: cell("passThrough"),
         caching: cell(against),

@@ -6,6 +6,7 @@ import { type Mirror, startMirror } from "../../test/e2e/harness/mirror.ts";
 import { fetchT, freePort } from "../../test/e2e/harness/net.ts";
 
 export type ReferenceWorker = Mirror;
+export type ReferenceMode = "cache" | "cache-audit" | "cache-coordinated";
 
 export async function startReferenceWorker(opts: {
   repoRoot: string;
@@ -13,9 +14,10 @@ export async function startReferenceWorker(opts: {
   logFile: string;
   /**
    * "cache": pulls go through a Worker that caches with no policy (see the Worker's header);
-   * "cache-audit": the same, writing one audit-like log line per pull request as the mirror does.
+   * "cache-audit": the same, writing one audit-like log line per pull request as the mirror does;
+   * "cache-coordinated": that, with each cold blob filled by a Durable Object per digest that logs it.
    */
-  mode?: "cache" | "cache-audit";
+  mode?: ReferenceMode;
 }): Promise<ReferenceWorker> {
   const inspectorPort = await freePort();
   return startMirror({
@@ -27,7 +29,8 @@ export async function startReferenceWorker(opts: {
     vars: {
       UPSTREAM: opts.upstreamUrl,
       ...(opts.mode ? { MODE: "cache" } : {}),
-      ...(opts.mode === "cache-audit" ? { AUDIT: "on" } : {}),
+      ...(opts.mode === "cache-audit" || opts.mode === "cache-coordinated" ? { AUDIT: "on" } : {}),
+      ...(opts.mode === "cache-coordinated" ? { COORDINATE: "on" } : {}),
     },
     logFile: opts.logFile,
     // Its `GET /v2/` is passed through: the token-auth upstream answers 401.

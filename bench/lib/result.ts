@@ -25,6 +25,9 @@ export const SYSTEM_INFO = {
   auditedCold: ["caching Worker + audit line cold", "#8a5aa8"],
   auditedFollow: ["caching Worker + audit line follow-on", "#a37bc0"],
   auditedWarm: ["caching Worker + audit line warm", "#c2a5d8"],
+  coordinatedCold: ["caching Worker + audit line + fill object cold", "#a5475a"],
+  coordinatedFollow: ["caching Worker + audit line + fill object follow-on", "#c0687a"],
+  coordinatedWarm: ["caching Worker + audit line + fill object warm", "#d898a6"],
 } as const;
 export type System = keyof typeof SYSTEM_INFO;
 export const SYSTEMS = Object.keys(SYSTEM_INFO) as System[];

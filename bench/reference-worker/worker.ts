@@ -20,13 +20,22 @@
 //   With AUDIT = "on" as well, it also writes one audit-like JSON log line per pull request, as the
 //   mirror does (under `wrangler dev` each line costs the thread an inspector message and wrangler's
 //   proxy a request to its Node process): what that line costs a pull there.
+//   With COORDINATE = "on" as well, each blob that R2 does not have is filled by a Durable Object per
+//   digest (`Filler`: the same native tee, reached by one `fetch` to the object), which writes one log
+//   line once its put has landed: the parts any mirror that makes concurrent misses one upstream GET,
+//   and logs each fill, adds to a caching Worker, with none of the mirror's own code. A lower bound:
+//   the object does not join concurrent misses to one download, it only costs the hop and the line.
 // - Any other request is passed through to UPSTREAM (method, path, query, headers; the response and its
 //   redirects as they are): a pull through a Worker that only forwards.
+import { DurableObject } from "cloudflare:workers";
+
 interface Env {
   UPSTREAM: string;
   MODE?: string;
   AUDIT?: string;
+  COORDINATE?: string;
   BLOBS: R2Bucket;
+  FILLER: DurableObjectNamespace;
 }
 
 const CACHE_ORIGIN = "https://reference.invalid";
@@ -118,7 +127,7 @@ function auditLine(
 async function fillBlob(
   request: Request,
   env: Env,
-  ctx: ExecutionContext,
+  ctx: Pick<ExecutionContext, "waitUntil">,
   repo: string,
   hex: string,
   key = `fill/sha256:${hex}`,
@@ -148,6 +157,10 @@ async function cachedBlob(request: Request, env: Env, ctx: ExecutionContext, rep
   const hit = await caches.default.match(key);
   if (hit) return hit;
   const object = await env.BLOBS.get(`pull/sha256:${hex}`);
+  if (!object && env.COORDINATE === "on") {
+    const filler = env.FILLER.get(env.FILLER.idFromName(hex));
+    return filler.fetch(new Request(`https://filler.invalid/${repo}/${hex}`, { headers: request.headers }));
+  }
   if (!object) return fillBlob(request, env, ctx, repo, hex, `pull/sha256:${hex}`);
   const headers = {
     "Content-Type": "application/octet-stream",
@@ -231,3 +244,26 @@ export default {
     return fetch(new Request(target, request), { redirect: "manual" });
   },
 } satisfies ExportedHandler<Env>;
+
+/** A cold blob's fill in the digest's own Durable Object, with one log line once the put has landed. */
+export class Filler extends DurableObject<Env> {
+  override async fetch(request: Request): Promise<Response> {
+    const [, repo = "", hex = ""] = /^\/(.+)\/([a-f0-9]{64})$/.exec(new URL(request.url).pathname) ?? [];
+    const stored = (put: Promise<unknown>) =>
+      this.ctx.waitUntil(
+        put.then(() => {
+          console.log(
+            JSON.stringify({
+              time: new Date().toISOString(),
+              event: "blob.stored",
+              digest: `sha256:${hex}`,
+              from: "idle",
+              via: "downloading → verified → uploading",
+              way: "memory",
+            }),
+          );
+        }),
+      );
+    return fillBlob(request, this.env, { waitUntil: stored }, repo, hex, `pull/sha256:${hex}`);
+  }
+}

@@ -82,7 +82,7 @@ export class FillMachine {
     const last = this.held.at(-1);
     if (!last) return;
     const via = this.held.slice(0, -1).map((held) => held.state);
-    const details = Object.assign({}, ...this.held.map((held) => held.details)) as TransitionDetails;
+    const details = mergeDetails(this.held.map((held) => held.details));
     this.held = [];
     const from = this.logged;
     this.logged = last.state;
@@ -94,6 +94,23 @@ export class FillMachine {
       ...details,
     });
   }
+}
+
+/**
+ * The held steps' details on one line. A detail two steps give with different values keeps both, in
+ * the order they happened (`"store_refused → upstream_503"`): a later step must not hide why an
+ * earlier one went as it did.
+ */
+function mergeDetails(steps: readonly TransitionDetails[]): TransitionDetails {
+  const merged: Record<string, string | number | boolean | undefined> = {};
+  for (const details of steps) {
+    for (const [key, value] of Object.entries(details)) {
+      if (value === undefined) continue;
+      const before = merged[key];
+      merged[key] = before === undefined || before === value ? value : `${before} → ${value}`;
+    }
+  }
+  return merged;
 }
 
 /** The transition table, for the diagram's spec. */

@@ -50,6 +50,27 @@ describe("the fill state machine", () => {
     ]);
   });
 
+  it("keeps both values of a detail two merged steps give differently, in their order", () => {
+    const log = vi.fn();
+    const machine = new FillMachine("sha256:abc", () => log);
+    machine.to("downloading", { way: "sqlite", size: 3 });
+    machine.to("verified", { cause: "store_refused", streamed: true, size: 3 });
+    machine.to("uploading", { way: "sqlite" });
+    machine.to("failed", { cause: "storage_refused_record" });
+    expect(log.mock.calls.map(([fields]) => fields)).toEqual([
+      {
+        event: "blob.failed",
+        digest: "sha256:abc",
+        from: "idle",
+        via: "downloading → verified → uploading",
+        way: "sqlite",
+        size: 3,
+        cause: "store_refused → storage_refused_record",
+        streamed: true,
+      },
+    ]);
+  });
+
   it("logs a failure at once, with where the fill was", () => {
     const log = vi.fn();
     const machine = new FillMachine("sha256:abc", () => log);

@@ -56,7 +56,7 @@ describe("the fill state machine", () => {
     machine.to("downloading", { way: "sqlite", size: 3 });
     machine.to("verified", { cause: "store_refused", streamed: true, size: 3 });
     machine.to("uploading", { way: "sqlite" });
-    machine.to("failed", { cause: "storage_refused_record" });
+    machine.to("failed", { cause: "store_failed" });
     expect(log.mock.calls.map(([fields]) => fields)).toEqual([
       {
         event: "blob.failed",
@@ -65,7 +65,7 @@ describe("the fill state machine", () => {
         via: "downloading → verified → uploading",
         way: "sqlite",
         size: 3,
-        cause: "store_refused → storage_refused_record",
+        cause: "store_refused → store_failed",
         streamed: true,
       },
     ]);

@@ -120,10 +120,14 @@ describe("the upload of a spool, in resumable steps", () => {
       logged.mock.calls.map(([line]) => String(line)).some((line) => /"event":"blob\.abandoned"/.test(line)),
     ).toBe(true);
     expect(await objectStorage(stub)).toMatchObject({ tables: [], rows: 0 });
-    // The next pull fetches it again, and it is stored.
+    // The next pull fetches it again, and it is stored (by the object's alarm; bounded wait).
     const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
     expect(await sha256(await bytesOf(response))).toBe(digest);
     expect(upstreams.quay.count("blob", "GET")).toBe(1);
+    for (let poll = 0; poll < 500 && (await env.BLOBS.head(storedKey(digest))) === null; poll++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    const stored = await storedBytes(digest);
+    expect(stored && (await sha256(stored))).toBe(digest);
   });
 
   it("finishes while a client streams from the isolate throughout, giving way to it for exactly its bound: 50 ms per MiB", async () => {

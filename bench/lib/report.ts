@@ -115,6 +115,9 @@ function renderTtfb(r: BenchResult): string[] {
       ...(t.mirrorFirst ? [row("mirror, cold: its first blob (the config)", t.mirrorFirst)] : []),
       ...(t.distFirst ? [row("distribution proxy, cold: its first blob (the config)", t.distFirst)] : []),
       ...(t.passThrough ? [row("a Worker that only forwards", t.passThrough)] : []),
+      ...(t.coordinated
+        ? [row("caching Worker through a fill object per digest (coordinated), cold", t.coordinated)]
+        : []),
     ]),
   ];
 }

@@ -187,6 +187,8 @@ export interface BenchResult {
     /** The image's config, the first blob each fresh process served (before the timed layer). */
     mirrorFirst?: Timing;
     distFirst?: Timing;
+    /** The caching Worker that fills each cold blob in a Durable Object per digest (coordinated). */
+    coordinated?: Timing;
   };
   upstream?: { mirror: CacheScenarios; dist: CacheScenarios; direct?: { pull: ScenarioCounts } };
   /** Per scenario: the mirror's platform operations (OP_COUNTERS), isolate CPU and heap. */

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { PendingUploads } from "../../src/storage/pending-upload";
 import { countStorage } from "../support/counting-env";
 import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
-import { bytesOf, fakeUpstreams, mirror } from "../support/mirror";
+import { bytesOf, fakeUpstreams, mirror, storedBlob } from "../support/mirror";
 import { objectStorage } from "../support/object-storage";
 
 const MIB = 1024 * 1024;
@@ -138,10 +138,7 @@ describe("R2 trouble on the blob path", () => {
     expect(response.status).toBe(200);
     expect(await sha256(await bytesOf(response))).toBe(digest);
     storage.heal();
-    for (let attempt = 0; attempt < 500 && !(await env.BLOBS.head(storedKey(digest))); attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    expect((await env.BLOBS.head(storedKey(digest)))?.size).toBe(bytes.length);
+    expect((await storedBlob(digest))?.size).toBe(bytes.length);
     expect(upstreams.quay.count("blob", "GET")).toBe(1);
   });
 });
@@ -153,10 +150,7 @@ describe("a fill's spool after its upload", () => {
     upstreams.quay.addBlob(bytes, digest);
     const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
     expect(await sha256(await bytesOf(response))).toBe(digest);
-    for (let attempt = 0; attempt < 500 && !(await env.BLOBS.head(storedKey(digest))); attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    expect((await env.BLOBS.head(storedKey(digest)))?.size).toBe(bytes.length);
+    expect((await storedBlob(digest))?.size).toBe(bytes.length);
     const stub = env.BLOB_FILLS.get(env.BLOB_FILLS.idFromName(digest));
     const left = async () => (await objectStorage(stub)).tables.length;
     // The object drops them right after the store answered (no reader keeps them).
@@ -170,10 +164,7 @@ describe("a fill's spool after its upload", () => {
 describe("the object's own look at the store", () => {
   /** Until the blob is in R2 (the object's alarm uploads it), within 10 s. */
   async function untilStored(digest: string): Promise<void> {
-    for (let attempt = 0; attempt < 500 && !(await env.BLOBS.head(storedKey(digest))); attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    expect(await env.BLOBS.head(storedKey(digest))).not.toBeNull();
+    expect(await storedBlob(digest)).not.toBeNull();
   }
 
   it("is not taken before a cold blob's download: the Worker's miss is enough", async () => {

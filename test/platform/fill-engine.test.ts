@@ -10,7 +10,7 @@ import { Spool } from "../../src/storage/spool";
 import { SqliteFill } from "../../src/storage/sqlite-fill";
 import { beginForeground } from "../../src/util/foreground";
 import { pseudoRandomBytes, sha256 } from "../support/fake-registry";
-import { bytesOf, fakeUpstreams, mirror } from "../support/mirror";
+import { bytesOf, fakeUpstreams, mirror, storedBlob } from "../support/mirror";
 import { fillObject, objectStorage } from "../support/object-storage";
 
 const MIB = 1024 * 1024;
@@ -124,8 +124,7 @@ describe("the upload of a spool, in resumable steps", () => {
     const response = await mirror(`/v2/quay/org/app/blobs/${digest}`);
     expect(await sha256(await bytesOf(response))).toBe(digest);
     expect(upstreams.quay.count("blob", "GET")).toBe(1);
-    for (let poll = 0; poll < 500 && (await env.BLOBS.head(storedKey(digest))) === null; poll++)
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    await storedBlob(digest);
     const stored = await storedBytes(digest);
     expect(stored && (await sha256(stored))).toBe(digest);
   });

@@ -63,12 +63,15 @@ function pullGoals(pulls: NonNullable<BenchResult["pulls"]>, goals: Goal[]): voi
       const judged = mirror !== undefined && reference !== undefined && !Number.isNaN(mirror / reference);
       // Beside it, not judged: the same Worker writing one log line per request, as the mirror does, and
       // that Worker filling each cold blob in a fill object per digest that logs the fill.
-      const beside = [
-        [q[`audited${when}` as const], "the one with an audit line"],
-        [q[`coordinated${when}` as const], "the one that also fills through a fill object"],
-      ]
-        .filter((b): b is [number, string] => judged && b[0] !== undefined)
-        .map(([x, what]) => `${ratio(mirror / x)} ${what}`);
+      const beside = (
+        [
+          ["audited", "the one with an audit line"],
+          ["coordinated", "the one that also fills through a fill object"],
+        ] as const
+      ).flatMap(([kind, what]) => {
+        const x = q[`${kind}${when}` as const];
+        return judged && x !== undefined ? [`${ratio(mirror / x)} ${what}`] : [];
+      });
       const besides = beside.length ? ` (${beside.join(", ")})` : "";
       goals.push({
         goal: `${what}, ${IMAGE_NAME[img]}`,
